@@ -1,0 +1,122 @@
+use anchor_lang::prelude::*;
+
+/// Every way an iomesh instruction can refuse. Messages say what was wrong and what was expected.
+#[error_code]
+pub enum IomeshError {
+    #[msg("arithmetic overflow: amounts, prices or durations are too large")]
+    MathOverflow,
+    #[msg("the market is paused: new leases and extensions are refused until it is resumed")]
+    MarketPaused,
+    #[msg("signer is not the market authority")]
+    NotMarketAuthority,
+    #[msg("signer is not the pending market authority proposed by the current authority")]
+    NotPendingAuthority,
+    #[msg("no authority transfer is pending")]
+    NoPendingAuthority,
+    #[msg("signer is not the market's price authority")]
+    NotPriceAuthority,
+    #[msg("signer is not the market's scheduler authority")]
+    NotSchedulerAuthority,
+    #[msg(
+        "market parameter out of range: need 0 < min lease <= max lease, activation timeout > 0"
+    )]
+    InvalidMarketParams,
+    #[msg("network fee too high: at most 1000 bps (10%) per mint")]
+    FeeTooHigh,
+    #[msg("price must be greater than zero")]
+    ZeroPrice,
+    #[msg("a stable mint is priced at exactly 1 USD (1000000 micro-USD)")]
+    StablePriceMustBeOneUsd,
+    #[msg("max price age must be greater than zero for an authority-priced mint")]
+    InvalidMaxPriceAge,
+    #[msg("payment mint is disabled: new leases in it are refused")]
+    PaymentMintDisabled,
+    #[msg(
+        "the mint's USD price is older than its maximum age: the price authority must refresh it"
+    )]
+    StalePrice,
+    #[msg("mint has decimals above 18, which iomesh does not support")]
+    UnsupportedDecimals,
+    #[msg("token program is neither SPL Token nor Token-2022, or does not own the mint")]
+    WrongTokenProgram,
+    #[msg("Token-2022 mint has the TransferFeeConfig extension: transfer fees break escrow accounting")]
+    MintHasTransferFee,
+    #[msg(
+        "Token-2022 mint has the TransferHook extension: hooks can block or alter escrow transfers"
+    )]
+    MintHasTransferHook,
+    #[msg(
+        "Token-2022 mint has the PermanentDelegate extension: a delegate could drain the escrow"
+    )]
+    MintHasPermanentDelegate,
+    #[msg(
+        "Token-2022 mint has the NonTransferable extension: escrowed tokens could not be paid out"
+    )]
+    MintIsNonTransferable,
+    #[msg("Token-2022 mint has the DefaultAccountState extension set to frozen: the vault would be frozen")]
+    MintIsDefaultFrozen,
+    #[msg("Token-2022 mint has the ConfidentialTransferMint extension: hidden balances break escrow accounting")]
+    MintHasConfidentialTransfers,
+    #[msg("Token-2022 mint has the ConfidentialTransferFeeConfig extension: hidden fees break escrow accounting")]
+    MintHasConfidentialTransferFee,
+    #[msg("Token-2022 mint has the ConfidentialMintBurn extension: hidden supply breaks escrow accounting")]
+    MintHasConfidentialMintBurn,
+    #[msg("Token-2022 mint has the Pausable extension: a paused mint would freeze escrow payouts and refunds")]
+    MintIsPausable,
+    #[msg("GPU count must be between 1 and 1024")]
+    InvalidGpuCount,
+    #[msg("VRAM per GPU must be greater than zero")]
+    InvalidVram,
+    #[msg("text field is empty, too long, or not printable ASCII")]
+    InvalidText,
+    #[msg("node lease bounds invalid: need market min <= node min <= node max <= market max")]
+    InvalidNodeLeaseBounds,
+    #[msg("cannot lower the node's GPU count below the GPUs currently leased")]
+    GpuCountBelowInUse,
+    #[msg("signer is not the node owner")]
+    NotNodeOwner,
+    #[msg("signer is not the node operator")]
+    NotNodeOperator,
+    #[msg("node is not available for new leases")]
+    NodeNotAvailable,
+    #[msg("node still has pending or active leases; close them before retiring")]
+    NodeHasOpenLeases,
+    #[msg("requested GPUs exceed the node's free GPUs (overbooking)")]
+    Overbooked,
+    #[msg("lease duration is shorter than the node's or market's minimum")]
+    LeaseTooShort,
+    #[msg("lease duration is longer than the node's or market's maximum")]
+    LeaseTooLong,
+    #[msg("price per GPU-hour in this mint exceeds the renter's max_price")]
+    PriceAboveMax,
+    #[msg("job spec hash must not be all zeros")]
+    EmptyJobSpecHash,
+    #[msg("lease is not pending")]
+    LeaseNotPending,
+    #[msg("lease is not active")]
+    LeaseNotActive,
+    #[msg("activation window has passed: the lease can only be expired now")]
+    ActivationTimedOut,
+    #[msg("activation window has not passed yet: the lease cannot be expired")]
+    ActivationWindowOpen,
+    #[msg("lease has not reached its end yet")]
+    LeaseNotEnded,
+    #[msg("lease has already ended: it can only be closed")]
+    LeaseEnded,
+    #[msg("nothing has accrued since the last settlement")]
+    NothingToSettle,
+    #[msg("signer is neither the lease renter nor its payer")]
+    NotRenterOrPayer,
+    #[msg("signer is not the lease renter")]
+    NotRenter,
+    #[msg("account does not belong to this lease (renter, payer, node or mint mismatch)")]
+    LeaseAccountMismatch,
+    #[msg("failure time is before the lease was activated or after now")]
+    InvalidFailureTime,
+    #[msg("extension must add at least one second")]
+    ZeroExtension,
+    #[msg("supplier and treasury token accounts are required when a payout is due")]
+    MissingPayoutAccount,
+    #[msg("account invariant violated")]
+    InvariantViolated,
+}

@@ -1,0 +1,179 @@
+//! Every state change emits one of these. Clients (indexer, CLI, scheduler)
+//! decode them, so fields are only ever appended. Amounts are in base units of
+//! the lease's mint; times are Unix seconds; prices say their unit.
+
+use crate::state::{MarketParams, NodeStatus, PriceSource};
+use anchor_lang::prelude::*;
+
+#[event]
+pub struct MarketInitialized {
+    pub authority: Pubkey,
+    pub params: MarketParams,
+}
+
+#[event]
+pub struct MarketUpdated {
+    pub params: MarketParams,
+}
+
+#[event]
+pub struct AuthorityProposed {
+    pub current: Pubkey,
+    /// `Pubkey::default()` when a pending proposal was withdrawn.
+    pub proposed: Pubkey,
+}
+
+#[event]
+pub struct AuthorityAccepted {
+    pub previous: Pubkey,
+    pub authority: Pubkey,
+}
+
+#[event]
+pub struct MarketPausedSet {
+    pub paused: bool,
+}
+
+#[event]
+pub struct PaymentMintAdded {
+    pub mint: Pubkey,
+    pub token_program: Pubkey,
+    pub vault: Pubkey,
+    /// Network fee in basis points.
+    pub fee_bps: u16,
+    pub price_source: PriceSource,
+    /// Micro-USD per whole token.
+    pub usd_price_micros: u64,
+}
+
+#[event]
+pub struct PaymentMintUpdated {
+    pub mint: Pubkey,
+    pub enabled: bool,
+    /// Network fee in basis points.
+    pub fee_bps: u16,
+    pub price_source: PriceSource,
+    /// Seconds a set price stays usable.
+    pub max_price_age_secs: u32,
+}
+
+#[event]
+pub struct MintPriceSet {
+    pub mint: Pubkey,
+    /// Micro-USD per whole token.
+    pub usd_price_micros: u64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+#[event]
+pub struct NodeRegistered {
+    pub node: Pubkey,
+    pub owner: Pubkey,
+    pub operator: Pubkey,
+    pub gpu_count: u16,
+    /// Micro-USD per GPU-hour.
+    pub price_usd_micros_per_gpu_hour: u64,
+}
+
+#[event]
+pub struct NodeUpdated {
+    pub node: Pubkey,
+    pub gpu_count: u16,
+    /// Micro-USD per GPU-hour.
+    pub price_usd_micros_per_gpu_hour: u64,
+    /// Seconds.
+    pub min_lease_secs: u32,
+    /// Seconds.
+    pub max_lease_secs: u32,
+}
+
+#[event]
+pub struct NodeStatusSet {
+    pub node: Pubkey,
+    pub status: NodeStatus,
+}
+
+#[event]
+pub struct NodeRetired {
+    pub node: Pubkey,
+    pub owner: Pubkey,
+}
+
+#[event]
+pub struct LeaseCreated {
+    pub lease: Pubkey,
+    pub renter: Pubkey,
+    pub payer: Pubkey,
+    pub node: Pubkey,
+    pub mint: Pubkey,
+    pub gpus: u16,
+    /// Seconds purchased.
+    pub duration_secs: u32,
+    /// Mint base units per GPU-hour.
+    pub rate_per_gpu_hour: u64,
+    /// Base units escrowed.
+    pub deposited: u64,
+    pub job_spec_hash: [u8; 32],
+}
+
+#[event]
+pub struct LeaseActivated {
+    pub lease: Pubkey,
+    pub node: Pubkey,
+    /// Unix seconds.
+    pub activated_at: i64,
+    /// Unix seconds.
+    pub ends_at: i64,
+}
+
+#[event]
+pub struct LeaseSettled {
+    pub lease: Pubkey,
+    pub node: Pubkey,
+    /// Base units paid to the node owner.
+    pub supplier_amount: u64,
+    /// Base units paid to the treasury.
+    pub fee_amount: u64,
+    /// Unix seconds up to which the lease is now paid.
+    pub settled_until: i64,
+    /// GPU-seconds this payment covers.
+    pub gpu_seconds: u64,
+}
+
+#[event]
+pub struct LeaseExtended {
+    pub lease: Pubkey,
+    /// Seconds added.
+    pub added_secs: u32,
+    /// Base units added to escrow.
+    pub added_deposit: u64,
+    /// Seconds purchased in total.
+    pub duration_secs: u32,
+}
+
+/// Why a lease ended.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseEndReason {
+    /// Ran to its end and was closed.
+    Completed,
+    /// Cancelled by the renter.
+    Cancelled,
+    /// The node failed; reported by the scheduler.
+    Failed,
+    /// Never activated within the market's activation timeout.
+    Expired,
+}
+
+#[event]
+pub struct LeaseEnded {
+    pub lease: Pubkey,
+    pub node: Pubkey,
+    pub reason: LeaseEndReason,
+    /// Base units paid out over the lease's life (supplier + fee).
+    pub paid_out: u64,
+    /// Base units returned to the payer.
+    pub refunded: u64,
+    /// Unix seconds up to which service was paid; 0 if never activated.
+    pub billed_until: i64,
+}

@@ -1,0 +1,71 @@
+use super::lease_settlement::{self, VaultAccounts};
+use crate::{error::IomeshError, events::LeaseEndReason, math::SafeMath, seeds, state::*};
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+#[derive(Accounts)]
+pub struct ExpireLease<'info> {
+    #[account(seeds = [seeds::MARKET], bump = market.bump)]
+    pub market: Box<Account<'info, Market>>,
+    #[account(
+        mut,
+        seeds = [seeds::LEASE, lease.renter.as_ref(), &lease.nonce.to_le_bytes()],
+        bump = lease.bump,
+        has_one = node @ IomeshError::LeaseAccountMismatch,
+        has_one = mint @ IomeshError::LeaseAccountMismatch,
+        has_one = payer @ IomeshError::LeaseAccountMismatch
+    )]
+    pub lease: Box<Account<'info, Lease>>,
+    #[account(mut, seeds = [seeds::NODE, node.operator.as_ref()], bump = node.bump)]
+    pub node: Box<Account<'info, Node>>,
+    #[account(mint::token_program = token_program)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(
+        mut,
+        seeds = [seeds::VAULT, mint.key().as_ref()],
+        bump,
+        token::mint = mint,
+        token::authority = market,
+        token::token_program = token_program
+    )]
+    pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(
+        mut,
+        associated_token::mint = mint,
+        associated_token::authority = payer,
+        associated_token::token_program = token_program
+    )]
+    pub payer_token_account: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut)]
+    pub payer: SystemAccount<'info>,
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+/// Anyone may end a lease whose operator never activated it in time: full refund.
+pub fn handler(ctx: Context<ExpireLease>) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let a = ctx.accounts;
+    require!(
+        a.lease.status == LeaseStatus::Pending,
+        IomeshError::LeaseNotPending
+    );
+    let deadline = a
+        .lease
+        .created_at
+        .safe_add(i64::from(a.market.activation_timeout_secs))?;
+    require!(now > deadline, IomeshError::ActivationWindowOpen);
+    let vault = VaultAccounts {
+        market: &a.market,
+        mint: &a.mint,
+        vault: &a.vault,
+        token_program: &a.token_program,
+    };
+    lease_settlement::finish(
+        &vault,
+        &mut a.lease,
+        &mut a.node,
+        &a.payer_token_account,
+        &a.payer.to_account_info(),
+        LeaseEndReason::Expired,
+    )
+}

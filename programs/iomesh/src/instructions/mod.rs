@@ -1,0 +1,46 @@
+//! One file per instruction: its args, its accounts and its handler.
+//! The globs re-export the account structs (and Anchor's generated client
+//! modules) at the crate root, as `#[program]` expects; every file's `handler`
+//! is called by its full path, so the shared name is never ambiguous in use.
+#![allow(ambiguous_glob_reexports)]
+
+pub mod activate_lease;
+pub mod add_payment_mint;
+pub mod cancel_lease;
+pub mod close_lease;
+pub mod create_lease;
+pub mod expire_lease;
+pub mod extend_lease;
+pub mod initialize_market;
+pub mod lease_settlement;
+pub mod register_node;
+pub mod report_failure;
+pub mod retire_node;
+pub mod set_mint_price;
+pub mod set_node_status;
+pub mod set_paused;
+pub mod settle_lease;
+pub mod transfer_authority;
+pub mod update_market;
+pub mod update_node;
+pub mod update_payment_mint;
+
+pub use activate_lease::*;
+pub use add_payment_mint::*;
+pub use cancel_lease::*;
+pub use close_lease::*;
+pub use create_lease::*;
+pub use expire_lease::*;
+pub use extend_lease::*;
+pub use initialize_market::*;
+pub use register_node::*;
+pub use report_failure::*;
+pub use retire_node::*;
+pub use set_mint_price::*;
+pub use set_node_status::*;
+pub use set_paused::*;
+pub use settle_lease::*;
+pub use transfer_authority::*;
+pub use update_market::*;
+pub use update_node::*;
+pub use update_payment_mint::*;

@@ -1,0 +1,130 @@
+//! iomesh: escrowed GPU leases on Solana.
+//!
+//! Suppliers list GPU nodes; renters lease GPUs and pay into a per-mint escrow
+//! vault; nodes are paid per second of service minus a per-mint network fee;
+//! renters get back what they did not use. `lib.rs` only dispatches: each
+//! instruction lives in its own file under `instructions/`.
+
+use anchor_lang::prelude::*;
+
+pub mod error;
+pub mod events;
+pub mod instructions;
+pub mod math;
+pub mod mint_policy;
+pub mod seeds;
+pub mod state;
+pub mod transfers;
+
+pub use instructions::*;
+pub use state::*;
+
+declare_id!("Hv9kaXXCPDFJ5GeXcsF4VhNrwDEBYfSVYbLT9rerACQk");
+
+#[program]
+pub mod iomesh {
+    use super::*;
+
+    /// Creates the market with its authorities and lease policy; the signer becomes its authority.
+    pub fn initialize_market(ctx: Context<InitializeMarket>, params: MarketParams) -> Result<()> {
+        instructions::initialize_market::handler(ctx, params)
+    }
+
+    /// Changes the treasury, authorities and lease policy (market authority).
+    pub fn update_market(ctx: Context<UpdateMarket>, params: MarketParams) -> Result<()> {
+        instructions::update_market::handler(ctx, params)
+    }
+
+    /// Proposes a new market authority; it takes effect when accepted.
+    pub fn propose_authority(ctx: Context<ProposeAuthority>, new_authority: Pubkey) -> Result<()> {
+        instructions::transfer_authority::propose(ctx, new_authority)
+    }
+
+    /// The proposed authority accepts control of the market.
+    pub fn accept_authority(ctx: Context<AcceptAuthority>) -> Result<()> {
+        instructions::transfer_authority::accept(ctx)
+    }
+
+    /// Pauses or resumes new leases and extensions (never payouts or refunds).
+    pub fn set_paused(ctx: Context<SetPaused>, paused: bool) -> Result<()> {
+        instructions::set_paused::handler(ctx, paused)
+    }
+
+    /// Accepts a new payment mint and creates its escrow vault (market authority).
+    pub fn add_payment_mint(ctx: Context<AddPaymentMint>, args: AddPaymentMintArgs) -> Result<()> {
+        instructions::add_payment_mint::handler(ctx, args)
+    }
+
+    /// Changes a payment mint's fee, price source, price age or enabled flag (market authority).
+    pub fn update_payment_mint(
+        ctx: Context<UpdatePaymentMint>,
+        args: UpdatePaymentMintArgs,
+    ) -> Result<()> {
+        instructions::update_payment_mint::handler(ctx, args)
+    }
+
+    /// Sets the USD price of an authority-priced mint (price authority).
+    pub fn set_mint_price(ctx: Context<SetMintPrice>, usd_price_micros: u64) -> Result<()> {
+        instructions::set_mint_price::handler(ctx, usd_price_micros)
+    }
+
+    /// Lists a GPU node (owner and operator both sign).
+    pub fn register_node(ctx: Context<RegisterNode>, spec: NodeSpec) -> Result<()> {
+        instructions::register_node::handler(ctx, spec)
+    }
+
+    /// Changes a node's listing (owner).
+    pub fn update_node(ctx: Context<UpdateNode>, spec: NodeSpec) -> Result<()> {
+        instructions::update_node::handler(ctx, spec)
+    }
+
+    /// Pauses or resumes new leases on a node (owner).
+    pub fn set_node_status(ctx: Context<SetNodeStatus>, status: NodeStatus) -> Result<()> {
+        instructions::set_node_status::handler(ctx, status)
+    }
+
+    /// Closes a node with no open lease (owner).
+    pub fn retire_node(ctx: Context<RetireNode>) -> Result<()> {
+        instructions::retire_node::handler(ctx)
+    }
+
+    /// Leases GPUs on a node: escrows price × GPUs × duration and reserves the GPUs.
+    pub fn create_lease(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
+        instructions::create_lease::handler(ctx, args)
+    }
+
+    /// The node's operator starts the lease; billing starts now.
+    pub fn activate_lease(ctx: Context<ActivateLease>) -> Result<()> {
+        instructions::activate_lease::handler(ctx)
+    }
+
+    /// Pays the node for the seconds accrued so far (anyone).
+    pub fn settle_lease(ctx: Context<SettleLease>) -> Result<()> {
+        instructions::settle_lease::handler(ctx)
+    }
+
+    /// Buys more seconds at the locked price (renter or payer).
+    pub fn extend_lease(ctx: Context<ExtendLease>, added_secs: u32) -> Result<()> {
+        instructions::extend_lease::handler(ctx, added_secs)
+    }
+
+    /// Ends the lease now: accrued service paid, the rest refunded (renter).
+    pub fn cancel_lease(ctx: Context<CancelLease>) -> Result<()> {
+        instructions::cancel_lease::handler(ctx)
+    }
+
+    /// Ends a lease whose node failed at `failed_at` (scheduler authority).
+    pub fn report_failure(ctx: Context<ReportFailure>, failed_at: i64) -> Result<()> {
+        instructions::report_failure::handler(ctx, failed_at)
+    }
+
+    /// Ends a lease never activated in time, with a full refund (anyone).
+    pub fn expire_lease(ctx: Context<ExpireLease>) -> Result<()> {
+        instructions::expire_lease::handler(ctx)
+    }
+
+    /// Ends a lease that ran to its end: final payout, refund, rent back (anyone).
+    pub fn close_lease(ctx: Context<CloseLease>) -> Result<()> {
+        instructions::close_lease::handler(ctx)
+    }
+}

@@ -1,0 +1,90 @@
+use super::ACCOUNT_VERSION;
+use crate::error::IomeshError;
+use anchor_lang::prelude::*;
+
+/// The single market (`["market"]`): who governs it and the lease policy.
+/// It is only read by lease instructions, so leases never contend on it.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Market {
+    pub version: u8,
+    pub bump: u8,
+    /// New leases and extensions are refused while set; payouts and refunds never are.
+    pub paused: bool,
+    /// Governs the market, mints and authorities.
+    pub authority: Pubkey,
+    /// Proposed next authority; `Pubkey::default()` when none is pending.
+    pub pending_authority: Pubkey,
+    /// Wallet whose associated token accounts receive network fees.
+    pub treasury: Pubkey,
+    /// Reports node failures (the off-chain scheduler's key).
+    pub scheduler_authority: Pubkey,
+    /// Sets USD prices of authority-priced mints.
+    pub price_authority: Pubkey,
+    /// Publishes reward epochs (used by the rewards instructions).
+    pub reward_authority: Pubkey,
+    /// Seconds a pending lease may wait for its operator to activate it.
+    pub activation_timeout_secs: u32,
+    /// Shortest lease the market accepts, in seconds.
+    pub min_lease_secs: u32,
+    /// Longest prepaid horizon the market accepts, in seconds.
+    pub max_lease_secs: u32,
+    /// Seconds of agent silence the scheduler tolerates before reporting a failure.
+    pub failure_grace_secs: u32,
+    pub reserved: [u8; 128],
+}
+
+/// Policy parameters set at initialisation and by `update_market`.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct MarketParams {
+    pub treasury: Pubkey,
+    pub scheduler_authority: Pubkey,
+    pub price_authority: Pubkey,
+    pub reward_authority: Pubkey,
+    pub activation_timeout_secs: u32,
+    pub min_lease_secs: u32,
+    pub max_lease_secs: u32,
+    pub failure_grace_secs: u32,
+}
+
+impl Market {
+    pub const SPACE: usize = 8 + Self::INIT_SPACE;
+
+    pub fn apply(&mut self, params: &MarketParams) {
+        self.treasury = params.treasury;
+        self.scheduler_authority = params.scheduler_authority;
+        self.price_authority = params.price_authority;
+        self.reward_authority = params.reward_authority;
+        self.activation_timeout_secs = params.activation_timeout_secs;
+        self.min_lease_secs = params.min_lease_secs;
+        self.max_lease_secs = params.max_lease_secs;
+        self.failure_grace_secs = params.failure_grace_secs;
+    }
+
+    pub fn has_pending_authority(&self) -> bool {
+        self.pending_authority != Pubkey::default()
+    }
+
+    pub fn invariant(&self) -> Result<()> {
+        require_eq!(
+            self.version,
+            ACCOUNT_VERSION,
+            IomeshError::InvariantViolated
+        );
+        require!(
+            self.activation_timeout_secs > 0
+                && self.min_lease_secs > 0
+                && self.min_lease_secs <= self.max_lease_secs
+                && self.failure_grace_secs > 0,
+            IomeshError::InvalidMarketParams
+        );
+        require!(
+            self.authority != Pubkey::default()
+                && self.treasury != Pubkey::default()
+                && self.scheduler_authority != Pubkey::default()
+                && self.price_authority != Pubkey::default(),
+            IomeshError::InvalidMarketParams
+        );
+        Ok(())
+    }
+}

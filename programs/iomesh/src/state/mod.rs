@@ -1,0 +1,36 @@
+//! Accounts owned by the program. Each has explicit space, reserved bytes for
+//! later fields, and an `invariant()` checked by every instruction that changes it.
+
+pub mod lease;
+pub mod market;
+pub mod node;
+pub mod payment_mint;
+
+pub use lease::*;
+pub use market::*;
+pub use node::*;
+pub use payment_mint::*;
+
+use crate::error::IomeshError;
+use anchor_lang::prelude::*;
+
+/// Current layout version of every account; bumped only with an explicit migration.
+pub const ACCOUNT_VERSION: u8 = 1;
+
+/// Fixed-width text (GPU model, region, symbol): printable ASCII, zero padded.
+pub fn encode_text<const N: usize>(text: &str) -> Result<[u8; N]> {
+    let bytes = text.as_bytes();
+    require!(
+        !bytes.is_empty() && bytes.len() <= N && bytes.iter().all(|b| (0x20..0x7f).contains(b)),
+        IomeshError::InvalidText
+    );
+    let mut out = [0u8; N];
+    out[..bytes.len()].copy_from_slice(bytes);
+    Ok(out)
+}
+
+/// The text of a fixed-width field, without its zero padding.
+pub fn decode_text(bytes: &[u8]) -> &str {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    core::str::from_utf8(&bytes[..end]).unwrap_or("")
+}
