@@ -12,6 +12,8 @@ pub mod events;
 pub mod instructions;
 pub mod math;
 pub mod mint_policy;
+#[cfg(not(target_os = "solana"))]
+pub mod native;
 pub mod seeds;
 pub mod state;
 pub mod transfers;

@@ -1,0 +1,860 @@
+//! Test fixture: the iomesh program hosted natively in a real bank next to the
+//! real SPL Token, Token-2022 and Associated Token Account programs, with a
+//! market, three payment mints (IO, USDC on SPL Token; IOSD on Token-2022),
+//! and helpers to register nodes, fund wallets and drive leases in a line.
+#![allow(dead_code)]
+
+use anchor_lang::{prelude::*, AccountDeserialize, InstructionData, ToAccountMetas};
+use anchor_spl::{
+    associated_token::{
+        get_associated_token_address_with_program_id, spl_associated_token_account,
+    },
+    token::spl_token,
+    token_2022::spl_token_2022,
+};
+use iomesh::{accounts as acc, instruction as args, seeds, state::*};
+use solana_keypair::Keypair;
+use solana_program_test::{ProgramTest, ProgramTestContext};
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use std::collections::HashSet;
+
+pub use anchor_lang::solana_program::instruction::Instruction;
+pub use solana_instruction_error::InstructionError;
+
+pub const DECIMALS: u8 = 6;
+/// One whole token in base units (all fixture mints have 6 decimals).
+pub const TOKEN: u64 = 1_000_000;
+pub const HOUR: u32 = 3_600;
+pub const IO_PRICE_MICROS: u64 = 500_000; // $0.50
+pub const IO_FEE_BPS: u16 = 25;
+pub const USDC_FEE_BPS: u16 = 200;
+pub const IOSD_FEE_BPS: u16 = 0;
+pub const ACTIVATION_TIMEOUT: u32 = 600;
+pub const MARKET_MIN_LEASE: u32 = 60;
+pub const MARKET_MAX_LEASE: u32 = 30 * 24 * HOUR;
+
+pub fn program_test() -> ProgramTest {
+    let mut test = ProgramTest::new(
+        "iomesh",
+        iomesh::ID,
+        solana_program_test::processor!(iomesh::native::process_instruction),
+    );
+    test.prefer_bpf(false);
+    test
+}
+
+/// An Anchor instruction from its accounts struct and its args.
+pub fn ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: iomesh::ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+pub fn market_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::MARKET], &iomesh::ID).0
+}
+pub fn payment_mint_pda(mint: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::PAYMENT_MINT, mint.as_ref()], &iomesh::ID).0
+}
+pub fn vault_pda(mint: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::VAULT, mint.as_ref()], &iomesh::ID).0
+}
+pub fn node_pda(operator: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::NODE, operator.as_ref()], &iomesh::ID).0
+}
+pub fn lease_pda(renter: &Pubkey, nonce: u64) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::LEASE, renter.as_ref(), &nonce.to_le_bytes()],
+        &iomesh::ID,
+    )
+    .0
+}
+
+/// The custom error code a program error maps to (Anchor's and iomesh's alike).
+pub fn code(error: impl Into<u32>) -> u32 {
+    error.into()
+}
+
+/// Asserts a transaction failed with exactly `expected` as its custom error code.
+#[track_caller]
+pub fn assert_error(result: std::result::Result<(), TransactionError>, expected: impl Into<u32>) {
+    let expected = expected.into();
+    match result {
+        Err(TransactionError::InstructionError(_, InstructionError::Custom(actual))) => {
+            assert_eq!(
+                actual, expected,
+                "expected custom error {expected}, got {actual}"
+            )
+        }
+        other => panic!("expected custom error {expected}, got {other:?}"),
+    }
+}
+
+/// Asserts a transaction failed with a specific non-custom instruction error.
+#[track_caller]
+pub fn assert_instruction_error(
+    result: std::result::Result<(), TransactionError>,
+    expected: InstructionError,
+) {
+    match result {
+        Err(TransactionError::InstructionError(_, actual)) => assert_eq!(actual, expected),
+        other => panic!("expected {expected:?}, got {other:?}"),
+    }
+}
+
+pub fn default_params(env_keys: &MarketKeys) -> MarketParams {
+    MarketParams {
+        treasury: env_keys.treasury.pubkey(),
+        scheduler_authority: env_keys.scheduler.pubkey(),
+        price_authority: env_keys.price_authority.pubkey(),
+        reward_authority: env_keys.authority.pubkey(),
+        activation_timeout_secs: ACTIVATION_TIMEOUT,
+        min_lease_secs: MARKET_MIN_LEASE,
+        max_lease_secs: MARKET_MAX_LEASE,
+        failure_grace_secs: 120,
+    }
+}
+
+pub struct MarketKeys {
+    pub authority: Keypair,
+    pub treasury: Keypair,
+    pub scheduler: Keypair,
+    pub price_authority: Keypair,
+}
+
+/// A payment mint of the fixture.
+#[derive(Clone, Copy, Debug)]
+pub struct TestMint {
+    pub mint: Pubkey,
+    pub token_program: Pubkey,
+}
+
+impl TestMint {
+    pub fn ata(&self, owner: &Pubkey) -> Pubkey {
+        get_associated_token_address_with_program_id(owner, &self.mint, &self.token_program)
+    }
+    pub fn vault(&self) -> Pubkey {
+        vault_pda(&self.mint)
+    }
+}
+
+pub struct TestNode {
+    pub owner: Keypair,
+    pub operator: Keypair,
+    pub address: Pubkey,
+}
+
+pub struct LeaseRequest<'a> {
+    pub renter: &'a Keypair,
+    pub payer: Option<&'a Keypair>,
+    pub node: Pubkey,
+    pub mint: TestMint,
+    pub nonce: u64,
+    pub gpus: u16,
+    pub duration_secs: u32,
+    pub max_price_per_gpu_hour: u64,
+}
+
+pub fn job_hash(nonce: u64) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(format!("{{\"image\":\"pytorch\",\"nonce\":{nonce}}}")).into()
+}
+
+pub struct TestEnv {
+    pub ctx: ProgramTestContext,
+    pub keys: MarketKeys,
+    pub io: TestMint,
+    pub usdc: TestMint,
+    pub iosd: TestMint,
+    seen: HashSet<[u8; 64]>,
+    uniquifier: u32,
+}
+
+impl TestEnv {
+    /// The program and SPL programs, with funded market keys but no market yet.
+    pub async fn bare() -> Self {
+        let ctx = program_test().start_with_context().await;
+        let keys = MarketKeys {
+            authority: Keypair::new(),
+            treasury: Keypair::new(),
+            scheduler: Keypair::new(),
+            price_authority: Keypair::new(),
+        };
+        let placeholder = TestMint {
+            mint: Pubkey::default(),
+            token_program: spl_token::ID,
+        };
+        let mut env = TestEnv {
+            ctx,
+            keys,
+            io: placeholder,
+            usdc: placeholder,
+            iosd: placeholder,
+            seen: HashSet::new(),
+            uniquifier: 0,
+        };
+        for key in [
+            env.keys.authority.pubkey(),
+            env.keys.scheduler.pubkey(),
+            env.keys.price_authority.pubkey(),
+        ] {
+            env.airdrop(&key, 10_000_000_000).await;
+        }
+        env
+    }
+
+    /// A market with IO (authority-priced, SPL Token), USDC (stable, SPL Token)
+    /// and IOSD (stable, Token-2022), and treasury token accounts for all three.
+    pub async fn new() -> Self {
+        let mut env = Self::bare().await;
+        env.init_market().await.expect("initialize market");
+        env.io = env.create_mint(spl_token::ID).await;
+        env.usdc = env.create_mint(spl_token::ID).await;
+        env.iosd = env.create_mint(spl_token_2022::ID).await;
+        let (io, usdc, iosd) = (env.io, env.usdc, env.iosd);
+        env.add_payment_mint(
+            io,
+            PriceSource::Authority,
+            IO_PRICE_MICROS,
+            IO_FEE_BPS,
+            "IO",
+        )
+        .await
+        .expect("add IO");
+        env.add_payment_mint(usdc, PriceSource::Stable, 0, USDC_FEE_BPS, "USDC")
+            .await
+            .expect("add USDC");
+        env.add_payment_mint(iosd, PriceSource::Stable, 0, IOSD_FEE_BPS, "IOSD")
+            .await
+            .expect("add IOSD");
+        let treasury = env.keys.treasury.pubkey();
+        for mint in [io, usdc, iosd] {
+            env.create_ata(&treasury, mint).await;
+        }
+        env
+    }
+
+    pub fn payer(&self) -> Keypair {
+        self.ctx.payer.insecure_clone()
+    }
+
+    /// Signs with the fixture payer (fees) plus `signers` and processes the transaction.
+    /// A transaction identical to one already sent gets a no-op compute-budget
+    /// instruction so the bank does not reject it as already processed.
+    pub async fn send(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> std::result::Result<(), TransactionError> {
+        let blockhash = self.ctx.last_blockhash;
+        let payer = self.payer();
+        let mut all_signers: Vec<&Keypair> = vec![&payer];
+        all_signers.extend_from_slice(signers);
+        let mut ixs = instructions.to_vec();
+        let mut tx = Transaction::new_signed_with_payer(
+            &ixs,
+            Some(&payer.pubkey()),
+            &all_signers,
+            blockhash,
+        );
+        while !self.seen.insert(tx.signatures[0].into()) {
+            self.uniquifier += 1;
+            ixs = instructions.to_vec();
+            ixs.insert(
+                0,
+                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
+                    1_400_000 - self.uniquifier,
+                ),
+            );
+            tx = Transaction::new_signed_with_payer(
+                &ixs,
+                Some(&payer.pubkey()),
+                &all_signers,
+                blockhash,
+            );
+        }
+        self.ctx
+            .banks_client
+            .process_transaction(tx)
+            .await
+            .map_err(|e| e.unwrap())
+    }
+
+    pub async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
+        let payer = self.payer();
+        let transfer =
+            solana_system_interface::instruction::transfer(&payer.pubkey(), to, lamports);
+        self.send(&[transfer], &[]).await.expect("airdrop");
+    }
+
+    /// A new wallet with 10 SOL.
+    pub async fn wallet(&mut self) -> Keypair {
+        let wallet = Keypair::new();
+        self.airdrop(&wallet.pubkey(), 10_000_000_000).await;
+        wallet
+    }
+
+    // ---------------------------------------------------------------- clock
+
+    pub async fn clock(&mut self) -> Clock {
+        self.ctx
+            .banks_client
+            .get_sysvar::<Clock>()
+            .await
+            .expect("clock")
+    }
+
+    pub async fn now(&mut self) -> i64 {
+        self.clock().await.unix_timestamp
+    }
+
+    /// Moves the bank's clock forward by `secs` seconds (and one slot).
+    pub async fn warp(&mut self, secs: i64) {
+        let mut clock = self.clock().await;
+        clock.unix_timestamp += secs;
+        self.ctx.set_sysvar(&clock);
+    }
+
+    // ---------------------------------------------------------------- accounts
+
+    pub async fn account_data(&mut self, address: Pubkey) -> Option<Vec<u8>> {
+        self.ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("get_account")
+            .filter(|a| a.lamports > 0)
+            .map(|a| a.data)
+    }
+
+    pub async fn lamports(&mut self, address: Pubkey) -> u64 {
+        self.ctx
+            .banks_client
+            .get_balance(address)
+            .await
+            .expect("balance")
+    }
+
+    pub async fn fetch<T: AccountDeserialize>(&mut self, address: Pubkey) -> Option<T> {
+        let data = self.account_data(address).await?;
+        Some(T::try_deserialize(&mut data.as_slice()).expect("decode account"))
+    }
+
+    pub async fn market(&mut self) -> Market {
+        self.fetch(market_pda()).await.expect("market exists")
+    }
+    pub async fn node(&mut self, address: Pubkey) -> Node {
+        self.fetch(address).await.expect("node exists")
+    }
+    pub async fn lease(&mut self, address: Pubkey) -> Option<Lease> {
+        self.fetch(address).await
+    }
+    pub async fn payment_mint(&mut self, mint: &TestMint) -> PaymentMint {
+        self.fetch(payment_mint_pda(&mint.mint))
+            .await
+            .expect("payment mint exists")
+    }
+
+    /// Token balance of a token account (0 when it does not exist).
+    pub async fn balance(&mut self, token_account: Pubkey) -> u64 {
+        match self.account_data(token_account).await {
+            // amount sits at bytes 64..72 in both SPL Token and Token-2022 accounts
+            Some(data) => u64::from_le_bytes(data[64..72].try_into().unwrap()),
+            None => 0,
+        }
+    }
+
+    // ---------------------------------------------------------------- market
+
+    pub async fn init_market(&mut self) -> std::result::Result<(), TransactionError> {
+        let params = default_params(&self.keys);
+        let authority = self.keys.authority.insecure_clone();
+        let ix = ix(
+            acc::InitializeMarket {
+                market: market_pda(),
+                authority: authority.pubkey(),
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::InitializeMarket { params },
+        );
+        self.send(&[ix], &[&authority]).await
+    }
+
+    /// A mint with 6 decimals whose mint authority is the market authority.
+    pub async fn create_mint(&mut self, token_program: Pubkey) -> TestMint {
+        let mint = Keypair::new();
+        let payer = self.payer();
+        // A mint without extensions is 82 bytes in both token programs.
+        let space = 82;
+        let rent = self
+            .ctx
+            .banks_client
+            .get_rent()
+            .await
+            .unwrap()
+            .minimum_balance(space);
+        let create = solana_system_interface::instruction::create_account(
+            &payer.pubkey(),
+            &mint.pubkey(),
+            rent,
+            space as u64,
+            &token_program,
+        );
+        let init = spl_token_2022::instruction::initialize_mint2(
+            &token_program,
+            &mint.pubkey(),
+            &self.keys.authority.pubkey(),
+            None,
+            DECIMALS,
+        )
+        .unwrap();
+        self.send(&[create, init], &[&mint])
+            .await
+            .expect("create mint");
+        TestMint {
+            mint: mint.pubkey(),
+            token_program,
+        }
+    }
+
+    pub fn add_payment_mint_ix(
+        &self,
+        mint: TestMint,
+        price_source: PriceSource,
+        usd_price_micros: u64,
+        fee_bps: u16,
+        symbol: &str,
+    ) -> Instruction {
+        ix(
+            acc::AddPaymentMint {
+                market: market_pda(),
+                payment_mint: payment_mint_pda(&mint.mint),
+                mint: mint.mint,
+                vault: mint.vault(),
+                authority: self.keys.authority.pubkey(),
+                token_program: mint.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::AddPaymentMint {
+                args: iomesh::AddPaymentMintArgs {
+                    fee_bps,
+                    price_source,
+                    usd_price_micros,
+                    max_price_age_secs: 3_600,
+                    symbol: symbol.to_string(),
+                },
+            },
+        )
+    }
+
+    pub async fn add_payment_mint(
+        &mut self,
+        mint: TestMint,
+        price_source: PriceSource,
+        usd_price_micros: u64,
+        fee_bps: u16,
+        symbol: &str,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = self.add_payment_mint_ix(mint, price_source, usd_price_micros, fee_bps, symbol);
+        let authority = self.keys.authority.insecure_clone();
+        self.send(&[ix], &[&authority]).await
+    }
+
+    pub async fn set_io_price(
+        &mut self,
+        usd_price_micros: u64,
+    ) -> std::result::Result<(), TransactionError> {
+        let price_authority = self.keys.price_authority.insecure_clone();
+        let ix = ix(
+            acc::SetMintPrice {
+                market: market_pda(),
+                payment_mint: payment_mint_pda(&self.io.mint),
+                price_authority: price_authority.pubkey(),
+            },
+            args::SetMintPrice { usd_price_micros },
+        );
+        self.send(&[ix], &[&price_authority]).await
+    }
+
+    pub async fn set_paused(&mut self, paused: bool) -> std::result::Result<(), TransactionError> {
+        let authority = self.keys.authority.insecure_clone();
+        let ix = ix(
+            acc::SetPaused {
+                market: market_pda(),
+                authority: authority.pubkey(),
+            },
+            args::SetPaused { paused },
+        );
+        self.send(&[ix], &[&authority]).await
+    }
+
+    // ---------------------------------------------------------------- tokens
+
+    pub async fn create_ata(&mut self, owner: &Pubkey, mint: TestMint) -> Pubkey {
+        let payer = self.payer();
+        let create =
+            spl_associated_token_account::instruction::create_associated_token_account_idempotent(
+                &payer.pubkey(),
+                owner,
+                &mint.mint,
+                &mint.token_program,
+            );
+        self.send(&[create], &[]).await.expect("create ATA");
+        mint.ata(owner)
+    }
+
+    /// Creates `owner`'s associated token account if needed and mints `amount` into it.
+    pub async fn fund(&mut self, owner: &Pubkey, mint: TestMint, amount: u64) -> Pubkey {
+        let ata = self.create_ata(owner, mint).await;
+        let mint_to = spl_token_2022::instruction::mint_to(
+            &mint.token_program,
+            &mint.mint,
+            &ata,
+            &self.keys.authority.pubkey(),
+            &[],
+            amount,
+        )
+        .unwrap();
+        let authority = self.keys.authority.insecure_clone();
+        self.send(&[mint_to], &[&authority]).await.expect("mint to");
+        ata
+    }
+
+    // ---------------------------------------------------------------- nodes
+
+    pub fn node_spec(gpu_count: u16, price_usd_micros_per_gpu_hour: u64) -> iomesh::NodeSpec {
+        iomesh::NodeSpec {
+            gpu_model: "RTX 4090".into(),
+            gpu_count,
+            vram_mib: 24_576,
+            region: "eu-west".into(),
+            price_usd_micros_per_gpu_hour,
+            min_lease_secs: MARKET_MIN_LEASE,
+            max_lease_secs: 7 * 24 * HOUR,
+        }
+    }
+
+    pub async fn register_node_with(
+        &mut self,
+        spec: iomesh::NodeSpec,
+    ) -> std::result::Result<TestNode, TransactionError> {
+        let owner = self.wallet().await;
+        let operator = Keypair::new();
+        let address = node_pda(&operator.pubkey());
+        let ix = ix(
+            acc::RegisterNode {
+                market: market_pda(),
+                node: address,
+                owner: owner.pubkey(),
+                operator: operator.pubkey(),
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::RegisterNode { spec },
+        );
+        self.send(&[ix], &[&owner, &operator]).await?;
+        // Suppliers and the treasury hold token accounts for every accepted mint.
+        for mint in [self.io, self.usdc, self.iosd] {
+            self.create_ata(&owner.pubkey(), mint).await;
+        }
+        Ok(TestNode {
+            owner,
+            operator,
+            address,
+        })
+    }
+
+    /// A node with `gpus` RTX 4090s at $2.00 per GPU-hour.
+    pub async fn register_node(&mut self, gpus: u16) -> TestNode {
+        self.register_node_with(Self::node_spec(gpus, 2_000_000))
+            .await
+            .expect("register node")
+    }
+
+    // ---------------------------------------------------------------- leases
+
+    pub fn create_lease_ix(&self, request: &LeaseRequest<'_>) -> Instruction {
+        let payer = request.payer.unwrap_or(request.renter).pubkey();
+        ix(
+            acc::CreateLease {
+                market: market_pda(),
+                payment_mint: payment_mint_pda(&request.mint.mint),
+                mint: request.mint.mint,
+                vault: request.mint.vault(),
+                node: request.node,
+                lease: lease_pda(&request.renter.pubkey(), request.nonce),
+                payer_token_account: request.mint.ata(&payer),
+                renter: request.renter.pubkey(),
+                payer,
+                token_program: request.mint.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::CreateLease {
+                args: iomesh::CreateLeaseArgs {
+                    nonce: request.nonce,
+                    gpus: request.gpus,
+                    duration_secs: request.duration_secs,
+                    max_price_per_gpu_hour: request.max_price_per_gpu_hour,
+                    job_spec_hash: job_hash(request.nonce),
+                },
+            },
+        )
+    }
+
+    pub async fn create_lease(
+        &mut self,
+        request: LeaseRequest<'_>,
+    ) -> std::result::Result<Pubkey, TransactionError> {
+        let ix = self.create_lease_ix(&request);
+        let renter = request.renter.insecure_clone();
+        match request.payer {
+            Some(payer) => {
+                let payer = payer.insecure_clone();
+                self.send(&[ix], &[&renter, &payer]).await?
+            }
+            None => self.send(&[ix], &[&renter]).await?,
+        }
+        Ok(lease_pda(&renter.pubkey(), request.nonce))
+    }
+
+    /// A renter funded with 1,000 tokens of `mint` leasing `gpus` GPUs on `node` for `secs`.
+    pub async fn simple_lease(
+        &mut self,
+        node: &TestNode,
+        mint: TestMint,
+        gpus: u16,
+        secs: u32,
+    ) -> (Keypair, Pubkey) {
+        let renter = self.wallet().await;
+        self.fund(&renter.pubkey(), mint, 1_000 * TOKEN).await;
+        let lease = self
+            .create_lease(LeaseRequest {
+                renter: &renter,
+                payer: None,
+                node: node.address,
+                mint,
+                nonce: 1,
+                gpus,
+                duration_secs: secs,
+                max_price_per_gpu_hour: u64::MAX,
+            })
+            .await
+            .expect("create lease");
+        (renter, lease)
+    }
+
+    pub fn activate_ix(&self, lease: Pubkey, node: Pubkey, operator: Pubkey) -> Instruction {
+        ix(
+            acc::ActivateLease {
+                market: market_pda(),
+                lease,
+                node,
+                operator,
+            },
+            args::ActivateLease {},
+        )
+    }
+
+    pub async fn activate(
+        &mut self,
+        lease: Pubkey,
+        node: &TestNode,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = self.activate_ix(lease, node.address, node.operator.pubkey());
+        let operator = node.operator.insecure_clone();
+        self.send(&[ix], &[&operator]).await
+    }
+
+    /// Addresses a settlement or ending instruction needs, read from the lease and node.
+    pub async fn lease_accounts(&mut self, lease: Pubkey) -> LeaseAccounts {
+        let state = self.lease(lease).await.expect("lease exists");
+        let node = self.node(state.node).await;
+        let mint = [self.io, self.usdc, self.iosd]
+            .into_iter()
+            .find(|m| m.mint == state.mint)
+            .expect("fixture mint");
+        LeaseAccounts {
+            lease,
+            node: state.node,
+            mint,
+            supplier: mint.ata(&node.owner),
+            treasury: mint.ata(&self.keys.treasury.pubkey()),
+            payer: state.payer,
+            payer_token_account: mint.ata(&state.payer),
+        }
+    }
+
+    pub fn settle_ix(&self, a: &LeaseAccounts) -> Instruction {
+        ix(
+            acc::SettleLease {
+                market: market_pda(),
+                lease: a.lease,
+                node: a.node,
+                mint: a.mint.mint,
+                vault: a.mint.vault(),
+                supplier_token_account: a.supplier,
+                treasury_token_account: a.treasury,
+                token_program: a.mint.token_program,
+            },
+            args::SettleLease {},
+        )
+    }
+
+    pub fn close_ix(&self, a: &LeaseAccounts) -> Instruction {
+        ix(
+            acc::CloseLease {
+                market: market_pda(),
+                lease: a.lease,
+                node: a.node,
+                mint: a.mint.mint,
+                vault: a.mint.vault(),
+                supplier_token_account: a.supplier,
+                treasury_token_account: a.treasury,
+                payer_token_account: a.payer_token_account,
+                payer: a.payer,
+                token_program: a.mint.token_program,
+            },
+            args::CloseLease {},
+        )
+    }
+
+    pub fn cancel_ix(
+        &self,
+        a: &LeaseAccounts,
+        renter: Pubkey,
+        with_payout_accounts: bool,
+    ) -> Instruction {
+        ix(
+            acc::CancelLease {
+                market: market_pda(),
+                lease: a.lease,
+                node: a.node,
+                mint: a.mint.mint,
+                vault: a.mint.vault(),
+                supplier_token_account: with_payout_accounts.then_some(a.supplier),
+                treasury_token_account: with_payout_accounts.then_some(a.treasury),
+                payer_token_account: a.payer_token_account,
+                payer: a.payer,
+                renter,
+                token_program: a.mint.token_program,
+            },
+            args::CancelLease {},
+        )
+    }
+
+    pub fn report_failure_ix(&self, a: &LeaseAccounts, failed_at: i64) -> Instruction {
+        ix(
+            acc::ReportFailure {
+                market: market_pda(),
+                lease: a.lease,
+                node: a.node,
+                mint: a.mint.mint,
+                vault: a.mint.vault(),
+                supplier_token_account: a.supplier,
+                treasury_token_account: a.treasury,
+                payer_token_account: a.payer_token_account,
+                payer: a.payer,
+                scheduler_authority: self.keys.scheduler.pubkey(),
+                token_program: a.mint.token_program,
+            },
+            args::ReportFailure { failed_at },
+        )
+    }
+
+    pub fn expire_ix(&self, a: &LeaseAccounts) -> Instruction {
+        ix(
+            acc::ExpireLease {
+                market: market_pda(),
+                lease: a.lease,
+                node: a.node,
+                mint: a.mint.mint,
+                vault: a.mint.vault(),
+                payer_token_account: a.payer_token_account,
+                payer: a.payer,
+                token_program: a.mint.token_program,
+            },
+            args::ExpireLease {},
+        )
+    }
+
+    pub fn extend_ix(&self, a: &LeaseAccounts, funder: Pubkey, added_secs: u32) -> Instruction {
+        ix(
+            acc::ExtendLease {
+                market: market_pda(),
+                lease: a.lease,
+                node: a.node,
+                mint: a.mint.mint,
+                vault: a.mint.vault(),
+                funder_token_account: a.mint.ata(&funder),
+                funder,
+                token_program: a.mint.token_program,
+            },
+            args::ExtendLease { added_secs },
+        )
+    }
+
+    pub async fn settle(&mut self, lease: Pubkey) -> std::result::Result<(), TransactionError> {
+        let a = self.lease_accounts(lease).await;
+        let ix = self.settle_ix(&a);
+        self.send(&[ix], &[]).await
+    }
+
+    pub async fn close(&mut self, lease: Pubkey) -> std::result::Result<(), TransactionError> {
+        let a = self.lease_accounts(lease).await;
+        let ix = self.close_ix(&a);
+        self.send(&[ix], &[]).await
+    }
+
+    pub async fn cancel(
+        &mut self,
+        lease: Pubkey,
+        renter: &Keypair,
+    ) -> std::result::Result<(), TransactionError> {
+        let a = self.lease_accounts(lease).await;
+        let ix = self.cancel_ix(&a, renter.pubkey(), true);
+        self.send(&[ix], &[renter]).await
+    }
+
+    pub async fn report_failure(
+        &mut self,
+        lease: Pubkey,
+        failed_at: i64,
+    ) -> std::result::Result<(), TransactionError> {
+        let a = self.lease_accounts(lease).await;
+        let ix = self.report_failure_ix(&a, failed_at);
+        let scheduler = self.keys.scheduler.insecure_clone();
+        self.send(&[ix], &[&scheduler]).await
+    }
+
+    pub async fn expire(&mut self, lease: Pubkey) -> std::result::Result<(), TransactionError> {
+        let a = self.lease_accounts(lease).await;
+        let ix = self.expire_ix(&a);
+        self.send(&[ix], &[]).await
+    }
+
+    pub async fn extend(
+        &mut self,
+        lease: Pubkey,
+        funder: &Keypair,
+        added_secs: u32,
+    ) -> std::result::Result<(), TransactionError> {
+        let a = self.lease_accounts(lease).await;
+        let ix = self.extend_ix(&a, funder.pubkey(), added_secs);
+        self.send(&[ix], &[funder]).await
+    }
+}
+
+/// Everything an instruction that pays out of or ends a lease touches.
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseAccounts {
+    pub lease: Pubkey,
+    pub node: Pubkey,
+    pub mint: TestMint,
+    pub supplier: Pubkey,
+    pub treasury: Pubkey,
+    pub payer: Pubkey,
+    pub payer_token_account: Pubkey,
+}
