@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 /// The workspace root (this crate lives in `<root>/idl`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// Where the checked-in IDL lives.
@@ -38,8 +41,8 @@ pub fn generate() -> Result<String> {
 /// Fails with a diff summary when the checked-in IDL differs from the program.
 pub fn check(generated: &str) -> Result<()> {
     let path = checked_in_path();
-    let checked_in = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let checked_in =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     if checked_in != generated {
         let first_difference = checked_in
             .lines()

@@ -35,11 +35,18 @@ fn checked_in_idl_matches_the_program_and_lists_every_instruction() {
         "expire_lease",
         "close_lease",
     ] {
-        assert!(names.contains(&expected), "IDL lacks instruction {expected}: {names:?}");
+        assert!(
+            names.contains(&expected),
+            "IDL lacks instruction {expected}: {names:?}"
+        );
     }
     for account in ["Market", "PaymentMint", "Node", "Lease"] {
         assert!(
-            idl["accounts"].as_array().unwrap().iter().any(|a| a["name"] == account),
+            idl["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["name"] == account),
             "IDL lacks account {account}"
         );
     }

@@ -111,7 +111,7 @@ pub enum IomeshError {
     NotRenter,
     #[msg("account does not belong to this lease (renter, payer, node or mint mismatch)")]
     LeaseAccountMismatch,
-    #[msg("failure time is before the lease was activated or after now")]
+    #[msg("failure time must lie between the lease's activation and both now and its end")]
     InvalidFailureTime,
     #[msg("extension must add at least one second")]
     ZeroExtension,

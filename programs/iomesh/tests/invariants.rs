@@ -11,7 +11,8 @@
 //!   over the seconds it was actually billed, never more.
 //!
 //! `PROPTEST_CASES` sets the number of sequences (CI default below; see the
-//! README for the longer run).
+//! README for the longer run); `IOMESH_PROPTEST_STATS=1` prints each step's
+//! outcome, to check that every operation both succeeds and is refused often.
 
 mod common;
 
@@ -232,16 +233,20 @@ impl World {
 
     /// Applies one operation to the chain and the model; the two must agree on
     /// whether it succeeds.
-    async fn apply(&mut self, op: &Op) {
+    async fn apply(&mut self, op: &Op) -> bool {
         let now = self.env.now().await;
         match *op {
-            Op::Warp { secs } => self.env.warp(secs).await,
+            Op::Warp { secs } => {
+                self.env.warp(secs).await;
+                true
+            }
             Op::RefreshIoPrice => {
                 self.env
                     .set_io_price(IO_PRICE_MICROS)
                     .await
                     .expect("refresh IO price");
                 self.io_price_at = now;
+                true
             }
             Op::Create {
                 renter,
@@ -278,6 +283,7 @@ impl World {
                         max_price_per_gpu_hour: rate,
                     })
                     .await;
+                let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "create {op:?}: {result:?}");
                 if let Ok(address) = result {
                     let deposited = ceil_cost(rate, gpus, u64::from(secs));
@@ -303,10 +309,11 @@ impl World {
                     self.move_tokens(mint, m.ata(&payer), m.vault(), deposited);
                     self.leases.push(model);
                 }
+                ok
             }
             Op::Activate { lease } => {
                 let Some(i) = self.open_index(lease) else {
-                    return;
+                    return false;
                 };
                 let l = self.leases[i].clone();
                 let expect_ok =
@@ -316,18 +323,21 @@ impl World {
                     .env
                     .activate_ix(l.address, self.nodes[l.node].address, node.pubkey());
                 let result = self.env.send(&[ix], &[&node]).await;
+                let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "activate {op:?}: {result:?}");
                 if result.is_ok() {
                     self.leases[i].activated_at = Some(now);
                     self.leases[i].settled_until = now;
                 }
+                ok
             }
             Op::Settle { lease } => {
                 let Some(i) = self.open_index(lease) else {
-                    return;
+                    return false;
                 };
                 let l = self.leases[i].clone();
                 let result = self.env.settle(l.address).await;
+                let ok = result.is_ok();
                 match l.activated_at {
                     None => assert!(result.is_err(), "settle of a pending lease must fail"),
                     Some(_) => {
@@ -339,6 +349,7 @@ impl World {
                         }
                     }
                 }
+                ok
             }
             Op::Extend {
                 lease,
@@ -346,7 +357,7 @@ impl World {
                 secs,
             } => {
                 let Some(i) = self.open_index(lease) else {
-                    return;
+                    return false;
                 };
                 let l = self.leases[i].clone();
                 let funder = if by_payer && l.sponsored {
@@ -364,6 +375,7 @@ impl World {
                 };
                 let expect_ok = matches!(remaining, Some(r) if r + i64::from(secs) <= max);
                 let result = self.env.extend(l.address, &funder, secs).await;
+                let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "extend {op:?}: {result:?}");
                 if result.is_ok() {
                     let deposited = ceil_cost(l.rate, l.gpus, u64::from(l.duration + secs));
@@ -377,28 +389,32 @@ impl World {
                     self.leases[i].duration += secs;
                     self.leases[i].deposited = deposited;
                 }
+                ok
             }
             Op::Cancel { lease } => {
                 let Some(i) = self.open_index(lease) else {
-                    return;
+                    return false;
                 };
                 let l = self.leases[i].clone();
                 let renter = self.renters[l.renter].insecure_clone();
                 let result = self.env.cancel(l.address, &renter).await;
+                let ok = result.is_ok();
                 assert!(result.is_ok(), "cancel {op:?}: {result:?}");
                 if l.activated_at.is_some() {
                     self.model_settle(i, now);
                 }
                 self.model_finish(i);
+                ok
             }
             Op::ReportFailure { lease, back_secs } => {
                 let Some(i) = self.open_index(lease) else {
-                    return;
+                    return false;
                 };
                 let l = self.leases[i].clone();
                 let failed_at = now - back_secs;
-                let expect_ok = matches!(l.activated_at, Some(a) if failed_at >= a);
+                let expect_ok = matches!(l.activated_at, Some(a) if failed_at >= a && failed_at < a + i64::from(l.duration));
                 let result = self.env.report_failure(l.address, failed_at).await;
+                let ok = result.is_ok();
                 assert_eq!(
                     result.is_ok(),
                     expect_ok,
@@ -408,33 +424,38 @@ impl World {
                     self.model_settle(i, failed_at);
                     self.model_finish(i);
                 }
+                ok
             }
             Op::Expire { lease } => {
                 let Some(i) = self.open_index(lease) else {
-                    return;
+                    return false;
                 };
                 let l = self.leases[i].clone();
                 let expect_ok =
                     l.activated_at.is_none() && now > l.created_at + i64::from(ACTIVATION_TIMEOUT);
                 let result = self.env.expire(l.address).await;
+                let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "expire {op:?}: {result:?}");
                 if result.is_ok() {
                     self.model_finish(i);
                 }
+                ok
             }
             Op::Close { lease } => {
                 let Some(i) = self.open_index(lease) else {
-                    return;
+                    return false;
                 };
                 let l = self.leases[i].clone();
                 let expect_ok =
                     matches!(l.activated_at, Some(a) if now >= a + i64::from(l.duration));
                 let result = self.env.close(l.address).await;
+                let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "close {op:?}: {result:?}");
                 if result.is_ok() {
                     self.model_settle(i, now);
                     self.model_finish(i);
                 }
+                ok
             }
         }
     }
@@ -577,8 +598,13 @@ proptest! {
         runtime.block_on(async {
             let mut world = World::new().await;
             world.check(0).await;
+            let stats = std::env::var_os("IOMESH_PROPTEST_STATS").is_some();
             for (step, op) in ops.iter().enumerate() {
-                world.apply(op).await;
+                let succeeded = world.apply(op).await;
+                if stats {
+                    let kind = format!("{op:?}");
+                    eprintln!("op {} {}", kind.split([' ', '{']).next().unwrap_or(""), if succeeded { "ok" } else { "refused" });
+                }
                 world.check(step + 1).await;
             }
         });

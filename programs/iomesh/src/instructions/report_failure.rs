@@ -72,8 +72,9 @@ pub fn handler(ctx: Context<ReportFailure>, failed_at: i64) -> Result<()> {
         a.lease.status == LeaseStatus::Active,
         IomeshError::LeaseNotActive
     );
+    // A failure after the end is no failure: the lease was served in full and is closed instead.
     require!(
-        failed_at >= a.lease.activated_at && failed_at <= now,
+        failed_at >= a.lease.activated_at && failed_at <= now && failed_at < a.lease.ends_at()?,
         IomeshError::InvalidFailureTime
     );
     let vault = VaultAccounts {

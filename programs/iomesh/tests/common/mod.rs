@@ -858,3 +858,213 @@ pub struct LeaseAccounts {
     pub payer: Pubkey,
     pub payer_token_account: Pubkey,
 }
+
+// ---------------------------------------------------------------- pricing rules
+//
+// The pricing rules restated independently of `iomesh::math`, so tests check
+// the program against the specification rather than against itself.
+
+/// Mint base units per GPU-hour: ceil(usd_micros_per_gpu_hour × 10^decimals / token_usd_micros).
+pub fn expected_rate(usd_micros_per_gpu_hour: u64, token_usd_micros: u64, decimals: u8) -> u64 {
+    let numerator = u128::from(usd_micros_per_gpu_hour) * 10u128.pow(u32::from(decimals));
+    u64::try_from(numerator.div_ceil(u128::from(token_usd_micros))).unwrap()
+}
+
+/// Escrow for `secs` seconds on `gpus` GPUs: ceil(rate × gpus × secs / 3600).
+pub fn expected_deposit(rate: u64, gpus: u16, secs: u64) -> u64 {
+    let numerator = u128::from(rate) * u128::from(gpus) * u128::from(secs);
+    u64::try_from(numerator.div_ceil(3_600)).unwrap()
+}
+
+/// Earned after `elapsed` seconds of service: floor(rate × gpus × elapsed / 3600).
+pub fn expected_accrued(rate: u64, gpus: u16, elapsed: u64) -> u64 {
+    let numerator = u128::from(rate) * u128::from(gpus) * u128::from(elapsed);
+    u64::try_from(numerator / 3_600).unwrap()
+}
+
+/// The network's share of a payout: floor(payout × fee_bps / 10000).
+pub fn expected_fee(payout: u64, fee_bps: u16) -> u64 {
+    u64::try_from(u128::from(payout) * u128::from(fee_bps) / 10_000).unwrap()
+}
+
+/// The lease accounts of a lease in any mint (`lease_accounts` only knows the fixture mints).
+pub fn lease_accounts_in(
+    lease: Pubkey,
+    node: Pubkey,
+    node_owner: &Pubkey,
+    mint: TestMint,
+    treasury: &Pubkey,
+    payer: &Pubkey,
+) -> LeaseAccounts {
+    LeaseAccounts {
+        lease,
+        node,
+        mint,
+        supplier: mint.ata(node_owner),
+        treasury: mint.ata(treasury),
+        payer: *payer,
+        payer_token_account: mint.ata(payer),
+    }
+}
+
+impl TestEnv {
+    /// Sets the USD price of any authority-priced mint, signed by the price authority.
+    pub async fn set_mint_price(
+        &mut self,
+        mint: TestMint,
+        usd_price_micros: u64,
+    ) -> std::result::Result<(), TransactionError> {
+        let price_authority = self.keys.price_authority.insecure_clone();
+        let ix = ix(
+            acc::SetMintPrice {
+                market: market_pda(),
+                payment_mint: payment_mint_pda(&mint.mint),
+                price_authority: price_authority.pubkey(),
+            },
+            args::SetMintPrice { usd_price_micros },
+        );
+        self.send(&[ix], &[&price_authority]).await
+    }
+
+    pub fn update_payment_mint_ix(
+        &self,
+        mint: TestMint,
+        authority: Pubkey,
+        args: iomesh::UpdatePaymentMintArgs,
+    ) -> Instruction {
+        ix(
+            acc::UpdatePaymentMint {
+                market: market_pda(),
+                payment_mint: payment_mint_pda(&mint.mint),
+                authority,
+            },
+            args::UpdatePaymentMint { args },
+        )
+    }
+
+    /// Updates a payment mint, signed by the market authority.
+    pub async fn update_payment_mint(
+        &mut self,
+        mint: TestMint,
+        args: iomesh::UpdatePaymentMintArgs,
+    ) -> std::result::Result<(), TransactionError> {
+        let authority = self.keys.authority.insecure_clone();
+        let ix = self.update_payment_mint_ix(mint, authority.pubkey(), args);
+        self.send(&[ix], &[&authority]).await
+    }
+
+    pub fn update_market_ix(&self, authority: Pubkey, params: MarketParams) -> Instruction {
+        ix(
+            acc::UpdateMarket {
+                market: market_pda(),
+                authority,
+            },
+            args::UpdateMarket { params },
+        )
+    }
+
+    /// Updates the market policy, signed by the market authority.
+    pub async fn update_market(
+        &mut self,
+        params: MarketParams,
+    ) -> std::result::Result<(), TransactionError> {
+        let authority = self.keys.authority.insecure_clone();
+        let ix = self.update_market_ix(authority.pubkey(), params);
+        self.send(&[ix], &[&authority]).await
+    }
+
+    /// A renter funded with `funds` of `mint` leasing `gpus` GPUs on `node` for `secs`
+    /// with the given nonce and no price guard.
+    pub async fn funded_lease(
+        &mut self,
+        node: &TestNode,
+        mint: TestMint,
+        gpus: u16,
+        secs: u32,
+        funds: u64,
+    ) -> std::result::Result<(Keypair, Pubkey), TransactionError> {
+        let renter = self.wallet().await;
+        self.fund(&renter.pubkey(), mint, funds).await;
+        let lease = self
+            .create_lease(LeaseRequest {
+                renter: &renter,
+                payer: None,
+                node: node.address,
+                mint,
+                nonce: 1,
+                gpus,
+                duration_secs: secs,
+                max_price_per_gpu_hour: u64::MAX,
+            })
+            .await?;
+        Ok((renter, lease))
+    }
+}
+
+// ---------------------------------------------------------------- helpers for tests/attacks.rs
+
+/// What one transaction did: its result and its program log.
+pub struct Sent {
+    pub result: std::result::Result<(), TransactionError>,
+    pub logs: Vec<String>,
+}
+
+impl Sent {
+    /// Whether some log line contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.logs.iter().any(|line| line.contains(needle))
+    }
+}
+
+impl TestEnv {
+    /// Like `send`, but `fee_payer` (e.g. an attacker) pays and signs, and the
+    /// log is returned. Instruction indices in errors match `instructions`: the
+    /// compute-budget instruction that keeps a repeated transaction unique goes last.
+    pub async fn send_as(
+        &mut self,
+        fee_payer: &Keypair,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Sent {
+        let blockhash = self.ctx.last_blockhash;
+        let mut all_signers: Vec<&Keypair> = vec![fee_payer];
+        all_signers.extend(
+            signers
+                .iter()
+                .copied()
+                .filter(|s| s.pubkey() != fee_payer.pubkey()),
+        );
+        let mut ixs = instructions.to_vec();
+        let mut tx = Transaction::new_signed_with_payer(
+            &ixs,
+            Some(&fee_payer.pubkey()),
+            &all_signers,
+            blockhash,
+        );
+        while !self.seen.insert(tx.signatures[0].into()) {
+            self.uniquifier += 1;
+            ixs = instructions.to_vec();
+            ixs.push(
+                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
+                    1_400_000 - self.uniquifier,
+                ),
+            );
+            tx = Transaction::new_signed_with_payer(
+                &ixs,
+                Some(&fee_payer.pubkey()),
+                &all_signers,
+                blockhash,
+            );
+        }
+        let outcome = self
+            .ctx
+            .banks_client
+            .process_transaction_with_metadata(tx)
+            .await
+            .expect("banks client");
+        Sent {
+            result: outcome.result,
+            logs: outcome.metadata.map(|m| m.log_messages).unwrap_or_default(),
+        }
+    }
+}
