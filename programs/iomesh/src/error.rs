@@ -117,6 +117,8 @@ pub enum IomeshError {
     ZeroExtension,
     #[msg("supplier and treasury token accounts are required when a payout is due")]
     MissingPayoutAccount,
+    #[msg("account already exists: it holds data or belongs to a program")]
+    AccountAlreadyInUse,
     #[msg("account invariant violated")]
     InvariantViolated,
 }

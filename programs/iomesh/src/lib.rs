@@ -7,6 +7,7 @@
 
 use anchor_lang::prelude::*;
 
+pub mod account_creation;
 pub mod error;
 pub mod events;
 pub mod instructions;

@@ -939,31 +939,19 @@ async fn accounts_cannot_be_initialised_twice() {
     s.assert_unchanged(&before).await;
 }
 
-/// The system program refused the account creation that Anchor's `init` asked for.
+/// iomesh refused to create an account at an address that already holds one.
 ///
-/// The address already holds lamports, so Anchor 1.2's `init` does not call
-/// `CreateAccount` (which would fail with SystemError::AccountAlreadyInUse,
-/// custom error 0) but `CreateAccountAllowPrefund` (SIMD-0312). The runtime
-/// these tests (and the localnet) run, Agave 3.1, does not have that system
-/// instruction yet and refuses it as invalid instruction data. Where SIMD-0312
-/// is active, the instruction allocates and assigns like `Allocate`/`Assign`,
-/// which refuse an account that is not system-owned and empty with
-/// AccountAlreadyInUse (custom 0). Either way the guard underneath is
-/// the same: the account is owned by iomesh and holds data, and the system
-/// program cannot allocate or reassign an account it does not own.
+/// Accounts are created by `account_creation`, which refuses an address that
+/// holds data or belongs to a program before asking the system program for
+/// anything, so re-initialising can neither overwrite nor re-fund an account.
 #[track_caller]
 fn assert_reinit_refused(sent: &Sent) {
     assert_eq!(
         sent.result,
         Err(TransactionError::InstructionError(
             0,
-            InstructionError::InvalidInstructionData
+            InstructionError::Custom(code(IomeshError::AccountAlreadyInUse))
         ))
-    );
-    assert!(
-        sent.logged("Program 11111111111111111111111111111111 failed"),
-        "the system program (not iomesh) should have refused; log:\n{}",
-        sent.logs.join("\n")
     );
 }
 
@@ -1057,30 +1045,23 @@ async fn a_closed_lease_stays_dead_within_and_across_transactions() {
         .await;
     }
 
-    // Only create_lease could put a lease at that address again, and only
-    // with a fresh, full deposit. On this runtime it cannot even do that: the
-    // stray lamports send Anchor's `init` down its prefunded path (see
-    // `assert_reinit_refused`), so the renter's client picks another nonce.
+    // Only create_lease can put a lease at that address again, signed by the
+    // renter and with a fresh, full deposit: the stray lamports change nothing
+    // (they only lower the rent the renter pays), and the old lease's money is gone.
     let usdc = s.env.usdc;
     let renter_before = s.env.balance(usdc.ata(&renter.pubkey())).await;
     let same_nonce = ix(
         create_accounts(renter.pubkey(), s.node.address, usdc, 1),
         create_args(1, 2, HOUR),
     );
-    let sent = s.env.send_as(&renter, &[same_nonce], &[]).await;
-    assert_reinit_refused(&sent);
-    assert_eq!(s.env.balance(usdc.vault()).await, 0);
-    let new_nonce = ix(
-        create_accounts(renter.pubkey(), s.node.address, usdc, 2),
-        create_args(2, 2, HOUR),
-    );
     s.env
-        .send_as(&renter, &[new_nonce], &[])
+        .send_as(&renter, &[same_nonce], &[])
         .await
         .result
         .unwrap();
-    let lease = s.env.lease(lease_pda(&renter.pubkey(), 2)).await.unwrap();
+    let lease = s.env.lease(lease_pda(&renter.pubkey(), 1)).await.unwrap();
     assert_eq!(lease.status, LeaseStatus::Pending);
+    assert_eq!(lease.paid_out, 0);
     assert_eq!(lease.deposited, 4 * TOKEN);
     assert_eq!(s.env.balance(usdc.vault()).await, 4 * TOKEN);
     assert_eq!(
@@ -1452,4 +1433,103 @@ async fn no_second_is_paid_twice() {
         s.env.balance(s.a.mint.vault()).await,
         state.deposited - paid(660)
     );
+}
+
+// ================================================================== 12. blocking creation by prefunding
+
+/// Anyone can send lamports to an address before it is created. That must not
+/// block the market, a payment mint, its vault, a node or a lease from being
+/// created there (a plain CreateAccount would fail on such an address).
+#[tokio::test]
+async fn prefunded_addresses_cannot_block_account_creation() {
+    let mut env = TestEnv::bare().await;
+    // Less than rent exemption, so the program must top the account up.
+    let dust = 1_000_000;
+    env.airdrop(&market_pda(), dust).await;
+    env.init_market().await.unwrap();
+    assert_eq!(env.market().await.authority, env.keys.authority.pubkey());
+    assert_eq!(
+        env.lamports(market_pda()).await,
+        env.ctx
+            .banks_client
+            .get_rent()
+            .await
+            .unwrap()
+            .minimum_balance(Market::SPACE)
+    );
+
+    for token_program in [spl_token::ID, spl_token_2022::ID] {
+        let mint = env.create_mint(token_program).await;
+        env.airdrop(&payment_mint_pda(&mint.mint), dust).await;
+        // More than rent exemption: nothing to top up, still allocated and assigned.
+        env.airdrop(&mint.vault(), 10_000_000).await;
+        env.add_payment_mint(mint, PriceSource::Stable, 0, 10, "USD")
+            .await
+            .unwrap();
+        let payment_mint = env.payment_mint(&mint).await;
+        assert_eq!(payment_mint.vault, mint.vault());
+        let vault = env
+            .ctx
+            .banks_client
+            .get_account(mint.vault())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            vault.owner, token_program,
+            "vault belongs to the token program"
+        );
+        env.usdc = mint;
+        env.io = mint;
+        env.iosd = mint;
+        env.create_ata(&env.keys.treasury.pubkey(), mint).await;
+
+        // A node whose address was prefunded.
+        let owner = env.wallet().await;
+        let operator = Keypair::new();
+        env.airdrop(&node_pda(&operator.pubkey()), dust).await;
+        let register = ix(
+            acc::RegisterNode {
+                market: market_pda(),
+                node: node_pda(&operator.pubkey()),
+                owner: owner.pubkey(),
+                operator: operator.pubkey(),
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::RegisterNode {
+                spec: TestEnv::node_spec(2, 1_000_000),
+            },
+        );
+        env.send(&[register], &[&owner, &operator]).await.unwrap();
+        env.create_ata(&owner.pubkey(), mint).await;
+        let node = TestNode {
+            address: node_pda(&operator.pubkey()),
+            owner,
+            operator,
+        };
+
+        // A lease whose address was prefunded; it still lives its whole life.
+        let renter = env.wallet().await;
+        env.fund(&renter.pubkey(), mint, 10 * TOKEN).await;
+        env.airdrop(&lease_pda(&renter.pubkey(), 9), dust).await;
+        let lease = env
+            .create_lease(LeaseRequest {
+                renter: &renter,
+                payer: None,
+                node: node.address,
+                mint,
+                nonce: 9,
+                gpus: 1,
+                duration_secs: HOUR,
+                max_price_per_gpu_hour: u64::MAX,
+            })
+            .await
+            .unwrap();
+        assert_eq!(env.balance(mint.vault()).await, TOKEN);
+        env.activate(lease, &node).await.unwrap();
+        env.warp(i64::from(HOUR)).await;
+        env.close(lease).await.unwrap();
+        assert!(env.lease(lease).await.is_none());
+        assert_eq!(env.balance(mint.vault()).await, 0);
+    }
 }

@@ -1,9 +1,9 @@
 use crate::{
-    error::IomeshError, events::PaymentMintAdded, math::ONE_USD_MICROS, mint_policy, seeds,
-    state::*,
+    account_creation, error::IomeshError, events::PaymentMintAdded, math::ONE_USD_MICROS,
+    mint_policy, seeds, state::*,
 };
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::{Mint, TokenInterface};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct AddPaymentMintArgs {
@@ -22,26 +22,16 @@ pub struct AddPaymentMintArgs {
 pub struct AddPaymentMint<'info> {
     #[account(seeds = [seeds::MARKET], bump = market.bump, has_one = authority @ IomeshError::NotMarketAuthority)]
     pub market: Box<Account<'info, Market>>,
-    #[account(
-        init,
-        payer = authority,
-        space = PaymentMint::SPACE,
-        seeds = [seeds::PAYMENT_MINT, mint.key().as_ref()],
-        bump
-    )]
-    pub payment_mint: Box<Account<'info, PaymentMint>>,
+    /// CHECK: the payment mint's address, checked by its seeds; created by the handler
+    /// (`account_creation`), which refuses an address already in use.
+    #[account(mut, seeds = [seeds::PAYMENT_MINT, mint.key().as_ref()], bump)]
+    pub payment_mint: UncheckedAccount<'info>,
     #[account(mint::token_program = token_program)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
-    #[account(
-        init,
-        payer = authority,
-        seeds = [seeds::VAULT, mint.key().as_ref()],
-        bump,
-        token::mint = mint,
-        token::authority = market,
-        token::token_program = token_program
-    )]
-    pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the vault's address, checked by its seeds; created by the handler as a
+    /// token account of `mint` whose authority is the market PDA.
+    #[account(mut, seeds = [seeds::VAULT, mint.key().as_ref()], bump)]
+    pub vault: UncheckedAccount<'info>,
     #[account(mut)]
     pub authority: Signer<'info>,
     pub token_program: Interface<'info, TokenInterface>,
@@ -49,27 +39,54 @@ pub struct AddPaymentMint<'info> {
 }
 
 pub fn handler(ctx: Context<AddPaymentMint>, args: AddPaymentMintArgs) -> Result<()> {
-    mint_policy::check_escrow_safe(&ctx.accounts.mint.to_account_info())?;
-    let now = Clock::get()?.unix_timestamp;
-    let payment_mint = &mut ctx.accounts.payment_mint;
-    payment_mint.version = ACCOUNT_VERSION;
-    payment_mint.bump = ctx.bumps.payment_mint;
-    payment_mint.vault_bump = ctx.bumps.vault;
-    payment_mint.enabled = true;
-    payment_mint.decimals = ctx.accounts.mint.decimals;
-    payment_mint.price_source = args.price_source;
-    payment_mint.fee_bps = args.fee_bps;
-    payment_mint.max_price_age_secs = args.max_price_age_secs;
-    payment_mint.mint = ctx.accounts.mint.key();
-    payment_mint.token_program = ctx.accounts.token_program.key();
-    payment_mint.vault = ctx.accounts.vault.key();
-    payment_mint.usd_price_micros = match args.price_source {
-        PriceSource::Stable => ONE_USD_MICROS,
-        PriceSource::Authority => args.usd_price_micros,
+    let accounts = &ctx.accounts;
+    let mint_info = accounts.mint.to_account_info();
+    mint_policy::check_escrow_safe(&mint_info)?;
+    let payment_mint = PaymentMint {
+        version: ACCOUNT_VERSION,
+        bump: ctx.bumps.payment_mint,
+        vault_bump: ctx.bumps.vault,
+        enabled: true,
+        decimals: accounts.mint.decimals,
+        price_source: args.price_source,
+        fee_bps: args.fee_bps,
+        max_price_age_secs: args.max_price_age_secs,
+        mint: accounts.mint.key(),
+        token_program: accounts.token_program.key(),
+        vault: accounts.vault.key(),
+        usd_price_micros: match args.price_source {
+            PriceSource::Stable => ONE_USD_MICROS,
+            PriceSource::Authority => args.usd_price_micros,
+        },
+        price_updated_at: Clock::get()?.unix_timestamp,
+        symbol: encode_text(&args.symbol)?,
+        reserved: [0; 96],
     };
-    payment_mint.price_updated_at = now;
-    payment_mint.symbol = encode_text(&args.symbol)?;
     payment_mint.invariant()?;
+
+    let mint_key = accounts.mint.key();
+    let payer = accounts.authority.to_account_info();
+    account_creation::create_program_account(
+        &payer,
+        &accounts.payment_mint.to_account_info(),
+        &accounts.system_program,
+        PaymentMint::SPACE,
+        &[
+            seeds::PAYMENT_MINT,
+            mint_key.as_ref(),
+            &[ctx.bumps.payment_mint],
+        ],
+        &payment_mint,
+    )?;
+    account_creation::create_vault(
+        &payer,
+        &accounts.vault.to_account_info(),
+        &mint_info,
+        &accounts.market.to_account_info(),
+        &accounts.token_program.to_account_info(),
+        &accounts.system_program,
+        &[seeds::VAULT, mint_key.as_ref(), &[ctx.bumps.vault]],
+    )?;
     emit!(PaymentMintAdded {
         mint: payment_mint.mint,
         token_program: payment_mint.token_program,

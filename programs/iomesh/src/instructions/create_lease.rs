@@ -1,4 +1,6 @@
-use crate::{error::IomeshError, events::LeaseCreated, math, seeds, state::*, transfers};
+use crate::{
+    account_creation, error::IomeshError, events::LeaseCreated, math, seeds, state::*, transfers,
+};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
@@ -32,14 +34,10 @@ pub struct CreateLease<'info> {
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, seeds = [seeds::NODE, node.operator.as_ref()], bump = node.bump)]
     pub node: Box<Account<'info, Node>>,
-    #[account(
-        init,
-        payer = payer,
-        space = Lease::SPACE,
-        seeds = [seeds::LEASE, renter.key().as_ref(), &args.nonce.to_le_bytes()],
-        bump
-    )]
-    pub lease: Box<Account<'info, Lease>>,
+    /// CHECK: the new lease's address, checked by its seeds; created by the handler
+    /// (`account_creation`), which refuses an address already in use.
+    #[account(mut, seeds = [seeds::LEASE, renter.key().as_ref(), &args.nonce.to_le_bytes()], bump)]
+    pub lease: UncheckedAccount<'info>,
     #[account(
         mut,
         token::mint = mint,
@@ -93,26 +91,43 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
     accounts.node.reserve(args.gpus)?;
     accounts.node.invariant()?;
 
-    let lease = &mut accounts.lease;
-    lease.version = ACCOUNT_VERSION;
-    lease.bump = ctx.bumps.lease;
-    lease.status = LeaseStatus::Pending;
-    lease.fee_bps = accounts.payment_mint.fee_bps;
-    lease.gpus = args.gpus;
-    lease.renter = accounts.renter.key();
-    lease.payer = accounts.payer.key();
-    lease.node = accounts.node.key();
-    lease.mint = accounts.mint.key();
-    lease.nonce = args.nonce;
-    lease.rate_per_gpu_hour = rate;
-    lease.deposited = deposit;
-    lease.paid_out = 0;
-    lease.created_at = now;
-    lease.activated_at = 0;
-    lease.settled_until = 0;
-    lease.duration_secs = args.duration_secs;
-    lease.job_spec_hash = args.job_spec_hash;
+    let lease = Lease {
+        version: ACCOUNT_VERSION,
+        bump: ctx.bumps.lease,
+        status: LeaseStatus::Pending,
+        fee_bps: accounts.payment_mint.fee_bps,
+        gpus: args.gpus,
+        renter: accounts.renter.key(),
+        payer: accounts.payer.key(),
+        node: accounts.node.key(),
+        mint: accounts.mint.key(),
+        nonce: args.nonce,
+        rate_per_gpu_hour: rate,
+        deposited: deposit,
+        paid_out: 0,
+        created_at: now,
+        activated_at: 0,
+        settled_until: 0,
+        duration_secs: args.duration_secs,
+        job_spec_hash: args.job_spec_hash,
+        reserved: [0; 21],
+    };
     lease.invariant()?;
+    let renter_key = accounts.renter.key();
+    let nonce = args.nonce.to_le_bytes();
+    account_creation::create_program_account(
+        &accounts.payer.to_account_info(),
+        &accounts.lease.to_account_info(),
+        &accounts.system_program,
+        Lease::SPACE,
+        &[
+            seeds::LEASE,
+            renter_key.as_ref(),
+            &nonce,
+            &[ctx.bumps.lease],
+        ],
+        &lease,
+    )?;
 
     transfers::deposit(
         &accounts.token_program,
@@ -123,7 +138,7 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         deposit,
     )?;
     emit!(LeaseCreated {
-        lease: lease.key(),
+        lease: accounts.lease.key(),
         renter: lease.renter,
         payer: lease.payer,
         node: lease.node,

@@ -1,24 +1,44 @@
-use crate::{events::MarketInitialized, seeds, state::*};
+use crate::{account_creation, events::MarketInitialized, seeds, state::*};
 use anchor_lang::prelude::*;
 
 #[derive(Accounts)]
 pub struct InitializeMarket<'info> {
-    #[account(init, payer = authority, space = Market::SPACE, seeds = [seeds::MARKET], bump)]
-    pub market: Box<Account<'info, Market>>,
+    /// CHECK: the market's address, checked by its seeds; created by the handler
+    /// (`account_creation`), which refuses an address already in use.
+    #[account(mut, seeds = [seeds::MARKET], bump)]
+    pub market: UncheckedAccount<'info>,
     #[account(mut)]
     pub authority: Signer<'info>,
     pub system_program: Program<'info, System>,
 }
 
 pub fn handler(ctx: Context<InitializeMarket>, params: MarketParams) -> Result<()> {
-    let market = &mut ctx.accounts.market;
-    market.version = ACCOUNT_VERSION;
-    market.bump = ctx.bumps.market;
-    market.paused = false;
-    market.authority = ctx.accounts.authority.key();
-    market.pending_authority = Pubkey::default();
+    let mut market = Market {
+        version: ACCOUNT_VERSION,
+        bump: ctx.bumps.market,
+        paused: false,
+        authority: ctx.accounts.authority.key(),
+        pending_authority: Pubkey::default(),
+        treasury: Pubkey::default(),
+        scheduler_authority: Pubkey::default(),
+        price_authority: Pubkey::default(),
+        reward_authority: Pubkey::default(),
+        activation_timeout_secs: 0,
+        min_lease_secs: 0,
+        max_lease_secs: 0,
+        failure_grace_secs: 0,
+        reserved: [0; 128],
+    };
     market.apply(&params);
     market.invariant()?;
+    account_creation::create_program_account(
+        &ctx.accounts.authority.to_account_info(),
+        &ctx.accounts.market.to_account_info(),
+        &ctx.accounts.system_program,
+        Market::SPACE,
+        &[seeds::MARKET, &[ctx.bumps.market]],
+        &market,
+    )?;
     emit!(MarketInitialized {
         authority: market.authority,
         params

@@ -1,4 +1,4 @@
-use crate::{error::IomeshError, events::NodeRegistered, seeds, state::*};
+use crate::{account_creation, error::IomeshError, events::NodeRegistered, seeds, state::*};
 use anchor_lang::prelude::*;
 
 /// What a supplier says about a node; also used by `update_node`.
@@ -56,14 +56,10 @@ impl NodeSpec {
 pub struct RegisterNode<'info> {
     #[account(seeds = [seeds::MARKET], bump = market.bump)]
     pub market: Box<Account<'info, Market>>,
-    #[account(
-        init,
-        payer = owner,
-        space = Node::SPACE,
-        seeds = [seeds::NODE, operator.key().as_ref()],
-        bump
-    )]
-    pub node: Box<Account<'info, Node>>,
+    /// CHECK: the node's address, checked by its seeds; created by the handler
+    /// (`account_creation`), which refuses an address already in use.
+    #[account(mut, seeds = [seeds::NODE, operator.key().as_ref()], bump)]
+    pub node: UncheckedAccount<'info>,
     #[account(mut)]
     pub owner: Signer<'info>,
     /// The operator signs too, proving the owner holds the hot key it names.
@@ -72,17 +68,41 @@ pub struct RegisterNode<'info> {
 }
 
 pub fn handler(ctx: Context<RegisterNode>, spec: NodeSpec) -> Result<()> {
-    let node = &mut ctx.accounts.node;
-    node.version = ACCOUNT_VERSION;
-    node.bump = ctx.bumps.node;
-    node.status = NodeStatus::Available;
-    node.owner = ctx.accounts.owner.key();
-    node.operator = ctx.accounts.operator.key();
-    node.registered_at = Clock::get()?.unix_timestamp;
-    spec.apply(node, &ctx.accounts.market)?;
+    let accounts = &ctx.accounts;
+    let mut node = Node {
+        version: ACCOUNT_VERSION,
+        bump: ctx.bumps.node,
+        status: NodeStatus::Available,
+        owner: accounts.owner.key(),
+        operator: accounts.operator.key(),
+        gpu_model: [0; GPU_MODEL_LEN],
+        region: [0; REGION_LEN],
+        gpu_count: 0,
+        gpus_in_use: 0,
+        vram_mib: 0,
+        price_usd_micros_per_gpu_hour: 0,
+        min_lease_secs: 0,
+        max_lease_secs: 0,
+        open_leases: 0,
+        leases_served: 0,
+        failures: 0,
+        gpu_seconds_delivered: 0,
+        registered_at: Clock::get()?.unix_timestamp,
+        reserved: [0; 64],
+    };
+    spec.apply(&mut node, &accounts.market)?;
     node.invariant()?;
+    let operator = accounts.operator.key();
+    account_creation::create_program_account(
+        &accounts.owner.to_account_info(),
+        &accounts.node.to_account_info(),
+        &accounts.system_program,
+        Node::SPACE,
+        &[seeds::NODE, operator.as_ref(), &[ctx.bumps.node]],
+        &node,
+    )?;
     emit!(NodeRegistered {
-        node: node.key(),
+        node: accounts.node.key(),
         owner: node.owner,
         operator: node.operator,
         gpu_count: node.gpu_count,
