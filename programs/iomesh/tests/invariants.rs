@@ -392,7 +392,8 @@ impl World {
                 };
                 let max = (7 * 24 * HOUR) as i64;
                 let remaining = match l.activated_at {
-                    None => Some(i64::from(l.duration)),
+                    None => (now <= l.created_at + i64::from(ACTIVATION_TIMEOUT))
+                        .then_some(i64::from(l.duration)),
                     Some(a) => {
                         let end = a + i64::from(l.duration);
                         (now < end).then_some(end - now)

@@ -74,7 +74,12 @@ pub fn handler(ctx: Context<CancelLease>) -> Result<()> {
         vault: &a.vault,
         token_program: &a.token_program,
     };
+    let mut reason = LeaseEndReason::Cancelled;
     if a.lease.status == LeaseStatus::Active {
+        if now >= a.lease.ends_at()? {
+            // Cancelling a lease that already ran its course is closing it.
+            reason = LeaseEndReason::Completed;
+        }
         lease_settlement::settle_until(
             &vault,
             &mut a.lease,
@@ -90,6 +95,6 @@ pub fn handler(ctx: Context<CancelLease>) -> Result<()> {
         &mut a.node,
         &a.payer_token_account,
         &a.payer.to_account_info(),
-        LeaseEndReason::Cancelled,
+        reason,
     )
 }

@@ -60,6 +60,7 @@ impl CreateLease<'_> {
             self.node.status == NodeStatus::Available,
             IomeshError::NodeNotAvailable
         );
+        require!(args.gpus > 0, IomeshError::InvalidGpuCount);
         require!(
             args.job_spec_hash != [0u8; 32],
             IomeshError::EmptyJobSpecHash

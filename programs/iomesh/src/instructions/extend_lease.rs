@@ -56,7 +56,14 @@ pub fn handler(ctx: Context<ExtendLease>, added_secs: u32) -> Result<()> {
     let lease = &mut a.lease;
     // The prepaid horizon (time still to run) may not exceed the node's or market's maximum.
     let remaining_secs = match lease.status {
-        LeaseStatus::Pending => i64::from(lease.duration_secs),
+        LeaseStatus::Pending => {
+            // Money put into a lease its operator can no longer activate would only wait for a refund.
+            let deadline = lease
+                .created_at
+                .safe_add(i64::from(a.market.activation_timeout_secs))?;
+            require!(now <= deadline, IomeshError::ActivationTimedOut);
+            i64::from(lease.duration_secs)
+        }
         LeaseStatus::Active => {
             let ends_at = lease.ends_at()?;
             require!(now < ends_at, IomeshError::LeaseEnded);
