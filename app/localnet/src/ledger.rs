@@ -1,0 +1,98 @@
+//! Executed transactions with their status and logs, for `getTransaction`
+//! and `getSignatureStatuses`. The bank keeps none; retention is bounded.
+
+use solana_clock::{Slot, UnixTimestamp};
+use solana_signature::Signature;
+use solana_transaction::versioned::VersionedTransaction;
+use solana_transaction_status::TransactionStatusMeta;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+/// One committed transaction.
+#[derive(Debug)]
+pub struct TxRecord {
+    pub slot: Slot,
+    pub block_time: UnixTimestamp,
+    pub transaction: VersionedTransaction,
+    pub meta: TransactionStatusMeta,
+}
+
+/// Remembers the newest `capacity` transactions; the oldest are dropped first.
+#[derive(Debug)]
+pub struct Ledger {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_signature: HashMap<Signature, Arc<TxRecord>>,
+    order: VecDeque<Signature>,
+}
+
+impl Ledger {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::default(),
+        }
+    }
+
+    pub fn insert(&self, signature: Signature, record: TxRecord) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner
+            .by_signature
+            .insert(signature, Arc::new(record))
+            .is_none()
+        {
+            inner.order.push_back(signature);
+        }
+        while inner.order.len() > self.capacity {
+            if let Some(old) = inner.order.pop_front() {
+                inner.by_signature.remove(&old);
+            }
+        }
+    }
+
+    pub fn get(&self, signature: &Signature) -> Option<Arc<TxRecord>> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.by_signature.get(signature).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(slot: Slot) -> TxRecord {
+        TxRecord {
+            slot,
+            block_time: 0,
+            transaction: VersionedTransaction::default(),
+            meta: TransactionStatusMeta::default(),
+        }
+    }
+
+    #[test]
+    fn ledger_drops_oldest_beyond_capacity() {
+        let ledger = Ledger::new(2);
+        let sigs: Vec<Signature> = (0..3u8).map(|i| Signature::from([i; 64])).collect();
+        for (i, s) in sigs.iter().enumerate() {
+            ledger.insert(*s, record(i as Slot));
+        }
+        assert_eq!(ledger.len(), 2);
+        assert!(ledger.get(&sigs[0]).is_none());
+        assert_eq!(ledger.get(&sigs[2]).map(|r| r.slot), Some(2));
+    }
+}

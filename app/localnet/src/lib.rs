@@ -1,0 +1,108 @@
+//! iomesh localnet: the iomesh program hosted natively in a real Solana bank
+//! (next to the real SPL Token, Token-2022, ATA and Memo programs), advanced
+//! by a slot clock and served over Solana JSON-RPC on localhost.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), iomesh_localnet::Error> {
+//! let localnet = iomesh_localnet::Localnet::start(Default::default()).await?;
+//! println!("JSON-RPC at {}", localnet.rpc_url());
+//! localnet.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod bank;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod ledger;
+pub mod rpc;
+
+pub use bank::Slots;
+pub use config::Config;
+pub use error::Error;
+
+use bank::Chain;
+use solana_pubkey::Pubkey;
+use std::{net::SocketAddr, sync::Arc};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+/// A running localnet. Dropping it stops the clock and the server; prefer
+/// `shutdown` to wait for them.
+pub struct Localnet {
+    chain: Arc<Chain>,
+    rpc_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Localnet {
+    /// Builds the bank, starts the slot clock and binds the JSON-RPC server.
+    pub async fn start(config: Config) -> Result<Self, Error> {
+        config.validate()?;
+        bank::install_syscall_stubs().await;
+        let chain_config = config.clone();
+        let chain =
+            Arc::new(tokio::task::spawn_blocking(move || Chain::new(&chain_config)).await??);
+        let listener = TcpListener::bind(config.rpc_addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.rpc_addr,
+                source,
+            })?;
+        let rpc_addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let state = Arc::new(rpc::RpcState {
+            chain: chain.clone(),
+            max_request_bytes: config.max_request_bytes,
+        });
+        let tasks = vec![
+            clock::spawn(chain.clone(), config.slot_duration, shutdown.clone()),
+            rpc::spawn(listener, state, shutdown.clone()),
+        ];
+        tracing::info!(%rpc_addr, slot_ms = config.slot_duration.as_millis() as u64,
+            finalization_depth = config.finalization_depth, "localnet started");
+        Ok(Self {
+            chain,
+            rpc_addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The address the JSON-RPC server is bound to.
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc_addr
+    }
+
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+
+    /// The genesis faucet that funds `requestAirdrop`.
+    pub fn faucet(&self) -> Pubkey {
+        self.chain.faucet()
+    }
+
+    /// Current processed / confirmed / finalized slots.
+    pub fn slots(&self) -> Slots {
+        self.chain.slots()
+    }
+
+    /// Stops the clock and the server, letting in-flight requests finish.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        for task in self.tasks.drain(..) {
+            if let Err(err) = task.await {
+                tracing::warn!(%err, "localnet task ended abnormally");
+            }
+        }
+        tracing::info!("localnet stopped");
+    }
+}
+
+impl Drop for Localnet {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,80 @@
+//! `iomesh-localnet`: runs the localnet until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use iomesh_localnet::{config::DEFAULT_RPC_PORT, Config, Localnet};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::Duration,
+};
+
+/// The iomesh program in a local Solana bank, served over JSON-RPC.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// JSON-RPC port (0 picks a free one).
+    #[arg(long, env = "IOMESH_LOCALNET_RPC_PORT", default_value_t = DEFAULT_RPC_PORT)]
+    rpc_port: u16,
+    /// JSON-RPC bind address.
+    #[arg(long, env = "IOMESH_LOCALNET_RPC_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    rpc_host: IpAddr,
+    /// Slot length in milliseconds.
+    #[arg(long, env = "IOMESH_LOCALNET_SLOT_MS", default_value_t = 400)]
+    slot_ms: u64,
+    /// Slots between the working bank and the finalized (root) bank.
+    #[arg(long, env = "IOMESH_LOCALNET_FINALIZATION_DEPTH", default_value_t = 2)]
+    finalization_depth: u64,
+    /// Transactions remembered for getTransaction / getSignatureStatuses.
+    #[arg(
+        long,
+        env = "IOMESH_LOCALNET_LEDGER_CAPACITY",
+        default_value_t = 100_000
+    )]
+    ledger_capacity: usize,
+}
+
+/// Bank internals log every slot at info (metrics datapoints); keep them quiet
+/// unless RUST_LOG asks for them.
+const DEFAULT_LOG_FILTER: &str = "info,solana=warn,agave=warn,tarpc=error";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = Config {
+        rpc_addr: SocketAddr::new(args.rpc_host, args.rpc_port),
+        slot_duration: Duration::from_millis(args.slot_ms),
+        finalization_depth: args.finalization_depth,
+        ledger_capacity: args.ledger_capacity,
+        ..Config::default()
+    };
+    let localnet = Localnet::start(config)
+        .await
+        .context("starting the localnet")?;
+    println!("JSON-RPC URL: {}", localnet.rpc_url());
+    println!("faucet: {}", localnet.faucet());
+    shutdown_signal()
+        .await
+        .context("waiting for a shutdown signal")?;
+    tracing::info!("shutting down");
+    localnet.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
+}

@@ -1,0 +1,101 @@
+//! Cluster and blockhash methods: version, health, slots, epoch, blockhash,
+//! fees and rent.
+
+use super::{params, RpcResult};
+use crate::bank::Chain;
+use base64::{prelude::BASE64_STANDARD, Engine};
+use jsonrpc_core::Error;
+use serde_json::Value;
+use solana_commitment_config::CommitmentConfig;
+use solana_hash::Hash;
+use solana_message::{SanitizedMessage, SanitizedVersionedMessage, VersionedMessage};
+use solana_rpc_client_api::{
+    config::RpcContextConfig,
+    response::{RpcBlockhash, RpcVersionInfo},
+};
+use std::str::FromStr;
+
+pub fn get_version(p: Value) -> RpcResult {
+    params::none(p)?;
+    let version = solana_version::Version::default();
+    params::value(RpcVersionInfo {
+        solana_core: version.to_string(),
+        feature_set: Some(version.feature_set),
+    })
+}
+
+pub fn get_health(p: Value) -> RpcResult {
+    params::none(p)?;
+    params::value("ok")
+}
+
+pub fn get_slot(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcContextConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    params::value(bank.slot())
+}
+
+pub fn get_block_height(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcContextConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    params::value(bank.block_height())
+}
+
+pub fn get_epoch_info(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcContextConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    params::value(bank.get_epoch_info())
+}
+
+pub fn get_genesis_hash(chain: &Chain, p: Value) -> RpcResult {
+    params::none(p)?;
+    params::value(chain.genesis_hash().to_string())
+}
+
+pub fn get_latest_blockhash(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcContextConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    let (blockhash, last_valid_block_height) = Chain::blockhash(&bank);
+    params::with_context(
+        &bank,
+        RpcBlockhash {
+            blockhash: blockhash.to_string(),
+            last_valid_block_height,
+        },
+    )
+}
+
+pub fn is_blockhash_valid(chain: &Chain, p: Value) -> RpcResult {
+    let (hash, config): (String, Option<RpcContextConfig>) = params::parse(p, 2)?;
+    let hash = Hash::from_str(&hash)
+        .map_err(|err| Error::invalid_params(format!("Invalid param: {err}")))?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    params::with_context(&bank, bank.is_blockhash_valid(&hash))
+}
+
+pub fn get_fee_for_message(chain: &Chain, p: Value) -> RpcResult {
+    let (message, config): (String, Option<RpcContextConfig>) = params::parse(p, 2)?;
+    let bytes = BASE64_STANDARD
+        .decode(message)
+        .map_err(|err| Error::invalid_params(format!("invalid base64 message: {err}")))?;
+    let message: VersionedMessage = bincode::deserialize(&bytes)
+        .map_err(|err| Error::invalid_params(format!("invalid message: {err}")))?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    let message = SanitizedVersionedMessage::try_from(message)
+        .map_err(|err| Error::invalid_params(format!("invalid message: {err}")))?;
+    let message = SanitizedMessage::try_new(message, &*bank, bank.get_reserved_account_keys())
+        .map_err(|err| Error::invalid_params(format!("invalid message: {err}")))?;
+    params::with_context(&bank, bank.get_fee_for_message(&message))
+}
+
+pub fn get_minimum_balance_for_rent_exemption(chain: &Chain, p: Value) -> RpcResult {
+    let (len, commitment): (usize, Option<CommitmentConfig>) = params::parse(p, 2)?;
+    let bank = params::bank(chain, commitment, None)?;
+    params::value(bank.get_minimum_balance_for_rent_exemption(len))
+}

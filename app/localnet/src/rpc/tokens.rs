@@ -1,0 +1,102 @@
+//! SPL Token / Token-2022 reads.
+
+use super::{
+    accounts::{encode, is_token_account, mint_decimals},
+    params, RpcResult,
+};
+use crate::bank::Chain;
+use jsonrpc_core::Error;
+use serde_json::Value;
+use solana_account::ReadableAccount;
+use solana_account_decoder::{
+    parse_account_data::SplTokenAdditionalDataV2,
+    parse_token::{is_known_spl_token_id, parse_token_v3},
+};
+use solana_account_decoder_client_types::{token::TokenAccountType, UiAccountEncoding};
+use solana_accounts_db::accounts_index::ScanConfig;
+use solana_commitment_config::CommitmentConfig;
+use solana_rpc_client_api::{
+    config::{RpcAccountInfoConfig, RpcTokenAccountsFilter},
+    response::RpcKeyedAccount,
+};
+
+/// Byte ranges of the base token-account layout (same in both programs).
+const MINT_RANGE: std::ops::Range<usize> = 0..32;
+const OWNER_RANGE: std::ops::Range<usize> = 32..64;
+
+pub fn get_token_account_balance(chain: &Chain, p: Value) -> RpcResult {
+    let (key, commitment): (String, Option<CommitmentConfig>) = params::parse(p, 2)?;
+    let key = params::pubkey(&key)?;
+    let bank = params::bank(chain, commitment, None)?;
+    let not_token = || Error::invalid_params("Invalid param: not a Token account");
+    let account = bank
+        .get_account(&key)
+        .filter(is_token_account)
+        .ok_or_else(|| Error::invalid_params("Invalid param: could not find account"))?;
+    let mint =
+        solana_pubkey::Pubkey::try_from(&account.data()[MINT_RANGE]).map_err(|_| not_token())?;
+    let decimals = mint_decimals(&bank, &mint)
+        .ok_or_else(|| Error::invalid_params("Invalid param: could not find mint"))?;
+    let additional = SplTokenAdditionalDataV2 {
+        decimals,
+        ..Default::default()
+    };
+    match parse_token_v3(account.data(), Some(&additional)) {
+        Ok(TokenAccountType::Account(token)) => params::with_context(&bank, token.token_amount),
+        _ => Err(not_token()),
+    }
+}
+
+pub fn get_token_accounts_by_owner(chain: &Chain, p: Value) -> RpcResult {
+    let (owner, filter, config): (String, RpcTokenAccountsFilter, Option<RpcAccountInfoConfig>) =
+        params::parse(p, 3)?;
+    let owner = params::pubkey(&owner)?;
+    let config = config.unwrap_or(RpcAccountInfoConfig {
+        encoding: Some(UiAccountEncoding::Binary),
+        ..RpcAccountInfoConfig::default()
+    });
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    let (program, mint) = match filter {
+        RpcTokenAccountsFilter::Mint(mint) => {
+            let mint = params::pubkey(&mint)?;
+            let program = bank
+                .get_account(&mint)
+                .map(|a| *a.owner())
+                .filter(is_known_spl_token_id)
+                .ok_or_else(|| Error::invalid_params("Invalid param: could not find mint"))?;
+            (program, Some(mint))
+        }
+        RpcTokenAccountsFilter::ProgramId(program) => {
+            let program = params::pubkey(&program)?;
+            if !is_known_spl_token_id(&program) {
+                return Err(Error::invalid_params(
+                    "Invalid param: unrecognized Token program id",
+                ));
+            }
+            (program, None)
+        }
+    };
+    let found = bank
+        .get_filtered_program_accounts(
+            &program,
+            |account| {
+                let data = account.data();
+                data.len() >= OWNER_RANGE.end
+                    && data[OWNER_RANGE] == owner.to_bytes()
+                    && mint.is_none_or(|m| data[MINT_RANGE] == m.to_bytes())
+                    && is_token_account(account)
+            },
+            &ScanConfig::default(),
+        )
+        .map_err(|err| Error::invalid_params(err.to_string()))?;
+    let keyed = found
+        .iter()
+        .map(|(key, account)| {
+            Ok(RpcKeyedAccount {
+                pubkey: key.to_string(),
+                account: encode(&bank, key, account, &config)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    params::with_context(&bank, keyed)
+}

@@ -1,0 +1,166 @@
+use crate::common::{client, funded, localnet};
+use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use iomesh::state::{Market, MarketParams};
+use solana_account_decoder_client_types::{UiAccountData, UiAccountEncoding};
+use solana_client::{
+    rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+    rpc_filter::{Memcmp, RpcFilterType},
+    rpc_request::RpcRequest,
+    rpc_response::{Response, RpcKeyedAccount},
+};
+use solana_commitment_config::CommitmentConfig;
+use solana_instruction::Instruction;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+
+fn initialize_market(authority: &Pubkey) -> (Pubkey, Instruction) {
+    let market = Pubkey::find_program_address(&[iomesh::seeds::MARKET], &iomesh::ID).0;
+    let params = MarketParams {
+        treasury: Pubkey::new_unique(),
+        scheduler_authority: Pubkey::new_unique(),
+        price_authority: Pubkey::new_unique(),
+        reward_authority: *authority,
+        activation_timeout_secs: 600,
+        min_lease_secs: 60,
+        max_lease_secs: 86_400,
+        failure_grace_secs: 120,
+    };
+    let ix = Instruction {
+        program_id: iomesh::ID,
+        accounts: iomesh::accounts::InitializeMarket {
+            market,
+            authority: *authority,
+            system_program: anchor_lang::system_program::ID,
+        }
+        .to_account_metas(None),
+        data: iomesh::instruction::InitializeMarket { params }.data(),
+    };
+    (market, ix)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iomesh_market_is_simulated_sent_and_found_by_program_scans() {
+    let localnet = localnet().await;
+    let rpc = client(&localnet, CommitmentConfig::confirmed());
+    let authority = funded(&rpc, 10_000_000_000).await;
+    let (market, ix) = initialize_market(&authority.pubkey());
+    let blockhash = rpc.get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(
+        &[ix],
+        Some(&authority.pubkey()),
+        &[&authority],
+        blockhash,
+    );
+
+    let sim = rpc.simulate_transaction(&tx).await.expect("simulate").value;
+    assert_eq!(sim.err, None, "{:?}", sim.logs);
+    let logs = sim.logs.expect("logs");
+    assert!(
+        logs.iter()
+            .any(|l| l == &format!("Program {} success", iomesh::ID)),
+        "{logs:?}"
+    );
+    // The native program charges little, but its CPI into System is metered.
+    assert!(sim.units_consumed.expect("units") > 0);
+    // Simulation commits nothing.
+    assert!(rpc.get_account(&market).await.is_err());
+
+    rpc.send_and_confirm_transaction(&tx)
+        .await
+        .expect("initialize_market lands");
+    let account = rpc.get_account(&market).await.expect("market exists");
+    assert_eq!(account.owner, iomesh::ID);
+    assert_eq!(account.data.len(), Market::SPACE);
+    assert_eq!(&account.data[..8], Market::DISCRIMINATOR);
+    let many = rpc
+        .get_multiple_accounts(&[market, Keypair::new().pubkey()])
+        .await
+        .expect("getMultipleAccounts");
+    assert!(many[0].is_some() && many[1].is_none());
+
+    let scan = |filters: Vec<RpcFilterType>, encoding, with_context| RpcProgramAccountsConfig {
+        filters: Some(filters),
+        account_config: RpcAccountInfoConfig {
+            encoding: Some(encoding),
+            ..RpcAccountInfoConfig::default()
+        },
+        with_context: Some(with_context),
+        sort_results: None,
+    };
+    let by_size = rpc
+        .get_program_ui_accounts_with_config(
+            &iomesh::ID,
+            scan(
+                vec![RpcFilterType::DataSize(Market::SPACE as u64)],
+                UiAccountEncoding::Base64,
+                false,
+            ),
+        )
+        .await
+        .expect("dataSize scan");
+    assert_eq!(by_size.len(), 1);
+    assert_eq!(by_size[0].0, market);
+    assert_eq!(by_size[0].1.data.decode(), Some(account.data.clone()));
+
+    let discriminator =
+        RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, Market::DISCRIMINATOR.to_vec()));
+    let by_discriminator = rpc
+        .get_program_ui_accounts_with_config(
+            &iomesh::ID,
+            scan(
+                vec![discriminator.clone()],
+                UiAccountEncoding::Base64Zstd,
+                true,
+            ),
+        )
+        .await
+        .expect("memcmp scan, zstd, with context");
+    assert_eq!(by_discriminator.len(), 1);
+    assert!(matches!(
+        by_discriminator[0].1.data,
+        UiAccountData::Binary(_, UiAccountEncoding::Base64Zstd)
+    ));
+    assert_eq!(
+        by_discriminator[0].1.data.decode(),
+        Some(account.data.clone())
+    );
+
+    // withContext really wraps the list in {context, value}.
+    let config = scan(vec![discriminator], UiAccountEncoding::Base64Zstd, true);
+    let wrapped: Response<Vec<RpcKeyedAccount>> = rpc
+        .send(
+            RpcRequest::GetProgramAccounts,
+            serde_json::json!([iomesh::ID.to_string(), config]),
+        )
+        .await
+        .expect("withContext response");
+    assert!(wrapped.context.slot > 0);
+    assert_eq!(wrapped.value.len(), 1);
+
+    let miss = rpc
+        .get_program_ui_accounts_with_config(
+            &iomesh::ID,
+            scan(
+                vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, vec![0; 8]))],
+                UiAccountEncoding::Base64,
+                false,
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(miss.is_empty());
+
+    // A second initialize fails in preflight with the program's error.
+    let blockhash = rpc.get_latest_blockhash().await.unwrap();
+    let (_, again) = initialize_market(&authority.pubkey());
+    let tx = Transaction::new_signed_with_payer(
+        &[again],
+        Some(&authority.pubkey()),
+        &[&authority],
+        blockhash,
+    );
+    assert!(rpc.send_transaction(&tx).await.is_err());
+    localnet.shutdown().await;
+}

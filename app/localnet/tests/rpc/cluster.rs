@@ -1,0 +1,69 @@
+use crate::common::{client, localnet, poll};
+use solana_commitment_config::CommitmentConfig;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn version_health_and_slots_advance_by_commitment() {
+    let localnet = localnet().await;
+    let rpc = client(&localnet, CommitmentConfig::processed());
+
+    let version = rpc.get_version().await.expect("getVersion");
+    assert_eq!(
+        version.solana_core,
+        solana_version::Version::default().to_string()
+    );
+    assert!(version.feature_set.is_some());
+    rpc.get_health().await.expect("getHealth");
+
+    let start = rpc.get_slot().await.expect("getSlot");
+    let processed = poll("slot to advance", || async {
+        let slot = rpc.get_slot().await.ok()?;
+        (slot >= start + 3).then_some(slot)
+    })
+    .await;
+    // Read in this order so each value is at least the previous one even
+    // if a slot passes between the calls.
+    let finalized = rpc
+        .get_slot_with_commitment(CommitmentConfig::finalized())
+        .await
+        .unwrap();
+    let confirmed = rpc
+        .get_slot_with_commitment(CommitmentConfig::confirmed())
+        .await
+        .unwrap();
+    let latest = rpc.get_slot().await.unwrap();
+    assert!(finalized <= confirmed && confirmed <= latest && processed <= latest);
+    // One consistent snapshot: confirmed is one slot behind, finalized two
+    // (the default depth).
+    let slots = localnet.slots();
+    assert_eq!(slots.confirmed, slots.processed - 1);
+    assert_eq!(slots.finalized, slots.processed - 2);
+
+    let epoch = rpc.get_epoch_info().await.expect("getEpochInfo");
+    let height = rpc.get_block_height().await.expect("getBlockHeight");
+    assert!(height >= epoch.block_height);
+    let genesis = rpc.get_genesis_hash().await.expect("getGenesisHash");
+    assert_eq!(genesis, rpc.get_genesis_hash().await.unwrap());
+    assert!(epoch.absolute_slot >= start);
+    let (blockhash, last_valid) = rpc
+        .get_latest_blockhash_with_commitment(CommitmentConfig::finalized())
+        .await
+        .expect("getLatestBlockhash");
+    assert!(last_valid > epoch.block_height);
+    assert!(rpc
+        .is_blockhash_valid(&blockhash, CommitmentConfig::processed())
+        .await
+        .expect("isBlockhashValid"));
+    assert!(!rpc
+        .is_blockhash_valid(
+            &solana_hash::Hash::new_unique(),
+            CommitmentConfig::processed()
+        )
+        .await
+        .unwrap());
+    let rent = rpc
+        .get_minimum_balance_for_rent_exemption(165)
+        .await
+        .expect("getMinimumBalanceForRentExemption");
+    assert_eq!(rent, solana_rent::Rent::default().minimum_balance(165));
+    localnet.shutdown().await;
+}

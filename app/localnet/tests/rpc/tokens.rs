@@ -1,0 +1,134 @@
+use crate::common::{client, funded, localnet};
+use anchor_spl::{
+    associated_token::{
+        get_associated_token_address_with_program_id, spl_associated_token_account,
+    },
+    token::spl_token,
+};
+use solana_account_decoder_client_types::UiAccountData;
+use solana_client::{rpc_config::RpcTransactionConfig, rpc_request::TokenAccountsFilter};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_status_client_types::{
+    option_serializer::OptionSerializer, UiTransactionEncoding,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spl_mint_and_token_accounts_are_readable() {
+    let localnet = localnet().await;
+    let rpc = client(&localnet, CommitmentConfig::confirmed());
+    let payer = funded(&rpc, 10_000_000_000).await;
+    let owner = Keypair::new();
+    let mint = Keypair::new();
+    let token_program = spl_token::ID;
+
+    let rent = rpc
+        .get_minimum_balance_for_rent_exemption(82)
+        .await
+        .unwrap();
+    let ata = get_associated_token_address_with_program_id(
+        &owner.pubkey(),
+        &mint.pubkey(),
+        &token_program,
+    );
+    let instructions = [
+        solana_system_interface::instruction::create_account(
+            &payer.pubkey(),
+            &mint.pubkey(),
+            rent,
+            82,
+            &token_program,
+        ),
+        spl_token::instruction::initialize_mint2(
+            &token_program,
+            &mint.pubkey(),
+            &payer.pubkey(),
+            None,
+            6,
+        )
+        .unwrap(),
+        spl_associated_token_account::instruction::create_associated_token_account(
+            &payer.pubkey(),
+            &owner.pubkey(),
+            &mint.pubkey(),
+            &token_program,
+        ),
+        spl_token::instruction::mint_to(
+            &token_program,
+            &mint.pubkey(),
+            &ata,
+            &payer.pubkey(),
+            &[],
+            1_500_000,
+        )
+        .unwrap(),
+    ];
+    let blockhash = rpc.get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(
+        &instructions,
+        Some(&payer.pubkey()),
+        &[&payer, &mint],
+        blockhash,
+    );
+    let signature = rpc
+        .send_and_confirm_transaction(&tx)
+        .await
+        .expect("mint, ATA and mint_to land");
+    let fetched = rpc
+        .get_transaction_with_config(
+            &signature,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Json),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .expect("getTransaction");
+    let OptionSerializer::Some(post) = fetched.transaction.meta.expect("meta").post_token_balances
+    else {
+        panic!("no post token balances")
+    };
+    assert_eq!(post.len(), 1);
+    assert_eq!(post[0].mint, mint.pubkey().to_string());
+    assert_eq!(post[0].ui_token_amount.amount, "1500000");
+
+    let balance = rpc.get_token_account_balance(&ata).await.expect("balance");
+    assert_eq!(balance.amount, "1500000");
+    assert_eq!(balance.decimals, 6);
+    assert_eq!(balance.ui_amount_string, "1.5");
+
+    let by_mint = rpc
+        .get_token_accounts_by_owner(&owner.pubkey(), TokenAccountsFilter::Mint(mint.pubkey()))
+        .await
+        .expect("by mint");
+    assert_eq!(by_mint.len(), 1);
+    assert_eq!(by_mint[0].pubkey, ata.to_string());
+    let UiAccountData::Json(parsed) = &by_mint[0].account.data else {
+        panic!(
+            "expected jsonParsed data, got {:?}",
+            by_mint[0].account.data
+        );
+    };
+    assert_eq!(parsed.program, "spl-token");
+    assert_eq!(
+        parsed.parsed["info"]["tokenAmount"]["amount"],
+        serde_json::json!("1500000")
+    );
+    let by_program = rpc
+        .get_token_accounts_by_owner(
+            &owner.pubkey(),
+            TokenAccountsFilter::ProgramId(token_program),
+        )
+        .await
+        .expect("by program");
+    assert_eq!(by_program.len(), 1);
+    let none = rpc
+        .get_token_accounts_by_owner(&payer.pubkey(), TokenAccountsFilter::Mint(mint.pubkey()))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    localnet.shutdown().await;
+}
