@@ -243,40 +243,13 @@ impl TestEnv {
     }
 
     /// Signs with the fixture payer (fees) plus `signers` and processes the transaction.
-    /// A transaction identical to one already sent gets a no-op compute-budget
-    /// instruction so the bank does not reject it as already processed.
     pub async fn send(
         &mut self,
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> std::result::Result<(), TransactionError> {
-        let blockhash = self.ctx.last_blockhash;
         let payer = self.payer();
-        let mut all_signers: Vec<&Keypair> = vec![&payer];
-        all_signers.extend_from_slice(signers);
-        let mut ixs = instructions.to_vec();
-        let mut tx = Transaction::new_signed_with_payer(
-            &ixs,
-            Some(&payer.pubkey()),
-            &all_signers,
-            blockhash,
-        );
-        while !self.seen.insert(tx.signatures[0].into()) {
-            self.uniquifier += 1;
-            ixs = instructions.to_vec();
-            ixs.insert(
-                0,
-                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
-                    1_400_000 - self.uniquifier,
-                ),
-            );
-            tx = Transaction::new_signed_with_payer(
-                &ixs,
-                Some(&payer.pubkey()),
-                &all_signers,
-                blockhash,
-            );
-        }
+        let tx = self.sign_unique(&payer, instructions, signers);
         self.ctx
             .banks_client
             .process_transaction(tx)
@@ -1018,44 +991,14 @@ impl Sent {
 
 impl TestEnv {
     /// Like `send`, but `fee_payer` (e.g. an attacker) pays and signs, and the
-    /// log is returned. Instruction indices in errors match `instructions`: the
-    /// compute-budget instruction that keeps a repeated transaction unique goes last.
+    /// log is returned.
     pub async fn send_as(
         &mut self,
         fee_payer: &Keypair,
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Sent {
-        let blockhash = self.ctx.last_blockhash;
-        let mut all_signers: Vec<&Keypair> = vec![fee_payer];
-        all_signers.extend(
-            signers
-                .iter()
-                .copied()
-                .filter(|s| s.pubkey() != fee_payer.pubkey()),
-        );
-        let mut ixs = instructions.to_vec();
-        let mut tx = Transaction::new_signed_with_payer(
-            &ixs,
-            Some(&fee_payer.pubkey()),
-            &all_signers,
-            blockhash,
-        );
-        while !self.seen.insert(tx.signatures[0].into()) {
-            self.uniquifier += 1;
-            ixs = instructions.to_vec();
-            ixs.push(
-                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
-                    1_400_000 - self.uniquifier,
-                ),
-            );
-            tx = Transaction::new_signed_with_payer(
-                &ixs,
-                Some(&fee_payer.pubkey()),
-                &all_signers,
-                blockhash,
-            );
-        }
+        let tx = self.sign_unique(fee_payer, instructions, signers);
         let outcome = self
             .ctx
             .banks_client
@@ -1065,6 +1008,47 @@ impl TestEnv {
         Sent {
             result: outcome.result,
             logs: outcome.metadata.map(|m| m.log_messages).unwrap_or_default(),
+        }
+    }
+}
+
+impl TestEnv {
+    /// Signs `instructions` with `fee_payer` (paying) and `signers`. A transaction
+    /// identical to one already sent gets a distinct compute-budget instruction,
+    /// placed last so instruction indices in errors still match `instructions`,
+    /// so that the bank does not reject it as already processed.
+    fn sign_unique(
+        &mut self,
+        fee_payer: &Keypair,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Transaction {
+        let blockhash = self.ctx.last_blockhash;
+        let mut all_signers: Vec<&Keypair> = vec![fee_payer];
+        all_signers.extend(
+            signers
+                .iter()
+                .copied()
+                .filter(|s| s.pubkey() != fee_payer.pubkey()),
+        );
+        let mut ixs = instructions.to_vec();
+        loop {
+            let tx = Transaction::new_signed_with_payer(
+                &ixs,
+                Some(&fee_payer.pubkey()),
+                &all_signers,
+                blockhash,
+            );
+            if self.seen.insert(tx.signatures[0].into()) {
+                return tx;
+            }
+            self.uniquifier += 1;
+            ixs = instructions.to_vec();
+            ixs.push(
+                solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(
+                    1_400_000 - self.uniquifier,
+                ),
+            );
         }
     }
 }
