@@ -2,14 +2,18 @@
 //! the program crate's `__anchor_private_print_idl` tests (Anchor's own method).
 
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The workspace root (this crate lives in `<root>/idl`).
+///
+/// Read at run time (cargo sets it for `cargo run` and `cargo test`): a binary
+/// reused from a shared build cache may have been compiled in another checkout,
+/// and the path baked in at compile time would then check that checkout's IDL.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().expect("workspace root").to_path_buf()
 }
 
 /// Where the checked-in IDL lives.
