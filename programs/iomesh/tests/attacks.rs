@@ -124,50 +124,6 @@ fn transfer_lamports(from: &Pubkey, to: &Pubkey, lamports: u64) -> Instruction {
 
 // ------------------------------------------------------------------ instruction builders
 
-fn settle_accounts(a: &LeaseAccounts) -> acc::SettleLease {
-    acc::SettleLease {
-        market: market_pda(),
-        lease: a.lease,
-        node: a.node,
-        mint: a.mint.mint,
-        vault: a.mint.vault(),
-        supplier_token_account: a.supplier,
-        treasury_token_account: a.treasury,
-        token_program: a.mint.token_program,
-    }
-}
-
-fn close_accounts(a: &LeaseAccounts) -> acc::CloseLease {
-    acc::CloseLease {
-        market: market_pda(),
-        lease: a.lease,
-        node: a.node,
-        mint: a.mint.mint,
-        vault: a.mint.vault(),
-        supplier_token_account: a.supplier,
-        treasury_token_account: a.treasury,
-        payer_token_account: a.payer_token_account,
-        payer: a.payer,
-        token_program: a.mint.token_program,
-    }
-}
-
-fn cancel_accounts(a: &LeaseAccounts, renter: Pubkey) -> acc::CancelLease {
-    acc::CancelLease {
-        market: market_pda(),
-        lease: a.lease,
-        node: a.node,
-        mint: a.mint.mint,
-        vault: a.mint.vault(),
-        supplier_token_account: Some(a.supplier),
-        treasury_token_account: Some(a.treasury),
-        payer_token_account: a.payer_token_account,
-        payer: a.payer,
-        renter,
-        token_program: a.mint.token_program,
-    }
-}
-
 fn create_accounts(renter: Pubkey, node: Pubkey, mint: TestMint, nonce: u64) -> acc::CreateLease {
     acc::CreateLease {
         market: market_pda(),
@@ -197,13 +153,13 @@ fn create_args(nonce: u64, gpus: u16, duration_secs: u32) -> args::CreateLease {
 }
 
 fn settle(a: &LeaseAccounts) -> Instruction {
-    ix(settle_accounts(a), args::SettleLease {})
+    ix(a.settle_accounts(), args::SettleLease {})
 }
 fn close(a: &LeaseAccounts) -> Instruction {
-    ix(close_accounts(a), args::CloseLease {})
+    ix(a.close_accounts(), args::CloseLease {})
 }
 fn cancel(a: &LeaseAccounts, renter: Pubkey) -> Instruction {
-    ix(cancel_accounts(a, renter), args::CancelLease {})
+    ix(a.cancel_accounts(renter, true), args::CancelLease {})
 }
 
 // ------------------------------------------------------------------ the scene
@@ -404,7 +360,7 @@ async fn accounts_owned_by_another_program_are_refused() {
     for owner in [attacker_program, anchor_lang::system_program::ID] {
         let address = Pubkey::new_unique();
         plant(&mut s.env, address, owner, &fake_bytes).await;
-        let mut accounts = settle_accounts(&s.a);
+        let mut accounts = s.a.settle_accounts();
         accounts.lease = address;
         s.refused(
             &[ix(accounts, args::SettleLease {})],
@@ -427,7 +383,7 @@ async fn accounts_owned_by_another_program_are_refused() {
         &serialize(&market),
     )
     .await;
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.market = fake_market;
     accounts.treasury_token_account = s.attacker_ata;
     s.refused(
@@ -487,7 +443,7 @@ async fn one_account_type_cannot_pose_as_another() {
     let mut s = Scene::new(true).await;
 
     // A node where a lease is expected (both owned by the program).
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.lease = s.node.address;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -513,7 +469,7 @@ async fn one_account_type_cannot_pose_as_another() {
     .await;
 
     // A payment mint where the market is expected.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.market = payment_mint_pda(&s.a.mint.mint);
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -550,7 +506,7 @@ async fn fake_vaults_are_refused() {
     // authority (anyone can open a token account owned by the market PDA).
     let market_owned = token_account(&mut s.env, usdc, &market_pda()).await;
     for fake in [s.attacker_ata, market_owned] {
-        let mut accounts = settle_accounts(&s.a);
+        let mut accounts = s.a.settle_accounts();
         accounts.vault = fake;
         s.refused(
             &[ix(accounts, args::SettleLease {})],
@@ -561,7 +517,7 @@ async fn fake_vaults_are_refused() {
         )
         .await;
 
-        let mut accounts = cancel_accounts(&s.a, s.renter.pubkey());
+        let mut accounts = s.a.cancel_accounts(s.renter.pubkey(), true);
         accounts.vault = fake;
         let renter = s.renter.insecure_clone();
         s.refused(
@@ -595,7 +551,7 @@ async fn fake_vaults_are_refused() {
     // close_lease, once the lease has run to its end.
     s.env.warp(i64::from(HOUR)).await;
     for fake in [s.attacker_ata, market_owned] {
-        let mut accounts = close_accounts(&s.a);
+        let mut accounts = s.a.close_accounts();
         accounts.vault = fake;
         s.refused(
             &[ix(accounts, args::CloseLease {})],
@@ -617,7 +573,7 @@ async fn fake_mint_with_same_decimals_is_refused() {
     s.env.fund(&s.attacker.pubkey(), fake_mint, TOKEN).await;
 
     // The real vault with the attacker's mint: the lease names its mint.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.mint = fake_mint.mint;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -631,7 +587,7 @@ async fn fake_mint_with_same_decimals_is_refused() {
     // cancel_lease by the renter with the fake mint (refund in the fake
     // token, real escrow kept): the lease names its mint.
     let renter = s.renter.insecure_clone();
-    let mut accounts = cancel_accounts(&s.a, s.renter.pubkey());
+    let mut accounts = s.a.cancel_accounts(s.renter.pubkey(), true);
     accounts.mint = fake_mint.mint;
     s.refused(
         &[ix(accounts, args::CancelLease {})],
@@ -643,7 +599,7 @@ async fn fake_mint_with_same_decimals_is_refused() {
     .await;
 
     s.env.warp(i64::from(HOUR)).await;
-    let mut accounts = close_accounts(&s.a);
+    let mut accounts = s.a.close_accounts();
     accounts.mint = fake_mint.mint;
     s.refused(
         &[ix(accounts, args::CloseLease {})],
@@ -662,7 +618,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
 
     // Supplier or treasury share to the attacker's account: each is pinned to
     // the associated token account of the node owner / market treasury.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.supplier_token_account = s.attacker_ata;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -672,7 +628,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
         // the guard sits on `supplier_token_account`
     )
     .await;
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.treasury_token_account = s.attacker_ata;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -686,7 +642,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
     // (payouts go to one well-known address per owner and mint).
     let usdc = s.env.usdc;
     let owner_side_account = token_account(&mut s.env, usdc, &s.node.owner.pubkey()).await;
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.supplier_token_account = owner_side_account;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -699,7 +655,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
 
     // close_lease is permissionless: the refund must still go to the payer.
     s.env.warp(i64::from(HOUR)).await;
-    let mut accounts = close_accounts(&s.a);
+    let mut accounts = s.a.close_accounts();
     accounts.payer_token_account = s.attacker_ata;
     s.refused(
         &[ix(accounts, args::CloseLease {})],
@@ -710,7 +666,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
     )
     .await;
     // ... and naming the attacker as payer (refund and rent) contradicts the lease.
-    let mut accounts = close_accounts(&s.a);
+    let mut accounts = s.a.close_accounts();
     accounts.payer = attacker;
     accounts.payer_token_account = s.attacker_ata;
     s.refused(
@@ -757,7 +713,7 @@ async fn renter_cannot_take_a_sponsors_refund() {
     ];
 
     // The renter may cancel, but the refund belongs to the sponsor.
-    let mut accounts = cancel_accounts(&a, renter.pubkey());
+    let mut accounts = a.cancel_accounts(renter.pubkey(), true);
     accounts.payer_token_account = renter_ata;
     let before = snapshot(&mut env, &watched).await;
     let sent = env
@@ -765,7 +721,7 @@ async fn renter_cannot_take_a_sponsors_refund() {
         .await;
     // The guard sits on `payer_token_account`.
     assert_error_at(&sent.result, 0, AnchorError::ConstraintTokenOwner);
-    let mut accounts = cancel_accounts(&a, renter.pubkey());
+    let mut accounts = a.cancel_accounts(renter.pubkey(), true);
     accounts.payer = renter.pubkey();
     accounts.payer_token_account = renter_ata;
     let sent = env
@@ -842,7 +798,7 @@ async fn another_renters_lease_and_another_nodes_operator_are_refused() {
 
     // The other node's owner settles the victim's lease to his own node and
     // token account: the lease names its node.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.node = other.address;
     accounts.supplier_token_account = usdc.ata(&other.owner.pubkey());
     s.refused(
@@ -1083,7 +1039,7 @@ async fn one_account_in_two_mutable_slots_is_refused() {
     // (node owner, treasury and payer may legitimately share an account), so
     // Anchor's duplicate check skips them; the associated-token constraint is
     // the guard: the vault's owner is the market PDA, not the node owner.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.supplier_token_account = vault;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -1093,7 +1049,7 @@ async fn one_account_in_two_mutable_slots_is_refused() {
         // the guard sits on `supplier_token_account`
     )
     .await;
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.treasury_token_account = vault;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -1104,7 +1060,7 @@ async fn one_account_in_two_mutable_slots_is_refused() {
     )
     .await;
     // The vault as the payer's refund account.
-    let mut accounts = cancel_accounts(&s.a, renter.pubkey());
+    let mut accounts = s.a.cancel_accounts(renter.pubkey(), true);
     accounts.payer_token_account = vault;
     s.refused(
         &[ix(accounts, args::CancelLease {})],
@@ -1116,7 +1072,7 @@ async fn one_account_in_two_mutable_slots_is_refused() {
     .await;
 
     // The lease also passed as its node: the node slot refuses a lease.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.node = s.lease;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -1321,7 +1277,7 @@ async fn the_other_token_program_or_a_fake_one_is_refused() {
     let attacker = s.attacker.pubkey();
 
     // Token-2022 named for an SPL Token mint.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.token_program = spl_token_2022::ID;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
@@ -1331,7 +1287,7 @@ async fn the_other_token_program_or_a_fake_one_is_refused() {
         // the guard sits on `mint`
     )
     .await;
-    let mut accounts = cancel_accounts(&s.a, s.renter.pubkey());
+    let mut accounts = s.a.cancel_accounts(s.renter.pubkey(), true);
     accounts.token_program = spl_token_2022::ID;
     let renter = s.renter.insecure_clone();
     s.refused(
@@ -1368,7 +1324,7 @@ async fn the_other_token_program_or_a_fake_one_is_refused() {
 
     // A program that is not a token program at all (it could fake transfers):
     // the token-program interface only accepts SPL Token and Token-2022.
-    let mut accounts = settle_accounts(&s.a);
+    let mut accounts = s.a.settle_accounts();
     accounts.token_program = anchor_lang::system_program::ID;
     s.refused(
         &[ix(accounts, args::SettleLease {})],

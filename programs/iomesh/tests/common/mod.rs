@@ -601,22 +601,9 @@ impl TestEnv {
         gpus: u16,
         secs: u32,
     ) -> (Keypair, Pubkey) {
-        let renter = self.wallet().await;
-        self.fund(&renter.pubkey(), mint, 1_000 * TOKEN).await;
-        let lease = self
-            .create_lease(LeaseRequest {
-                renter: &renter,
-                payer: None,
-                node: node.address,
-                mint,
-                nonce: 1,
-                gpus,
-                duration_secs: secs,
-                max_price_per_gpu_hour: u64::MAX,
-            })
+        self.funded_lease(node, mint, gpus, secs, 1_000 * TOKEN)
             .await
-            .expect("create lease");
-        (renter, lease)
+            .expect("create lease")
     }
 
     pub fn activate_ix(&self, lease: Pubkey, node: Pubkey, operator: Pubkey) -> Instruction {
@@ -661,37 +648,11 @@ impl TestEnv {
     }
 
     pub fn settle_ix(&self, a: &LeaseAccounts) -> Instruction {
-        ix(
-            acc::SettleLease {
-                market: market_pda(),
-                lease: a.lease,
-                node: a.node,
-                mint: a.mint.mint,
-                vault: a.mint.vault(),
-                supplier_token_account: a.supplier,
-                treasury_token_account: a.treasury,
-                token_program: a.mint.token_program,
-            },
-            args::SettleLease {},
-        )
+        ix(a.settle_accounts(), args::SettleLease {})
     }
 
     pub fn close_ix(&self, a: &LeaseAccounts) -> Instruction {
-        ix(
-            acc::CloseLease {
-                market: market_pda(),
-                lease: a.lease,
-                node: a.node,
-                mint: a.mint.mint,
-                vault: a.mint.vault(),
-                supplier_token_account: a.supplier,
-                treasury_token_account: a.treasury,
-                payer_token_account: a.payer_token_account,
-                payer: a.payer,
-                token_program: a.mint.token_program,
-            },
-            args::CloseLease {},
-        )
+        ix(a.close_accounts(), args::CloseLease {})
     }
 
     pub fn cancel_ix(
@@ -701,19 +662,7 @@ impl TestEnv {
         with_payout_accounts: bool,
     ) -> Instruction {
         ix(
-            acc::CancelLease {
-                market: market_pda(),
-                lease: a.lease,
-                node: a.node,
-                mint: a.mint.mint,
-                vault: a.mint.vault(),
-                supplier_token_account: with_payout_accounts.then_some(a.supplier),
-                treasury_token_account: with_payout_accounts.then_some(a.treasury),
-                payer_token_account: a.payer_token_account,
-                payer: a.payer,
-                renter,
-                token_program: a.mint.token_program,
-            },
+            a.cancel_accounts(renter, with_payout_accounts),
             args::CancelLease {},
         )
     }
@@ -830,6 +779,53 @@ pub struct LeaseAccounts {
     pub treasury: Pubkey,
     pub payer: Pubkey,
     pub payer_token_account: Pubkey,
+}
+
+impl LeaseAccounts {
+    pub fn settle_accounts(&self) -> acc::SettleLease {
+        acc::SettleLease {
+            market: market_pda(),
+            lease: self.lease,
+            node: self.node,
+            mint: self.mint.mint,
+            vault: self.mint.vault(),
+            supplier_token_account: self.supplier,
+            treasury_token_account: self.treasury,
+            token_program: self.mint.token_program,
+        }
+    }
+
+    pub fn close_accounts(&self) -> acc::CloseLease {
+        acc::CloseLease {
+            market: market_pda(),
+            lease: self.lease,
+            node: self.node,
+            mint: self.mint.mint,
+            vault: self.mint.vault(),
+            supplier_token_account: self.supplier,
+            treasury_token_account: self.treasury,
+            payer_token_account: self.payer_token_account,
+            payer: self.payer,
+            token_program: self.mint.token_program,
+        }
+    }
+
+    /// Cancelling a pending lease needs no payout accounts; `with_payout_accounts` leaves them out.
+    pub fn cancel_accounts(&self, renter: Pubkey, with_payout_accounts: bool) -> acc::CancelLease {
+        acc::CancelLease {
+            market: market_pda(),
+            lease: self.lease,
+            node: self.node,
+            mint: self.mint.mint,
+            vault: self.mint.vault(),
+            supplier_token_account: with_payout_accounts.then_some(self.supplier),
+            treasury_token_account: with_payout_accounts.then_some(self.treasury),
+            payer_token_account: self.payer_token_account,
+            payer: self.payer,
+            renter,
+            token_program: self.mint.token_program,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- pricing rules
