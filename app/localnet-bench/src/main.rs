@@ -2,7 +2,10 @@
 //! under concurrent stock clients, beside the ceiling of the same work done
 //! on the bank directly, in one run.
 //!
-//!   cargo run --profile perf -p iomesh-localnet-bench -- --clients 32 --seconds 10
+//!   cargo run -p iomesh-localnet-bench -- --clients 32 --seconds 10
+//!
+//! The dev profile (dependencies at opt-level 1) gives a lower bound; the
+//! figures quoted in the README come from it.
 
 mod ceiling;
 mod rpc_load;
