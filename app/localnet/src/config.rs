@@ -58,6 +58,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The defaults with both servers on free ports of 127.0.0.1, so several
+    /// localnets (tests) can run side by side; read the bound addresses from
+    /// `Localnet::rpc_addr` / `Localnet::grpc_addr`.
+    pub fn ephemeral() -> Self {
+        Self {
+            rpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ..Self::default()
+        }
+    }
+
     /// Refuses settings the bank or the server cannot run with.
     pub fn validate(&self) -> Result<(), Error> {
         if self.slot_duration < Duration::from_millis(10) {

@@ -26,10 +26,8 @@ pub const SOL: u64 = 1_000_000_000;
 
 pub fn test_config() -> Config {
     Config {
-        rpc_addr: "127.0.0.1:0".parse().unwrap(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
         slot_duration: SLOT,
-        ..Config::default()
+        ..Config::ephemeral()
     }
 }
 

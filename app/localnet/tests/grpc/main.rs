@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod control;
 mod latency;
+mod program;
 mod replay;
 mod slots_and_transactions;
 mod slow;
