@@ -1,10 +1,12 @@
-//! How fast an account change reaches a gRPC subscriber: from
-//! `sendTransaction` returning to the account update arriving, and from the
-//! slot's bank being announced (CreatedBank) to the update arriving.
+//! How fast an account change reaches a gRPC subscriber: from the
+//! `sendTransaction` call to the account update arriving (the localnet
+//! executes during the call, so the update usually arrives before the call
+//! returns), and from the slot's bank being announced (CreatedBank) to the
+//! update arriving.
 //! `cargo test -p iomesh-localnet --test grpc latency_report -- --ignored --nocapture`
 //! prints the figures (IOMESH_LATENCY_SAMPLES sets the sample count).
 
-use crate::common::{funded, grpc, localnet, rpc, send, subscribed, SOL, TIMEOUT};
+use crate::common::{funded, grpc, localnet, rpc, subscribed, SOL, TIMEOUT};
 use futures::StreamExt;
 use iomesh_localnet::Localnet;
 use solana_keypair::Keypair;
@@ -23,8 +25,10 @@ use yellowstone_grpc_proto::prelude::{
 /// Per-sample latencies.
 #[derive(Debug, Default)]
 pub struct Latency {
-    /// From `sendTransaction` returning to the account update arriving.
+    /// From calling `sendTransaction` to the account update arriving.
     pub after_send: Vec<Duration>,
+    /// The `sendTransaction` round trip, for comparison.
+    pub send_round_trip: Vec<Duration>,
     /// From the update's slot being announced to the update arriving.
     pub into_slot: Vec<Duration>,
 }
@@ -93,8 +97,16 @@ pub async fn measure(localnet: &Localnet, samples: usize) -> Latency {
             &recipient.pubkey(),
             SOL / 1000 + i as u64,
         );
-        let signature = send(&rpc, &[transfer], &[&payer]).await;
+        let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
+        let tx = solana_transaction::Transaction::new_signed_with_payer(
+            &[transfer],
+            Some(&payer.pubkey()),
+            &[&payer],
+            blockhash,
+        );
         let sent = Instant::now();
+        let signature = rpc.send_transaction(&tx).await.expect("sent");
+        latency.send_round_trip.push(sent.elapsed());
         let deadline = sent + TIMEOUT;
         let (arrived, slot_start) = loop {
             let found = {
@@ -162,7 +174,17 @@ async fn latency_report() {
         .unwrap_or(200);
     let localnet = localnet().await;
     let latency = measure(&localnet, samples).await;
-    println!("{}", summary("send -> account update", &latency.after_send));
+    println!(
+        "{}",
+        summary(
+            "sendTransaction call -> account update",
+            &latency.after_send
+        )
+    );
+    println!(
+        "{}",
+        summary("sendTransaction round trip", &latency.send_round_trip)
+    );
     println!(
         "{}",
         summary("slot start -> account update", &latency.into_slot)
