@@ -310,3 +310,90 @@ impl Feed {
         Ok((replay, self.sender.subscribe()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use solana_pubkey::Pubkey;
+
+    fn write(slot: Slot, write_version: u64) -> AccountWrite {
+        AccountWrite {
+            slot,
+            bank_id: 0,
+            pubkey: Pubkey::new_unique(),
+            lamports: 1,
+            owner: Pubkey::new_unique(),
+            executable: false,
+            rent_epoch: 0,
+            data: vec![],
+            write_version,
+            txn_signature: None,
+        }
+    }
+
+    /// A batch as (audience, kinds of its messages).
+    fn shape(batch: &Batch) -> (Audience, Vec<&'static str>) {
+        let kinds = batch
+            .messages
+            .iter()
+            .map(|m| match m.as_ref() {
+                Message::Account(_) => "account",
+                Message::Transaction(_) => "transaction",
+                Message::Slot(s) => match s.status {
+                    SlotStatus::CreatedBank => "created",
+                    SlotStatus::Processed => "processed",
+                    SlotStatus::Confirmed => "confirmed",
+                    SlotStatus::Finalized => "finalized",
+                },
+                Message::BlockMeta(_) => "meta",
+            })
+            .collect();
+        (batch.audience, kinds)
+    }
+
+    #[test]
+    fn content_goes_live_then_again_when_the_slot_confirms() {
+        let feed = Feed::new(3, 100);
+        let (_, mut rx) = feed.subscribe(None).unwrap();
+        // A write during bank creation waits for the bank's id.
+        feed.account_write(write(1, 1));
+        feed.bank_opened(1, 11, Some(0));
+        feed.account_write(write(1, 2));
+        feed.bank_frozen(1, Hash::new_unique(), 0, 1);
+        feed.bank_opened(2, 12, Some(1));
+        feed.commitment(1, 0);
+        let processed = Audience::Level(CommitmentLevel::Processed);
+        let confirmed = Audience::Level(CommitmentLevel::Confirmed);
+        let mut seen = Vec::new();
+        while let Ok(batch) = rx.try_recv() {
+            seen.push(shape(&batch));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (Audience::All, vec!["created"]),
+                (processed, vec!["account"]),
+                (processed, vec!["account"]),
+                (processed, vec!["meta"]),
+                (Audience::All, vec!["processed"]),
+                (Audience::All, vec!["created"]),
+                (confirmed, vec!["account", "account", "meta"]),
+                (Audience::All, vec!["confirmed"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn replay_is_refused_before_the_window() {
+        let feed = Feed::new(3, 100);
+        for slot in 0..=5 {
+            feed.bank_opened(slot, slot, slot.checked_sub(1));
+        }
+        // Working slot 5 with a 3-slot window: 3, 4, 5.
+        assert_eq!(feed.first_available(), 3);
+        assert_eq!(feed.subscribe(Some(2)).unwrap_err().oldest, 3);
+        let (replay, _) = feed.subscribe(Some(4)).unwrap();
+        let slots: Vec<Slot> = replay.iter().map(|b| b.slot).collect();
+        assert_eq!(slots, vec![4, 5]);
+    }
+}

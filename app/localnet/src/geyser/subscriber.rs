@@ -67,7 +67,13 @@ impl Subscriber {
             return Some(Status::internal("feed subscription failed"));
         };
         let mut requests_open = true;
-        let mut ping = tokio::time::interval(PING_INTERVAL);
+        // The first ping goes out at once (as the reference server's), so a
+        // client sees the stream is live before any update.
+        if let Err(ending) = self.enqueue(ping_update()) {
+            return ending;
+        }
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
         loop {
             tokio::select! {
                 biased;
@@ -98,12 +104,7 @@ impl Subscriber {
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 _ = ping.tick() => {
-                    let ping = SubscribeUpdate {
-                        filters: Vec::new(),
-                        update_oneof: Some(UpdateOneof::Ping(SubscribeUpdatePing {})),
-                        created_at: Some(super::convert::now()),
-                    };
-                    if let Err(ending) = self.enqueue(ping) {
+                    if let Err(ending) = self.enqueue(ping_update()) {
                         return ending;
                     }
                 }
@@ -180,5 +181,13 @@ impl Subscriber {
             sent = self.tx.send(item) => sent.is_ok(),
             _ = self.shutdown.cancelled() => false,
         }
+    }
+}
+
+fn ping_update() -> SubscribeUpdate {
+    SubscribeUpdate {
+        filters: Vec::new(),
+        update_oneof: Some(UpdateOneof::Ping(SubscribeUpdatePing {})),
+        created_at: Some(super::convert::now()),
     }
 }
