@@ -18,9 +18,8 @@ pub async fn localnet() -> Localnet {
 
 pub async fn localnet_with_slot(slot_duration: Duration) -> Localnet {
     Localnet::start(Config {
-        rpc_addr: "127.0.0.1:0".parse().unwrap(),
         slot_duration,
-        ..Config::default()
+        ..Config::ephemeral()
     })
     .await
     .expect("localnet starts")
