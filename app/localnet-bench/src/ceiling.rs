@@ -3,7 +3,7 @@
 
 use crate::stats::Figures;
 use anyhow::Context;
-use iomesh_localnet::{bank::Chain, Config};
+use iomesh_localnet::{bank::Chain, geyser::Feed, Config};
 use solana_commitment_config::CommitmentLevel;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
@@ -17,7 +17,13 @@ use std::{
 /// A chain with no server and no clock, its payers funded from the faucet.
 pub async fn chain_with_payers(payers: usize) -> anyhow::Result<(Arc<Chain>, Vec<Keypair>)> {
     iomesh_localnet::bank::install_syscall_stubs().await;
-    let chain = Arc::new(Chain::new(&Config::default()).context("building the ceiling bank")?);
+    let config = Config::default();
+    // The same account-update feed as the server's bank, with no subscriber.
+    let feed = Arc::new(Feed::new(
+        config.grpc_replay_slots,
+        config.grpc_broadcast_capacity,
+    ));
+    let chain = Arc::new(Chain::new(&config, feed).context("building the ceiling bank")?);
     let keys: Vec<Keypair> = (0..payers).map(|_| Keypair::new()).collect();
     for key in &keys {
         chain

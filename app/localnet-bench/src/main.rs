@@ -8,6 +8,7 @@
 //! figures quoted in the README come from it.
 
 mod ceiling;
+mod grpc_latency;
 mod rpc_load;
 mod stats;
 
@@ -33,6 +34,9 @@ struct Args {
     /// Slot length of the localnet under test, in milliseconds.
     #[arg(long, default_value_t = 400)]
     slot_ms: u64,
+    /// Account changes timed from the transaction to the gRPC subscriber.
+    #[arg(long, default_value_t = 200)]
+    grpc_samples: usize,
 }
 
 const GET_ACCOUNT_INFO_TARGET: f64 = 5_000.0;
@@ -54,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.seconds.max(1));
     let config = Config {
         rpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         slot_duration: Duration::from_millis(args.slot_ms),
         ..Config::default()
     };
@@ -72,6 +77,13 @@ async fn main() -> anyhow::Result<()> {
     let accounts = Arc::new(population.pubkeys());
     let reads = rpc_load::get_account_info(&url, accounts.clone(), args.clients, duration).await;
     let sends = rpc_load::send_transaction(&url, &population, duration).await?;
+    let [grpc_processed, grpc_confirmed] = grpc_latency::measure(
+        &url,
+        &localnet.grpc_url(),
+        &population.payers[0],
+        args.grpc_samples.max(1),
+    )
+    .await?;
     localnet.shutdown().await;
 
     let (chain, payers) = ceiling::chain_with_payers(args.clients).await?;
@@ -95,6 +107,19 @@ async fn main() -> anyhow::Result<()> {
         };
         format!(">= {target:.0}/s: {met}")
     };
+    let slot = Duration::from_millis(args.slot_ms);
+    let within_slot = |f: &Figures| {
+        let met = if f.errors == 0 && f.percentile(0.99) <= slot {
+            "met"
+        } else {
+            "NOT met"
+        };
+        format!("p99 <= 1 slot ({} ms): {met}", slot.as_millis())
+    };
+    let processed_verdict = within_slot(&grpc_processed);
+    // A change lands in the working slot and is confirmed when the next slot
+    // opens, so even confirmed delivery stays within one slot.
+    let confirmed_verdict = within_slot(&grpc_confirmed);
     let read_verdict = verdict(&reads, GET_ACCOUNT_INFO_TARGET);
     let send_verdict = verdict(&sends, SEND_TRANSACTION_TARGET);
     print_table(&[
@@ -102,6 +127,8 @@ async fn main() -> anyhow::Result<()> {
         (read_ceiling, "ceiling for getAccountInfo".into()),
         (sends, send_verdict),
         (send_ceiling, "ceiling for sendTransaction".into()),
+        (grpc_processed, processed_verdict),
+        (grpc_confirmed, confirmed_verdict),
     ]);
     Ok(())
 }
