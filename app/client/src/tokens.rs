@@ -47,3 +47,14 @@ pub fn token_account(data: &[u8]) -> Option<(Pubkey, Pubkey, u64)> {
         .ok()
         .map(|state| (state.base.mint, state.base.owner, state.base.amount))
 }
+
+/// "SPL Token", "Token-2022", or "unknown" for any other program.
+pub fn token_program_name(program: &Pubkey) -> &'static str {
+    if *program == spl_token::ID {
+        "SPL Token"
+    } else if *program == spl_token_2022::ID {
+        "Token-2022"
+    } else {
+        "unknown"
+    }
+}
