@@ -46,7 +46,8 @@ impl Human {
     pub fn render(&self) -> String {
         match self {
             Human::Fields(fields) => {
-                let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                // The widest label plus its colon.
+                let width = fields.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
                 fields
                     .iter()
                     .map(|(k, v)| format!("{:<width$}  {v}\n", format!("{k}:")))
@@ -55,7 +56,13 @@ impl Human {
             Human::Table(table) => table.render(),
             Human::Sections(sections) => sections
                 .iter()
-                .map(|(title, body)| format!("{title}\n{}", body.render()))
+                .map(|(title, body)| {
+                    if title.is_empty() {
+                        body.render()
+                    } else {
+                        format!("{title}\n{}", body.render())
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
@@ -147,6 +154,12 @@ pub fn short(key: &impl ToString) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_align_values() {
+        let human = fields(&[("A", "1".into()), ("Longer", "2".into())]);
+        assert_eq!(human.render(), "A:       1\nLonger:  2\n");
+    }
 
     #[test]
     fn tables_align_columns() {

@@ -4,4 +4,5 @@
 mod bad_input;
 mod common;
 mod flow;
+mod lifecycle;
 mod localnet_command;
