@@ -196,7 +196,7 @@ pub fn node_human(address: &Pubkey, node: &Node) -> Human {
 }
 
 pub fn vram(mib: u32) -> String {
-    if mib % 1_024 == 0 {
+    if mib.is_multiple_of(1_024) {
         format!("{} GiB", mib / 1_024)
     } else {
         format!("{mib} MiB")

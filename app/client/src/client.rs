@@ -4,7 +4,7 @@
 
 use crate::{
     accounts::{self, offsets, ProgramAccount},
-    error::{Error, Result},
+    error::{Error, Result, Shortfall},
     instructions::{Instruction, LeaseKeys},
     pda, program_errors,
     query::NodeQuery,
@@ -220,7 +220,7 @@ impl Client {
             .into_iter()
             .map(|(_, m)| m)
             .collect();
-        mints.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        mints.sort_by_key(|m| m.symbol);
         Ok(mints)
     }
 
@@ -348,13 +348,13 @@ impl Client {
             return Ok(());
         }
         let decimals = payment_mint.decimals;
-        Err(Error::InsufficientBalance {
+        Err(Error::InsufficientBalance(Box::new(Shortfall {
             account,
             symbol: iomesh::state::decode_text(&payment_mint.symbol).to_string(),
             needed: units::format_amount(needed, decimals),
             held: units::format_amount(held, decimals),
             missing: units::format_amount(needed - held, decimals),
-        })
+        })))
     }
 }
 
@@ -401,5 +401,8 @@ pub fn transaction_error(error: TransactionError, instructions: &[Instruction]) 
         }
         _ => "",
     };
-    Error::Transaction { error, hint }
+    Error::Transaction {
+        error: Box::new(error),
+        hint,
+    }
 }

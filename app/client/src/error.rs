@@ -19,18 +19,12 @@ pub enum Error {
 
     #[error("transaction failed: {error}{hint}")]
     Transaction {
-        error: TransactionError,
+        error: Box<TransactionError>,
         hint: &'static str,
     },
 
-    #[error("insufficient {symbol} balance in {account}: {needed} {symbol} needed, {held} {symbol} held; {missing} {symbol} missing")]
-    InsufficientBalance {
-        account: Pubkey,
-        symbol: String,
-        needed: String,
-        held: String,
-        missing: String,
-    },
+    #[error("insufficient {symbol} balance in {account}: {needed} {symbol} needed, {held} {symbol} held; {missing} {symbol} missing", symbol = .0.symbol, account = .0.account, needed = .0.needed, held = .0.held, missing = .0.missing)]
+    InsufficientBalance(Box<Shortfall>),
 
     #[error(
         "unknown node {0}: no node account at this address, nor one whose operator is this key"
@@ -61,6 +55,17 @@ pub enum Error {
 
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What a payment lacks: amounts in token units of the mint, e.g. "7.5".
+#[derive(Debug)]
+pub struct Shortfall {
+    /// The token account that would pay.
+    pub account: Pubkey,
+    pub symbol: String,
+    pub needed: String,
+    pub held: String,
+    pub missing: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
