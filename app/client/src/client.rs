@@ -406,3 +406,61 @@ pub fn transaction_error(error: TransactionError, instructions: &[Instruction]) 
         hint,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{instructions, tokens::TokenMint};
+    use anchor_spl::token::spl_token;
+    use iomesh::error::IomeshError;
+
+    fn ixs() -> Vec<Instruction> {
+        let payer = Pubkey::new_unique();
+        let mint = TokenMint {
+            mint: Pubkey::new_unique(),
+            token_program: spl_token::ID,
+        };
+        vec![
+            instructions::create_ata_idempotent(&payer, &payer, &mint),
+            instructions::set_paused(&payer, true),
+        ]
+    }
+
+    #[test]
+    fn custom_errors_are_decoded_by_the_failing_instruction_program() {
+        let code = u32::from(IomeshError::MarketPaused);
+        let error = transaction_error(
+            TransactionError::InstructionError(1, InstructionError::Custom(code)),
+            &ixs(),
+        );
+        assert_eq!(error.program_error_name(), Some("MarketPaused"));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "instruction 1 failed: MarketPaused ({code}): {}",
+                IomeshError::MarketPaused
+            )
+        );
+        // Code 0 of the ATA program is its own error, not a token error.
+        let error = transaction_error(
+            TransactionError::InstructionError(0, InstructionError::Custom(0)),
+            &ixs(),
+        );
+        assert_eq!(error.program_error_name(), Some("InvalidOwner"));
+    }
+
+    #[test]
+    fn other_failures_keep_the_transaction_error_with_a_hint() {
+        let error = transaction_error(TransactionError::InsufficientFundsForFee, &ixs());
+        assert!(
+            error.to_string().contains("the fee payer has no SOL"),
+            "{error}"
+        );
+        // An unknown custom code is reported as it is, not guessed.
+        let error = transaction_error(
+            TransactionError::InstructionError(1, InstructionError::Custom(5_999)),
+            &ixs(),
+        );
+        assert!(matches!(error, Error::Transaction { .. }), "{error}");
+    }
+}

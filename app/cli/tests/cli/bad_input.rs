@@ -232,6 +232,36 @@ async fn bad_input_is_refused_with_a_clear_error() {
     .await
     .fails_with("--price");
 
+    // The Solana CLI config supplies the URL and the keypair; a missing
+    // explicit --config is an error.
+    let config = env.dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "---\njson_rpc_url: \"{}\"\nkeypair_path: {}\ncommitment: confirmed\n",
+            env.localnet.rpc_url(),
+            renter.path.display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let run = run_binary(vec![
+        "--config".into(),
+        config,
+        "--output".into(),
+        "json".into(),
+        "balance".into(),
+    ])
+    .await;
+    assert_eq!(s(&run.json()["address"]), renter.pubkey());
+    let run = run_binary(vec![
+        "--config".into(),
+        "/nonexistent/config.yml".into(),
+        "balance".into(),
+    ])
+    .await;
+    run.fails_with("cannot read the config file /nonexistent/config.yml");
+
     // The URL: an unknown moniker, and an endpoint nobody listens on.
     let run = run_binary(vec![
         "--url".into(),
