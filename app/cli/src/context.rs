@@ -36,10 +36,15 @@ impl Context {
             }
             (None, None) => config::LOCALHOST_URL.to_string(),
         };
-        let commitment = match global.commitment {
-            Some(Commitment::Processed) => CommitmentConfig::processed(),
-            Some(Commitment::Finalized) => CommitmentConfig::finalized(),
-            Some(Commitment::Confirmed) | None => CommitmentConfig::confirmed(),
+        // The flag, else the Solana CLI config's commitment, else confirmed.
+        let commitment = match (global.commitment, solana_config.commitment.as_deref()) {
+            (Some(Commitment::Processed), _) | (None, Some("processed")) => {
+                CommitmentConfig::processed()
+            }
+            (Some(Commitment::Finalized), _) | (None, Some("finalized")) => {
+                CommitmentConfig::finalized()
+            }
+            _ => CommitmentConfig::confirmed(),
         };
         Ok(Self {
             client: Client::new(url, commitment),

@@ -205,7 +205,9 @@ async fn bad_input_is_refused_with_a_clear_error() {
     env.iomesh(&renter, &["faucet", "IO", "0"])
         .await
         .fails_with("must be greater than zero");
-    env.iomesh(&renter, &["airdrop", "-1"]).await.fails_with("");
+    env.iomesh(&renter, &["airdrop", "abc"])
+        .await
+        .fails_with("SOL amount: `abc` is not an amount");
     env.iomesh(
         &renter,
         &[
