@@ -1,0 +1,361 @@
+//! The command line: global options (Solana CLI conventions) and commands.
+
+use crate::output::OutputFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// iomesh: rent and supply GPUs on the iomesh marketplace (Solana).
+#[derive(Debug, Parser)]
+#[command(name = "iomesh", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// RPC URL or moniker: localhost (l), devnet (d), testnet (t), mainnet-beta (m).
+    /// Default: json_rpc_url of the Solana CLI config, else localhost.
+    #[arg(short = 'u', long = "url", global = true, env = "IOMESH_URL")]
+    pub url: Option<String>,
+    /// Signer keypair file. Default: keypair_path of the Solana CLI config,
+    /// else ~/.config/solana/id.json.
+    #[arg(short = 'k', long = "keypair", global = true)]
+    pub keypair: Option<String>,
+    /// Solana CLI config file. Default: ~/.config/solana/cli/config.yml.
+    #[arg(short = 'C', long = "config", global = true)]
+    pub config: Option<PathBuf>,
+    /// Commitment to read at and wait for.
+    #[arg(long, global = true, value_enum)]
+    pub commitment: Option<Commitment>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "display")]
+    pub output: OutputFormat,
+    /// Localnet directory holding bootstrap.json (symbols, faucet).
+    #[arg(long, global = true, env = "IOMESH_LOCALNET_DIR")]
+    pub localnet_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Commitment {
+    Processed,
+    Confirmed,
+    Finalized,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The market: policy, payment mints, authority.
+    #[command(subcommand)]
+    Market(MarketCommand),
+    /// GPU nodes: list and manage your machines.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Leases: rent GPUs and manage rentals.
+    #[command(subcommand)]
+    Lease(LeaseCommand),
+    /// Find GPUs to rent.
+    #[command(subcommand)]
+    Gpus(GpusCommand),
+    /// SOL and token balances of your wallet (or --address).
+    Balance {
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Requests SOL from the cluster's faucet (localnet, devnet).
+    Airdrop {
+        /// SOL, e.g. 1 or 0.5.
+        amount: String,
+        /// Recipient (default: your wallet).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Mints localnet tokens (IO, IOSD, USDC) with the bootstrap faucet.
+    Faucet {
+        /// Token symbol from bootstrap.json, e.g. IO.
+        symbol: String,
+        /// Whole tokens, e.g. 1000 or 12.5.
+        amount: String,
+        /// Recipient (default: your wallet).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Runs a localnet in this process until Ctrl-C.
+    Localnet(LocalnetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LocalnetArgs {
+    /// Create the IO, IOSD and USDC mints and the market (authority: your --keypair).
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// Create the --keypair file if it does not exist.
+    #[arg(long)]
+    pub new_keypair: bool,
+    /// JSON-RPC port (0 picks a free one).
+    #[arg(long, default_value_t = 8899)]
+    pub rpc_port: u16,
+    /// Yellowstone gRPC port (0 picks a free one).
+    #[arg(long, default_value_t = 10000)]
+    pub grpc_port: u16,
+    /// Slot length in milliseconds.
+    #[arg(long, default_value_t = 400)]
+    pub slot_ms: u64,
+    /// Directory for bootstrap.json and the faucet and mint keypairs
+    /// (default: --localnet-dir, else ~/.config/iomesh/localnet).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Market policy flags; unset ones keep their current (or default) value.
+#[derive(Debug, Args, Default)]
+pub struct MarketPolicy {
+    /// Wallet receiving network fees.
+    #[arg(long)]
+    pub treasury: Option<String>,
+    /// Key that reports node failures.
+    #[arg(long)]
+    pub scheduler_authority: Option<String>,
+    /// Key that sets prices of authority-priced mints.
+    #[arg(long)]
+    pub price_authority: Option<String>,
+    /// Key that publishes reward epochs.
+    #[arg(long)]
+    pub reward_authority: Option<String>,
+    /// How long a lease may wait for activation, e.g. 10m.
+    #[arg(long)]
+    pub activation_timeout: Option<String>,
+    /// Shortest lease, e.g. 1m.
+    #[arg(long)]
+    pub min_lease: Option<String>,
+    /// Longest prepaid horizon, e.g. 30d.
+    #[arg(long)]
+    pub max_lease: Option<String>,
+    /// Agent silence tolerated before a failure is reported, e.g. 2m.
+    #[arg(long)]
+    pub failure_grace: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MarketCommand {
+    /// Creates the market; your keypair becomes its authority.
+    Init(MarketPolicy),
+    /// Shows the market and its payment mints.
+    Show,
+    /// Changes the market policy (market authority).
+    Update(MarketPolicy),
+    /// Accepts a new payment mint (market authority).
+    AddMint {
+        /// Mint address.
+        #[arg(long)]
+        mint: String,
+        /// Display symbol, e.g. USDC.
+        #[arg(long)]
+        symbol: String,
+        /// Network fee on payouts, in basis points.
+        #[arg(long)]
+        fee_bps: u16,
+        /// A USD stablecoin (always $1).
+        #[arg(
+            long,
+            conflicts_with = "usd_price",
+            required_unless_present = "usd_price"
+        )]
+        stable: bool,
+        /// USD price of one token, set by the price authority, e.g. 0.50.
+        #[arg(long)]
+        usd_price: Option<String>,
+        /// How long an authority-set price stays usable, e.g. 1h.
+        #[arg(long, default_value = "1h")]
+        max_price_age: String,
+    },
+    /// Changes a payment mint's fee, price source, age or enabled flag (market authority).
+    UpdateMint {
+        /// Symbol or mint address.
+        mint: String,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        #[arg(long)]
+        fee_bps: Option<u16>,
+        /// Price source.
+        #[arg(long, value_enum)]
+        price_source: Option<PriceSourceArg>,
+        /// e.g. 1h.
+        #[arg(long)]
+        max_price_age: Option<String>,
+    },
+    /// Sets the USD price of an authority-priced mint (price authority).
+    SetPrice {
+        /// Symbol or mint address.
+        mint: String,
+        /// USD per token, e.g. 0.50.
+        usd_price: String,
+    },
+    /// Refuses new leases and extensions (market authority).
+    Pause,
+    /// Accepts new leases again (market authority).
+    Resume,
+    /// Proposes a new market authority (current authority).
+    ProposeAuthority { new_authority: String },
+    /// Accepts the market authority (signed by the proposed key).
+    AcceptAuthority,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PriceSourceArg {
+    Stable,
+    Authority,
+}
+
+/// What a supplier says about a node; for `update`, unset fields keep their value.
+#[derive(Debug, Args)]
+pub struct NodeSpecArgs {
+    /// e.g. "RTX 4090".
+    #[arg(long)]
+    pub gpu_model: Option<String>,
+    /// Number of GPUs.
+    #[arg(long)]
+    pub gpus: Option<u16>,
+    /// VRAM per GPU in GiB (or --vram-mib).
+    #[arg(long, conflicts_with = "vram_mib")]
+    pub vram_gib: Option<u32>,
+    /// VRAM per GPU in MiB.
+    #[arg(long)]
+    pub vram_mib: Option<u32>,
+    /// e.g. eu-west.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// USD per GPU-hour, e.g. 2.00.
+    #[arg(long)]
+    pub price: Option<String>,
+    /// Shortest lease you accept, e.g. 1m (default: the market minimum).
+    #[arg(long)]
+    pub min_lease: Option<String>,
+    /// Longest lease you accept, e.g. 7d (default: the market maximum).
+    #[arg(long)]
+    pub max_lease: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Lists a GPU node; your keypair is its owner (cold wallet, receives payouts).
+    Register {
+        /// Operator (hot key on the GPU machine) keypair file; default: your keypair.
+        #[arg(long)]
+        operator: Option<PathBuf>,
+        #[command(flatten)]
+        spec: NodeSpecArgs,
+    },
+    /// Changes a node's listing (owner).
+    Update {
+        /// Node address or operator key.
+        node: String,
+        #[command(flatten)]
+        spec: NodeSpecArgs,
+    },
+    /// Refuses new leases on a node (owner); running leases continue.
+    Pause { node: String },
+    /// Accepts new leases again (owner).
+    Resume { node: String },
+    /// Closes a node with no open lease (owner); the rent returns to you.
+    Retire { node: String },
+    /// Shows a node (address or operator key).
+    Show { node: String },
+    /// Lists nodes (default: yours).
+    List {
+        /// Owner whose nodes to list.
+        #[arg(long, conflicts_with = "all")]
+        owner: Option<String>,
+        /// Every node of the market.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Rents GPUs: escrows the price of the whole duration (you are the renter).
+    Create {
+        /// Node address or operator key.
+        #[arg(long)]
+        node: String,
+        /// GPUs to rent.
+        #[arg(long)]
+        gpus: u16,
+        /// Duration: hours (e.g. 2 or 1.5) or a duration (e.g. 90m, 1h30m).
+        #[arg(long)]
+        hours: String,
+        /// Payment token: symbol (IO, IOSD, USDC) or mint address.
+        #[arg(long)]
+        mint: String,
+        /// Job spec file; its sha256 is recorded on the lease.
+        #[arg(long)]
+        job_spec: PathBuf,
+        /// Most you accept per GPU-hour, in tokens of --mint (default: the current quote).
+        #[arg(long)]
+        max_price: Option<String>,
+        /// Keypair file of a sponsor paying the escrow (default: you).
+        #[arg(long)]
+        payer: Option<PathBuf>,
+        /// Number making the lease address unique (default: the current time in ms).
+        #[arg(long)]
+        nonce: Option<u64>,
+    },
+    /// Starts a lease (node operator); billing starts now.
+    Activate { lease: String },
+    /// Pays the node for the time accrued so far (anyone).
+    Settle { lease: String },
+    /// Buys more time at the locked price (renter or payer).
+    Extend {
+        lease: String,
+        /// Hours (e.g. 1 or 0.5) or a duration (e.g. 30m).
+        #[arg(long)]
+        hours: String,
+    },
+    /// Ends your lease now: accrued time paid, the rest refunded (renter).
+    Cancel { lease: String },
+    /// Ends a lease that ran to its end (anyone).
+    Close { lease: String },
+    /// Ends a lease never activated in time, with a full refund (anyone).
+    Expire { lease: String },
+    /// Shows a lease.
+    Show { lease: String },
+    /// Lists leases (default: yours as renter).
+    List {
+        /// Leases you rent (the default).
+        #[arg(long)]
+        mine: bool,
+        /// Leases on this node (address or operator key).
+        #[arg(long, conflicts_with_all = ["mine", "renter"])]
+        node: Option<String>,
+        /// Leases of this renter.
+        #[arg(long, conflicts_with = "mine")]
+        renter: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GpusCommand {
+    /// Available nodes matching the filters, cheapest first.
+    Search {
+        /// Exact GPU model, e.g. "RTX 4090" (case-insensitive).
+        #[arg(long)]
+        gpu_model: Option<String>,
+        /// Least VRAM per GPU in GiB.
+        #[arg(long)]
+        min_vram: Option<u32>,
+        /// Exact region, e.g. eu-west.
+        #[arg(long)]
+        region: Option<String>,
+        /// Highest price in USD per GPU-hour, e.g. 2.50.
+        #[arg(long)]
+        max_price: Option<String>,
+        /// Least free GPUs (default 1).
+        #[arg(long)]
+        min_free_gpus: Option<u16>,
+    },
+}

@@ -1,0 +1,339 @@
+//! `iomesh lease …`: renting GPUs and everything that moves a lease's escrow.
+
+use super::sent;
+use crate::{
+    args::LeaseCommand,
+    config::load_keypair,
+    context::{hours_secs, pubkey, token_amount, Context},
+    output::{short, Human, Output, Table},
+    views,
+};
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, bail, Context as _, Result};
+use iomesh_client::{
+    instructions::{self as ix, Instruction},
+    iomesh::{math, CreateLeaseArgs},
+    pda, quote,
+    units::{self, format_duration},
+    LeaseRole, TokenMint,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use solana_signer::Signer;
+
+pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
+    match command {
+        LeaseCommand::Create {
+            node,
+            gpus,
+            hours,
+            mint,
+            job_spec,
+            max_price,
+            payer,
+            nonce,
+        } => {
+            let renter = ctx.signer()?;
+            let payer = match payer {
+                Some(path) => load_keypair(&path, "--payer")?,
+                None => renter.insecure_clone(),
+            };
+            let duration_secs = hours_secs(&hours)?;
+            let spec = std::fs::read(&job_spec)
+                .with_context(|| format!("cannot read the job spec {}", job_spec.display()))?;
+            let job_spec_hash: [u8; 32] = Sha256::digest(&spec).into();
+            let (node_address, node) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+            let payment_mint = ctx.resolve_payment_mint(&mint).await?;
+            let quoted = quote(&node, &payment_mint, gpus, duration_secs)?;
+            let max_price_per_gpu_hour = match max_price {
+                Some(text) => units::parse_amount(&text, payment_mint.decimals)
+                    .map_err(|e| anyhow!("--max-price: {e}"))?,
+                // Lock the price just quoted: a change before the transaction lands is refused.
+                None => quoted.rate_per_gpu_hour,
+            };
+            ctx.client
+                .ensure_balance(&payer.pubkey(), &payment_mint, quoted.deposit)
+                .await?;
+            let nonce = nonce.unwrap_or_else(default_nonce);
+            let token_mint = TokenMint {
+                mint: payment_mint.mint,
+                token_program: payment_mint.token_program,
+            };
+            let args = CreateLeaseArgs {
+                nonce,
+                gpus,
+                duration_secs,
+                max_price_per_gpu_hour,
+                job_spec_hash,
+            };
+            let instruction = ix::create_lease(
+                &renter.pubkey(),
+                &payer.pubkey(),
+                &node_address,
+                &token_mint,
+                args,
+            );
+            let signature = ctx.client.send(&[instruction], &renter, &[&payer]).await?;
+            let lease = pda::lease(&renter.pubkey(), nonce);
+            Ok(sent(
+                "lease created; waiting for the node's operator to activate it",
+                signature,
+                json!({
+                    "lease": lease.to_string(),
+                    "nonce": nonce,
+                    "node": node_address.to_string(),
+                    "mint": payment_mint.mint.to_string(),
+                    "symbol": iomesh_client::iomesh::state::decode_text(&payment_mint.symbol),
+                    "gpus": gpus,
+                    "duration_secs": duration_secs,
+                    "rate_per_gpu_hour": quoted.rate_per_gpu_hour,
+                    "deposit": quoted.deposit,
+                    "job_spec_hash": views::hex(&job_spec_hash),
+                }),
+                vec![
+                    ("Lease", lease.to_string()),
+                    ("Node", node_address.to_string()),
+                    ("GPUs", gpus.to_string()),
+                    ("Duration", format_duration(duration_secs.into())),
+                    (
+                        "Price",
+                        format!(
+                            "{} per GPU-hour",
+                            token_amount(quoted.rate_per_gpu_hour, &payment_mint)
+                        ),
+                    ),
+                    ("Escrowed", token_amount(quoted.deposit, &payment_mint)),
+                ],
+            ))
+        }
+        LeaseCommand::Activate { lease } => {
+            let operator = ctx.signer()?;
+            let lease = pubkey(&lease, "lease")?;
+            ctx.client.lease(&lease).await?;
+            let instruction = ix::activate_lease(&operator.pubkey(), &lease);
+            let signature = ctx.client.send(&[instruction], &operator, &[]).await?;
+            let state = ctx.client.lease(&lease).await?;
+            Ok(sent(
+                "lease activated; billing has started",
+                signature,
+                json!({
+                    "lease": lease.to_string(),
+                    "activated_at": state.activated_at,
+                    "ends_at": state.ends_at().ok(),
+                }),
+                vec![("Lease", lease.to_string())],
+            ))
+        }
+        LeaseCommand::Settle { lease } => {
+            let signer = ctx.signer()?;
+            let lease = pubkey(&lease, "lease")?;
+            let (keys, before) = ctx.client.lease_keys(&lease).await?;
+            let mut instructions = keys.create_payout_accounts(&signer.pubkey()).to_vec();
+            instructions.push(keys.settle());
+            let signature = ctx.client.send(&instructions, &signer, &[]).await?;
+            let after = ctx.client.lease(&lease).await?;
+            let paid = after.paid_out - before.paid_out;
+            let fee =
+                math::network_fee(paid, after.fee_bps).map_err(|e| anyhow!("network fee: {e}"))?;
+            let mint = ctx.client.payment_mint(&after.mint).await?;
+            Ok(sent(
+                "lease settled",
+                signature,
+                json!({
+                    "lease": lease.to_string(),
+                    "paid": paid,
+                    "supplier_amount": paid - fee,
+                    "fee": fee,
+                    "settled_until": after.settled_until,
+                }),
+                vec![
+                    ("Paid to the node", token_amount(paid - fee, &mint)),
+                    ("Network fee", token_amount(fee, &mint)),
+                ],
+            ))
+        }
+        LeaseCommand::Extend { lease, hours } => {
+            let funder = ctx.signer()?;
+            let lease = pubkey(&lease, "lease")?;
+            let added_secs = hours_secs(&hours)?;
+            let (keys, state) = ctx.client.lease_keys(&lease).await?;
+            let mint = ctx.client.payment_mint(&state.mint).await?;
+            let total_secs = state
+                .duration_secs
+                .checked_add(added_secs)
+                .ok_or_else(|| anyhow!("--hours `{hours}` makes the lease too long"))?;
+            let added_deposit =
+                math::escrow_cost(state.rate_per_gpu_hour, state.gpus, total_secs.into())
+                    .map_err(|e| anyhow!("deposit: {e}"))?
+                    .saturating_sub(state.deposited);
+            ctx.client
+                .ensure_balance(&funder.pubkey(), &mint, added_deposit)
+                .await?;
+            let signature = ctx
+                .client
+                .send(&[keys.extend(&funder.pubkey(), added_secs)], &funder, &[])
+                .await?;
+            Ok(sent(
+                "lease extended",
+                signature,
+                json!({
+                    "lease": lease.to_string(),
+                    "added_secs": added_secs,
+                    "added_deposit": added_deposit,
+                    "duration_secs": total_secs,
+                }),
+                vec![
+                    ("Added", format_duration(added_secs.into())),
+                    ("Escrowed", token_amount(added_deposit, &mint)),
+                ],
+            ))
+        }
+        LeaseCommand::Cancel { lease } => {
+            let renter = ctx.signer()?;
+            let state = ctx.client.lease(&pubkey(&lease, "lease")?).await?;
+            if state.renter != renter.pubkey() {
+                bail!(
+                    "only the renter can cancel lease {lease}: its renter is {}, you are {}",
+                    state.renter,
+                    renter.pubkey()
+                );
+            }
+            ending(ctx, &renter, &lease, "lease cancelled", |keys, me| {
+                let mut all = keys.create_payout_accounts(me).to_vec();
+                all.push(keys.create_refund_account(me));
+                all.push(keys.cancel());
+                all
+            })
+            .await
+        }
+        LeaseCommand::Close { lease } => {
+            let signer = ctx.signer()?;
+            ending(ctx, &signer, &lease, "lease closed", |keys, me| {
+                let mut all = keys.create_payout_accounts(me).to_vec();
+                all.push(keys.create_refund_account(me));
+                all.push(keys.close());
+                all
+            })
+            .await
+        }
+        LeaseCommand::Expire { lease } => {
+            let signer = ctx.signer()?;
+            ending(
+                ctx,
+                &signer,
+                &lease,
+                "lease expired and refunded",
+                |keys, me| vec![keys.create_refund_account(me), keys.expire()],
+            )
+            .await
+        }
+        LeaseCommand::Show { lease } => {
+            let address = pubkey(&lease, "lease")?;
+            let lease = ctx.client.lease(&address).await?;
+            let mint = ctx.client.payment_mint(&lease.mint).await?;
+            let now = now();
+            Ok(Output {
+                json: views::lease_json(&address, &lease, &mint),
+                human: views::lease_human(&address, &lease, &mint, now),
+            })
+        }
+        LeaseCommand::List {
+            mine: _,
+            node,
+            renter,
+        } => {
+            let leases = match (node, renter) {
+                (Some(node), _) => {
+                    let (address, _) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+                    ctx.client.leases(LeaseRole::Node, &address).await?
+                }
+                (None, Some(renter)) => {
+                    ctx.client
+                        .leases(LeaseRole::Renter, &pubkey(&renter, "renter")?)
+                        .await?
+                }
+                (None, None) => {
+                    let me = ctx.signer()?.pubkey();
+                    ctx.client.leases(LeaseRole::Renter, &me).await?
+                }
+            };
+            let mut json = Vec::new();
+            let mut table = Table::new(
+                vec![
+                    "LEASE",
+                    "STATUS",
+                    "NODE",
+                    "GPUS",
+                    "DURATION",
+                    "DEPOSITED",
+                    "PAID OUT",
+                ],
+                "no leases",
+            );
+            for (address, lease) in &leases {
+                let mint = ctx.client.payment_mint(&lease.mint).await?;
+                json.push(views::lease_json(address, lease, &mint));
+                table.row(vec![
+                    address.to_string(),
+                    views::lease_status(lease.status).to_string(),
+                    short(&lease.node),
+                    lease.gpus.to_string(),
+                    format_duration(lease.duration_secs.into()),
+                    token_amount(lease.deposited, &mint),
+                    token_amount(lease.paid_out, &mint),
+                ]);
+            }
+            Ok(Output {
+                json: Value::Array(json),
+                human: Human::Table(table),
+            })
+        }
+    }
+}
+
+/// Sends an instruction that ends a lease and reports the refund.
+async fn ending(
+    ctx: &Context,
+    signer: &solana_keypair::Keypair,
+    lease: &str,
+    what: &str,
+    build: impl FnOnce(&ix::LeaseKeys, &Pubkey) -> Vec<Instruction>,
+) -> Result<Output> {
+    let lease = pubkey(lease, "lease")?;
+    let (keys, state) = ctx.client.lease_keys(&lease).await?;
+    let mint = ctx.client.payment_mint(&state.mint).await?;
+    let refund_account = keys.mint.ata(&keys.payer);
+    let before = ctx.client.token_balance(&refund_account).await?;
+    let instructions = build(&keys, &signer.pubkey());
+    let signature = ctx.client.send(&instructions, signer, &[]).await?;
+    let after = ctx.client.token_balance(&refund_account).await?;
+    let refunded = after.saturating_sub(before);
+    Ok(sent(
+        what,
+        signature,
+        json!({
+            "lease": lease.to_string(),
+            "was": views::lease_status(state.status),
+            "refunded": refunded,
+            "payer": keys.payer.to_string(),
+        }),
+        vec![("Refunded", token_amount(refunded, &mint))],
+    ))
+}
+
+/// Now, for "time left": the cluster's clock follows wall-clock time.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Milliseconds since the Unix epoch: unique per renter unless two leases are
+/// created in the same millisecond.
+fn default_nonce() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,191 @@
+//! `iomesh node …`: a supplier's GPU machines.
+
+use super::sent;
+use crate::{
+    args::{NodeCommand, NodeSpecArgs},
+    config::load_keypair,
+    context::{duration_secs, pubkey, Context},
+    output::{Human, Output},
+    views,
+};
+use anyhow::{anyhow, bail, Result};
+use iomesh_client::{
+    instructions as ix,
+    iomesh::{
+        state::{decode_text, Market, Node, NodeStatus},
+        NodeSpec,
+    },
+    pda,
+    query::NodeQuery,
+    units,
+};
+use serde_json::{json, Value};
+use solana_signer::Signer;
+
+pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Output> {
+    match command {
+        NodeCommand::Register { operator, spec } => {
+            let owner = ctx.signer()?;
+            let operator = match operator {
+                Some(path) => load_keypair(&path, "--operator")?,
+                None => owner.insecure_clone(),
+            };
+            let market = ctx.client.market().await?;
+            let spec = new_spec(&spec, &market)?;
+            let address = pda::node(&operator.pubkey());
+            let instruction = ix::register_node(&owner.pubkey(), &operator.pubkey(), spec);
+            let signature = ctx
+                .client
+                .send(&[instruction], &owner, &[&operator])
+                .await?;
+            Ok(sent(
+                "node registered",
+                signature,
+                json!({
+                    "node": address.to_string(),
+                    "owner": owner.pubkey().to_string(),
+                    "operator": operator.pubkey().to_string(),
+                }),
+                vec![
+                    ("Node", address.to_string()),
+                    ("Operator", operator.pubkey().to_string()),
+                ],
+            ))
+        }
+        NodeCommand::Update { node, spec } => {
+            let owner = ctx.signer()?;
+            let (address, current) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+            let market = ctx.client.market().await?;
+            let spec = updated_spec(&spec, &current, &market)?;
+            let instruction = ix::update_node(&owner.pubkey(), &address, spec);
+            let signature = ctx.client.send(&[instruction], &owner, &[]).await?;
+            Ok(sent(
+                "node updated",
+                signature,
+                json!({ "node": address.to_string() }),
+                vec![("Node", address.to_string())],
+            ))
+        }
+        NodeCommand::Pause { node } => set_status(ctx, &node, NodeStatus::Paused).await,
+        NodeCommand::Resume { node } => set_status(ctx, &node, NodeStatus::Available).await,
+        NodeCommand::Retire { node } => {
+            let owner = ctx.signer()?;
+            let (address, _) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+            let instruction = ix::retire_node(&owner.pubkey(), &address);
+            let signature = ctx.client.send(&[instruction], &owner, &[]).await?;
+            Ok(sent(
+                "node retired",
+                signature,
+                json!({ "node": address.to_string() }),
+                vec![("Node", address.to_string())],
+            ))
+        }
+        NodeCommand::Show { node } => {
+            let (address, node) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+            Ok(Output {
+                json: views::node_json(&address, &node),
+                human: views::node_human(&address, &node),
+            })
+        }
+        NodeCommand::List { owner, all } => {
+            let owner = match (owner, all) {
+                (_, true) => None,
+                (Some(owner), false) => Some(pubkey(&owner, "owner")?),
+                (None, false) => Some(ctx.signer()?.pubkey()),
+            };
+            let query = NodeQuery {
+                include_paused: true,
+                min_free_gpus: Some(0),
+                owner,
+                ..NodeQuery::default()
+            };
+            let nodes = ctx.client.search_nodes(&query).await?;
+            Ok(Output {
+                json: Value::Array(nodes.iter().map(|(a, n)| views::node_json(a, n)).collect()),
+                human: Human::Table(views::nodes_table(&nodes, "no nodes")),
+            })
+        }
+    }
+}
+
+async fn set_status(ctx: &Context, node: &str, status: NodeStatus) -> Result<Output> {
+    let owner = ctx.signer()?;
+    let (address, _) = ctx.client.resolve_node(&pubkey(node, "node")?).await?;
+    let instruction = ix::set_node_status(&owner.pubkey(), &address, status);
+    let signature = ctx.client.send(&[instruction], &owner, &[]).await?;
+    Ok(sent(
+        match status {
+            NodeStatus::Paused => "node paused: running leases continue, new ones are refused",
+            NodeStatus::Available => "node resumed",
+        },
+        signature,
+        json!({ "node": address.to_string(), "status": views::node_status(status) }),
+        vec![("Node", address.to_string())],
+    ))
+}
+
+fn vram_mib(spec: &NodeSpecArgs) -> Result<Option<u32>> {
+    match (spec.vram_gib, spec.vram_mib) {
+        (Some(gib), _) => gib
+            .checked_mul(1_024)
+            .map(Some)
+            .ok_or_else(|| anyhow!("--vram-gib {gib} is too large")),
+        (None, mib) => Ok(mib),
+    }
+}
+
+fn price(spec: &NodeSpecArgs) -> Result<Option<u64>> {
+    spec.price
+        .as_deref()
+        .map(|p| units::parse_usd(p).map_err(|e| anyhow!("--price: {e}")))
+        .transpose()
+}
+
+fn new_spec(args: &NodeSpecArgs, market: &Market) -> Result<NodeSpec> {
+    let required = |name: &str| anyhow!("--{name} is required to register a node");
+    let Some(vram_mib) = vram_mib(args)? else {
+        bail!("--vram-gib or --vram-mib is required to register a node");
+    };
+    Ok(NodeSpec {
+        gpu_model: args
+            .gpu_model
+            .clone()
+            .ok_or_else(|| required("gpu-model"))?,
+        gpu_count: args.gpus.ok_or_else(|| required("gpus"))?,
+        vram_mib,
+        region: args.region.clone().ok_or_else(|| required("region"))?,
+        price_usd_micros_per_gpu_hour: price(args)?.ok_or_else(|| required("price"))?,
+        min_lease_secs: match &args.min_lease {
+            Some(d) => duration_secs(d, "min-lease")?,
+            None => market.min_lease_secs,
+        },
+        max_lease_secs: match &args.max_lease {
+            Some(d) => duration_secs(d, "max-lease")?,
+            None => market.max_lease_secs,
+        },
+    })
+}
+
+fn updated_spec(args: &NodeSpecArgs, node: &Node, _market: &Market) -> Result<NodeSpec> {
+    Ok(NodeSpec {
+        gpu_model: args
+            .gpu_model
+            .clone()
+            .unwrap_or_else(|| decode_text(&node.gpu_model).to_string()),
+        gpu_count: args.gpus.unwrap_or(node.gpu_count),
+        vram_mib: vram_mib(args)?.unwrap_or(node.vram_mib),
+        region: args
+            .region
+            .clone()
+            .unwrap_or_else(|| decode_text(&node.region).to_string()),
+        price_usd_micros_per_gpu_hour: price(args)?.unwrap_or(node.price_usd_micros_per_gpu_hour),
+        min_lease_secs: match &args.min_lease {
+            Some(d) => duration_secs(d, "min-lease")?,
+            None => node.min_lease_secs,
+        },
+        max_lease_secs: match &args.max_lease {
+            Some(d) => duration_secs(d, "max-lease")?,
+            None => node.max_lease_secs,
+        },
+    })
+}

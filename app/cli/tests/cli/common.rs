@@ -1,0 +1,212 @@
+//! Fixture: a localnet in this process, bootstrapped through the client
+//! library, and the built `iomesh` binary run against it as a user would.
+
+use iomesh_client::{bootstrap, Client};
+use iomesh_localnet::{Config, Localnet};
+use serde_json::Value;
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::{write_keypair_file, Keypair};
+use solana_signer::Signer;
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+pub struct Env {
+    pub localnet: Localnet,
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+    pub bootstrap: bootstrap::Bootstrap,
+    /// Market authority, treasury and price authority.
+    pub authority: Wallet,
+}
+
+/// A keypair saved to a file, as the CLI takes it.
+pub struct Wallet {
+    pub keypair: Keypair,
+    pub path: PathBuf,
+}
+
+impl Wallet {
+    pub fn pubkey(&self) -> String {
+        self.keypair.pubkey().to_string()
+    }
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        assert!(self.success, "iomesh failed:\n{}", self.stderr);
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    /// Asserts the run failed with a message containing `needle`.
+    #[track_caller]
+    pub fn fails_with(&self, needle: &str) {
+        assert!(
+            !self.success,
+            "expected a failure, got success:\n{}",
+            self.stdout
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "expected `{needle}` in stderr:\n{}",
+            self.stderr
+        );
+    }
+}
+
+impl Env {
+    pub async fn start() -> Self {
+        let localnet = Localnet::start(Config {
+            slot_duration: Duration::from_millis(100),
+            ..Config::ephemeral()
+        })
+        .await
+        .expect("localnet starts");
+        let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let authority = new_wallet(dir.path(), "authority");
+        let bootstrap = bootstrap::run(
+            &client,
+            dir.path(),
+            &authority.keypair,
+            Some(localnet.grpc_url()),
+        )
+        .await
+        .expect("bootstrap");
+        Env {
+            localnet,
+            client,
+            dir,
+            bootstrap,
+            authority,
+        }
+    }
+
+    pub fn wallet(&self, name: &str) -> Wallet {
+        new_wallet(self.dir.path(), name)
+    }
+
+    /// Runs `iomesh` against the localnet, signed by `wallet`.
+    pub async fn iomesh(&self, wallet: &Wallet, args: &[&str]) -> Run {
+        let mut full: Vec<String> = vec![
+            "--url".into(),
+            self.localnet.rpc_url(),
+            "--keypair".into(),
+            wallet.path.display().to_string(),
+            "--localnet-dir".into(),
+            self.dir.path().display().to_string(),
+            "--output".into(),
+            "json".into(),
+        ];
+        full.extend(args.iter().map(|a| a.to_string()));
+        run_binary(full).await
+    }
+
+    /// Base units of `symbol` held by `owner`'s associated token account.
+    pub async fn balance(&self, owner: &str, symbol: &str) -> u64 {
+        let mint = self.bootstrap.mint(symbol).expect("bootstrap mint");
+        let owner = owner.parse().expect("pubkey");
+        self.client
+            .token_balance(&mint.token_mint().ata(&owner))
+            .await
+            .expect("balance")
+    }
+
+    /// Base units in the escrow vault of `symbol`.
+    pub async fn vault(&self, symbol: &str) -> u64 {
+        let mint = self.bootstrap.mint(symbol).expect("bootstrap mint");
+        self.client.token_balance(&mint.vault).await.expect("vault")
+    }
+
+    /// The chain time (Clock sysvar) at which a transaction executed.
+    pub async fn block_time(&self, signature: &str) -> i64 {
+        let signature = signature.parse().expect("signature");
+        let tx = self
+            .client
+            .rpc()
+            .get_transaction(
+                &signature,
+                solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+            )
+            .await
+            .expect("getTransaction");
+        tx.block_time.expect("block time")
+    }
+}
+
+pub fn new_wallet(dir: &Path, name: &str) -> Wallet {
+    let keypair = Keypair::new();
+    let path = dir.join(format!("{name}.json"));
+    write_keypair_file(&keypair, &path).expect("write keypair");
+    Wallet { keypair, path }
+}
+
+/// Runs the built binary with `args` (off the async workers).
+pub async fn run_binary(args: Vec<String>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_iomesh"))
+            .args(&args)
+            .env_remove("IOMESH_URL")
+            .env_remove("IOMESH_LOCALNET_DIR")
+            // No Solana CLI config of the machine leaks into the test.
+            .env("HOME", std::env::temp_dir().join("iomesh-cli-test-home"))
+            .output()
+            .expect("run iomesh");
+        Run {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("join")
+}
+
+// ---------------------------------------------------------------- pricing rules
+// Restated from the program's specification (programs/iomesh/src/math.rs),
+// independently of `iomesh::math`, so the test checks the program.
+
+/// ceil(usd_micros_per_gpu_hour × 10^decimals / token_usd_micros).
+pub fn expected_rate(usd_micros_per_gpu_hour: u64, token_usd_micros: u64, decimals: u8) -> u64 {
+    let numerator = u128::from(usd_micros_per_gpu_hour) * 10u128.pow(u32::from(decimals));
+    u64::try_from(numerator.div_ceil(u128::from(token_usd_micros))).unwrap()
+}
+
+/// ceil(rate × gpus × secs / 3600).
+pub fn expected_deposit(rate: u64, gpus: u64, secs: u64) -> u64 {
+    u64::try_from((u128::from(rate) * u128::from(gpus) * u128::from(secs)).div_ceil(3_600)).unwrap()
+}
+
+/// floor(rate × gpus × elapsed / 3600).
+pub fn expected_accrued(rate: u64, gpus: u64, elapsed: u64) -> u64 {
+    u64::try_from(u128::from(rate) * u128::from(gpus) * u128::from(elapsed) / 3_600).unwrap()
+}
+
+/// floor(payout × fee_bps / 10000).
+pub fn expected_fee(payout: u64, fee_bps: u64) -> u64 {
+    payout * fee_bps / 10_000
+}
+
+pub fn u(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("not an integer: {value}"))
+}
+
+pub fn s(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"))
+        .to_string()
+}

@@ -1,0 +1,8 @@
+//! The `iomesh` binary end to end against a real localnet (real bank, real
+//! SPL programs, JSON-RPC over a socket).
+
+mod bad_input;
+mod common;
+mod flow;
+mod lifecycle;
+mod localnet_command;

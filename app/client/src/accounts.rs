@@ -1,0 +1,155 @@
+//! The program's accounts: decoding (Anchor discriminator checked) and the
+//! byte offsets the getProgramAccounts filters match on.
+
+use crate::error::{Error, Result};
+use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
+use iomesh::state::{Lease, Market, Node, PaymentMint};
+
+/// An account type of the program, with a human name for errors.
+pub trait ProgramAccount: AccountDeserialize + Discriminator {
+    const WHAT: &'static str;
+    const SPACE: usize;
+}
+
+impl ProgramAccount for Market {
+    const WHAT: &'static str = "iomesh market";
+    const SPACE: usize = Market::SPACE;
+}
+impl ProgramAccount for PaymentMint {
+    const WHAT: &'static str = "iomesh payment mint";
+    const SPACE: usize = PaymentMint::SPACE;
+}
+impl ProgramAccount for Node {
+    const WHAT: &'static str = "iomesh node";
+    const SPACE: usize = Node::SPACE;
+}
+impl ProgramAccount for Lease {
+    const WHAT: &'static str = "iomesh lease";
+    const SPACE: usize = Lease::SPACE;
+}
+
+/// Decodes `data` (owned by `owner`) as `T`, checking owner and discriminator.
+pub fn decode<T: ProgramAccount>(address: &Pubkey, owner: &Pubkey, data: &[u8]) -> Result<T> {
+    let fail = |detail: String| Error::Decode {
+        address: *address,
+        what: T::WHAT,
+        detail,
+    };
+    if *owner != iomesh::ID {
+        return Err(fail(format!(
+            "it is owned by {owner}, not the iomesh program"
+        )));
+    }
+    if !data.starts_with(T::DISCRIMINATOR) {
+        return Err(fail("its discriminator is of another account type".into()));
+    }
+    T::try_deserialize(&mut &data[..]).map_err(|err| fail(err.to_string()))
+}
+
+/// Byte offsets of fields the search filters match (Borsh layout after the
+/// 8-byte discriminator); checked against real serialisations by the tests.
+pub mod offsets {
+    /// `Node::status`.
+    pub const NODE_STATUS: usize = 8 + 1 + 1;
+    /// `Node::owner`.
+    pub const NODE_OWNER: usize = NODE_STATUS + 1;
+    /// `Node::gpu_model`.
+    pub const NODE_GPU_MODEL: usize = NODE_OWNER + 32 + 32;
+    /// `Node::region`.
+    pub const NODE_REGION: usize = NODE_GPU_MODEL + iomesh::state::GPU_MODEL_LEN;
+    /// `Lease::renter`.
+    pub const LEASE_RENTER: usize = 8 + 1 + 1 + 1 + 2 + 2;
+    /// `Lease::payer`.
+    pub const LEASE_PAYER: usize = LEASE_RENTER + 32;
+    /// `Lease::node`.
+    pub const LEASE_NODE: usize = LEASE_PAYER + 32;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_lang::AccountSerialize;
+    use iomesh::state::*;
+
+    fn node() -> Node {
+        Node {
+            version: 1,
+            bump: 255,
+            status: NodeStatus::Paused,
+            owner: Pubkey::new_unique(),
+            operator: Pubkey::new_unique(),
+            gpu_model: encode_text("H100").unwrap(),
+            region: encode_text("eu-west").unwrap(),
+            gpu_count: 8,
+            gpus_in_use: 0,
+            vram_mib: 81_920,
+            price_usd_micros_per_gpu_hour: 2_000_000,
+            min_lease_secs: 60,
+            max_lease_secs: 3_600,
+            open_leases: 0,
+            leases_served: 0,
+            failures: 0,
+            gpu_seconds_delivered: 0,
+            registered_at: 0,
+            reserved: [0; 64],
+        }
+    }
+
+    #[test]
+    fn node_offsets_match_the_serialised_layout() {
+        let node = node();
+        let mut data = Vec::new();
+        node.try_serialize(&mut data).unwrap();
+        assert_eq!(data.len(), Node::SPACE);
+        assert_eq!(data[offsets::NODE_STATUS], 1, "Paused is variant 1");
+        assert_eq!(&data[offsets::NODE_OWNER..][..32], node.owner.as_ref());
+        assert_eq!(&data[offsets::NODE_GPU_MODEL..][..32], &node.gpu_model);
+        assert_eq!(&data[offsets::NODE_REGION..][..16], &node.region);
+        let decoded: Node = decode(&Pubkey::new_unique(), &iomesh::ID, &data).unwrap();
+        assert_eq!(decoded.owner, node.owner);
+    }
+
+    #[test]
+    fn lease_offsets_match_the_serialised_layout() {
+        let lease = Lease {
+            version: 1,
+            bump: 1,
+            status: LeaseStatus::Pending,
+            fee_bps: 25,
+            gpus: 2,
+            renter: Pubkey::new_unique(),
+            payer: Pubkey::new_unique(),
+            node: Pubkey::new_unique(),
+            mint: Pubkey::new_unique(),
+            nonce: 7,
+            rate_per_gpu_hour: 1,
+            deposited: 1,
+            paid_out: 0,
+            created_at: 0,
+            activated_at: 0,
+            settled_until: 0,
+            duration_secs: 60,
+            job_spec_hash: [1; 32],
+            reserved: [0; 21],
+        };
+        let mut data = Vec::new();
+        lease.try_serialize(&mut data).unwrap();
+        assert_eq!(&data[offsets::LEASE_RENTER..][..32], lease.renter.as_ref());
+        assert_eq!(&data[offsets::LEASE_PAYER..][..32], lease.payer.as_ref());
+        assert_eq!(&data[offsets::LEASE_NODE..][..32], lease.node.as_ref());
+    }
+
+    #[test]
+    fn decoding_refuses_foreign_owner_and_wrong_type() {
+        let mut data = Vec::new();
+        node().try_serialize(&mut data).unwrap();
+        let address = Pubkey::new_unique();
+        let foreign = decode::<Node>(&address, &Pubkey::new_unique(), &data).unwrap_err();
+        assert!(
+            foreign.to_string().contains("not the iomesh program"),
+            "{foreign}"
+        );
+        let wrong = decode::<Lease>(&address, &iomesh::ID, &data).unwrap_err();
+        assert!(wrong.to_string().contains("discriminator"), "{wrong}");
+    }
+}

@@ -1,0 +1,466 @@
+//! `Client`: the program over JSON-RPC with the stock nonblocking `RpcClient`.
+//! Reads decode the program's accounts; `send` signs, sends with preflight,
+//! confirms at the client's commitment and decodes a failure into its name.
+
+use crate::{
+    accounts::{self, offsets, ProgramAccount},
+    error::{Error, Result, Shortfall},
+    instructions::{Instruction, LeaseKeys},
+    pda, program_errors,
+    query::NodeQuery,
+    tokens::{self, TokenMint},
+    units,
+};
+use anchor_lang::{prelude::Pubkey, Discriminator};
+use iomesh::state::{Lease, Market, Node, PaymentMint};
+use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_client::{
+    client_error::{ClientError, ClientErrorKind},
+    nonblocking::rpc_client::RpcClient,
+    rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+    rpc_filter::{Memcmp, RpcFilterType},
+};
+use solana_commitment_config::CommitmentConfig;
+use solana_compute_budget_interface::ComputeBudgetInstruction;
+use solana_instruction_error::InstructionError;
+use solana_keypair::Keypair;
+pub use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use std::time::Duration;
+
+/// The program is hosted natively on the localnet, where simulation does not
+/// measure its compute; every transaction asks for this many units instead.
+pub const COMPUTE_UNIT_LIMIT: u32 = 600_000;
+
+/// How long one RPC request may take before the endpoint counts as unreachable.
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Client {
+    rpc: RpcClient,
+    url: String,
+}
+
+/// Which key of a lease to list leases by.
+#[derive(Clone, Copy, Debug)]
+pub enum LeaseRole {
+    Renter,
+    Payer,
+    Node,
+}
+
+/// The price a new lease would lock and the deposit it would escrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// Mint base units per GPU-hour.
+    pub rate_per_gpu_hour: u64,
+    /// Base units escrowed for the whole duration.
+    pub deposit: u64,
+}
+
+impl Client {
+    pub fn new(url: impl Into<String>, commitment: CommitmentConfig) -> Self {
+        let url = url.into();
+        Self {
+            rpc: RpcClient::new_with_timeout_and_commitment(url.clone(), RPC_TIMEOUT, commitment),
+            url,
+        }
+    }
+
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Turns an RPC failure into a `Error`, naming an unreachable endpoint.
+    pub fn rpc_error(&self, err: ClientError) -> Error {
+        match err.kind() {
+            ClientErrorKind::Reqwest(e) if e.is_connect() || e.is_timeout() => Error::Unreachable {
+                url: self.url.clone(),
+                detail: if e.is_timeout() {
+                    "request timed out".into()
+                } else {
+                    "connection refused or host unknown (is the validator or localnet running?)"
+                        .into()
+                },
+            },
+            ClientErrorKind::Io(e) => Error::Unreachable {
+                url: self.url.clone(),
+                detail: e.to_string(),
+            },
+            _ => Error::Rpc {
+                url: self.url.clone(),
+                detail: err.to_string(),
+            },
+        }
+    }
+
+    /// Signs `instructions` with `fee_payer` and `signers`, sends them with
+    /// preflight and waits for the client's commitment.
+    pub async fn send(
+        &self,
+        instructions: &[Instruction],
+        fee_payer: &Keypair,
+        signers: &[&Keypair],
+    ) -> Result<Signature> {
+        let mut all = instructions.to_vec();
+        // Last, so that instruction indices in errors match `instructions`.
+        all.push(ComputeBudgetInstruction::set_compute_unit_limit(
+            COMPUTE_UNIT_LIMIT,
+        ));
+        let mut keys: Vec<&Keypair> = vec![fee_payer];
+        keys.extend(
+            signers
+                .iter()
+                .copied()
+                .filter(|s| s.pubkey() != fee_payer.pubkey()),
+        );
+        let blockhash = self
+            .rpc
+            .get_latest_blockhash()
+            .await
+            .map_err(|e| self.rpc_error(e))?;
+        let tx =
+            Transaction::new_signed_with_payer(&all, Some(&fee_payer.pubkey()), &keys, blockhash);
+        self.rpc
+            .send_and_confirm_transaction(&tx)
+            .await
+            .map_err(|err| match err.get_transaction_error() {
+                Some(tx_err) => transaction_error(tx_err, &all),
+                None => self.rpc_error(err),
+            })
+    }
+
+    // ---------------------------------------------------------------- raw reads
+
+    pub async fn account(&self, address: &Pubkey) -> Result<Option<solana_account::Account>> {
+        let response = self
+            .rpc
+            .get_account_with_commitment(address, self.rpc.commitment())
+            .await
+            .map_err(|e| self.rpc_error(e))?;
+        Ok(response.value.filter(|a| a.lamports > 0))
+    }
+
+    pub async fn lamports(&self, address: &Pubkey) -> Result<u64> {
+        self.rpc
+            .get_balance(address)
+            .await
+            .map_err(|e| self.rpc_error(e))
+    }
+
+    /// The program account at `address` decoded as `T`, or `None` if there is none.
+    pub async fn fetch<T: ProgramAccount>(&self, address: &Pubkey) -> Result<Option<T>> {
+        match self.account(address).await? {
+            Some(account) => accounts::decode(address, &account.owner, &account.data).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every program account of type `T` matching `filters`.
+    pub async fn fetch_all<T: ProgramAccount>(
+        &self,
+        mut filters: Vec<RpcFilterType>,
+    ) -> Result<Vec<(Pubkey, T)>> {
+        filters.insert(0, RpcFilterType::DataSize(T::SPACE as u64));
+        filters.insert(
+            1,
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(0, T::DISCRIMINATOR.to_vec())),
+        );
+        let config = RpcProgramAccountsConfig {
+            filters: Some(filters),
+            account_config: RpcAccountInfoConfig {
+                encoding: Some(UiAccountEncoding::Base64),
+                commitment: Some(self.rpc.commitment()),
+                ..RpcAccountInfoConfig::default()
+            },
+            ..RpcProgramAccountsConfig::default()
+        };
+        let found = self
+            .rpc
+            .get_program_ui_accounts_with_config(&iomesh::ID, config)
+            .await
+            .map_err(|e| self.rpc_error(e))?;
+        found
+            .into_iter()
+            .map(|(address, ui_account)| {
+                let account: solana_account::Account =
+                    ui_account.decode().ok_or_else(|| Error::Decode {
+                        address,
+                        what: T::WHAT,
+                        detail: "the RPC server returned undecodable account data".into(),
+                    })?;
+                accounts::decode(&address, &account.owner, &account.data).map(|v| (address, v))
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------- program accounts
+
+    pub async fn market(&self) -> Result<Market> {
+        let address = pda::market();
+        self.fetch(&address).await?.ok_or(Error::NoMarket(address))
+    }
+
+    pub async fn payment_mint(&self, mint: &Pubkey) -> Result<PaymentMint> {
+        self.fetch(&pda::payment_mint(mint))
+            .await?
+            .ok_or(Error::UnknownPaymentMint(*mint))
+    }
+
+    /// Every accepted payment mint.
+    pub async fn payment_mints(&self) -> Result<Vec<PaymentMint>> {
+        let mut mints: Vec<PaymentMint> = self
+            .fetch_all::<PaymentMint>(vec![])
+            .await?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        mints.sort_by_key(|m| m.symbol);
+        Ok(mints)
+    }
+
+    /// A node by its address or by its operator key.
+    pub async fn resolve_node(&self, key: &Pubkey) -> Result<(Pubkey, Node)> {
+        if let Some(account) = self.account(key).await? {
+            if account.owner == iomesh::ID && account.data.starts_with(Node::DISCRIMINATOR) {
+                return Ok((*key, accounts::decode(key, &account.owner, &account.data)?));
+            }
+        }
+        let address = pda::node(key);
+        match self.fetch::<Node>(&address).await? {
+            Some(node) => Ok((address, node)),
+            None => Err(Error::UnknownNode(*key)),
+        }
+    }
+
+    pub async fn lease(&self, address: &Pubkey) -> Result<Lease> {
+        self.fetch(address)
+            .await?
+            .ok_or(Error::UnknownLease(*address))
+    }
+
+    /// Nodes matching `query`, cheapest first. Status, model and region are
+    /// matched by the RPC server; the numeric bounds here.
+    pub async fn search_nodes(&self, query: &NodeQuery) -> Result<Vec<(Pubkey, Node)>> {
+        let nodes = self.fetch_all::<Node>(query.rpc_filters()).await?;
+        Ok(query.select(nodes))
+    }
+
+    /// Leases whose renter, payer or node is `key`, newest first.
+    pub async fn leases(&self, role: LeaseRole, key: &Pubkey) -> Result<Vec<(Pubkey, Lease)>> {
+        let offset = match role {
+            LeaseRole::Renter => offsets::LEASE_RENTER,
+            LeaseRole::Payer => offsets::LEASE_PAYER,
+            LeaseRole::Node => offsets::LEASE_NODE,
+        };
+        let filter = RpcFilterType::Memcmp(Memcmp::new_raw_bytes(offset, key.to_bytes().to_vec()));
+        let mut leases = self.fetch_all::<Lease>(vec![filter]).await?;
+        leases.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at).then(a.0.cmp(&b.0)));
+        Ok(leases)
+    }
+
+    // ---------------------------------------------------------------- tokens
+
+    /// A mint, its token program and decimals.
+    pub async fn token_mint(&self, mint: &Pubkey) -> Result<(TokenMint, u8)> {
+        let not_a_mint = |detail: String| Error::Decode {
+            address: *mint,
+            what: "token mint",
+            detail,
+        };
+        let account = self
+            .account(mint)
+            .await?
+            .ok_or_else(|| not_a_mint("no account at this address".into()))?;
+        if !tokens::is_token_program(&account.owner) {
+            return Err(not_a_mint(format!(
+                "it is owned by {}, not a token program",
+                account.owner
+            )));
+        }
+        let decimals = tokens::mint_decimals(&account.data)
+            .ok_or_else(|| not_a_mint("its data is not a mint".into()))?;
+        Ok((
+            TokenMint {
+                mint: *mint,
+                token_program: account.owner,
+            },
+            decimals,
+        ))
+    }
+
+    /// Base units held by a token account; 0 when it does not exist.
+    pub async fn token_balance(&self, token_account: &Pubkey) -> Result<u64> {
+        Ok(match self.account(token_account).await? {
+            Some(account) => tokens::token_account(&account.data)
+                .map(|(_, _, amount)| amount)
+                .unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    // ---------------------------------------------------------------- leases
+
+    /// Everything a settle / cancel / close / expire / extend of `lease` touches.
+    pub async fn lease_keys(&self, address: &Pubkey) -> Result<(LeaseKeys, Lease)> {
+        let lease = self.lease(address).await?;
+        let node = self
+            .fetch::<Node>(&lease.node)
+            .await?
+            .ok_or(Error::UnknownNode(lease.node))?;
+        let market = self.market().await?;
+        let payment_mint = self.payment_mint(&lease.mint).await?;
+        let keys = LeaseKeys {
+            lease: *address,
+            node: lease.node,
+            node_owner: node.owner,
+            treasury: market.treasury,
+            payer: lease.payer,
+            renter: lease.renter,
+            mint: TokenMint {
+                mint: lease.mint,
+                token_program: payment_mint.token_program,
+            },
+        };
+        Ok((keys, lease))
+    }
+
+    /// Refuses, before anything is sent, a payment `owner` cannot cover from
+    /// its associated token account, naming the amount missing.
+    pub async fn ensure_balance(
+        &self,
+        owner: &Pubkey,
+        payment_mint: &PaymentMint,
+        needed: u64,
+    ) -> Result<()> {
+        let mint = TokenMint {
+            mint: payment_mint.mint,
+            token_program: payment_mint.token_program,
+        };
+        let account = mint.ata(owner);
+        let held = self.token_balance(&account).await?;
+        if held >= needed {
+            return Ok(());
+        }
+        let decimals = payment_mint.decimals;
+        Err(Error::InsufficientBalance(Box::new(Shortfall {
+            account,
+            symbol: iomesh::state::decode_text(&payment_mint.symbol).to_string(),
+            needed: units::format_amount(needed, decimals),
+            held: units::format_amount(held, decimals),
+            missing: units::format_amount(needed - held, decimals),
+        })))
+    }
+}
+
+/// The price and deposit of a lease with the program's own pricing math.
+pub fn quote(node: &Node, payment_mint: &PaymentMint, gpus: u16, secs: u32) -> Result<Quote> {
+    let overflow = |_| Error::Invalid("the lease is too large: its price overflows".into());
+    let rate = iomesh::math::rate_per_gpu_hour(
+        node.price_usd_micros_per_gpu_hour,
+        payment_mint.usd_price_micros,
+        payment_mint.decimals,
+    )
+    .map_err(overflow)?;
+    let deposit = iomesh::math::escrow_cost(rate, gpus, u64::from(secs)).map_err(overflow)?;
+    Ok(Quote {
+        rate_per_gpu_hour: rate,
+        deposit,
+    })
+}
+
+/// A failed transaction's error, decoded by the program that raised it.
+pub fn transaction_error(error: TransactionError, instructions: &[Instruction]) -> Error {
+    if let TransactionError::InstructionError(index, InstructionError::Custom(code)) = &error {
+        if let Some(program) = instructions
+            .get(usize::from(*index))
+            .map(|ix| ix.program_id)
+        {
+            if let Some(decoded) = program_errors::decode(&program, *code) {
+                return Error::Program {
+                    index: *index,
+                    error: decoded,
+                };
+            }
+        }
+    }
+    let hint = match &error {
+        TransactionError::AccountNotFound | TransactionError::InsufficientFundsForFee => {
+            " (the fee payer has no SOL for fees: fund it, e.g. `iomesh airdrop 1` on localnet)"
+        }
+        TransactionError::InstructionError(_, InstructionError::InsufficientFunds) => {
+            " (a signer lacks SOL for the fee or the rent of a new account)"
+        }
+        TransactionError::InstructionError(_, InstructionError::MissingRequiredSignature) => {
+            " (a required signer did not sign)"
+        }
+        _ => "",
+    };
+    Error::Transaction {
+        error: Box::new(error),
+        hint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{instructions, tokens::TokenMint};
+    use anchor_spl::token::spl_token;
+    use iomesh::error::IomeshError;
+
+    fn ixs() -> Vec<Instruction> {
+        let payer = Pubkey::new_unique();
+        let mint = TokenMint {
+            mint: Pubkey::new_unique(),
+            token_program: spl_token::ID,
+        };
+        vec![
+            instructions::create_ata_idempotent(&payer, &payer, &mint),
+            instructions::set_paused(&payer, true),
+        ]
+    }
+
+    #[test]
+    fn custom_errors_are_decoded_by_the_failing_instruction_program() {
+        let code = u32::from(IomeshError::MarketPaused);
+        let error = transaction_error(
+            TransactionError::InstructionError(1, InstructionError::Custom(code)),
+            &ixs(),
+        );
+        assert_eq!(error.program_error_name(), Some("MarketPaused"));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "instruction 1 failed: MarketPaused ({code}): {}",
+                IomeshError::MarketPaused
+            )
+        );
+        // Code 0 of the ATA program is its own error, not a token error.
+        let error = transaction_error(
+            TransactionError::InstructionError(0, InstructionError::Custom(0)),
+            &ixs(),
+        );
+        assert_eq!(error.program_error_name(), Some("InvalidOwner"));
+    }
+
+    #[test]
+    fn other_failures_keep_the_transaction_error_with_a_hint() {
+        let error = transaction_error(TransactionError::InsufficientFundsForFee, &ixs());
+        assert!(
+            error.to_string().contains("the fee payer has no SOL"),
+            "{error}"
+        );
+        // An unknown custom code is reported as it is, not guessed.
+        let error = transaction_error(
+            TransactionError::InstructionError(1, InstructionError::Custom(5_999)),
+            &ixs(),
+        );
+        assert!(matches!(error, Error::Transaction { .. }), "{error}");
+    }
+}
