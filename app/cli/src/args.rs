@@ -82,6 +82,15 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
+    /// Writes a new keypair file (like `solana-keygen new`), e.g. for a node operator.
+    Keygen {
+        /// Where to write it.
+        #[arg(long, short = 'o')]
+        outfile: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Runs a localnet in this process until Ctrl-C.
     Localnet(LocalnetArgs),
 }

@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Faucet { symbol, amount, to } => {
             commands::wallet::faucet(&ctx, symbol, amount, to).await?
         }
+        Command::Keygen { outfile, force } => commands::wallet::keygen(&outfile, force)?,
         Command::Localnet(args) => {
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)

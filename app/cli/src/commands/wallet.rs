@@ -166,3 +166,28 @@ pub async fn faucet(
         ]),
     })
 }
+
+/// A new keypair written to `outfile`; an existing file is kept unless `force`.
+pub fn keygen(outfile: &std::path::Path, force: bool) -> Result<Output> {
+    if outfile.exists() && !force {
+        return Err(anyhow!(
+            "{} already exists; pass --force to replace it",
+            outfile.display()
+        ));
+    }
+    if let Some(parent) = outfile.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow!("creating {}: {e}", parent.display()))?;
+    }
+    let keypair = solana_keypair::Keypair::new();
+    solana_keypair::write_keypair_file(&keypair, outfile)
+        .map_err(|e| anyhow!("writing {}: {e}", outfile.display()))?;
+    let pubkey = solana_signer::Signer::pubkey(&keypair);
+    Ok(Output {
+        json: json!({ "pubkey": pubkey.to_string(), "outfile": outfile.display().to_string() }),
+        human: fields(&[
+            ("Wrote", outfile.display().to_string()),
+            ("Pubkey", pubkey.to_string()),
+        ]),
+    })
+}
