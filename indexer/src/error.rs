@@ -14,6 +14,8 @@ pub enum Error {
         #[source]
         source: Box<solana_rpc_client_api::client_error::Error>,
     },
+    #[error("{method}: the server ignored withContext, so there is no slot to stamp rows with")]
+    NoContext { method: &'static str },
     #[error("account {pubkey} from {method} has data that cannot be decoded: {reason}")]
     RpcAccountEncoding {
         method: &'static str,

@@ -7,10 +7,14 @@
 //! joins a bounded channel of updates to the writer.
 
 pub mod batcher;
+pub mod config;
 pub mod db;
 pub mod decode;
 pub mod error;
+pub mod http;
 pub mod metrics;
+pub mod reconcile;
+pub mod source;
 pub mod tables;
 pub mod update;
 pub mod writer;
