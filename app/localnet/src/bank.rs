@@ -5,6 +5,7 @@ use crate::{
     clock::unix_now,
     config::Config,
     error::Error,
+    geyser::{notifier::Notifier, Feed},
     ledger::{Ledger, TxRecord},
 };
 use agave_feature_set::FeatureSet;
@@ -99,13 +100,15 @@ pub struct Chain {
     finalization_depth: u64,
     ledger: Ledger,
     airdrops: AtomicU64,
+    // Receives every account write, transaction and slot change for gRPC.
+    feed: Arc<Feed>,
 }
 
 impl Chain {
     /// Builds genesis and the first working bank (slot 1), then checks that
     /// a native program's CPI really executes. Call `install_syscall_stubs`
-    /// first.
-    pub fn new(config: &Config) -> Result<Self, Error> {
+    /// first. Every change is reported to `feed`.
+    pub fn new(config: &Config, feed: Arc<Feed>) -> Result<Self, Error> {
         let faucet = Keypair::new();
         let rent = Rent::default();
         let mut genesis = create_genesis_config_with_leader_ex(
@@ -136,12 +139,13 @@ impl Chain {
             Vec::new(),
             None,
             ACCOUNTS_DB_CONFIG_FOR_TESTING,
-            None,
+            Some(Arc::new(Notifier::new(feed.clone()))),
             None,
             Arc::new(AtomicBool::new(false)),
             None,
             None,
         );
+        feed.bank_opened(bank.slot(), bank.bank_id(), None);
         for (id, account) in solana_program_binaries::spl_programs(&rent) {
             bank.store_account(&id, &account);
         }
@@ -171,7 +175,9 @@ impl Chain {
             let genesis_bank = forks.root_bank();
             genesis_bank.fill_bank_with_ticks_for_tests();
             genesis_bank.freeze();
+            report_frozen(&feed, &genesis_bank);
             let child = Bank::new_from_parent(genesis_bank.clone(), genesis_bank.collector_id(), 1);
+            feed.bank_opened(child.slot(), child.bank_id(), Some(genesis_bank.slot()));
             forks.insert(child);
         }
         let chain = Self {
@@ -182,6 +188,7 @@ impl Chain {
             finalization_depth: config.finalization_depth,
             ledger: Ledger::new(config.ledger_capacity),
             airdrops: AtomicU64::new(0),
+            feed,
         };
         chain.self_check()?;
         Ok(chain)
@@ -241,8 +248,11 @@ impl Chain {
         let parent = self.read().working_bank();
         parent.fill_bank_with_ticks_for_tests();
         parent.freeze();
+        report_frozen(&self.feed, &parent);
         let slot = parent.slot() + 1;
         let child = Bank::new_from_parent(parent.clone(), parent.collector_id(), slot);
+        self.feed
+            .bank_opened(slot, child.bank_id(), Some(parent.slot()));
         // Without votes the Clock would stand still; follow wall time instead.
         let clock = child.clock();
         child.set_sysvar_for_tests(&Clock {
@@ -257,7 +267,9 @@ impl Chain {
                 forks.set_root(root, None, Some(root));
             }
         }
-        self.slots()
+        let slots = self.slots();
+        self.feed.commitment(slots.confirmed, slots.finalized);
+        slots
     }
 
     /// Simulates on `bank` without committing.
@@ -372,7 +384,7 @@ impl Chain {
             compute_units_consumed: Some(committed.executed_units),
             cost_units: None,
         };
-        self.ledger.insert(
+        let record = self.ledger.insert(
             signature,
             TxRecord {
                 slot: bank.slot(),
@@ -381,6 +393,7 @@ impl Chain {
                 meta,
             },
         );
+        self.feed.transaction(bank.slot(), signature, record);
         Ok(signature)
     }
 
@@ -426,6 +439,16 @@ impl Chain {
             .unwrap_or_else(|| bank.block_height());
         (hash, last_valid)
     }
+}
+
+/// A frozen bank's block meta and processed status, for gRPC.
+fn report_frozen(feed: &Feed, bank: &Bank) {
+    feed.bank_frozen(
+        bank.slot(),
+        bank.last_blockhash(),
+        bank.clock().unix_timestamp,
+        bank.block_height(),
+    );
 }
 
 fn add_builtin(bank: &Bank, id: Pubkey, name: &str, entry: Option<BuiltinFunctionWithContext>) {

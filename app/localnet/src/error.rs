@@ -6,8 +6,9 @@ use std::{io, net::SocketAddr};
 pub enum Error {
     #[error("invalid config: {0}")]
     Config(String),
-    #[error("cannot bind the JSON-RPC server to {addr}: {source}")]
+    #[error("cannot bind the {server} server to {addr}: {source}")]
     Bind {
+        server: &'static str,
         addr: SocketAddr,
         #[source]
         source: io::Error,

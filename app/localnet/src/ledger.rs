@@ -40,11 +40,13 @@ impl Ledger {
         }
     }
 
-    pub fn insert(&self, signature: Signature, record: TxRecord) {
+    /// Stores `record` and hands back the shared copy (the gRPC feed sends it).
+    pub fn insert(&self, signature: Signature, record: TxRecord) -> Arc<TxRecord> {
+        let record = Arc::new(record);
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if inner
             .by_signature
-            .insert(signature, Arc::new(record))
+            .insert(signature, record.clone())
             .is_none()
         {
             inner.order.push_back(signature);
@@ -54,6 +56,7 @@ impl Ledger {
                 inner.by_signature.remove(&old);
             }
         }
+        record
     }
 
     pub fn get(&self, signature: &Signature) -> Option<Arc<TxRecord>> {

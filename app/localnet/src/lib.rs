@@ -1,11 +1,13 @@
 //! iomesh localnet: the iomesh program hosted natively in a real Solana bank
 //! (next to the real SPL Token, Token-2022, ATA and Memo programs), advanced
-//! by a slot clock and served over Solana JSON-RPC on localhost.
+//! by a slot clock and served over Solana JSON-RPC and Yellowstone gRPC
+//! (Dragon's Mouth) on localhost.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), iomesh_localnet::Error> {
 //! let localnet = iomesh_localnet::Localnet::start(Default::default()).await?;
 //! println!("JSON-RPC at {}", localnet.rpc_url());
+//! println!("Yellowstone gRPC at {}", localnet.grpc_url());
 //! localnet.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -14,6 +16,7 @@ pub mod bank;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod geyser;
 pub mod ledger;
 pub mod rpc;
 
@@ -32,26 +35,37 @@ use tokio_util::sync::CancellationToken;
 pub struct Localnet {
     chain: Arc<Chain>,
     rpc_addr: SocketAddr,
+    grpc_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Localnet {
-    /// Builds the bank, starts the slot clock and binds the JSON-RPC server.
+    /// Builds the bank, starts the slot clock and binds the JSON-RPC and
+    /// gRPC servers.
     pub async fn start(config: Config) -> Result<Self, Error> {
         config.validate()?;
         bank::install_syscall_stubs().await;
+        let feed = Arc::new(geyser::Feed::new(
+            config.grpc_replay_slots,
+            config.grpc_broadcast_capacity,
+        ));
         let chain_config = config.clone();
-        let chain =
-            Arc::new(tokio::task::spawn_blocking(move || Chain::new(&chain_config)).await??);
-        let listener = TcpListener::bind(config.rpc_addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.rpc_addr,
-                source,
-            })?;
+        let chain_feed = feed.clone();
+        let chain = Arc::new(
+            tokio::task::spawn_blocking(move || Chain::new(&chain_config, chain_feed)).await??,
+        );
+        let listener = bind("JSON-RPC", config.rpc_addr).await?;
         let rpc_addr = listener.local_addr()?;
+        let grpc_listener = bind("gRPC", config.grpc_addr).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
         let shutdown = CancellationToken::new();
+        let geyser = geyser::GeyserService::new(
+            chain.clone(),
+            feed,
+            config.grpc_subscriber_queue,
+            shutdown.clone(),
+        );
         let state = Arc::new(rpc::RpcState {
             chain: chain.clone(),
             max_request_bytes: config.max_request_bytes,
@@ -59,12 +73,14 @@ impl Localnet {
         let tasks = vec![
             clock::spawn(chain.clone(), config.slot_duration, shutdown.clone()),
             rpc::spawn(listener, state, shutdown.clone()),
+            geyser::spawn(grpc_listener, geyser, shutdown.clone()).await,
         ];
-        tracing::info!(%rpc_addr, slot_ms = config.slot_duration.as_millis() as u64,
+        tracing::info!(%rpc_addr, %grpc_addr, slot_ms = config.slot_duration.as_millis() as u64,
             finalization_depth = config.finalization_depth, "localnet started");
         Ok(Self {
             chain,
             rpc_addr,
+            grpc_addr,
             shutdown,
             tasks,
         })
@@ -77,6 +93,16 @@ impl Localnet {
 
     pub fn rpc_url(&self) -> String {
         format!("http://{}", self.rpc_addr)
+    }
+
+    /// The address the Yellowstone gRPC server is bound to.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The gRPC endpoint for a Yellowstone client, `http://127.0.0.1:PORT`.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
     }
 
     /// The genesis faucet that funds `requestAirdrop`.
@@ -99,6 +125,14 @@ impl Localnet {
         }
         tracing::info!("localnet stopped");
     }
+}
+
+async fn bind(server: &'static str, addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        server,
+        addr,
+        source,
+    })
 }
 
 impl Drop for Localnet {

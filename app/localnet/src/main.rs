@@ -2,13 +2,17 @@
 
 use anyhow::Context;
 use clap::Parser;
-use iomesh_localnet::{config::DEFAULT_RPC_PORT, Config, Localnet};
+use iomesh_localnet::{
+    config::{DEFAULT_GRPC_PORT, DEFAULT_RPC_PORT},
+    Config, Localnet,
+};
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     time::Duration,
 };
 
-/// The iomesh program in a local Solana bank, served over JSON-RPC.
+/// The iomesh program in a local Solana bank, served over JSON-RPC and
+/// Yellowstone gRPC.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -31,6 +35,22 @@ struct Args {
         default_value_t = 100_000
     )]
     ledger_capacity: usize,
+    /// Yellowstone gRPC port (0 picks a free one).
+    #[arg(long, env = "IOMESH_LOCALNET_GRPC_PORT", default_value_t = DEFAULT_GRPC_PORT)]
+    grpc_port: u16,
+    /// Yellowstone gRPC bind address.
+    #[arg(long, env = "IOMESH_LOCALNET_GRPC_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    grpc_host: IpAddr,
+    /// Slots a gRPC subscription can replay with `from_slot`.
+    #[arg(long, env = "IOMESH_LOCALNET_GRPC_REPLAY_SLOTS", default_value_t = 150)]
+    grpc_replay_slots: u64,
+    /// Updates queued per gRPC subscriber before a slow one is disconnected.
+    #[arg(
+        long,
+        env = "IOMESH_LOCALNET_GRPC_SUBSCRIBER_QUEUE",
+        default_value_t = 100_000
+    )]
+    grpc_subscriber_queue: usize,
 }
 
 /// Bank internals log every slot at info (metrics datapoints); keep them quiet
@@ -51,12 +71,16 @@ async fn main() -> anyhow::Result<()> {
         slot_duration: Duration::from_millis(args.slot_ms),
         finalization_depth: args.finalization_depth,
         ledger_capacity: args.ledger_capacity,
+        grpc_addr: SocketAddr::new(args.grpc_host, args.grpc_port),
+        grpc_replay_slots: args.grpc_replay_slots,
+        grpc_subscriber_queue: args.grpc_subscriber_queue,
         ..Config::default()
     };
     let localnet = Localnet::start(config)
         .await
         .context("starting the localnet")?;
     println!("JSON-RPC URL: {}", localnet.rpc_url());
+    println!("gRPC URL: {}", localnet.grpc_url());
     println!("faucet: {}", localnet.faucet());
     shutdown_signal()
         .await
