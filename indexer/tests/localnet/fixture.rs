@@ -70,14 +70,20 @@ pub struct TestNode {
 impl Chain {
     /// A localnet with the market and one payment mint (SPL Token, $1 stable).
     pub async fn start() -> Self {
-        let localnet = Localnet::start(Config {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As `start`, with localnet settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
             rpc_addr: "127.0.0.1:0".parse().unwrap(),
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
             slot_duration: Duration::from_millis(50),
             finalization_depth: 2,
             ..Config::default()
-        })
-        .await
-        .expect("localnet starts");
+        };
+        tweak(&mut config);
+        let localnet = Localnet::start(config).await.expect("localnet starts");
         let rpc = RpcClient::new_with_commitment(localnet.rpc_url(), CommitmentConfig::confirmed());
         let authority = funded(&rpc).await;
         let mut chain = Self {
@@ -278,7 +284,7 @@ impl Chain {
                         gpus,
                         duration_secs: 3_600,
                         max_price_per_gpu_hour: u64::MAX,
-                        job_spec_hash: [nonce as u8; 32],
+                        job_spec_hash: [(nonce % 255) as u8 + 1; 32],
                     },
                 },
             )],

@@ -1,4 +1,4 @@
-use crate::fixture::*;
+use crate::{fixture::*, harness::postgres_matches_chain};
 use anchor_lang::AccountSerialize;
 use iomesh_indexer::{
     reconcile::Reconciler,
@@ -10,48 +10,10 @@ use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::{PgPool, Row};
 
-/// Postgres holds exactly the chain's accounts: same bytes and lamports in the
-/// table of their kind, alive, and nothing else alive.
-pub async fn assert_postgres_equals_chain(pool: &PgPool, chain: &Chain) {
-    let accounts = chain.accounts().await;
-    for (pubkey, account) in &accounts {
-        let kind: String = sqlx::query_scalar("SELECT kind FROM accounts WHERE pubkey = $1")
-            .bind(pubkey.as_ref())
-            .fetch_one(pool)
-            .await
-            .unwrap_or_else(|err| panic!("{pubkey} missing from accounts: {err}"));
-        let table = match kind.as_str() {
-            "market" => "markets",
-            "payment_mint" => "payment_mints",
-            "node" => "nodes",
-            "lease" => "leases",
-            "vault" => "vaults",
-            other => panic!("{pubkey} has kind {other}"),
-        };
-        let row = sqlx::query(&format!(
-            "SELECT data, lamports, closed_slot FROM {table} WHERE pubkey = $1"
-        ))
-        .bind(pubkey.as_ref())
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        assert_eq!(
-            row.get::<Vec<u8>, _>(0),
-            account.data,
-            "{kind} {pubkey} data"
-        );
-        assert_eq!(
-            row.get::<i64, _>(1),
-            account.lamports as i64,
-            "{kind} {pubkey} lamports"
-        );
-        assert_eq!(row.get::<Option<i64>, _>(2), None, "{kind} {pubkey} alive");
+async fn assert_postgres_equals_chain(pool: &PgPool, chain: &Chain) {
+    if let Err(difference) = postgres_matches_chain(pool, chain).await {
+        panic!("{difference}");
     }
-    let alive: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts WHERE closed_slot IS NULL")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    assert_eq!(alive as usize, accounts.len(), "nothing else is alive");
 }
 
 #[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
