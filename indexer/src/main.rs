@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Index (the default).
     Run,
+    /// Throughput and latency against a naive baseline and a COPY ceiling.
+    Bench(iomesh_indexer::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -37,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(cli.config).await,
+        Command::Bench(args) => iomesh_indexer::bench::run(args).await,
     }
 }
 

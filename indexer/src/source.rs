@@ -66,7 +66,8 @@ pub struct SourceConfig {
 }
 
 /// Why one connection ended.
-enum Ended {
+#[derive(Debug)]
+pub enum Ended {
     Shutdown,
     /// Reconnect from the committed cursor.
     Reconnect(String),
@@ -239,7 +240,9 @@ impl Slots {
     }
 }
 
-async fn stream(
+/// One connection: streams from `from_slot` until it ends (shutdown, a
+/// dropped or silent stream, a gap). `run` wraps it with reconnects.
+pub async fn stream(
     config: &SourceConfig,
     from_slot: u64,
     reconciler: &Reconciler,
