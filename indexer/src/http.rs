@@ -25,13 +25,14 @@ async fn render_metrics(State(state): State<Arc<HttpState>>) -> String {
     state.metrics.render()
 }
 
-/// Healthy once a cursor is committed and it is at most `max_slot_lag` slots
-/// behind the newest slot the server reported.
+/// Healthy while streaming, once a cursor is committed, and while it is at most
+/// `max_slot_lag` slots behind the newest slot the server reported.
 async fn health(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<serde_json::Value>) {
     let chain = state.metrics.chain_slot.get();
     let committed = state.metrics.committed_slot.get();
     let lag = state.metrics.slot_lag.get();
-    let healthy = committed > 0 && lag as u64 <= state.max_slot_lag;
+    let connected = state.metrics.stream_connected.get() == 1;
+    let healthy = connected && committed > 0 && lag as u64 <= state.max_slot_lag;
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -41,6 +42,7 @@ async fn health(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<serde_
         status,
         Json(serde_json::json!({
             "healthy": healthy,
+            "stream_connected": connected,
             "chain_slot": chain,
             "committed_slot": committed,
             "slot_lag": lag,

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub committed_slot: IntGauge,
     pub slot_lag: IntGauge,
     pub reconnects: IntCounter,
+    /// 1 while a subscription is streaming.
+    pub stream_connected: IntGauge,
     pub gaps: IntCounter,
     pub reconcile_runs: IntCounter,
 }
@@ -103,6 +105,7 @@ impl Metrics {
                 "Slots between the server's newest and the committed cursor",
             ),
             reconnects: counter("reconnects_total", "Stream reconnections"),
+            stream_connected: gauge("stream_connected", "1 while a subscription is streaming"),
             gaps: counter(
                 "gaps_total",
                 "Stream gaps the server could not replay (each reconciled)",

@@ -124,7 +124,7 @@ pub async fn run(
             }
         };
         let connected_at = tokio::time::Instant::now();
-        match stream(
+        let ended = stream(
             &config,
             from_slot,
             &reconciler,
@@ -132,8 +132,9 @@ pub async fn run(
             &metrics,
             &shutdown,
         )
-        .await
-        {
+        .await;
+        metrics.stream_connected.set(0);
+        match ended {
             Ended::Shutdown => return Ok(()),
             Ended::Reconnect(reason) => {
                 metrics.reconnects.inc();
@@ -276,6 +277,7 @@ pub async fn stream(
         Err(err) => return Ended::Reconnect(format!("subscribing: {err}")),
     };
     tracing::info!(from_slot, endpoint = %config.endpoint, "subscribed");
+    metrics.stream_connected.set(1);
     let mut slots = Slots::default();
     loop {
         let next = tokio::select! {

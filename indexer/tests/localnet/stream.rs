@@ -38,6 +38,7 @@ async fn program_transactions_stream_into_postgres_equal_to_the_chain(pool: PgPo
             .unwrap();
     assert_eq!(node_row, ("RTX 4090".into(), 2, "eu-west".into()));
 
+    assert_eq!(indexer.metrics.stream_connected.get(), 1);
     assert_eq!(indexer.metrics.reconcile_runs.get(), 1);
     assert_eq!(indexer.metrics.gaps.get(), 0);
     assert!(indexer.metrics.updates_written.get() > 0);
