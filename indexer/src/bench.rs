@@ -1,0 +1,611 @@
+//! `iomesh-indexer bench`: one workload of real encoded lease accounts (many
+//! pubkeys, hot ones updated often) served over real gRPC by a local Geyser
+//! server, written to Postgres three ways: the indexer's pipeline; a naive
+//! baseline that upserts each update in its own statement; and the ceiling, a
+//! binary COPY of the same rows. Not a timed test: it prints figures.
+
+use crate::{
+    batcher::{self, BatchConfig},
+    metrics::Metrics,
+    reconcile::Reconciler,
+    source::{self, SourceConfig},
+    tables::{self, Rows},
+    writer::Writer,
+};
+use anchor_lang::AccountSerialize;
+use futures::StreamExt;
+use iomesh::state::{Lease, LeaseStatus};
+use solana_commitment_config::CommitmentConfig;
+use solana_pubkey::Pubkey;
+use sqlx::PgPool;
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use yellowstone_grpc_client::GeyserGrpcClient;
+use yellowstone_grpc_proto::{
+    geyser::geyser_server::{Geyser, GeyserServer},
+    prelude::{
+        subscribe_update::UpdateOneof, CommitmentLevel, GetBlockHeightRequest,
+        GetBlockHeightResponse, GetLatestBlockhashRequest, GetLatestBlockhashResponse,
+        GetSlotRequest, GetSlotResponse, GetVersionRequest, GetVersionResponse,
+        IsBlockhashValidRequest, IsBlockhashValidResponse, PingRequest, PongResponse, SlotStatus,
+        SubscribeDeshredRequest, SubscribeGossipRequest, SubscribeReplayInfoRequest,
+        SubscribeReplayInfoResponse, SubscribeRequest, SubscribeUpdate, SubscribeUpdateAccount,
+        SubscribeUpdateAccountInfo, SubscribeUpdateDeshred, SubscribeUpdateGossip,
+        SubscribeUpdateSlot,
+    },
+    prost_types::Timestamp,
+    tonic::{self, transport::Server, Request, Response, Status, Streaming},
+};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Postgres server; each run gets a fresh database on it.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Account updates per run.
+    #[arg(long, default_value_t = 200_000)]
+    pub updates: usize,
+    /// Distinct lease accounts.
+    #[arg(long, default_value_t = 20_000)]
+    pub pubkeys: usize,
+    /// Updates per slot.
+    #[arg(long, default_value_t = 2_000)]
+    pub slot_updates: usize,
+    /// Rate of the latency run, updates per second.
+    #[arg(long, default_value_t = 10_000)]
+    pub latency_rate: u64,
+    /// Updates the naive baseline writes (it is slow; its rate is what counts).
+    #[arg(long, default_value_t = 20_000)]
+    pub naive_updates: usize,
+}
+
+/// The workload: lease updates of a skewed set of pubkeys, with a confirmed
+/// slot status after each slot's content.
+fn workload(args: &BenchArgs, count: usize) -> Vec<SubscribeUpdate> {
+    let keys: Vec<Pubkey> = (0..args.pubkeys).map(|_| Pubkey::new_unique()).collect();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut out = Vec::with_capacity(count + count / args.slot_updates + 1);
+    let mut slot = 1_000u64;
+    for i in 0..count {
+        // 80% of the updates go to 10% of the accounts (running leases settling).
+        let r = next();
+        let hot = (args.pubkeys / 10).max(1);
+        let index = if r % 10 < 8 {
+            (r >> 8) as usize % hot
+        } else {
+            (r >> 8) as usize % args.pubkeys
+        };
+        let lease = Lease {
+            version: 1,
+            bump: 255,
+            status: LeaseStatus::Active,
+            fee_bps: 25,
+            gpus: 1 + (index % 8) as u16,
+            renter: keys[(index + 1) % keys.len()],
+            payer: keys[(index + 2) % keys.len()],
+            node: keys[(index + 3) % keys.len()],
+            mint: keys[0],
+            nonce: index as u64,
+            rate_per_gpu_hour: 2_000_000,
+            deposited: 2_000_000 * 8,
+            paid_out: i as u64,
+            created_at: 1_700_000_000,
+            activated_at: 1_700_000_060,
+            settled_until: 1_700_000_060 + i as i64,
+            duration_secs: 3_600,
+            job_spec_hash: [7; 32],
+            reserved: [0; 21],
+        };
+        let mut data = Vec::with_capacity(Lease::SPACE);
+        lease.try_serialize(&mut data).expect("serialize");
+        out.push(SubscribeUpdate {
+            filters: vec!["program".into()],
+            created_at: None,
+            update_oneof: Some(UpdateOneof::Account(SubscribeUpdateAccount {
+                account: Some(SubscribeUpdateAccountInfo {
+                    pubkey: keys[index].to_bytes().to_vec(),
+                    lamports: 2_700_000,
+                    owner: iomesh::ID.to_bytes().to_vec(),
+                    executable: false,
+                    rent_epoch: u64::MAX,
+                    data,
+                    write_version: i as u64,
+                    txn_signature: None,
+                }),
+                slot,
+                is_startup: false,
+                bank_id: None,
+            })),
+        });
+        if (i + 1) % args.slot_updates == 0 || i + 1 == count {
+            out.push(slot_update(slot));
+            slot += 1;
+        }
+    }
+    out
+}
+
+fn slot_update(slot: u64) -> SubscribeUpdate {
+    SubscribeUpdate {
+        filters: vec!["slots".into()],
+        created_at: None,
+        update_oneof: Some(UpdateOneof::Slot(SubscribeUpdateSlot {
+            slot,
+            parent: Some(slot - 1),
+            status: SlotStatus::SlotConfirmed as i32,
+            dead_error: None,
+            bank_id: None,
+        })),
+    }
+}
+
+/// A Geyser server that streams a prepared workload once per subscription,
+/// stamping `created_at` as each update leaves, then closes the stream.
+struct BenchGeyser {
+    updates: Arc<Vec<SubscribeUpdate>>,
+    rate: Option<u64>,
+}
+
+#[tonic::async_trait]
+impl Geyser for BenchGeyser {
+    type SubscribeStream = ReceiverStream<Result<SubscribeUpdate, Status>>;
+    async fn subscribe(
+        &self,
+        _request: Request<Streaming<SubscribeRequest>>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let (tx, rx) = mpsc::channel(1_024);
+        let updates = self.updates.clone();
+        let rate = self.rate;
+        tokio::spawn(async move {
+            let started = Instant::now();
+            for (i, update) in updates.iter().enumerate() {
+                if let Some(rate) = rate {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let mut update = update.clone();
+                update.created_at = Some(Timestamp::from(SystemTime::now()));
+                if tx.send(Ok(update)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+    type SubscribeDeshredStream = ReceiverStream<Result<SubscribeUpdateDeshred, Status>>;
+    async fn subscribe_deshred(
+        &self,
+        _: Request<Streaming<SubscribeDeshredRequest>>,
+    ) -> Result<Response<Self::SubscribeDeshredStream>, Status> {
+        Err(Status::unimplemented("bench server"))
+    }
+    type SubscribeGossipStream = ReceiverStream<Result<SubscribeUpdateGossip, Status>>;
+    async fn subscribe_gossip(
+        &self,
+        _: Request<SubscribeGossipRequest>,
+    ) -> Result<Response<Self::SubscribeGossipStream>, Status> {
+        Err(Status::unimplemented("bench server"))
+    }
+    async fn subscribe_replay_info(
+        &self,
+        _: Request<SubscribeReplayInfoRequest>,
+    ) -> Result<Response<SubscribeReplayInfoResponse>, Status> {
+        Err(Status::unimplemented("bench server"))
+    }
+    async fn ping(&self, r: Request<PingRequest>) -> Result<Response<PongResponse>, Status> {
+        Ok(Response::new(PongResponse {
+            count: r.into_inner().count,
+        }))
+    }
+    async fn get_latest_blockhash(
+        &self,
+        _: Request<GetLatestBlockhashRequest>,
+    ) -> Result<Response<GetLatestBlockhashResponse>, Status> {
+        Err(Status::unimplemented("bench server"))
+    }
+    async fn get_block_height(
+        &self,
+        _: Request<GetBlockHeightRequest>,
+    ) -> Result<Response<GetBlockHeightResponse>, Status> {
+        Err(Status::unimplemented("bench server"))
+    }
+    async fn get_slot(
+        &self,
+        _: Request<GetSlotRequest>,
+    ) -> Result<Response<GetSlotResponse>, Status> {
+        Err(Status::unimplemented("bench server"))
+    }
+    async fn is_blockhash_valid(
+        &self,
+        _: Request<IsBlockhashValidRequest>,
+    ) -> Result<Response<IsBlockhashValidResponse>, Status> {
+        Err(Status::unimplemented("bench server"))
+    }
+    async fn get_version(
+        &self,
+        _: Request<GetVersionRequest>,
+    ) -> Result<Response<GetVersionResponse>, Status> {
+        Ok(Response::new(GetVersionResponse {
+            version: "iomesh-indexer bench".into(),
+        }))
+    }
+}
+
+async fn serve(
+    updates: Arc<Vec<SubscribeUpdate>>,
+    rate: Option<u64>,
+) -> (SocketAddr, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let stop = CancellationToken::new();
+    let service =
+        GeyserServer::new(BenchGeyser { updates, rate }).max_encoding_message_size(usize::MAX);
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let _ = Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                token.cancelled_owned(),
+            )
+            .await;
+    });
+    (addr, stop)
+}
+
+/// A fresh database with the migrations applied.
+async fn fresh_database(server_url: &str, name: &str) -> PgPool {
+    let admin = PgPool::connect(server_url)
+        .await
+        .expect("connect to Postgres");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&admin)
+        .await
+        .expect("drop");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create");
+    let (base, _) = server_url.rsplit_once('/').expect("a database URL");
+    crate::db::connect(&format!("{base}/{name}"))
+        .await
+        .expect("migrate")
+}
+
+/// Resets the peak resident set (Linux) so each run reports its own.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+struct Figures {
+    name: &'static str,
+    updates: usize,
+    seconds: f64,
+    latencies: Vec<f64>,
+    peak_mib: f64,
+}
+
+impl Figures {
+    fn rate(&self) -> f64 {
+        self.updates as f64 / self.seconds
+    }
+    fn percentile(&self, p: f64) -> Option<f64> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let mut sorted = self.latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        Some(sorted[i] * 1_000.0)
+    }
+}
+
+/// The indexer's own pipeline: gRPC source → bounded channel → batcher → writer.
+async fn run_indexer(
+    pool: PgPool,
+    updates: Arc<Vec<SubscribeUpdate>>,
+    rate: Option<u64>,
+    name: &'static str,
+) -> Figures {
+    let count = updates
+        .iter()
+        .filter(|u| matches!(u.update_oneof, Some(UpdateOneof::Account(_))))
+        .count();
+    let (addr, stop) = serve(updates, rate).await;
+    let metrics = Metrics::new();
+    let writer = Writer::new(pool, iomesh::ID, "bench");
+    let (events, receiver) = mpsc::channel(65_536);
+    reset_peak_memory();
+    let started = Instant::now();
+    let batcher = tokio::spawn(batcher::run(
+        receiver,
+        writer,
+        BatchConfig::default(),
+        metrics.clone(),
+        CancellationToken::new(),
+    ));
+    let config = SourceConfig {
+        endpoint: format!("http://{addr}"),
+        x_token: None,
+        program_id: iomesh::ID,
+        commitment: CommitmentLevel::Confirmed,
+        watchdog: Duration::from_secs(30),
+        reconcile_chunk: 4_096,
+    };
+    // Unused: the workload has no transactions, so nothing is re-read.
+    let reconciler = Reconciler::new(
+        "http://127.0.0.1:1".into(),
+        iomesh::ID,
+        CommitmentConfig::confirmed(),
+    );
+    let ended = source::stream(
+        &config,
+        0,
+        &reconciler,
+        &events,
+        &metrics,
+        &CancellationToken::new(),
+    )
+    .await;
+    drop(events);
+    batcher
+        .await
+        .expect("batcher task")
+        .expect("batches commit");
+    let seconds = started.elapsed().as_secs_f64();
+    stop.cancel();
+    tracing::debug!(?ended, "bench stream ended");
+    let latencies = histogram_samples(&metrics);
+    Figures {
+        name,
+        updates: count,
+        seconds,
+        latencies,
+        peak_mib: peak_memory_mib(),
+    }
+}
+
+/// Latency samples reconstructed from the commit-latency histogram (bucket upper bounds).
+fn histogram_samples(metrics: &Metrics) -> Vec<f64> {
+    use prometheus::core::Collector;
+    let mut samples = Vec::new();
+    for family in metrics.commit_latency_seconds.collect() {
+        for metric in family.get_metric() {
+            let histogram = metric.get_histogram();
+            let mut previous = 0u64;
+            for bucket in histogram.get_bucket() {
+                let n = bucket.cumulative_count() - previous;
+                previous = bucket.cumulative_count();
+                samples.extend(std::iter::repeat_n(bucket.upper_bound(), n as usize));
+            }
+        }
+    }
+    samples
+}
+
+/// What most hand-written indexers do: each update upserted in its own statement.
+async fn run_naive(pool: PgPool, updates: Arc<Vec<SubscribeUpdate>>) -> Figures {
+    let (addr, stop) = serve(updates, None).await;
+    let sql = tables::upsert_sql(&tables::LEASES);
+    let mut client = GeyserGrpcClient::build_from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let (_sink, mut stream) = client
+        .subscribe_with_request(Some(SubscribeRequest::default()))
+        .await
+        .expect("subscribe");
+    reset_peak_memory();
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut count = 0;
+    while let Some(Ok(update)) = stream.next().await {
+        let Some(UpdateOneof::Account(account)) = update.update_oneof else {
+            continue;
+        };
+        let info = account.account.expect("account");
+        let crate::decode::Decoded::Lease(lease) =
+            crate::decode::decode(&iomesh::ID, &iomesh::ID, &info.data)
+        else {
+            continue;
+        };
+        let mut rows = Rows::new(&tables::LEASES, 1);
+        let mut row = rows.row(&info.pubkey);
+        tables::push_decoded(&mut row, &crate::decode::Decoded::Lease(lease));
+        row.finish(
+            &info.data,
+            info.lamports as i64,
+            account.slot as i64,
+            info.write_version as i64,
+        );
+        let mut query = sqlx::query(&sql);
+        for values in rows.into_columns() {
+            query = match values {
+                tables::Values::Bytea(v) => query.bind(v),
+                tables::Values::Bool(v) => query.bind(v),
+                tables::Values::Int4(v) => query.bind(v),
+                tables::Values::Int8(v) => query.bind(v),
+                tables::Values::Text(v) => query.bind(v),
+            };
+        }
+        query.execute(&pool).await.expect("naive upsert");
+        count += 1;
+        if let Some(created) = update.created_at.and_then(|t| SystemTime::try_from(t).ok()) {
+            latencies.push(
+                SystemTime::now()
+                    .duration_since(created)
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+            );
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop.cancel();
+    Figures {
+        name: "naive (one upsert per update)",
+        updates: count,
+        seconds,
+        latencies,
+        peak_mib: peak_memory_mib(),
+    }
+}
+
+/// The ceiling: the same rows (pubkey, slot, write_version, lamports, data) as one binary COPY.
+async fn run_copy(pool: PgPool, updates: Arc<Vec<SubscribeUpdate>>) -> Figures {
+    sqlx::query("CREATE UNLOGGED TABLE IF NOT EXISTS bench_copy (pubkey BYTEA, slot BIGINT, write_version BIGINT, lamports BIGINT, data BYTEA)")
+        .execute(&pool)
+        .await
+        .expect("copy table");
+    let (addr, stop) = serve(updates, None).await;
+    let mut client = GeyserGrpcClient::build_from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let (_sink, mut stream) = client
+        .subscribe_with_request(Some(SubscribeRequest::default()))
+        .await
+        .expect("subscribe");
+    reset_peak_memory();
+    let started = Instant::now();
+    let mut conn = pool.acquire().await.expect("connection");
+    let mut copy = conn
+        .copy_in_raw("COPY bench_copy FROM STDIN (FORMAT binary)")
+        .await
+        .expect("copy in");
+    let mut buffer: Vec<u8> = b"PGCOPY\n\xff\r\n\0".to_vec();
+    buffer.extend_from_slice(&0i32.to_be_bytes());
+    buffer.extend_from_slice(&0i32.to_be_bytes());
+    let mut count = 0;
+    while let Some(Ok(update)) = stream.next().await {
+        let Some(UpdateOneof::Account(account)) = update.update_oneof else {
+            continue;
+        };
+        let info = account.account.expect("account");
+        buffer.extend_from_slice(&5i16.to_be_bytes());
+        for field in [&info.pubkey[..], &[], &[], &[], &info.data[..]]
+            .iter()
+            .enumerate()
+        {
+            match field.0 {
+                1 | 2 | 3 => {
+                    let value = match field.0 {
+                        1 => account.slot as i64,
+                        2 => info.write_version as i64,
+                        _ => info.lamports as i64,
+                    };
+                    buffer.extend_from_slice(&8i32.to_be_bytes());
+                    buffer.extend_from_slice(&value.to_be_bytes());
+                }
+                _ => {
+                    buffer.extend_from_slice(&(field.1.len() as i32).to_be_bytes());
+                    buffer.extend_from_slice(field.1);
+                }
+            }
+        }
+        count += 1;
+        if buffer.len() > 1 << 20 {
+            copy.send(std::mem::take(&mut buffer))
+                .await
+                .expect("copy data");
+        }
+    }
+    buffer.extend_from_slice(&(-1i16).to_be_bytes());
+    copy.send(buffer).await.expect("copy data");
+    copy.finish().await.expect("copy commit");
+    let seconds = started.elapsed().as_secs_f64();
+    stop.cancel();
+    Figures {
+        name: "ceiling (binary COPY)",
+        updates: count,
+        seconds,
+        latencies: Vec::new(),
+        peak_mib: peak_memory_mib(),
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    println!(
+        "workload: {} lease updates over {} pubkeys (80% to the hottest 10%), {} per slot",
+        args.updates, args.pubkeys, args.slot_updates
+    );
+    let full = Arc::new(workload(&args, args.updates));
+    let naive = Arc::new(workload(&args, args.naive_updates.min(args.updates)));
+    let paced_count = (args.latency_rate as usize * 5).min(args.updates);
+    let paced = Arc::new(workload(&args, paced_count));
+
+    let iomesh = run_indexer(
+        fresh_database(&args.database_url, "iomesh_bench_indexer").await,
+        full.clone(),
+        None,
+        "iomesh indexer",
+    )
+    .await;
+    let paced = run_indexer(
+        fresh_database(&args.database_url, "iomesh_bench_paced").await,
+        paced,
+        Some(args.latency_rate),
+        "iomesh indexer, paced",
+    )
+    .await;
+    let naive = run_naive(
+        fresh_database(&args.database_url, "iomesh_bench_naive").await,
+        naive,
+    )
+    .await;
+    let copy = run_copy(
+        fresh_database(&args.database_url, "iomesh_bench_copy").await,
+        full,
+    )
+    .await;
+
+    println!(
+        "{:<34} {:>10} {:>12} {:>10} {:>10} {:>10}",
+        "run", "updates", "updates/s", "p50 ms", "p99 ms", "peak MiB"
+    );
+    for f in [&iomesh, &naive, &copy, &paced] {
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        println!(
+            "{:<34} {:>10} {:>12.0} {:>10} {:>10} {:>10.0}",
+            f.name,
+            f.updates,
+            f.rate(),
+            ms(f.percentile(0.5)),
+            ms(f.percentile(0.99)),
+            f.peak_mib
+        );
+    }
+    println!(
+        "iomesh / naive: {:.1}x; iomesh / COPY ceiling: {:.0}%; paced run at {} updates/s (latency p50/p99 are histogram bucket bounds)",
+        iomesh.rate() / naive.rate(),
+        100.0 * iomesh.rate() / copy.rate(),
+        args.latency_rate
+    );
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! `iomesh-indexer`: streams every account change of the iomesh program into
+//! Postgres. `iomesh-indexer --help` lists the settings (each also an env var).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use iomesh_indexer::{
+    batcher, config::Config, db, http, metrics::Metrics, reconcile::Reconciler, source,
+    writer::Writer,
+};
+use tokio::{net::TcpListener, sync::mpsc};
+use tokio_util::sync::CancellationToken;
+use yellowstone_grpc_proto::prelude::CommitmentLevel;
+
+#[derive(Parser)]
+#[command(name = "iomesh-indexer", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index (the default).
+    Run,
+    /// Throughput and latency against a naive baseline and a COPY ceiling.
+    Bench(iomesh_indexer::bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(cli.config).await,
+        Command::Bench(args) => iomesh_indexer::bench::run(args).await,
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    let pool = db::connect(&config.database_url)
+        .await
+        .context("connecting to Postgres and applying migrations")?;
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    let http = tokio::spawn(http::serve(
+        listener,
+        http::router(metrics.clone(), config.health_max_slot_lag),
+        shutdown.clone(),
+    ));
+
+    let writer = Writer::new(pool, config.program_id, config.cursor_id.clone());
+    let (events, receiver) = mpsc::channel(config.channel_capacity);
+    // The batcher stops once the source drops its sender; it is only told to
+    // give up on a commit that keeps failing after a second signal.
+    let batcher_abort = CancellationToken::new();
+    let batcher = tokio::spawn(batcher::run(
+        receiver,
+        writer.clone(),
+        config.batch(),
+        metrics.clone(),
+        batcher_abort.clone(),
+    ));
+    let source_config = source::SourceConfig {
+        endpoint: config.grpc_endpoint.clone(),
+        x_token: config.grpc_x_token.clone(),
+        program_id: config.program_id,
+        commitment: match config.commitment {
+            iomesh_indexer::config::Commitment::Processed => CommitmentLevel::Processed,
+            iomesh_indexer::config::Commitment::Confirmed => CommitmentLevel::Confirmed,
+            iomesh_indexer::config::Commitment::Finalized => CommitmentLevel::Finalized,
+        },
+        watchdog: config.watchdog(),
+        reconcile_chunk: config.batch_max_updates,
+    };
+    let reconciler = Reconciler::new(
+        config.rpc_url.clone(),
+        config.program_id,
+        config.commitment.rpc(),
+    );
+    let source = tokio::spawn(source::run(
+        source_config,
+        writer,
+        reconciler,
+        events,
+        metrics,
+        shutdown.clone(),
+    ));
+    tracing::info!(program = %config.program_id, grpc = %config.grpc_endpoint,
+        rpc = %config.rpc_url, http = %config.http_addr, "indexer started");
+
+    shutdown_signal().await?;
+    tracing::info!("shutting down: flushing the pending batch");
+    shutdown.cancel();
+    let abort_on_second_signal = tokio::spawn(async move {
+        if shutdown_signal().await.is_ok() {
+            batcher_abort.cancel();
+        }
+    });
+    source.await.context("source task")??;
+    batcher.await.context("batcher task")??;
+    abort_on_second_signal.abort();
+    http.await.context("http task")??;
+    tracing::info!("indexer stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Reconciliation over JSON-RPC: on start, and whenever the stream cannot
+//! replay from the resume cursor, Postgres is brought to the chain's state at
+//! one slot. `getProgramAccounts` (withContext) gives every program account at
+//! the context slot; the vaults named by the payment mints come from
+//! `getMultipleAccounts`. Rows are stamped (context slot, SNAPSHOT_WRITE_VERSION),
+//! so the guard orders them after every streamed write of that slot; rows
+//! Postgres holds alive that the chain no longer has become tombstones.
+
+use crate::{
+    decode::{decode, Decoded},
+    error::{Error, Result},
+    update::{AccountUpdate, SNAPSHOT_WRITE_VERSION},
+    writer::{Batch, Writer},
+};
+use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding};
+use solana_commitment_config::CommitmentConfig;
+use solana_pubkey::Pubkey;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_api::{
+    config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+    request::RpcRequest,
+    response::{OptionalContext, RpcKeyedAccount},
+};
+use std::{collections::HashSet, str::FromStr, time::Duration};
+
+/// The chain's accounts at one slot.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Context slot of getProgramAccounts: the stream resumes here.
+    pub slot: u64,
+    /// Live accounts (program accounts and vaults), each at its context slot.
+    pub accounts: Vec<AccountUpdate>,
+    /// Vaults named by a payment mint that the chain does not have.
+    pub missing_vaults: Vec<(Pubkey, u64)>,
+}
+
+pub struct Reconciler {
+    rpc: RpcClient,
+    program_id: Pubkey,
+    commitment: CommitmentConfig,
+}
+
+/// Largest getMultipleAccounts request an RPC node accepts.
+const MULTIPLE_ACCOUNTS_LIMIT: usize = 100;
+
+impl Reconciler {
+    pub fn new(rpc_url: String, program_id: Pubkey, commitment: CommitmentConfig) -> Self {
+        Self {
+            rpc: RpcClient::new_with_timeout_and_commitment(
+                rpc_url,
+                Duration::from_secs(60),
+                commitment,
+            ),
+            program_id,
+            commitment,
+        }
+    }
+
+    fn account_config(&self) -> RpcAccountInfoConfig {
+        RpcAccountInfoConfig {
+            encoding: Some(UiAccountEncoding::Base64Zstd),
+            commitment: Some(self.commitment),
+            ..RpcAccountInfoConfig::default()
+        }
+    }
+
+    /// Reads every program account and vault from the chain.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let config = RpcProgramAccountsConfig {
+            filters: None,
+            account_config: self.account_config(),
+            with_context: Some(true),
+            sort_results: Some(false),
+        };
+        let response: OptionalContext<Vec<RpcKeyedAccount>> = self
+            .rpc
+            .send(
+                RpcRequest::GetProgramAccounts,
+                serde_json::json!([self.program_id.to_string(), config]),
+            )
+            .await
+            .map_err(|source| Error::Rpc {
+                method: "getProgramAccounts",
+                source: Box::new(source),
+            })?;
+        let OptionalContext::Context(response) = response else {
+            return Err(Error::NoContext {
+                method: "getProgramAccounts",
+            });
+        };
+        let slot = response.context.slot;
+        let mut accounts = Vec::with_capacity(response.value.len());
+        let mut vaults = Vec::new();
+        for keyed in response.value {
+            let pubkey = parse_pubkey("getProgramAccounts", &keyed.pubkey)?;
+            let update = to_update("getProgramAccounts", pubkey, &keyed.account, slot)?;
+            if let Decoded::PaymentMint(mint) =
+                decode(&self.program_id, &update.owner, &update.data)
+            {
+                vaults.push(mint.vault);
+            }
+            accounts.push(update);
+        }
+
+        let mut missing_vaults = Vec::new();
+        for chunk in vaults.chunks(MULTIPLE_ACCOUNTS_LIMIT) {
+            let response = self
+                .rpc
+                .get_multiple_ui_accounts_with_config(chunk, self.account_config())
+                .await
+                .map_err(|source| Error::Rpc {
+                    method: "getMultipleAccounts",
+                    source: Box::new(source),
+                })?;
+            let vault_slot = response.context.slot;
+            for (pubkey, account) in chunk.iter().zip(response.value) {
+                match account {
+                    Some(account) => accounts.push(to_update(
+                        "getMultipleAccounts",
+                        *pubkey,
+                        &account,
+                        vault_slot,
+                    )?),
+                    None => missing_vaults.push((*pubkey, vault_slot)),
+                }
+            }
+        }
+        Ok(Snapshot {
+            slot,
+            accounts,
+            missing_vaults,
+        })
+    }
+
+    /// Re-reads some accounts at a slot at least `min_slot`, stamped like a
+    /// snapshot; an account the chain does not have comes back as a closure.
+    pub async fn accounts(&self, pubkeys: &[Pubkey], min_slot: u64) -> Result<Vec<AccountUpdate>> {
+        let mut updates = Vec::with_capacity(pubkeys.len());
+        for chunk in pubkeys.chunks(MULTIPLE_ACCOUNTS_LIMIT) {
+            let response = self
+                .rpc
+                .get_multiple_ui_accounts_with_config(
+                    chunk,
+                    RpcAccountInfoConfig {
+                        min_context_slot: Some(min_slot),
+                        ..self.account_config()
+                    },
+                )
+                .await
+                .map_err(|source| Error::Rpc {
+                    method: "getMultipleAccounts",
+                    source: Box::new(source),
+                })?;
+            let slot = response.context.slot;
+            for (pubkey, account) in chunk.iter().zip(response.value) {
+                updates.push(match account {
+                    Some(account) => to_update("getMultipleAccounts", *pubkey, &account, slot)?,
+                    None => AccountUpdate::closed(*pubkey, slot, SNAPSHOT_WRITE_VERSION),
+                });
+            }
+        }
+        Ok(updates)
+    }
+
+    /// Brings Postgres to the chain's state and moves the cursor to the
+    /// snapshot's slot; returns that slot.
+    pub async fn reconcile(&self, writer: &Writer, chunk: usize) -> Result<u64> {
+        let snapshot = self.snapshot().await?;
+        let present: HashSet<Pubkey> = snapshot.accounts.iter().map(|a| a.pubkey).collect();
+        let mut updates = snapshot.accounts;
+        let live = writer.live_pubkeys().await?;
+        let gone = live.into_iter().filter(|p| !present.contains(p));
+        updates
+            .extend(gone.map(|p| AccountUpdate::closed(p, snapshot.slot, SNAPSHOT_WRITE_VERSION)));
+        updates.extend(
+            snapshot
+                .missing_vaults
+                .into_iter()
+                .map(|(p, slot)| AccountUpdate::closed(p, slot, SNAPSHOT_WRITE_VERSION)),
+        );
+        let total = updates.len();
+        // Bounded transactions; the cursor moves with the last one only, so a
+        // reconcile cut short is simply run again.
+        let mut written = 0;
+        let mut chunks = updates.chunks(chunk.max(1)).peekable();
+        loop {
+            let updates = chunks
+                .next()
+                .map(<[AccountUpdate]>::to_vec)
+                .unwrap_or_default();
+            let last = chunks.peek().is_none();
+            written += writer
+                .write(&Batch {
+                    updates,
+                    cursor: last.then_some(snapshot.slot),
+                })
+                .await?
+                .written;
+            if last {
+                break;
+            }
+        }
+        tracing::info!(
+            slot = snapshot.slot,
+            accounts = total,
+            written,
+            "reconciled with getProgramAccounts"
+        );
+        Ok(snapshot.slot)
+    }
+}
+
+fn parse_pubkey(method: &'static str, text: &str) -> Result<Pubkey> {
+    Pubkey::from_str(text).map_err(|err| Error::RpcAccountEncoding {
+        method,
+        pubkey: text.to_owned(),
+        reason: format!("invalid pubkey: {err}"),
+    })
+}
+
+fn to_update(
+    method: &'static str,
+    pubkey: Pubkey,
+    account: &UiAccount,
+    slot: u64,
+) -> Result<AccountUpdate> {
+    let bad = |reason: String| Error::RpcAccountEncoding {
+        method,
+        pubkey: pubkey.to_string(),
+        reason,
+    };
+    let data = account
+        .data
+        .decode()
+        .ok_or_else(|| bad("data is not base64/base58 binary".into()))?;
+    let owner = Pubkey::from_str(&account.owner).map_err(|err| bad(format!("owner: {err}")))?;
+    Ok(AccountUpdate {
+        pubkey,
+        slot,
+        write_version: SNAPSHOT_WRITE_VERSION,
+        lamports: account.lamports,
+        owner,
+        data,
+        created_at: None,
+    })
+}

@@ -1,0 +1,466 @@
+//! Typed tables: which columns each decoded account fills, and the one
+//! `INSERT … SELECT FROM UNNEST … ON CONFLICT … DO UPDATE … WHERE older` that
+//! writes a whole batch of them. Every table also gets `pubkey` first and
+//! `data, lamports, slot, write_version` last.
+
+use crate::decode::{Decoded, Kind, Vault};
+use iomesh::state::{
+    decode_text, Lease, LeaseStatus, Market, Node, NodeStatus, PaymentMint, PriceSource,
+};
+
+/// How a column travels: every column is one binary Postgres array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    Bytea,
+    Bool,
+    Int4,
+    Int8,
+    /// A u64 sent as the BIGINT with the same bits, stored as NUMERIC(20, 0).
+    U64,
+    Text,
+}
+
+impl ColumnType {
+    fn array_type(self) -> &'static str {
+        match self {
+            ColumnType::Bytea => "bytea[]",
+            ColumnType::Bool => "bool[]",
+            ColumnType::Int4 => "int4[]",
+            ColumnType::Int8 | ColumnType::U64 => "int8[]",
+            ColumnType::Text => "text[]",
+        }
+    }
+}
+
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColumnType,
+}
+
+const fn col(name: &'static str, ty: ColumnType) -> Column {
+    Column { name, ty }
+}
+
+use ColumnType::{Bool, Bytea, Int4, Int8, Text, U64};
+
+/// A typed table and its decoded columns (between `pubkey` and the common tail).
+pub struct Table {
+    pub kind: Kind,
+    pub name: &'static str,
+    pub columns: &'static [Column],
+}
+
+const COMMON_HEAD: &[Column] = &[col("pubkey", Bytea)];
+const COMMON_TAIL: &[Column] = &[
+    col("data", Bytea),
+    col("lamports", Int8),
+    col("slot", Int8),
+    col("write_version", Int8),
+];
+
+pub const MARKETS: Table = Table {
+    kind: Kind::Market,
+    name: "markets",
+    columns: &[
+        col("version", Int4),
+        col("paused", Bool),
+        col("authority", Bytea),
+        col("pending_authority", Bytea),
+        col("treasury", Bytea),
+        col("scheduler_authority", Bytea),
+        col("price_authority", Bytea),
+        col("reward_authority", Bytea),
+        col("activation_timeout_secs", Int8),
+        col("min_lease_secs", Int8),
+        col("max_lease_secs", Int8),
+        col("failure_grace_secs", Int8),
+    ],
+};
+
+pub const PAYMENT_MINTS: Table = Table {
+    kind: Kind::PaymentMint,
+    name: "payment_mints",
+    columns: &[
+        col("version", Int4),
+        col("mint", Bytea),
+        col("token_program", Bytea),
+        col("vault", Bytea),
+        col("enabled", Bool),
+        col("decimals", Int4),
+        col("price_source", Text),
+        col("fee_bps", Int4),
+        col("max_price_age_secs", Int8),
+        col("usd_price_micros", U64),
+        col("price_updated_at", Int8),
+        col("symbol", Text),
+    ],
+};
+
+pub const NODES: Table = Table {
+    kind: Kind::Node,
+    name: "nodes",
+    columns: &[
+        col("version", Int4),
+        col("owner", Bytea),
+        col("operator", Bytea),
+        col("status", Text),
+        col("gpu_model", Text),
+        col("region", Text),
+        col("gpu_count", Int4),
+        col("gpus_in_use", Int4),
+        col("vram_mib", Int8),
+        col("price_usd_micros_per_gpu_hour", U64),
+        col("min_lease_secs", Int8),
+        col("max_lease_secs", Int8),
+        col("open_leases", Int8),
+        col("leases_served", U64),
+        col("failures", U64),
+        col("gpu_seconds_delivered", U64),
+        col("registered_at", Int8),
+    ],
+};
+
+pub const LEASES: Table = Table {
+    kind: Kind::Lease,
+    name: "leases",
+    columns: &[
+        col("version", Int4),
+        col("status", Text),
+        col("renter", Bytea),
+        col("payer", Bytea),
+        col("node", Bytea),
+        col("mint", Bytea),
+        col("nonce", U64),
+        col("fee_bps", Int4),
+        col("gpus", Int4),
+        col("rate_per_gpu_hour", U64),
+        col("deposited", U64),
+        col("paid_out", U64),
+        col("created_at", Int8),
+        col("activated_at", Int8),
+        col("settled_until", Int8),
+        col("duration_secs", Int8),
+        col("job_spec_hash", Bytea),
+    ],
+};
+
+pub const VAULTS: Table = Table {
+    kind: Kind::Vault,
+    name: "vaults",
+    columns: &[
+        col("mint", Bytea),
+        col("owner", Bytea),
+        col("amount", U64),
+        col("token_program", Bytea),
+    ],
+};
+
+pub const TABLES: [&Table; 5] = [&MARKETS, &PAYMENT_MINTS, &NODES, &LEASES, &VAULTS];
+
+pub fn table_of(kind: Kind) -> Option<&'static Table> {
+    TABLES.into_iter().find(|t| t.kind == kind)
+}
+
+/// Fills the decoded columns of one row, in the table's column order.
+pub fn push_decoded(row: &mut RowWriter<'_>, decoded: &Decoded) {
+    match decoded {
+        Decoded::Market(m) => push_market(row, m),
+        Decoded::PaymentMint(p) => push_payment_mint(row, p),
+        Decoded::Node(n) => push_node(row, n),
+        Decoded::Lease(l) => push_lease(row, l),
+        Decoded::Vault(v) => push_vault(row, v),
+        Decoded::Unknown | Decoded::Undecodable(_) => {
+            unreachable!("only typed kinds have a table")
+        }
+    }
+}
+
+fn push_market(row: &mut RowWriter<'_>, m: &Market) {
+    row.int4(m.version.into())
+        .boolean(m.paused)
+        .bytes(m.authority.as_ref())
+        .bytes(m.pending_authority.as_ref())
+        .bytes(m.treasury.as_ref())
+        .bytes(m.scheduler_authority.as_ref())
+        .bytes(m.price_authority.as_ref())
+        .bytes(m.reward_authority.as_ref())
+        .int8(m.activation_timeout_secs.into())
+        .int8(m.min_lease_secs.into())
+        .int8(m.max_lease_secs.into())
+        .int8(m.failure_grace_secs.into());
+}
+
+fn push_payment_mint(row: &mut RowWriter<'_>, p: &PaymentMint) {
+    row.int4(p.version.into())
+        .bytes(p.mint.as_ref())
+        .bytes(p.token_program.as_ref())
+        .bytes(p.vault.as_ref())
+        .boolean(p.enabled)
+        .int4(p.decimals.into())
+        .text(match p.price_source {
+            PriceSource::Stable => "stable",
+            PriceSource::Authority => "authority",
+        })
+        .int4(p.fee_bps.into())
+        .int8(p.max_price_age_secs.into())
+        .u64(p.usd_price_micros)
+        .int8(p.price_updated_at)
+        .text(decode_text(&p.symbol));
+}
+
+fn push_node(row: &mut RowWriter<'_>, n: &Node) {
+    row.int4(n.version.into())
+        .bytes(n.owner.as_ref())
+        .bytes(n.operator.as_ref())
+        .text(match n.status {
+            NodeStatus::Available => "available",
+            NodeStatus::Paused => "paused",
+        })
+        .text(decode_text(&n.gpu_model))
+        .text(decode_text(&n.region))
+        .int4(n.gpu_count.into())
+        .int4(n.gpus_in_use.into())
+        .int8(n.vram_mib.into())
+        .u64(n.price_usd_micros_per_gpu_hour)
+        .int8(n.min_lease_secs.into())
+        .int8(n.max_lease_secs.into())
+        .int8(n.open_leases.into())
+        .u64(n.leases_served)
+        .u64(n.failures)
+        .u64(n.gpu_seconds_delivered)
+        .int8(n.registered_at);
+}
+
+fn push_lease(row: &mut RowWriter<'_>, l: &Lease) {
+    row.int4(l.version.into())
+        .text(match l.status {
+            LeaseStatus::Pending => "pending",
+            LeaseStatus::Active => "active",
+        })
+        .bytes(l.renter.as_ref())
+        .bytes(l.payer.as_ref())
+        .bytes(l.node.as_ref())
+        .bytes(l.mint.as_ref())
+        .u64(l.nonce)
+        .int4(l.fee_bps.into())
+        .int4(l.gpus.into())
+        .u64(l.rate_per_gpu_hour)
+        .u64(l.deposited)
+        .u64(l.paid_out)
+        .int8(l.created_at)
+        .int8(l.activated_at)
+        .int8(l.settled_until)
+        .int8(l.duration_secs.into())
+        .bytes(&l.job_spec_hash);
+}
+
+fn push_vault(row: &mut RowWriter<'_>, v: &Vault) {
+    row.bytes(v.mint.as_ref())
+        .bytes(v.owner.as_ref())
+        .u64(v.amount)
+        .bytes(v.token_program.as_ref());
+}
+
+/// One column's values across the rows of a batch.
+#[derive(Debug)]
+pub enum Values {
+    Bytea(Vec<Vec<u8>>),
+    Bool(Vec<bool>),
+    Int4(Vec<i32>),
+    Int8(Vec<i64>),
+    Text(Vec<String>),
+}
+
+impl Values {
+    fn new(ty: ColumnType, capacity: usize) -> Self {
+        match ty {
+            Bytea => Values::Bytea(Vec::with_capacity(capacity)),
+            Bool => Values::Bool(Vec::with_capacity(capacity)),
+            Int4 => Values::Int4(Vec::with_capacity(capacity)),
+            Int8 | U64 => Values::Int8(Vec::with_capacity(capacity)),
+            Text => Values::Text(Vec::with_capacity(capacity)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Values::Bytea(v) => v.len(),
+            Values::Bool(v) => v.len(),
+            Values::Int4(v) => v.len(),
+            Values::Int8(v) => v.len(),
+            Values::Text(v) => v.len(),
+        }
+    }
+}
+
+/// The rows of one table in a batch, column by column.
+pub struct Rows {
+    pub table: &'static Table,
+    columns: Vec<Values>,
+}
+
+impl Rows {
+    pub fn new(table: &'static Table, capacity: usize) -> Self {
+        let columns = all_columns(table)
+            .map(|c| Values::new(c.ty, capacity))
+            .collect();
+        Self { table, columns }
+    }
+
+    pub fn len(&self) -> usize {
+        self.columns[0].len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Starts a row with its pubkey; the caller fills the decoded columns and
+    /// `finish`es it with the common tail.
+    pub fn row(&mut self, pubkey: &[u8]) -> RowWriter<'_> {
+        let mut row = RowWriter {
+            rows: self,
+            next: 0,
+        };
+        row.bytes(pubkey);
+        row
+    }
+
+    pub fn into_columns(self) -> Vec<Values> {
+        self.columns
+    }
+}
+
+/// Appends one row, one column at a time, checking each value against the
+/// column's declared type so the column lists above cannot drift from the
+/// push functions unnoticed.
+pub struct RowWriter<'a> {
+    rows: &'a mut Rows,
+    next: usize,
+}
+
+impl RowWriter<'_> {
+    fn column(&mut self, ty: ColumnType) -> &mut Values {
+        let column = all_columns(self.rows.table)
+            .nth(self.next)
+            .unwrap_or_else(|| panic!("{}: too many values for a row", self.rows.table.name));
+        assert_eq!(
+            column.ty, ty,
+            "{}.{}: value pushed in the wrong order",
+            self.rows.table.name, column.name
+        );
+        self.next += 1;
+        &mut self.rows.columns[self.next - 1]
+    }
+
+    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
+        if let Values::Bytea(v) = self.column(Bytea) {
+            v.push(value.to_vec());
+        }
+        self
+    }
+
+    pub fn boolean(&mut self, value: bool) -> &mut Self {
+        if let Values::Bool(v) = self.column(Bool) {
+            v.push(value);
+        }
+        self
+    }
+
+    pub fn int4(&mut self, value: i32) -> &mut Self {
+        if let Values::Int4(v) = self.column(Int4) {
+            v.push(value);
+        }
+        self
+    }
+
+    pub fn int8(&mut self, value: i64) -> &mut Self {
+        if let Values::Int8(v) = self.column(Int8) {
+            v.push(value);
+        }
+        self
+    }
+
+    /// The same 64 bits as a BIGINT; `iomesh_u64()` turns them back in SQL.
+    pub fn u64(&mut self, value: u64) -> &mut Self {
+        if let Values::Int8(v) = self.column(U64) {
+            v.push(value as i64);
+        }
+        self
+    }
+
+    pub fn text(&mut self, value: &str) -> &mut Self {
+        if let Values::Text(v) = self.column(Text) {
+            v.push(value.to_owned());
+        }
+        self
+    }
+
+    /// Appends the common tail and checks the row is complete.
+    pub fn finish(mut self, data: &[u8], lamports: i64, slot: i64, write_version: i64) {
+        self.bytes(data)
+            .int8(lamports)
+            .int8(slot)
+            .int8(write_version);
+        assert_eq!(
+            self.next,
+            self.rows.columns.len(),
+            "{}: row is missing values",
+            self.rows.table.name
+        );
+    }
+}
+
+fn all_columns(table: &Table) -> impl Iterator<Item = &Column> {
+    COMMON_HEAD
+        .iter()
+        .chain(table.columns)
+        .chain(COMMON_TAIL.iter())
+}
+
+/// The batch upsert of a table: one array parameter per column; a row is only
+/// replaced by a newer (slot, write_version), and a live write clears a tombstone.
+pub fn upsert_sql(table: &Table) -> String {
+    let columns: Vec<&Column> = all_columns(table).collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    let params: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("${}::{}", i + 1, c.ty.array_type()))
+        .collect();
+    let selected: Vec<String> = columns
+        .iter()
+        .map(|c| match c.ty {
+            U64 => format!("iomesh_u64(u.{})", c.name),
+            _ => format!("u.{}", c.name),
+        })
+        .collect();
+    let updates: Vec<String> = names
+        .iter()
+        .skip(1)
+        .map(|n| format!("{n} = EXCLUDED.{n}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} AS t ({names}, closed_slot) \
+         SELECT {selected}, NULL FROM UNNEST({params}) AS u({names}) \
+         ON CONFLICT (pubkey) DO UPDATE SET {updates}, closed_slot = NULL, updated_at = now() \
+         WHERE (t.slot, t.write_version) < (EXCLUDED.slot, EXCLUDED.write_version)",
+        table = table.name,
+        names = names.join(", "),
+        selected = selected.join(", "),
+        params = params.join(", "),
+        updates = updates.join(", "),
+    )
+}
+
+/// Turns rows of a table into tombstones: the last decoded values stay, the
+/// data is emptied and `closed_slot` set, when the closure is newer.
+pub fn tombstone_sql(table: &Table) -> String {
+    format!(
+        "UPDATE {table} AS t SET closed_slot = u.slot, slot = u.slot, \
+         write_version = u.write_version, lamports = 0, data = '\\x'::bytea, updated_at = now() \
+         FROM UNNEST($1::bytea[], $2::int8[], $3::int8[]) AS u(pubkey, slot, write_version) \
+         WHERE t.pubkey = u.pubkey AND (t.slot, t.write_version) < (u.slot, u.write_version)",
+        table = table.name
+    )
+}

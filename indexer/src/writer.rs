@@ -1,0 +1,318 @@
+//! Typed account → Postgres: one transaction per batch. The `accounts` table is
+//! the guard of every pubkey: a write lands only where the stored
+//! (slot, write_version) is older, then the typed table of each applied update
+//! is written (or tombstoned) with the same guard, the resume cursor moves and
+//! one NOTIFY carries the highest slot, all in the same transaction.
+
+use crate::{
+    decode::{decode, Decoded, Kind},
+    error::{Error, Result},
+    tables::{self, Rows, Values},
+    update::AccountUpdate,
+};
+use solana_pubkey::Pubkey;
+use sqlx::{
+    postgres::{PgArguments, PgPool},
+    query::Query,
+    Postgres, Row,
+};
+use std::collections::HashMap;
+
+/// The channel every batch commit is announced on; the payload is the highest slot.
+pub const NOTIFY_CHANNEL: &str = "iomesh_indexer";
+
+/// Updates to commit together; at most one per pubkey (the newest).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub updates: Vec<AccountUpdate>,
+    /// Move the resume cursor here (never backwards) in the same transaction.
+    pub cursor: Option<u64>,
+}
+
+/// What a committed batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Updates newer than what Postgres held.
+    pub written: usize,
+    /// Updates not newer than what Postgres held (replays, out of order).
+    pub skipped: usize,
+    pub closed: usize,
+    pub unknown: usize,
+    pub undecodable: usize,
+    /// Highest slot of the batch's updates and cursor (the NOTIFY payload).
+    pub highest_slot: Option<u64>,
+}
+
+const UPSERT_ACCOUNTS: &str = "\
+INSERT INTO accounts AS a (pubkey, kind, owner, lamports, slot, write_version, closed_slot, data, decode_error) \
+SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::bytea[], $9::text[]) \
+ON CONFLICT (pubkey) DO UPDATE SET \
+    kind = COALESCE(EXCLUDED.kind, a.kind), owner = EXCLUDED.owner, lamports = EXCLUDED.lamports, \
+    slot = EXCLUDED.slot, write_version = EXCLUDED.write_version, closed_slot = EXCLUDED.closed_slot, \
+    data = EXCLUDED.data, decode_error = EXCLUDED.decode_error, updated_at = now() \
+WHERE (a.slot, a.write_version) < (EXCLUDED.slot, EXCLUDED.write_version) \
+RETURNING pubkey, kind";
+
+const ADVANCE_CURSOR_AND_NOTIFY: &str = "\
+WITH cursor AS ( \
+    INSERT INTO indexer_cursor (id, slot) VALUES ($1, $2) \
+    ON CONFLICT (id) DO UPDATE SET slot = GREATEST(indexer_cursor.slot, EXCLUDED.slot), updated_at = now() \
+) SELECT pg_notify($3, $4)";
+
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
+/// Writes batches for one program into one database.
+#[derive(Clone)]
+pub struct Writer {
+    pool: PgPool,
+    program_id: Pubkey,
+    cursor_id: String,
+    upserts: HashMap<Kind, (String, String)>,
+}
+
+impl Writer {
+    /// `cursor_id` names this indexer's resume cursor (one per program and source).
+    pub fn new(pool: PgPool, program_id: Pubkey, cursor_id: impl Into<String>) -> Self {
+        let upserts = tables::TABLES
+            .iter()
+            .map(|t| (t.kind, (tables::upsert_sql(t), tables::tombstone_sql(t))))
+            .collect();
+        Self {
+            pool,
+            program_id,
+            cursor_id: cursor_id.into(),
+            upserts,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn program_id(&self) -> &Pubkey {
+        &self.program_id
+    }
+
+    /// The slot the stream resumes from, if any batch has committed one.
+    pub async fn cursor(&self) -> Result<Option<u64>> {
+        let slot: Option<i64> = sqlx::query_scalar("SELECT slot FROM indexer_cursor WHERE id = $1")
+            .bind(&self.cursor_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(slot.map(|s| s as u64))
+    }
+
+    /// Commits a batch in one transaction. Nothing is written if it fails.
+    pub async fn write(&self, batch: &Batch) -> Result<WriteStats> {
+        let mut stats = WriteStats {
+            highest_slot: batch
+                .updates
+                .iter()
+                .map(|u| u.slot)
+                .chain(batch.cursor)
+                .max(),
+            ..WriteStats::default()
+        };
+        let decoded: Vec<Option<Decoded>> = batch
+            .updates
+            .iter()
+            .map(|u| (!u.is_closed()).then(|| decode(&self.program_id, &u.owner, &u.data)))
+            .collect();
+
+        let mut tx = self.pool.begin().await?;
+        let applied = if batch.updates.is_empty() {
+            HashMap::new()
+        } else {
+            self.upsert_accounts(&mut tx, &batch.updates, &decoded)
+                .await?
+        };
+        stats.written = applied.len();
+        stats.skipped = batch.updates.len() - applied.len();
+
+        let mut rows: HashMap<Kind, Rows> = HashMap::new();
+        let mut tombstones: HashMap<Kind, (Vec<Vec<u8>>, Vec<i64>, Vec<i64>)> = HashMap::new();
+        for (update, decoded) in batch.updates.iter().zip(&decoded) {
+            let Some(stored_kind) = applied.get(update.pubkey.as_ref()) else {
+                continue;
+            };
+            match decoded {
+                None => {
+                    stats.closed += 1;
+                    // A closure keeps the kind the account had; tombstone its typed row.
+                    if let Some(kind) = stored_kind.filter(|k| k.table().is_some()) {
+                        let t = tombstones.entry(kind).or_default();
+                        t.0.push(update.pubkey.to_bytes().to_vec());
+                        t.1.push(to_i64("slot", update.slot, &update.pubkey)?);
+                        t.2.push(to_i64(
+                            "write_version",
+                            update.write_version,
+                            &update.pubkey,
+                        )?);
+                    }
+                }
+                Some(Decoded::Unknown) => stats.unknown += 1,
+                Some(Decoded::Undecodable(_)) => stats.undecodable += 1,
+                Some(decoded) => {
+                    let table = tables::table_of(decoded.kind()).expect("typed kind");
+                    let rows = rows
+                        .entry(decoded.kind())
+                        .or_insert_with(|| Rows::new(table, batch.updates.len()));
+                    let mut row = rows.row(update.pubkey.as_ref());
+                    tables::push_decoded(&mut row, decoded);
+                    row.finish(
+                        &update.data,
+                        to_i64("lamports", update.lamports, &update.pubkey)?,
+                        to_i64("slot", update.slot, &update.pubkey)?,
+                        to_i64("write_version", update.write_version, &update.pubkey)?,
+                    );
+                }
+            }
+        }
+
+        for (kind, rows) in rows {
+            let mut query = sqlx::query(&self.upserts[&kind].0);
+            for values in rows.into_columns() {
+                query = bind_values(query, values);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for (kind, (pubkeys, slots, write_versions)) in tombstones {
+            sqlx::query(&self.upserts[&kind].1)
+                .bind(pubkeys)
+                .bind(slots)
+                .bind(write_versions)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        if let Some(highest) = stats.highest_slot {
+            let payload = highest.to_string();
+            match batch.cursor {
+                Some(cursor) => {
+                    sqlx::query(ADVANCE_CURSOR_AND_NOTIFY)
+                        .bind(&self.cursor_id)
+                        .bind(to_i64("cursor slot", cursor, &self.program_id)?)
+                        .bind(NOTIFY_CHANNEL)
+                        .bind(payload)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query(NOTIFY)
+                        .bind(NOTIFY_CHANNEL)
+                        .bind(payload)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    /// Upserts the guard rows; returns the pubkeys whose update was newer, with
+    /// the kind now stored (for a closure: the kind the account had).
+    async fn upsert_accounts(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        updates: &[AccountUpdate],
+        decoded: &[Option<Decoded>],
+    ) -> Result<HashMap<Vec<u8>, Option<Kind>>> {
+        let n = updates.len();
+        let mut pubkeys = Vec::with_capacity(n);
+        let mut kinds: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut owners = Vec::with_capacity(n);
+        let mut lamports = Vec::with_capacity(n);
+        let mut slots = Vec::with_capacity(n);
+        let mut write_versions = Vec::with_capacity(n);
+        let mut closed_slots: Vec<Option<i64>> = Vec::with_capacity(n);
+        let mut data: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(n);
+        for (update, decoded) in updates.iter().zip(decoded) {
+            let slot = to_i64("slot", update.slot, &update.pubkey)?;
+            pubkeys.push(update.pubkey.to_bytes().to_vec());
+            owners.push(update.owner.to_bytes().to_vec());
+            lamports.push(to_i64("lamports", update.lamports, &update.pubkey)?);
+            slots.push(slot);
+            write_versions.push(to_i64(
+                "write_version",
+                update.write_version,
+                &update.pubkey,
+            )?);
+            match decoded {
+                None => {
+                    kinds.push(None);
+                    closed_slots.push(Some(slot));
+                    data.push(None);
+                    errors.push(None);
+                }
+                Some(decoded) => {
+                    let kind = decoded.kind();
+                    kinds.push(Some(kind.as_str()));
+                    closed_slots.push(None);
+                    // Typed kinds keep their bytes in their own table.
+                    data.push(kind.table().is_none().then(|| update.data.clone()));
+                    errors.push(match decoded {
+                        Decoded::Undecodable(reason) => Some(reason.clone()),
+                        _ => None,
+                    });
+                }
+            }
+        }
+        let rows = sqlx::query(UPSERT_ACCOUNTS)
+            .bind(pubkeys)
+            .bind(kinds)
+            .bind(owners)
+            .bind(lamports)
+            .bind(slots)
+            .bind(write_versions)
+            .bind(closed_slots)
+            .bind(data)
+            .bind(errors)
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let pubkey: Vec<u8> = row.try_get(0)?;
+                let kind: Option<String> = row.try_get(1)?;
+                Ok((pubkey, kind.as_deref().and_then(Kind::parse)))
+            })
+            .collect()
+    }
+
+    /// Pubkeys of program accounts (and vaults) Postgres holds as alive.
+    pub async fn live_pubkeys(&self) -> Result<Vec<Pubkey>> {
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT pubkey FROM accounts WHERE closed_slot IS NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|bytes| {
+                Pubkey::try_from(bytes.as_slice()).map_err(|_| {
+                    Error::Config(format!("accounts holds a {}-byte pubkey", bytes.len()))
+                })
+            })
+            .collect()
+    }
+}
+
+fn bind_values<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    values: Values,
+) -> Query<'q, Postgres, PgArguments> {
+    match values {
+        Values::Bytea(v) => query.bind(v),
+        Values::Bool(v) => query.bind(v),
+        Values::Int4(v) => query.bind(v),
+        Values::Int8(v) => query.bind(v),
+        Values::Text(v) => query.bind(v),
+    }
+}
+
+fn to_i64(what: &'static str, value: u64, pubkey: &Pubkey) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::OutOfRange {
+        what,
+        value,
+        pubkey: *pubkey,
+    })
+}

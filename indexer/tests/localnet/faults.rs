@@ -1,0 +1,125 @@
+use crate::{fixture::*, harness::*};
+use sqlx::PgPool;
+use std::{process::Stdio, sync::Arc, time::Duration};
+use tokio::process::{Child, Command};
+
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn dropped_streams_and_an_exceeded_replay_window_end_equal_to_the_chain(pool: PgPool) {
+    // A replay window of 10 slots (0.5 s).
+    let chain = Chain::start_with(|c| c.grpc_replay_slots = 10).await;
+    let proxy = Proxy::start(chain.localnet.grpc_addr()).await;
+    let indexer = Indexer::spawn(&pool, proxy.url(), chain.localnet.rpc_url());
+    wait_until_postgres_matches_chain(&pool, &chain).await;
+
+    let node = chain.register_node(16).await;
+    let renter = chain.renter(10_000).await;
+    // Streams cut mid-flight: each reconnect resumes from the committed cursor
+    // and the overlap is absorbed by the guard.
+    for nonce in 0..3 {
+        let lease = chain.create_lease(&node, &renter, nonce, 1).await;
+        proxy.cut();
+        if nonce == 1 {
+            chain.cancel(&node, &renter, lease).await;
+        }
+    }
+    wait_until_postgres_matches_chain(&pool, &chain).await;
+    assert!(indexer.metrics.reconnects.get() >= 1);
+    assert_eq!(indexer.metrics.gaps.get(), 0);
+
+    // A lease Postgres has seen alive...
+    let seen = chain.create_lease(&node, &renter, 9, 1).await;
+    wait_until_postgres_matches_chain(&pool, &chain).await;
+    // ...closed while the indexer is cut off for longer than the replay window,
+    // while other leases come and go.
+    proxy.refuse(true);
+    let cursor = indexer.metrics.committed_slot.get() as u64;
+    chain.cancel(&node, &renter, seen).await;
+    for nonce in 10..14 {
+        let lease = chain.create_lease(&node, &renter, nonce, 1).await;
+        if nonce % 2 == 0 {
+            chain.cancel(&node, &renter, lease).await;
+        }
+    }
+    while chain.localnet.slots().confirmed < cursor + 30 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.refuse(false);
+    wait_until_postgres_matches_chain(&pool, &chain).await;
+    assert!(indexer.metrics.gaps.get() >= 1, "the gap was counted");
+    assert!(indexer.metrics.reconcile_runs.get() >= 2, "and reconciled");
+    // Seen alive, closed during the gap: a tombstone from the reconcile.
+    assert!(closed_slot(&pool, &seen).await.unwrap() as u64 > cursor);
+    indexer.stop().await;
+    chain.localnet.shutdown().await;
+}
+
+/// The database URL of the test's own database.
+async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (server, _) = base.rsplit_once('/').expect("a database URL");
+    format!("{server}/{name}")
+}
+
+fn spawn_binary(database_url: &str, chain: &Chain) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_iomesh-indexer"))
+        .env("DATABASE_URL", database_url)
+        .env("IOMESH_GRPC_ENDPOINT", chain.localnet.grpc_url())
+        .env("IOMESH_RPC_URL", chain.localnet.rpc_url())
+        .env("IOMESH_HTTP_ADDR", "127.0.0.1:0")
+        .env("IOMESH_CURSOR_ID", "test")
+        .env("IOMESH_BATCH_MAX_UPDATES", "64")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the indexer binary starts")
+}
+
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn sigkill_mid_batch_and_restart_repeatedly_ends_equal_to_the_chain(pool: PgPool) {
+    let chain = Arc::new(Chain::start().await);
+    let url = database_url(&pool).await;
+    let node = chain.register_node(64).await;
+    let renter = chain.renter(100_000).await;
+
+    // Leases come and go the whole time.
+    let load = {
+        let chain = chain.clone();
+        let renter = renter.insecure_clone();
+        tokio::spawn(async move {
+            for nonce in 0..24u64 {
+                let lease = chain.create_lease(&node, &renter, nonce, 1).await;
+                if nonce % 3 != 0 {
+                    chain.cancel(&node, &renter, lease).await;
+                }
+            }
+        })
+    };
+    for round in 0..4u64 {
+        let mut child = spawn_binary(&url, &chain);
+        tokio::time::sleep(Duration::from_millis(400 + 150 * round)).await;
+        child.kill().await.expect("SIGKILL");
+    }
+    load.await.unwrap();
+    let mut child = spawn_binary(&url, &chain);
+    wait_until_postgres_matches_chain(&pool, &chain).await;
+
+    // SIGTERM: a graceful stop that exits cleanly.
+    let pid = child.id().expect("running") as i32;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    postgres_matches_chain(&pool, &chain).await.unwrap();
+}

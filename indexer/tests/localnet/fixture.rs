@@ -1,0 +1,365 @@
+//! A market with a payment mint, a node and leases, driven over JSON-RPC on an
+//! in-process localnet with the stock RpcClient.
+#![allow(dead_code)]
+
+use anchor_lang::{InstructionData, ToAccountMetas};
+use anchor_spl::{
+    associated_token::{
+        get_associated_token_address_with_program_id, spl_associated_token_account,
+    },
+    token::spl_token,
+    token_2022::spl_token_2022,
+};
+use iomesh::{accounts as acc, instruction as args, seeds, state::*};
+use iomesh_localnet::{Config, Localnet};
+use solana_commitment_config::CommitmentConfig;
+use solana_instruction::Instruction;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use std::time::Duration;
+
+pub const DECIMALS: u8 = 6;
+pub const TOKEN: u64 = 1_000_000;
+
+pub fn ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
+    Instruction {
+        program_id: iomesh::ID,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+pub fn market_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::MARKET], &iomesh::ID).0
+}
+pub fn payment_mint_pda(mint: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::PAYMENT_MINT, mint.as_ref()], &iomesh::ID).0
+}
+pub fn vault_pda(mint: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::VAULT, mint.as_ref()], &iomesh::ID).0
+}
+pub fn node_pda(operator: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::NODE, operator.as_ref()], &iomesh::ID).0
+}
+pub fn lease_pda(renter: &Pubkey, nonce: u64) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::LEASE, renter.as_ref(), &nonce.to_le_bytes()],
+        &iomesh::ID,
+    )
+    .0
+}
+
+pub struct Chain {
+    pub localnet: Localnet,
+    pub rpc: RpcClient,
+    pub authority: Keypair,
+    pub treasury: Keypair,
+    pub mint: Pubkey,
+    pub token_program: Pubkey,
+}
+
+pub struct TestNode {
+    pub owner: Keypair,
+    pub operator: Keypair,
+    pub address: Pubkey,
+}
+
+impl Chain {
+    /// A localnet with the market and one payment mint (SPL Token, $1 stable).
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As `start`, with localnet settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
+            rpc_addr: "127.0.0.1:0".parse().unwrap(),
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
+            slot_duration: Duration::from_millis(50),
+            finalization_depth: 2,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let localnet = Localnet::start(config).await.expect("localnet starts");
+        let rpc = RpcClient::new_with_commitment(localnet.rpc_url(), CommitmentConfig::confirmed());
+        let authority = funded(&rpc).await;
+        let mut chain = Self {
+            localnet,
+            rpc,
+            authority,
+            treasury: Keypair::new(),
+            mint: Pubkey::default(),
+            token_program: spl_token::ID,
+        };
+        let authority = chain.authority.insecure_clone();
+        let params = MarketParams {
+            treasury: chain.treasury.pubkey(),
+            scheduler_authority: Pubkey::new_unique(),
+            price_authority: authority.pubkey(),
+            reward_authority: authority.pubkey(),
+            activation_timeout_secs: 600,
+            min_lease_secs: 60,
+            max_lease_secs: 30 * 86_400,
+            failure_grace_secs: 120,
+        };
+        chain
+            .send(
+                &[ix(
+                    acc::InitializeMarket {
+                        market: market_pda(),
+                        authority: authority.pubkey(),
+                        system_program: anchor_lang::system_program::ID,
+                    },
+                    args::InitializeMarket { params },
+                )],
+                &[&authority],
+            )
+            .await;
+        // The mint: 82 bytes, authority the market authority.
+        let mint = Keypair::new();
+        let rent = chain
+            .rpc
+            .get_minimum_balance_for_rent_exemption(82)
+            .await
+            .unwrap();
+        let create = solana_system_interface::instruction::create_account(
+            &authority.pubkey(),
+            &mint.pubkey(),
+            rent,
+            82,
+            &spl_token::ID,
+        );
+        let init = spl_token_2022::instruction::initialize_mint2(
+            &spl_token::ID,
+            &mint.pubkey(),
+            &authority.pubkey(),
+            None,
+            DECIMALS,
+        )
+        .unwrap();
+        chain.send(&[create, init], &[&authority, &mint]).await;
+        chain.mint = mint.pubkey();
+        chain
+            .send(
+                &[ix(
+                    acc::AddPaymentMint {
+                        market: market_pda(),
+                        payment_mint: payment_mint_pda(&chain.mint),
+                        mint: chain.mint,
+                        vault: vault_pda(&chain.mint),
+                        authority: authority.pubkey(),
+                        token_program: spl_token::ID,
+                        system_program: anchor_lang::system_program::ID,
+                    },
+                    args::AddPaymentMint {
+                        args: iomesh::AddPaymentMintArgs {
+                            fee_bps: 200,
+                            price_source: PriceSource::Stable,
+                            usd_price_micros: 1_000_000,
+                            max_price_age_secs: 3_600,
+                            symbol: "USDC".into(),
+                        },
+                    },
+                )],
+                &[&authority],
+            )
+            .await;
+        // The treasury's token account, which payouts need.
+        chain.create_ata(&chain.treasury.pubkey()).await;
+        chain
+    }
+
+    /// Sends and waits for `confirmed`; panics with the logs on failure.
+    pub async fn send(&self, ixs: &[Instruction], signers: &[&Keypair]) {
+        let payer = signers[0];
+        let blockhash = self.rpc.get_latest_blockhash().await.unwrap();
+        let tx = Transaction::new_signed_with_payer(ixs, Some(&payer.pubkey()), signers, blockhash);
+        self.rpc
+            .send_and_confirm_transaction(&tx)
+            .await
+            .unwrap_or_else(|err| panic!("transaction failed: {err}"));
+    }
+
+    pub fn ata(&self, owner: &Pubkey) -> Pubkey {
+        get_associated_token_address_with_program_id(owner, &self.mint, &self.token_program)
+    }
+
+    pub async fn create_ata(&self, owner: &Pubkey) -> Pubkey {
+        let authority = self.authority.insecure_clone();
+        let create =
+            spl_associated_token_account::instruction::create_associated_token_account_idempotent(
+                &authority.pubkey(),
+                owner,
+                &self.mint,
+                &self.token_program,
+            );
+        self.send(&[create], &[&authority]).await;
+        self.ata(owner)
+    }
+
+    /// A wallet with SOL and `tokens` whole tokens of the mint.
+    pub async fn renter(&self, tokens: u64) -> Keypair {
+        let renter = funded(&self.rpc).await;
+        let ata = self.create_ata(&renter.pubkey()).await;
+        let authority = self.authority.insecure_clone();
+        let mint_to = spl_token_2022::instruction::mint_to(
+            &self.token_program,
+            &self.mint,
+            &ata,
+            &authority.pubkey(),
+            &[],
+            tokens * TOKEN,
+        )
+        .unwrap();
+        self.send(&[mint_to], &[&authority]).await;
+        renter
+    }
+
+    pub async fn register_node(&self, gpus: u16) -> TestNode {
+        let owner = funded(&self.rpc).await;
+        // The operator pays for its own activations.
+        let operator = funded(&self.rpc).await;
+        let address = node_pda(&operator.pubkey());
+        let spec = iomesh::NodeSpec {
+            gpu_model: "RTX 4090".into(),
+            gpu_count: gpus,
+            vram_mib: 24_576,
+            region: "eu-west".into(),
+            price_usd_micros_per_gpu_hour: 2_000_000,
+            min_lease_secs: 60,
+            max_lease_secs: 7 * 86_400,
+        };
+        self.send(
+            &[ix(
+                acc::RegisterNode {
+                    market: market_pda(),
+                    node: address,
+                    owner: owner.pubkey(),
+                    operator: operator.pubkey(),
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::RegisterNode { spec },
+            )],
+            &[&owner, &operator],
+        )
+        .await;
+        self.create_ata(&owner.pubkey()).await;
+        TestNode {
+            owner,
+            operator,
+            address,
+        }
+    }
+
+    /// A pending lease of `gpus` GPUs for an hour.
+    pub async fn create_lease(
+        &self,
+        node: &TestNode,
+        renter: &Keypair,
+        nonce: u64,
+        gpus: u16,
+    ) -> Pubkey {
+        let lease = lease_pda(&renter.pubkey(), nonce);
+        self.send(
+            &[ix(
+                acc::CreateLease {
+                    market: market_pda(),
+                    payment_mint: payment_mint_pda(&self.mint),
+                    mint: self.mint,
+                    vault: vault_pda(&self.mint),
+                    node: node.address,
+                    lease,
+                    payer_token_account: self.ata(&renter.pubkey()),
+                    renter: renter.pubkey(),
+                    payer: renter.pubkey(),
+                    token_program: self.token_program,
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::CreateLease {
+                    args: iomesh::CreateLeaseArgs {
+                        nonce,
+                        gpus,
+                        duration_secs: 3_600,
+                        max_price_per_gpu_hour: u64::MAX,
+                        job_spec_hash: [(nonce % 255) as u8 + 1; 32],
+                    },
+                },
+            )],
+            &[renter],
+        )
+        .await;
+        lease
+    }
+
+    pub async fn activate(&self, node: &TestNode, lease: Pubkey) {
+        self.send(
+            &[ix(
+                acc::ActivateLease {
+                    market: market_pda(),
+                    lease,
+                    node: node.address,
+                    operator: node.operator.pubkey(),
+                },
+                args::ActivateLease {},
+            )],
+            &[&node.operator],
+        )
+        .await;
+    }
+
+    /// The renter cancels: the lease is paid out, refunded and closed.
+    pub async fn cancel(&self, node: &TestNode, renter: &Keypair, lease: Pubkey) {
+        self.send(
+            &[ix(
+                acc::CancelLease {
+                    market: market_pda(),
+                    lease,
+                    node: node.address,
+                    mint: self.mint,
+                    vault: vault_pda(&self.mint),
+                    supplier_token_account: Some(self.ata(&node.owner.pubkey())),
+                    treasury_token_account: Some(self.ata(&self.treasury.pubkey())),
+                    payer_token_account: self.ata(&renter.pubkey()),
+                    payer: renter.pubkey(),
+                    renter: renter.pubkey(),
+                    token_program: self.token_program,
+                },
+                args::CancelLease {},
+            )],
+            &[renter],
+        )
+        .await;
+    }
+
+    /// Every program account and the vault, as the chain has them at `confirmed`.
+    pub async fn accounts(&self) -> Vec<(Pubkey, solana_account::Account)> {
+        let mut accounts = self.rpc.get_program_accounts(&iomesh::ID).await.unwrap();
+        let vault = vault_pda(&self.mint);
+        accounts.push((vault, self.rpc.get_account(&vault).await.unwrap()));
+        accounts
+    }
+}
+
+/// A new wallet with 100 SOL.
+pub async fn funded(rpc: &RpcClient) -> Keypair {
+    let keypair = Keypair::new();
+    let signature = rpc
+        .request_airdrop(&keypair.pubkey(), 100_000_000_000)
+        .await
+        .expect("airdrop");
+    for _ in 0..500 {
+        if rpc
+            .confirm_transaction_with_commitment(&signature, CommitmentConfig::confirmed())
+            .await
+            .map(|r| r.value)
+            .unwrap_or(false)
+        {
+            return keypair;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("airdrop not confirmed");
+}

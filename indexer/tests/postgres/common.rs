@@ -1,0 +1,143 @@
+//! Real encoded accounts, built from the program's own types.
+
+use anchor_lang::AccountSerialize;
+use iomesh::state::{
+    encode_text, Lease, LeaseStatus, Market, Node, NodeStatus, PaymentMint, PriceSource,
+};
+use iomesh_indexer::{update::AccountUpdate, writer::Writer};
+use solana_pubkey::Pubkey;
+use sqlx::PgPool;
+
+pub const CURSOR: &str = "test";
+
+pub fn writer(pool: &PgPool) -> Writer {
+    Writer::new(pool.clone(), iomesh::ID, CURSOR)
+}
+
+pub fn encode<T: AccountSerialize>(account: &T) -> Vec<u8> {
+    let mut data = Vec::new();
+    account.try_serialize(&mut data).expect("serialize");
+    data
+}
+
+pub fn key(n: u8) -> Pubkey {
+    Pubkey::new_from_array([n; 32])
+}
+
+pub fn market() -> Market {
+    Market {
+        version: 1,
+        bump: 254,
+        paused: true,
+        authority: key(1),
+        pending_authority: key(2),
+        treasury: key(3),
+        scheduler_authority: key(4),
+        price_authority: key(5),
+        reward_authority: key(6),
+        activation_timeout_secs: 600,
+        min_lease_secs: 60,
+        max_lease_secs: u32::MAX,
+        failure_grace_secs: 120,
+        reserved: [0; 128],
+    }
+}
+
+pub fn payment_mint() -> PaymentMint {
+    PaymentMint {
+        version: 1,
+        bump: 250,
+        vault_bump: 251,
+        enabled: true,
+        decimals: 6,
+        price_source: PriceSource::Authority,
+        fee_bps: 250,
+        max_price_age_secs: 3_600,
+        mint: key(10),
+        token_program: spl_token_interface::ID,
+        vault: key(11),
+        // Above i64::MAX: stored as NUMERIC, not truncated.
+        usd_price_micros: u64::MAX - 7,
+        price_updated_at: 1_700_000_000,
+        symbol: encode_text::<8>("USDC").unwrap(),
+        reserved: [0; 96],
+    }
+}
+
+pub fn node() -> Node {
+    Node {
+        version: 1,
+        bump: 253,
+        status: NodeStatus::Paused,
+        owner: key(20),
+        operator: key(21),
+        gpu_model: encode_text::<32>("H100 SXM").unwrap(),
+        region: encode_text::<16>("eu-west").unwrap(),
+        gpu_count: 8,
+        gpus_in_use: 3,
+        vram_mib: 81_920,
+        price_usd_micros_per_gpu_hour: 2_490_000,
+        min_lease_secs: 300,
+        max_lease_secs: 604_800,
+        open_leases: 2,
+        leases_served: 17,
+        failures: 1,
+        gpu_seconds_delivered: 9_000_000_000_000_000_000,
+        registered_at: 1_700_000_100,
+        reserved: [0; 64],
+    }
+}
+
+pub fn lease(nonce: u64) -> Lease {
+    Lease {
+        version: 1,
+        bump: 252,
+        status: LeaseStatus::Active,
+        fee_bps: 250,
+        gpus: 2,
+        renter: key(30),
+        payer: key(31),
+        node: key(32),
+        mint: key(10),
+        nonce,
+        rate_per_gpu_hour: 1_250_000,
+        deposited: 2_500_000,
+        paid_out: 1_000_001,
+        created_at: 1_700_000_200,
+        activated_at: 1_700_000_260,
+        settled_until: 1_700_001_000,
+        duration_secs: 3_600,
+        job_spec_hash: [0xab; 32],
+        reserved: [0; 21],
+    }
+}
+
+/// A live program account at (slot, write_version).
+pub fn live(pubkey: Pubkey, slot: u64, write_version: u64, data: Vec<u8>) -> AccountUpdate {
+    AccountUpdate {
+        pubkey,
+        slot,
+        write_version,
+        lamports: 1_000_000 + data.len() as u64,
+        owner: iomesh::ID,
+        data,
+        created_at: None,
+    }
+}
+
+pub fn lease_update(pubkey: Pubkey, slot: u64, write_version: u64, paid_out: u64) -> AccountUpdate {
+    let mut lease = lease(7);
+    lease.paid_out = paid_out;
+    live(pubkey, slot, write_version, encode(&lease))
+}
+
+/// (slot, write_version, closed_slot, paid_out) of a lease row.
+pub async fn lease_row(pool: &PgPool, pubkey: &Pubkey) -> Option<(i64, i64, Option<i64>, String)> {
+    sqlx::query_as(
+        "SELECT slot, write_version, closed_slot, paid_out::text FROM leases WHERE pubkey = $1",
+    )
+    .bind(pubkey.as_ref())
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}

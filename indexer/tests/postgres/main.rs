@@ -1,0 +1,9 @@
+//! The writer and batcher against a real Postgres (each test gets its own
+//! database: `#[sqlx::test]` from `DATABASE_URL`; `scripts/postgres` starts a
+//! private server when none runs), and the HTTP endpoints.
+
+mod batcher;
+mod common;
+mod http;
+mod migrations;
+mod writer;

@@ -1,0 +1,44 @@
+use iomesh_indexer::db::MIGRATOR;
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = false)]
+async fn migrations_apply_on_an_empty_database_and_are_idempotent(pool: PgPool) {
+    MIGRATOR.run(&pool).await.expect("first run");
+    MIGRATOR.run(&pool).await.expect("second run is a no-op");
+    // Re-running the SQL itself (as an operator might by hand) changes nothing either.
+    for migration in MIGRATOR.iter() {
+        sqlx::raw_sql(&migration.sql)
+            .execute(&pool)
+            .await
+            .expect("migration SQL is idempotent");
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "accounts",
+            "indexer_cursor",
+            "leases",
+            "markets",
+            "nodes",
+            "payment_mints",
+            "vaults"
+        ]
+    );
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, MIGRATOR.iter().count() as i64);
+    let u64_max: String = sqlx::query_scalar("SELECT iomesh_u64(-1)::text")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(u64_max, u64::MAX.to_string());
+}
