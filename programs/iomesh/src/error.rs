@@ -119,6 +119,24 @@ pub enum IomeshError {
     MissingPayoutAccount,
     #[msg("account already exists: it holds data or belongs to a program")]
     AccountAlreadyInUse,
+    #[msg("cluster size must be between 1 and 64 leases")]
+    InvalidClusterSize,
+    #[msg("cluster funding deadline must be in the future and at most 24 hours away")]
+    InvalidClusterDeadline,
+    #[msg("the cluster's funding deadline has passed: no lease may join it")]
+    ClusterFundingClosed,
+    #[msg("the cluster already has all the leases it expects")]
+    ClusterFull,
+    #[msg("the lease belongs to a cluster: pass the cluster account")]
+    ClusterAccountRequired,
+    #[msg("not every lease of the cluster is funded yet: cluster leases start together")]
+    ClusterNotFunded,
+    #[msg("the cluster is fully funded: it cannot be unwound")]
+    ClusterComplete,
+    #[msg("the cluster's funding deadline has not passed yet")]
+    ClusterDeadlineNotPassed,
+    #[msg("unwind accounts come in groups of four: lease, node, payer token account, payer")]
+    InvalidUnwindAccounts,
     #[msg("account invariant violated")]
     InvariantViolated,
 }

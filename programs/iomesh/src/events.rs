@@ -163,6 +163,8 @@ pub enum LeaseEndReason {
     Failed,
     /// Never activated within the market's activation timeout.
     Expired,
+    /// Its cluster was not fully funded by the deadline and was unwound (full refund).
+    Unwound,
 }
 
 #[event]
@@ -176,4 +178,40 @@ pub struct LeaseEnded {
     pub refunded: u64,
     /// Unix seconds up to which service was paid; 0 if never activated.
     pub billed_until: i64,
+}
+
+#[event]
+pub struct ClusterCreated {
+    pub cluster: Pubkey,
+    pub renter: Pubkey,
+    pub nonce: u64,
+    pub leases_expected: u16,
+    /// Unix seconds.
+    pub funding_deadline: i64,
+}
+
+#[event]
+pub struct ClusterLeaseFunded {
+    pub cluster: Pubkey,
+    pub lease: Pubkey,
+    /// Leases funded so far, this one included.
+    pub leases_funded: u16,
+    pub leases_expected: u16,
+}
+
+#[event]
+pub struct ClusterUnwound {
+    pub cluster: Pubkey,
+    /// Leases refunded and closed by this instruction.
+    pub leases_unwound: u16,
+    /// Leases refunded and closed by all unwinds of this cluster.
+    pub total_unwound: u16,
+    pub leases_funded: u16,
+}
+
+#[event]
+pub struct ClusterClosed {
+    pub cluster: Pubkey,
+    pub renter: Pubkey,
+    pub completed: bool,
 }

@@ -91,6 +91,21 @@ pub mod iomesh {
         instructions::retire_node::handler(ctx)
     }
 
+    /// Groups leases that must all be funded before any of them starts (renter).
+    pub fn create_cluster(ctx: Context<CreateCluster>, args: CreateClusterArgs) -> Result<()> {
+        instructions::create_cluster::handler(ctx, args)
+    }
+
+    /// Refunds and closes the leases of a cluster not fully funded by its deadline (anyone).
+    pub fn unwind_cluster<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
+        instructions::unwind_cluster::handler(ctx)
+    }
+
+    /// Returns a complete or expired cluster's rent to its renter (renter).
+    pub fn close_cluster(ctx: Context<CloseCluster>) -> Result<()> {
+        instructions::close_cluster::handler(ctx)
+    }
+
     /// Leases GPUs on a node: escrows price × GPUs × duration and reserves the GPUs.
     pub fn create_lease(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         instructions::create_lease::handler(ctx, args)

@@ -10,3 +10,5 @@ pub const VAULT: &[u8] = b"vault";
 pub const NODE: &[u8] = b"node";
 /// `["lease", renter, nonce_le_bytes]`: one lease.
 pub const LEASE: &[u8] = b"lease";
+/// `["cluster", renter, nonce_le_bytes]`: leases that start together.
+pub const CLUSTER: &[u8] = b"cluster";

@@ -1,5 +1,10 @@
 use crate::{
-    account_creation, error::IomeshError, events::LeaseCreated, math, seeds, state::*, transfers,
+    account_creation,
+    error::IomeshError,
+    events::{ClusterLeaseFunded, LeaseCreated},
+    math, seeds,
+    state::*,
+    transfers,
 };
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -45,6 +50,13 @@ pub struct CreateLease<'info> {
         token::token_program = token_program
     )]
     pub payer_token_account: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// The renter's cluster the lease joins, if any: it then starts only with the whole cluster.
+    #[account(
+        mut,
+        seeds = [seeds::CLUSTER, renter.key().as_ref(), &cluster.nonce.to_le_bytes()],
+        bump = cluster.bump
+    )]
+    pub cluster: Option<Box<Account<'info, Cluster>>>,
     pub renter: Signer<'info>,
     /// Funds the escrow and the rent; receives refunds and the rent back. May be the renter.
     #[account(mut)]
@@ -89,6 +101,15 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
     );
     let deposit = math::escrow_cost(rate, args.gpus, u64::from(args.duration_secs))?;
 
+    let (cluster_nonce, cluster_funding_deadline) = match accounts.cluster.as_mut() {
+        Some(cluster) => {
+            cluster.add_lease(now)?;
+            cluster.invariant()?;
+            (cluster.nonce, cluster.funding_deadline)
+        }
+        None => (0, 0),
+    };
+
     accounts.node.reserve(args.gpus)?;
     accounts.node.invariant()?;
 
@@ -111,7 +132,10 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         settled_until: 0,
         duration_secs: args.duration_secs,
         job_spec_hash: args.job_spec_hash,
-        reserved: [0; 21],
+        in_cluster: accounts.cluster.is_some(),
+        cluster_nonce,
+        cluster_funding_deadline,
+        reserved: [0; 4],
     };
     lease.invariant()?;
     let renter_key = accounts.renter.key();
@@ -150,5 +174,13 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         deposited: deposit,
         job_spec_hash: lease.job_spec_hash,
     });
+    if let Some(cluster) = accounts.cluster.as_ref() {
+        emit!(ClusterLeaseFunded {
+            cluster: cluster.key(),
+            lease: accounts.lease.key(),
+            leases_funded: cluster.leases_funded,
+            leases_expected: cluster.leases_expected,
+        });
+    }
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! Accounts owned by the program. Each has explicit space, reserved bytes for
 //! later fields, and an `invariant()` checked by every instruction that changes it.
 
+pub mod cluster;
 pub mod lease;
 pub mod market;
 pub mod node;
 pub mod payment_mint;
 
+pub use cluster::*;
 pub use lease::*;
 pub use market::*;
 pub use node::*;

@@ -550,6 +550,15 @@ impl TestEnv {
     // ---------------------------------------------------------------- leases
 
     pub fn create_lease_ix(&self, request: &LeaseRequest<'_>) -> Instruction {
+        self.create_lease_ix_in(request, None)
+    }
+
+    /// `create_lease`, joining `cluster` when given.
+    pub fn create_lease_ix_in(
+        &self,
+        request: &LeaseRequest<'_>,
+        cluster: Option<Pubkey>,
+    ) -> Instruction {
         let payer = request.payer.unwrap_or(request.renter).pubkey();
         ix(
             acc::CreateLease {
@@ -560,6 +569,7 @@ impl TestEnv {
                 node: request.node,
                 lease: lease_pda(&request.renter.pubkey(), request.nonce),
                 payer_token_account: request.mint.ata(&payer),
+                cluster,
                 renter: request.renter.pubkey(),
                 payer,
                 token_program: request.mint.token_program,
@@ -612,6 +622,7 @@ impl TestEnv {
                 market: market_pda(),
                 lease,
                 node,
+                cluster: None,
                 operator,
             },
             args::ActivateLease {},
@@ -1046,5 +1057,140 @@ impl TestEnv {
                 ),
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------- clusters
+
+pub fn cluster_pda(renter: &Pubkey, nonce: u64) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::CLUSTER, renter.as_ref(), &nonce.to_le_bytes()],
+        &iomesh::ID,
+    )
+    .0
+}
+
+impl TestEnv {
+    pub fn create_cluster_ix(
+        &self,
+        renter: Pubkey,
+        nonce: u64,
+        leases_expected: u16,
+        funding_deadline: i64,
+    ) -> Instruction {
+        ix(
+            acc::CreateCluster {
+                market: market_pda(),
+                cluster: cluster_pda(&renter, nonce),
+                renter,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::CreateCluster {
+                args: iomesh::CreateClusterArgs {
+                    nonce,
+                    leases_expected,
+                    funding_deadline,
+                },
+            },
+        )
+    }
+
+    /// Creates a cluster of `leases_expected` leases funded within `window` seconds.
+    pub async fn create_cluster(
+        &mut self,
+        renter: &Keypair,
+        nonce: u64,
+        leases_expected: u16,
+        window: i64,
+    ) -> std::result::Result<Pubkey, TransactionError> {
+        let deadline = self.now().await + window;
+        let ix = self.create_cluster_ix(renter.pubkey(), nonce, leases_expected, deadline);
+        self.send(&[ix], &[renter]).await?;
+        Ok(cluster_pda(&renter.pubkey(), nonce))
+    }
+
+    pub async fn create_cluster_lease(
+        &mut self,
+        request: LeaseRequest<'_>,
+        cluster: Pubkey,
+    ) -> std::result::Result<Pubkey, TransactionError> {
+        let ix = self.create_lease_ix_in(&request, Some(cluster));
+        let renter = request.renter.insecure_clone();
+        match request.payer {
+            Some(payer) => {
+                let payer = payer.insecure_clone();
+                self.send(&[ix], &[&renter, &payer]).await?
+            }
+            None => self.send(&[ix], &[&renter]).await?,
+        }
+        Ok(lease_pda(&renter.pubkey(), request.nonce))
+    }
+
+    pub fn activate_in_cluster_ix(
+        &self,
+        lease: Pubkey,
+        node: &TestNode,
+        cluster: Option<Pubkey>,
+    ) -> Instruction {
+        ix(
+            acc::ActivateLease {
+                market: market_pda(),
+                lease,
+                node: node.address,
+                cluster,
+                operator: node.operator.pubkey(),
+            },
+            args::ActivateLease {},
+        )
+    }
+
+    pub async fn activate_in_cluster(
+        &mut self,
+        lease: Pubkey,
+        node: &TestNode,
+        cluster: Pubkey,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = self.activate_in_cluster_ix(lease, node, Some(cluster));
+        let operator = node.operator.insecure_clone();
+        self.send(&[ix], &[&operator]).await
+    }
+
+    /// `unwind_cluster` for the given leases (all in `mint`).
+    pub fn unwind_cluster_ix(
+        &self,
+        cluster: Pubkey,
+        renter: Pubkey,
+        mint: TestMint,
+        leases: &[LeaseAccounts],
+    ) -> Instruction {
+        let mut instruction = ix(
+            acc::UnwindCluster {
+                market: market_pda(),
+                cluster,
+                renter,
+                mint: mint.mint,
+                vault: mint.vault(),
+                token_program: mint.token_program,
+            },
+            args::UnwindCluster {},
+        );
+        use anchor_lang::solana_program::instruction::AccountMeta;
+        for lease in leases {
+            instruction.accounts.extend([
+                AccountMeta::new(lease.lease, false),
+                AccountMeta::new(lease.node, false),
+                AccountMeta::new(lease.payer_token_account, false),
+                AccountMeta::new(lease.payer, false),
+            ]);
+        }
+        instruction
+    }
+
+    pub fn close_cluster_ix(&self, cluster: Pubkey, renter: Pubkey) -> Instruction {
+        ix(acc::CloseCluster { cluster, renter }, args::CloseCluster {})
+    }
+
+    pub async fn cluster(&mut self, address: Pubkey) -> Option<Cluster> {
+        self.fetch(address).await
     }
 }
