@@ -137,6 +137,36 @@ pub enum IomeshError {
     ClusterDeadlineNotPassed,
     #[msg("unwind accounts come in groups of four: lease, node, payer token account, payer")]
     InvalidUnwindAccounts,
+    #[msg("amount must be greater than zero")]
+    ZeroAmount,
+    #[msg(
+        "the IO mint and its vaults are not set up: the market authority runs init_io_vaults first"
+    )]
+    IoNotConfigured,
+    #[msg("the IO mint and its vaults are already set up")]
+    IoVaultsExist,
+    #[msg("staking policy invalid: need a slash authority, unstake cooldown > 0 and appeal window > 0")]
+    InvalidStakingPolicy,
+    #[msg("node stake is below stake_per_gpu x gpu_count (or below the amount asked)")]
+    InsufficientStake,
+    #[msg("unstaking would leave the node below its required stake while it has open leases")]
+    StakeBelowMinimumWithOpenLeases,
+    #[msg("nothing is unstaking: request an unstake first")]
+    NothingToWithdraw,
+    #[msg("the unstake cooldown has not ended yet")]
+    UnstakeCooldownActive,
+    #[msg("node still holds stake or pending slashes: withdraw and settle them before retiring")]
+    NodeHasStake,
+    #[msg("signer is not the market's slashing authority")]
+    NotSlashAuthority,
+    #[msg("slash amount invalid: need amount > 0, harmed amount <= amount and a harmed wallet")]
+    InvalidSlashAmount,
+    #[msg("slash amount exceeds the node's staked and unstaking IO")]
+    SlashExceedsStake,
+    #[msg("the slash's appeal window has ended: it can only be finalized")]
+    AppealWindowClosed,
+    #[msg("the slash's appeal window is still open: it cannot be finalized yet")]
+    AppealWindowOpen,
     #[msg("account invariant violated")]
     InvariantViolated,
 }

@@ -2,7 +2,10 @@
 //! decode them, so fields are only ever appended. Amounts are in base units of
 //! the lease's mint; times are Unix seconds; prices say their unit.
 
-use crate::state::{MarketParams, NodeStatus, PriceSource};
+use crate::{
+    instructions::StakingPolicy,
+    state::{MarketParams, NodeStatus, PriceSource},
+};
 use anchor_lang::prelude::*;
 
 #[event]
@@ -214,4 +217,82 @@ pub struct ClusterClosed {
     pub cluster: Pubkey,
     pub renter: Pubkey,
     pub completed: bool,
+}
+
+#[event]
+pub struct IoVaultsInitialized {
+    pub io_mint: Pubkey,
+    pub stake_vault: Pubkey,
+    pub rewards_reserve: Pubkey,
+    pub rewards_escrow: Pubkey,
+}
+
+#[event]
+pub struct StakingPolicySet {
+    /// Amounts in IO base units, durations in seconds.
+    pub policy: StakingPolicy,
+}
+
+#[event]
+pub struct StakeDeposited {
+    pub node: Pubkey,
+    pub owner: Pubkey,
+    /// IO base units added.
+    pub amount: u64,
+    /// IO base units staked after the deposit.
+    pub staked: u64,
+}
+
+#[event]
+pub struct UnstakeRequested {
+    pub node: Pubkey,
+    /// IO base units moved into cooldown.
+    pub amount: u64,
+    /// IO base units in cooldown in total.
+    pub unstaking: u64,
+    /// Unix seconds from which they can be withdrawn.
+    pub ready_at: i64,
+}
+
+#[event]
+pub struct StakeWithdrawn {
+    pub node: Pubkey,
+    pub owner: Pubkey,
+    /// IO base units returned to the owner.
+    pub amount: u64,
+}
+
+#[event]
+pub struct NodeSlashed {
+    pub pending_slash: Pubkey,
+    pub node: Pubkey,
+    /// IO base units taken from the stake.
+    pub amount: u64,
+    pub harmed: Pubkey,
+    /// IO base units the harmed wallet receives on finalization.
+    pub harmed_amount: u64,
+    /// A `slash_reason` code.
+    pub reason: u16,
+    pub evidence: Pubkey,
+    /// Unix seconds.
+    pub appeal_ends_at: i64,
+}
+
+#[event]
+pub struct SlashReversed {
+    pub pending_slash: Pubkey,
+    pub node: Pubkey,
+    /// IO base units returned to the node's stake.
+    pub amount: u64,
+}
+
+#[event]
+pub struct SlashFinalized {
+    pub pending_slash: Pubkey,
+    pub node: Pubkey,
+    pub harmed: Pubkey,
+    /// IO base units paid to the harmed wallet.
+    pub harmed_amount: u64,
+    /// IO base units burned.
+    pub burned: u64,
 }

@@ -106,6 +106,46 @@ pub mod iomesh {
         instructions::close_cluster::handler(ctx)
     }
 
+    /// Names the IO mint and creates the stake vault and the rewards reserve and escrow (market authority).
+    pub fn init_io_vaults(ctx: Context<InitIoVaults>) -> Result<()> {
+        instructions::init_io_vaults::handler(ctx)
+    }
+
+    /// Sets the stake per GPU, unstake cooldown, slash appeal window and slashing authority (market authority).
+    pub fn set_staking_policy(ctx: Context<SetStakingPolicy>, policy: StakingPolicy) -> Result<()> {
+        instructions::set_staking_policy::handler(ctx, policy)
+    }
+
+    /// Adds IO to a node's stake (node owner).
+    pub fn stake(ctx: Context<StakeAccounts>, amount: u64) -> Result<()> {
+        instructions::stake::handler(ctx, amount)
+    }
+
+    /// Starts the cooldown of part of a node's stake (node owner).
+    pub fn request_unstake(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
+        instructions::request_unstake::handler(ctx, amount)
+    }
+
+    /// Withdraws the stake whose cooldown has ended (node owner).
+    pub fn withdraw_stake(ctx: Context<StakeAccounts>) -> Result<()> {
+        instructions::withdraw_stake::handler(ctx)
+    }
+
+    /// Takes stake from a node into a pending slash open to appeal (slashing authority).
+    pub fn slash(ctx: Context<SlashNode>, args: SlashArgs) -> Result<()> {
+        instructions::slash_node::handler(ctx, args)
+    }
+
+    /// Gives a pending slash back to the node within the appeal window (slashing authority).
+    pub fn reverse_slash(ctx: Context<ReverseSlash>) -> Result<()> {
+        instructions::reverse_slash::handler(ctx)
+    }
+
+    /// After the appeal window, pays the harmed wallet and burns the rest (anyone).
+    pub fn finalize_slash(ctx: Context<FinalizeSlash>) -> Result<()> {
+        instructions::finalize_slash::handler(ctx)
+    }
+
     /// Leases GPUs on a node: escrows price × GPUs × duration and reserves the GPUs.
     pub fn create_lease(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         instructions::create_lease::handler(ctx, args)

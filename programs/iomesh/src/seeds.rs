@@ -10,5 +10,13 @@ pub const VAULT: &[u8] = b"vault";
 pub const NODE: &[u8] = b"node";
 /// `["lease", renter, nonce_le_bytes]`: one lease.
 pub const LEASE: &[u8] = b"lease";
+/// `["stake_vault"]`: IO token account holding every node's stake and pending slashes.
+pub const STAKE_VAULT: &[u8] = b"stake_vault";
+/// `["rewards_reserve"]`: IO token account epochs are funded from.
+pub const REWARDS_RESERVE: &[u8] = b"rewards_reserve";
+/// `["rewards_escrow"]`: IO token account holding published, unclaimed epoch rewards.
+pub const REWARDS_ESCROW: &[u8] = b"rewards_escrow";
+/// `["slash", node, index_le_bytes]`: stake taken from a node, pending appeal.
+pub const SLASH: &[u8] = b"slash";
 /// `["cluster", renter, nonce_le_bytes]`: leases that start together.
 pub const CLUSTER: &[u8] = b"cluster";

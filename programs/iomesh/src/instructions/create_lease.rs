@@ -72,6 +72,10 @@ impl CreateLease<'_> {
             self.node.status == NodeStatus::Available,
             IomeshError::NodeNotAvailable
         );
+        require!(
+            self.node.meets_stake(self.market.stake_per_gpu)?,
+            IomeshError::InsufficientStake
+        );
         require!(args.gpus > 0, IomeshError::InvalidGpuCount);
         require!(
             args.job_spec_hash != [0u8; 32],

@@ -6,12 +6,14 @@ pub mod lease;
 pub mod market;
 pub mod node;
 pub mod payment_mint;
+pub mod pending_slash;
 
 pub use cluster::*;
 pub use lease::*;
 pub use market::*;
 pub use node::*;
 pub use payment_mint::*;
+pub use pending_slash::*;
 
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;

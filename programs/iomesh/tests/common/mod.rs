@@ -1194,3 +1194,184 @@ impl TestEnv {
         self.fetch(address).await
     }
 }
+
+// ---------------------------------------------------------------- IO: staking and slashing
+
+pub fn stake_vault_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::STAKE_VAULT], &iomesh::ID).0
+}
+pub fn rewards_reserve_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::REWARDS_RESERVE], &iomesh::ID).0
+}
+pub fn rewards_escrow_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::REWARDS_ESCROW], &iomesh::ID).0
+}
+pub fn slash_pda(node: &Pubkey, index: u32) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::SLASH, node.as_ref(), &index.to_le_bytes()],
+        &iomesh::ID,
+    )
+    .0
+}
+
+pub const STAKE_COOLDOWN: u32 = 14 * 24 * HOUR;
+pub const APPEAL_WINDOW: u32 = 3 * 24 * HOUR;
+
+impl TestEnv {
+    /// Makes the fixture's IO mint the market's IO mint and creates the IO vaults.
+    pub async fn init_io(&mut self) -> std::result::Result<(), TransactionError> {
+        let authority = self.keys.authority.insecure_clone();
+        let ix = ix(
+            acc::InitIoVaults {
+                market: market_pda(),
+                io_mint: self.io.mint,
+                stake_vault: stake_vault_pda(),
+                rewards_reserve: rewards_reserve_pda(),
+                rewards_escrow: rewards_escrow_pda(),
+                authority: authority.pubkey(),
+                token_program: self.io.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::InitIoVaults {},
+        );
+        self.send(&[ix], &[&authority]).await
+    }
+
+    pub fn staking_policy_ix(
+        &self,
+        authority: Pubkey,
+        policy: iomesh::StakingPolicy,
+    ) -> Instruction {
+        ix(
+            acc::SetStakingPolicy {
+                market: market_pda(),
+                authority,
+            },
+            args::SetStakingPolicy { policy },
+        )
+    }
+
+    /// IO vaults plus a staking policy of `stake_per_gpu`, a 14-day cooldown, a
+    /// 3-day appeal window and `slash_authority`.
+    pub async fn enable_staking(&mut self, stake_per_gpu: u64, slash_authority: Pubkey) {
+        self.init_io().await.expect("init IO vaults");
+        let authority = self.keys.authority.insecure_clone();
+        let ix = self.staking_policy_ix(
+            authority.pubkey(),
+            iomesh::StakingPolicy {
+                slash_authority,
+                stake_per_gpu,
+                unstake_cooldown_secs: STAKE_COOLDOWN,
+                slash_appeal_secs: APPEAL_WINDOW,
+            },
+        );
+        self.send(&[ix], &[&authority])
+            .await
+            .expect("staking policy");
+    }
+
+    pub fn stake_accounts(&self, node: &TestNode) -> acc::StakeAccounts {
+        acc::StakeAccounts {
+            market: market_pda(),
+            node: node.address,
+            io_mint: self.io.mint,
+            stake_vault: stake_vault_pda(),
+            owner_token_account: self.io.ata(&node.owner.pubkey()),
+            owner: node.owner.pubkey(),
+            token_program: self.io.token_program,
+        }
+    }
+
+    /// Mints `amount` IO to the node owner and stakes it.
+    pub async fn stake(
+        &mut self,
+        node: &TestNode,
+        amount: u64,
+    ) -> std::result::Result<(), TransactionError> {
+        let io = self.io;
+        self.fund(&node.owner.pubkey(), io, amount).await;
+        let ix = ix(self.stake_accounts(node), args::Stake { amount });
+        let owner = node.owner.insecure_clone();
+        self.send(&[ix], &[&owner]).await
+    }
+
+    pub async fn request_unstake(
+        &mut self,
+        node: &TestNode,
+        amount: u64,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = ix(
+            acc::RequestUnstake {
+                market: market_pda(),
+                node: node.address,
+                owner: node.owner.pubkey(),
+            },
+            args::RequestUnstake { amount },
+        );
+        let owner = node.owner.insecure_clone();
+        self.send(&[ix], &[&owner]).await
+    }
+
+    pub async fn withdraw_stake(
+        &mut self,
+        node: &TestNode,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = ix(self.stake_accounts(node), args::WithdrawStake {});
+        let owner = node.owner.insecure_clone();
+        self.send(&[ix], &[&owner]).await
+    }
+
+    pub fn slash_ix(
+        &self,
+        node: Pubkey,
+        index: u32,
+        authority: Pubkey,
+        args: iomesh::SlashArgs,
+    ) -> Instruction {
+        ix(
+            acc::SlashNode {
+                market: market_pda(),
+                node,
+                pending_slash: slash_pda(&node, index),
+                slash_authority: authority,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::Slash { args },
+        )
+    }
+
+    pub fn reverse_slash_ix(&self, slash: &PendingSlash, authority: Pubkey) -> Instruction {
+        ix(
+            acc::ReverseSlash {
+                market: market_pda(),
+                pending_slash: slash_pda(&slash.node, slash.index),
+                node: slash.node,
+                rent_payer: slash.rent_payer,
+                slash_authority: authority,
+            },
+            args::ReverseSlash {},
+        )
+    }
+
+    pub fn finalize_slash_ix(&self, slash: &PendingSlash) -> Instruction {
+        ix(
+            acc::FinalizeSlash {
+                market: market_pda(),
+                pending_slash: slash_pda(&slash.node, slash.index),
+                node: slash.node,
+                io_mint: self.io.mint,
+                stake_vault: stake_vault_pda(),
+                harmed_token_account: self.io.ata(&slash.harmed),
+                rent_payer: slash.rent_payer,
+                token_program: self.io.token_program,
+            },
+            args::FinalizeSlash {},
+        )
+    }
+
+    /// Total supply of a mint, in base units.
+    pub async fn supply(&mut self, mint: Pubkey) -> u64 {
+        let data = self.account_data(mint).await.expect("mint exists");
+        u64::from_le_bytes(data[36..44].try_into().unwrap())
+    }
+}
