@@ -167,6 +167,28 @@ pub enum IomeshError {
     AppealWindowClosed,
     #[msg("the slash's appeal window is still open: it cannot be finalized yet")]
     AppealWindowOpen,
+    #[msg("signer is not the market's reward authority")]
+    NotRewardAuthority,
+    #[msg("epoch invalid: need 1..=1048576 leaves, a total > 0, a non-zero root and a future claim deadline")]
+    InvalidEpoch,
+    #[msg("the rewards reserve holds less IO than the epoch's total")]
+    RewardsReserveTooSmall,
+    #[msg("the epoch account is already at its full size")]
+    EpochFullyAllocated,
+    #[msg("the epoch account is not fully allocated yet: grow_epoch first")]
+    EpochNotFullyAllocated,
+    #[msg("this leaf of the epoch has already been claimed")]
+    AlreadyClaimed,
+    #[msg("the merkle proof does not lead from this leaf (epoch, index, node, owner, amount) to the epoch's root")]
+    InvalidProof,
+    #[msg("the claim would pay out more than the epoch's total")]
+    ClaimExceedsEpoch,
+    #[msg("the epoch's claim deadline has passed")]
+    ClaimWindowClosed,
+    #[msg("the epoch's claim deadline has not passed yet")]
+    ClaimWindowOpen,
+    #[msg("the epoch's unclaimed rewards were clawed back: no more claims")]
+    EpochClawedBack,
     #[msg("account invariant violated")]
     InvariantViolated,
 }

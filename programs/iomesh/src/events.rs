@@ -296,3 +296,42 @@ pub struct SlashFinalized {
     /// IO base units burned.
     pub burned: u64,
 }
+
+#[event]
+pub struct EpochPublished {
+    pub epoch: u64,
+    pub merkle_root: [u8; 32],
+    /// IO base units moved from the rewards reserve into the rewards escrow.
+    pub total_amount: u64,
+    pub num_leaves: u32,
+    /// Unix seconds.
+    pub claim_deadline: i64,
+    /// Bytes the epoch account needs (header and claim bitmap).
+    pub account_len: u32,
+}
+
+#[event]
+pub struct EpochGrown {
+    pub epoch: u64,
+    /// Bytes now allocated.
+    pub account_len: u32,
+    /// Bytes needed in full.
+    pub full_len: u32,
+}
+
+#[event]
+pub struct RewardClaimed {
+    pub epoch: u64,
+    pub index: u32,
+    pub node: Pubkey,
+    pub owner: Pubkey,
+    /// IO base units paid.
+    pub amount: u64,
+}
+
+#[event]
+pub struct EpochClawedBack {
+    pub epoch: u64,
+    /// IO base units returned to the rewards reserve.
+    pub unclaimed: u64,
+}

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod instructions;
 pub mod math;
+pub mod merkle;
 pub mod mint_policy;
 #[cfg(not(target_os = "solana"))]
 pub mod native;
@@ -144,6 +145,26 @@ pub mod iomesh {
     /// After the appeal window, pays the harmed wallet and burns the rest (anyone).
     pub fn finalize_slash(ctx: Context<FinalizeSlash>) -> Result<()> {
         instructions::finalize_slash::handler(ctx)
+    }
+
+    /// Publishes a reward epoch's merkle root and funds it from the rewards reserve (reward authority).
+    pub fn publish_epoch(ctx: Context<PublishEpoch>, args: PublishEpochArgs) -> Result<()> {
+        instructions::publish_epoch::handler(ctx, args)
+    }
+
+    /// Grows an epoch account towards its full size, 10,240 bytes at a time (anyone).
+    pub fn grow_epoch(ctx: Context<GrowEpoch>) -> Result<()> {
+        instructions::grow_epoch::handler(ctx)
+    }
+
+    /// Pays a node owner its leaf of an epoch, once, against a merkle proof (node owner).
+    pub fn claim_reward(ctx: Context<ClaimReward>, args: ClaimRewardArgs) -> Result<()> {
+        instructions::claim_reward::handler(ctx, args)
+    }
+
+    /// Returns an epoch's unclaimed rewards to the reserve after its deadline (anyone).
+    pub fn clawback_epoch(ctx: Context<ClawbackEpoch>) -> Result<()> {
+        instructions::clawback_epoch::handler(ctx)
     }
 
     /// Leases GPUs on a node: escrows price × GPUs × duration and reserves the GPUs.

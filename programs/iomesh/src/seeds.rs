@@ -16,6 +16,8 @@ pub const STAKE_VAULT: &[u8] = b"stake_vault";
 pub const REWARDS_RESERVE: &[u8] = b"rewards_reserve";
 /// `["rewards_escrow"]`: IO token account holding published, unclaimed epoch rewards.
 pub const REWARDS_ESCROW: &[u8] = b"rewards_escrow";
+/// `["epoch", epoch_le_bytes]`: one published reward epoch and its claim bitmap.
+pub const EPOCH: &[u8] = b"epoch";
 /// `["slash", node, index_le_bytes]`: stake taken from a node, pending appeal.
 pub const SLASH: &[u8] = b"slash";
 /// `["cluster", renter, nonce_le_bytes]`: leases that start together.

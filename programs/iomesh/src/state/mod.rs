@@ -7,6 +7,7 @@ pub mod market;
 pub mod node;
 pub mod payment_mint;
 pub mod pending_slash;
+pub mod reward_epoch;
 
 pub use cluster::*;
 pub use lease::*;
@@ -14,6 +15,7 @@ pub use market::*;
 pub use node::*;
 pub use payment_mint::*;
 pub use pending_slash::*;
+pub use reward_epoch::*;
 
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;

@@ -1375,3 +1375,100 @@ impl TestEnv {
         u64::from_le_bytes(data[36..44].try_into().unwrap())
     }
 }
+
+// ---------------------------------------------------------------- reward epochs
+
+pub fn epoch_pda(epoch: u64) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::EPOCH, &epoch.to_le_bytes()], &iomesh::ID).0
+}
+
+impl TestEnv {
+    /// Mints `amount` IO straight into the rewards reserve.
+    pub async fn fund_rewards_reserve(&mut self, amount: u64) {
+        let mint_to = spl_token_2022::instruction::mint_to(
+            &self.io.token_program,
+            &self.io.mint,
+            &rewards_reserve_pda(),
+            &self.keys.authority.pubkey(),
+            &[],
+            amount,
+        )
+        .unwrap();
+        let authority = self.keys.authority.insecure_clone();
+        self.send(&[mint_to], &[&authority])
+            .await
+            .expect("fund reserve");
+    }
+
+    /// `publish_epoch`, signed by the market's reward authority (the fixture's market authority).
+    pub fn publish_epoch_ix(
+        &self,
+        authority: Pubkey,
+        args: iomesh::PublishEpochArgs,
+    ) -> Instruction {
+        ix(
+            acc::PublishEpoch {
+                market: market_pda(),
+                epoch: epoch_pda(args.epoch),
+                io_mint: self.io.mint,
+                rewards_reserve: rewards_reserve_pda(),
+                rewards_escrow: rewards_escrow_pda(),
+                reward_authority: authority,
+                token_program: self.io.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::PublishEpoch { args },
+        )
+    }
+
+    pub fn grow_epoch_ix(&self, epoch: u64, payer: Pubkey) -> Instruction {
+        ix(
+            acc::GrowEpoch {
+                epoch: epoch_pda(epoch),
+                payer,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::GrowEpoch {},
+        )
+    }
+
+    pub fn claim_reward_ix(
+        &self,
+        epoch: u64,
+        node: Pubkey,
+        owner: Pubkey,
+        args: iomesh::ClaimRewardArgs,
+    ) -> Instruction {
+        ix(
+            acc::ClaimReward {
+                market: market_pda(),
+                epoch: epoch_pda(epoch),
+                node,
+                io_mint: self.io.mint,
+                rewards_escrow: rewards_escrow_pda(),
+                owner_token_account: self.io.ata(&owner),
+                owner,
+                token_program: self.io.token_program,
+            },
+            args::ClaimReward { args },
+        )
+    }
+
+    pub fn clawback_epoch_ix(&self, epoch: u64) -> Instruction {
+        ix(
+            acc::ClawbackEpoch {
+                market: market_pda(),
+                epoch: epoch_pda(epoch),
+                io_mint: self.io.mint,
+                rewards_reserve: rewards_reserve_pda(),
+                rewards_escrow: rewards_escrow_pda(),
+                token_program: self.io.token_program,
+            },
+            args::ClawbackEpoch {},
+        )
+    }
+
+    pub async fn reward_epoch(&mut self, epoch: u64) -> Option<RewardEpoch> {
+        self.fetch(epoch_pda(epoch)).await
+    }
+}
