@@ -172,6 +172,9 @@ pub struct TestEnv {
     pub iosd: TestMint,
     seen: HashSet<[u8; 64]>,
     uniquifier: u32,
+    /// When `ctx.last_blockhash` was fetched: the bank keeps a blockhash for
+    /// 150 slots (about a minute), and long property runs outlive that.
+    blockhash_at: std::time::Instant,
 }
 
 impl TestEnv {
@@ -196,6 +199,7 @@ impl TestEnv {
             iosd: placeholder,
             seen: HashSet::new(),
             uniquifier: 0,
+            blockhash_at: std::time::Instant::now(),
         };
         for key in [
             env.keys.authority.pubkey(),
@@ -249,6 +253,7 @@ impl TestEnv {
         signers: &[&Keypair],
     ) -> std::result::Result<(), TransactionError> {
         let payer = self.payer();
+        self.refresh_blockhash().await;
         let tx = self.sign_unique(&payer, instructions, signers);
         self.ctx
             .banks_client
@@ -1005,6 +1010,7 @@ impl TestEnv {
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Sent {
+        self.refresh_blockhash().await;
         let tx = self.sign_unique(fee_payer, instructions, signers);
         let outcome = self
             .ctx
@@ -1020,6 +1026,19 @@ impl TestEnv {
 }
 
 impl TestEnv {
+    /// Fetches a recent blockhash once the one in use is 20 seconds old.
+    async fn refresh_blockhash(&mut self) {
+        if self.blockhash_at.elapsed() > std::time::Duration::from_secs(20) {
+            self.ctx.last_blockhash = self
+                .ctx
+                .banks_client
+                .get_latest_blockhash()
+                .await
+                .expect("latest blockhash");
+            self.blockhash_at = std::time::Instant::now();
+        }
+    }
+
     /// Signs `instructions` with `fee_payer` (paying) and `signers`. A transaction
     /// identical to one already sent gets a distinct compute-budget instruction,
     /// placed last so instruction indices in errors still match `instructions`,
