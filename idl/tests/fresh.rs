@@ -49,6 +49,8 @@ fn checked_in_idl_matches_the_program_and_lists_every_instruction() {
         "grow_epoch",
         "claim_reward",
         "clawback_epoch",
+        "init_iosd",
+        "mint_iosd",
     ] {
         assert!(
             names.contains(&expected),

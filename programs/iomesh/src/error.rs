@@ -189,6 +189,28 @@ pub enum IomeshError {
     ClaimWindowOpen,
     #[msg("the epoch's unclaimed rewards were clawed back: no more claims")]
     EpochClawedBack,
+    #[msg("IOSD policy invalid: need a feed id, max age > 0, 0 < max confidence <= 1000 bps, window > 0 and cap > 0")]
+    InvalidIosdPolicy,
+    #[msg("the IOSD mint must have no freeze authority")]
+    IosdMintHasFreezeAuthority,
+    #[msg("this is not the configured IOSD mint")]
+    WrongIosdMint,
+    #[msg("the price account is not owned by the Pyth receiver program")]
+    WrongOracleOwner,
+    #[msg("the price account is not a Pyth PriceUpdateV2 account")]
+    InvalidOracleAccount,
+    #[msg("the price update's Wormhole signatures are only partially verified")]
+    OracleNotFullyVerified,
+    #[msg("the price account is for another feed than the configured IO/USD feed")]
+    WrongPriceFeed,
+    #[msg("the oracle price is older than the maximum age: post a fresh update")]
+    StaleOraclePrice,
+    #[msg("the oracle price's confidence interval is wider than the maximum allowed")]
+    PriceConfidenceTooWide,
+    #[msg("less IOSD would be minted than the minimum asked (price moved)")]
+    SlippageExceeded,
+    #[msg("the IOSD minted in this window would exceed the circuit breaker's cap: wait for the next window")]
+    CircuitBreakerTripped,
     #[msg("account invariant violated")]
     InvariantViolated,
 }

@@ -3,7 +3,7 @@
 //! the lease's mint; times are Unix seconds; prices say their unit.
 
 use crate::{
-    instructions::StakingPolicy,
+    instructions::{IosdPolicy, StakingPolicy},
     state::{MarketParams, NodeStatus, PriceSource},
 };
 use anchor_lang::prelude::*;
@@ -334,4 +334,28 @@ pub struct EpochClawedBack {
     pub epoch: u64,
     /// IO base units returned to the rewards reserve.
     pub unclaimed: u64,
+}
+
+#[event]
+pub struct IosdInitialized {
+    pub iosd_mint: Pubkey,
+    /// Ages in seconds, confidence in basis points, cap in IOSD base units.
+    pub policy: IosdPolicy,
+}
+
+#[event]
+pub struct IosdMinted {
+    pub user: Pubkey,
+    /// IO base units burned.
+    pub io_burned: u64,
+    /// IOSD base units minted.
+    pub iosd_minted: u64,
+    /// Oracle price: `price × 10^exponent` USD per IO, ± `conf` (same scale); `price − conf` was used.
+    pub price: i64,
+    pub conf: u64,
+    pub exponent: i32,
+    /// Unix seconds.
+    pub publish_time: i64,
+    /// IOSD base units minted in the current circuit-breaker window.
+    pub window_minted: u64,
 }

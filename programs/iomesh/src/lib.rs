@@ -16,6 +16,7 @@ pub mod merkle;
 pub mod mint_policy;
 #[cfg(not(target_os = "solana"))]
 pub mod native;
+pub mod oracle;
 pub mod seeds;
 pub mod state;
 pub mod transfers;
@@ -165,6 +166,16 @@ pub mod iomesh {
     /// Returns an epoch's unclaimed rewards to the reserve after its deadline (anyone).
     pub fn clawback_epoch(ctx: Context<ClawbackEpoch>) -> Result<()> {
         instructions::clawback_epoch::handler(ctx)
+    }
+
+    /// Sets up IOSD burn-and-mint: mint, oracle policy, circuit breaker (market authority).
+    pub fn init_iosd(ctx: Context<InitIosd>, policy: IosdPolicy) -> Result<()> {
+        instructions::init_iosd::handler(ctx, policy)
+    }
+
+    /// Burns the caller's IO and mints IOSD at the oracle's IO/USD price, at least `min_iosd_out`.
+    pub fn mint_iosd(ctx: Context<MintIosd>, io_amount: u64, min_iosd_out: u64) -> Result<()> {
+        instructions::mint_iosd::handler(ctx, io_amount, min_iosd_out)
     }
 
     /// Leases GPUs on a node: escrows price × GPUs × duration and reserves the GPUs.

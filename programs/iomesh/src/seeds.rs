@@ -18,6 +18,10 @@ pub const REWARDS_RESERVE: &[u8] = b"rewards_reserve";
 pub const REWARDS_ESCROW: &[u8] = b"rewards_escrow";
 /// `["epoch", epoch_le_bytes]`: one published reward epoch and its claim bitmap.
 pub const EPOCH: &[u8] = b"epoch";
+/// `["iosd"]`: IOSD burn-and-mint configuration and circuit breaker.
+pub const IOSD: &[u8] = b"iosd";
+/// `["iosd_mint_authority"]`: the IOSD mint's mint authority (signs only).
+pub const IOSD_MINT_AUTHORITY: &[u8] = b"iosd_mint_authority";
 /// `["slash", node, index_le_bytes]`: stake taken from a node, pending appeal.
 pub const SLASH: &[u8] = b"slash";
 /// `["cluster", renter, nonce_le_bytes]`: leases that start together.

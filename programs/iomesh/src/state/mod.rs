@@ -2,6 +2,7 @@
 //! later fields, and an `invariant()` checked by every instruction that changes it.
 
 pub mod cluster;
+pub mod iosd_config;
 pub mod lease;
 pub mod market;
 pub mod node;
@@ -10,6 +11,7 @@ pub mod pending_slash;
 pub mod reward_epoch;
 
 pub use cluster::*;
+pub use iosd_config::*;
 pub use lease::*;
 pub use market::*;
 pub use node::*;
