@@ -51,6 +51,7 @@ fn checked_in_idl_matches_the_program_and_lists_every_instruction() {
         "clawback_epoch",
         "init_iosd",
         "mint_iosd",
+        "set_mint_oracle",
     ] {
         assert!(
             names.contains(&expected),

@@ -211,6 +211,10 @@ pub enum IomeshError {
     SlippageExceeded,
     #[msg("the IOSD minted in this window would exceed the circuit breaker's cap: wait for the next window")]
     CircuitBreakerTripped,
+    #[msg("an oracle-priced mint needs its Pyth price update account")]
+    OracleAccountRequired,
+    #[msg("oracle config invalid: need a feed id and 0 < max confidence <= 1000 bps")]
+    InvalidOracleConfig,
     #[msg("account invariant violated")]
     InvariantViolated,
 }

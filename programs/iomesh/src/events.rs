@@ -3,7 +3,7 @@
 //! the lease's mint; times are Unix seconds; prices say their unit.
 
 use crate::{
-    instructions::{IosdPolicy, StakingPolicy},
+    instructions::{IosdPolicy, MintOracle, StakingPolicy},
     state::{MarketParams, NodeStatus, PriceSource},
 };
 use anchor_lang::prelude::*;
@@ -358,4 +358,11 @@ pub struct IosdMinted {
     pub publish_time: i64,
     /// IOSD base units minted in the current circuit-breaker window.
     pub window_minted: u64,
+}
+
+#[event]
+pub struct PaymentMintOracleSet {
+    pub mint: Pubkey,
+    /// Feed id; confidence in basis points; age in seconds.
+    pub oracle: MintOracle,
 }

@@ -68,6 +68,11 @@ pub mod iomesh {
         instructions::update_payment_mint::handler(ctx, args)
     }
 
+    /// Prices a payment mint from a Pyth oracle feed (market authority).
+    pub fn set_mint_oracle(ctx: Context<SetMintOracle>, oracle: MintOracle) -> Result<()> {
+        instructions::set_mint_oracle::handler(ctx, oracle)
+    }
+
     /// Sets the USD price of an authority-priced mint (price authority).
     pub fn set_mint_price(ctx: Context<SetMintPrice>, usd_price_micros: u64) -> Result<()> {
         instructions::set_mint_price::handler(ctx, usd_price_micros)

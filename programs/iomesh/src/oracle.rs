@@ -109,6 +109,13 @@ pub fn iosd_for_io(
     u64::try_from(numerator / denominator).map_err(|_| overflow())
 }
 
+/// The oracle price in micro-USD per whole token at the low end of its
+/// confidence interval, rounded down.
+pub fn usd_micros_per_token(price: &OraclePrice) -> Result<u64> {
+    // Micro-USD for 1 whole token, i.e. the same computation with 6-decimal "IOSD".
+    iosd_for_io(1, price, 0, 6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,6 +134,7 @@ fn create_accounts(renter: Pubkey, node: Pubkey, mint: TestMint, nonce: u64) -> 
         lease: lease_pda(&renter, nonce),
         payer_token_account: mint.ata(&renter),
         cluster: None,
+        price_update: None,
         renter,
         payer: renter,
         token_program: mint.token_program,

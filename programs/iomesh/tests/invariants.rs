@@ -10,7 +10,6 @@
 //! - no second is paid twice: each lease's payout equals the floor of its rate
 //!   over the seconds it was actually billed, never more.
 //!
-//!
 //! The IO side runs alongside: nodes stake, unstake and withdraw (a node below
 //! its stake takes no lease and earns no reward), the slashing authority
 //! slashes, reverses and finalizes (paying the harmed renter, burning the
@@ -18,7 +17,9 @@
 //! back, and clusters gate activation and are unwound. The stake vault must
 //! hold exactly the stakes plus pending slashes, the rewards escrow exactly the
 //! unclaimed rewards of open epochs, and IO's supply must fall by exactly what
-//! was burned.
+//! was burned. IOSD burn-and-mint runs at random oracle prices (some stale or too
+//! uncertain): every IOSD base unit minted is paid for by IO burned at the
+//! price used, the circuit breaker holds, and both supplies reconcile.
 //!
 //! `PROPTEST_CASES` sets the number of sequences (CI default below; see the
 //! README for the longer run); `IOMESH_PROPTEST_STATS=1` prints each step's
@@ -47,6 +48,11 @@ const COOLDOWN: u32 = 2_000;
 const APPEAL: u32 = 1_500;
 const CLUSTER_WINDOW: i64 = 1_200;
 const CLAIM_WINDOW: i64 = 5_000;
+const IOSD_FEED: [u8; 32] = [7; 32];
+const IOSD_MAX_AGE: i64 = 60;
+const IOSD_MAX_CONF_BPS: u64 = 100;
+const IOSD_WINDOW: i64 = 3_600;
+const IOSD_CAP: u64 = 100 * TOKEN;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -129,6 +135,15 @@ enum Op {
     Clawback {
         epoch: usize,
     },
+    /// A renter burns IO for IOSD at an oracle price `price × 10^-8` USD,
+    /// `conf_bps` wide, published `age` seconds ago.
+    MintIosd {
+        renter: usize,
+        io_amount: u64,
+        price: i64,
+        conf_bps: u64,
+        age: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -155,6 +170,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => [1u64..100 * TOKEN, 1u64..100 * TOKEN, 1u64..100 * TOKEN].prop_map(|amounts| Op::PublishEpoch { amounts }),
         2 => (0..8usize, 0..3usize).prop_map(|(epoch, leaf)| Op::Claim { epoch, leaf }),
         1 => (0..8usize).prop_map(|epoch| Op::Clawback { epoch }),
+        2 => (0..RENTERS, 1u64..60 * TOKEN, 10_000_000i64..200_000_000, 0u64..150, prop_oneof![4 => 0i64..=60, 1 => 61i64..200])
+            .prop_map(|(renter, io_amount, price, conf_bps, age)| Op::MintIosd { renter, io_amount, price, conf_bps, age }),
     ]
 }
 
@@ -251,6 +268,15 @@ struct World {
     epochs: Vec<ModelEpoch>,
     /// IO base units burned by finalized slashes.
     burned: u64,
+    /// The burn-and-mint IOSD mint (authority: the program) and its oracle account.
+    iosd: TestMint,
+    oracle: Pubkey,
+    iosd_window_start: i64,
+    iosd_window_minted: u64,
+    io_burned_for_iosd: u64,
+    iosd_minted: u64,
+    /// IOSD held by each renter.
+    iosd_balances: Vec<u64>,
 }
 
 impl World {
@@ -314,7 +340,27 @@ impl World {
             balances.insert(account, 0);
         }
         *balances.get_mut(&stake_vault_pda()).unwrap() = stakes.iter().map(|s| s.staked).sum();
+        let iosd = env
+            .setup_iosd(iomesh::IosdPolicy {
+                price_feed_id: IOSD_FEED,
+                max_price_age_secs: IOSD_MAX_AGE as u32,
+                max_confidence_bps: IOSD_MAX_CONF_BPS as u16,
+                window_secs: IOSD_WINDOW as u32,
+                window_cap: IOSD_CAP,
+            })
+            .await;
+        let iosd_window_start = env.now().await;
+        for renter in &renters {
+            env.create_ata(&renter.pubkey(), iosd).await;
+        }
         World {
+            iosd,
+            oracle: Pubkey::new_unique(),
+            iosd_window_start,
+            iosd_window_minted: 0,
+            io_burned_for_iosd: 0,
+            iosd_minted: 0,
+            iosd_balances: vec![0; RENTERS],
             slasher,
             clusters: Vec::new(),
             stakes,
@@ -970,6 +1016,46 @@ impl World {
                 }
                 Some(result.is_ok())
             }
+            Op::MintIosd {
+                renter,
+                io_amount,
+                price,
+                conf_bps,
+                age,
+            } => {
+                let conf = price as u64 * conf_bps / 10_000;
+                let data = price_update_data(IOSD_FEED, price, conf, now - age, true);
+                let oracle = self.oracle;
+                self.env
+                    .post_price(oracle, data, iomesh::oracle::PYTH_RECEIVER_ID);
+                // IOSD (6 decimals, $1) for IO (6 decimals) at price − conf, scale 10^-8, rounded down.
+                let out = (io_amount as u128 * (price as u64 - conf) as u128 / 100_000_000) as u64;
+                let (start, minted) = if now >= self.iosd_window_start + IOSD_WINDOW {
+                    (now, 0)
+                } else {
+                    (self.iosd_window_start, self.iosd_window_minted)
+                };
+                let expect_ok = age <= IOSD_MAX_AGE
+                    && conf * 10_000 <= price as u64 * IOSD_MAX_CONF_BPS
+                    && out > 0
+                    && minted + out <= IOSD_CAP;
+                let user = self.renters[renter].insecure_clone();
+                let ix = self
+                    .env
+                    .mint_iosd_ix(self.iosd, oracle, user.pubkey(), io_amount, out);
+                let result = self.env.send(&[ix], &[&user]).await;
+                assert_eq!(result.is_ok(), expect_ok, "mint_iosd {op:?}: {result:?}");
+                if result.is_ok() {
+                    let io = self.mints[0].ata(&user.pubkey());
+                    *self.balances.get_mut(&io).unwrap() -= io_amount;
+                    self.io_burned_for_iosd += io_amount;
+                    self.iosd_minted += out;
+                    self.iosd_balances[renter] += out;
+                    self.iosd_window_start = start;
+                    self.iosd_window_minted = minted + out;
+                }
+                Some(result.is_ok())
+            }
         }
     }
 
@@ -1153,7 +1239,37 @@ impl World {
                 }
             }
         }
-        // IO minted by the test (funding, stakes, reserve) minus what slashes burned.
+        // IOSD: every base unit minted is held by a renter, and each mint paid
+        // for it with exactly the IO burned at the price used.
+        let iosd = self.iosd;
+        for (r, expected) in self.iosd_balances.clone().into_iter().enumerate() {
+            let holder = self.renters[r].pubkey();
+            assert_eq!(
+                self.env.balance(iosd.ata(&holder)).await,
+                expected,
+                "step {step}: IOSD of renter {r}"
+            );
+        }
+        assert_eq!(self.env.supply(iosd.mint).await, self.iosd_minted);
+        let config: iomesh::state::IosdConfig = self
+            .env
+            .fetch(iosd_config_pda())
+            .await
+            .expect("iosd config");
+        assert_eq!(
+            (
+                config.total_io_burned,
+                config.total_iosd_minted,
+                config.window_minted
+            ),
+            (
+                self.io_burned_for_iosd,
+                self.iosd_minted,
+                self.iosd_window_minted
+            ),
+            "step {step}: IOSD burn-and-mint totals"
+        );
+        // IO minted by the test (funding, stakes, reserve) minus what slashes and IOSD burned.
         let minted: u64 = self
             .balances
             .iter()

@@ -1,16 +1,15 @@
 //! IOSD burn-and-mint: init_iosd, mint_iosd against a Pyth PriceUpdateV2
 //! account (owner, layout, feed, age, confidence), slippage, circuit breaker,
-//! and IOSD accepted as a payment mint.
+//! and IOSD accepted as a payment mint; set_mint_oracle: a non-stable payment
+//! mint priced from the same kind of oracle account.
 
 mod common;
 
 use anchor_lang::prelude::Pubkey;
-use anchor_spl::token_2022::spl_token_2022;
 use common::*;
 use iomesh::{
-    accounts as acc, error::IomeshError, instruction as args, oracle, seeds, state::*, IosdPolicy,
+    accounts as acc, error::IomeshError, instruction as args, oracle, state::*, IosdPolicy,
 };
-use solana_account::{Account, AccountSharedData};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -24,32 +23,9 @@ const PRICE: i64 = 50_000_000;
 const CONF: u64 = 100_000;
 const EXPO: i32 = -8;
 
-fn iosd_config_pda() -> Pubkey {
-    Pubkey::find_program_address(&[seeds::IOSD], &iomesh::ID).0
-}
-fn mint_authority_pda() -> Pubkey {
-    Pubkey::find_program_address(&[seeds::IOSD_MINT_AUTHORITY], &iomesh::ID).0
-}
-
-/// The bytes of a `PriceUpdateV2` account as the Pyth receiver writes them.
 fn price_update(feed: [u8; 32], price: i64, conf: u64, publish_time: i64, full: bool) -> Vec<u8> {
-    let mut data = oracle::PRICE_UPDATE_V2_DISCRIMINATOR.to_vec();
-    data.extend_from_slice(Pubkey::new_unique().as_ref()); // write authority
-    if full {
-        data.push(1);
-    } else {
-        data.extend_from_slice(&[0, 5]); // Partial { num_signatures: 5 }
-    }
-    data.extend_from_slice(&feed);
-    data.extend_from_slice(&price.to_le_bytes());
-    data.extend_from_slice(&conf.to_le_bytes());
-    data.extend_from_slice(&EXPO.to_le_bytes());
-    data.extend_from_slice(&publish_time.to_le_bytes());
-    data.extend_from_slice(&(publish_time - 1).to_le_bytes()); // prev publish time
-    data.extend_from_slice(&price.to_le_bytes()); // ema price
-    data.extend_from_slice(&conf.to_le_bytes()); // ema conf
-    data.extend_from_slice(&1u64.to_le_bytes()); // posted slot
-    data
+    assert_eq!(EXPO, -8, "the fixture posts exponent -8");
+    price_update_data(feed, price, conf, publish_time, full)
 }
 
 struct Iosd {
@@ -63,58 +39,15 @@ impl Iosd {
     async fn new() -> Self {
         let mut env = TestEnv::new().await;
         env.init_io().await.unwrap();
-        // A Token-2022 mint whose only authority is the program's PDA.
-        let mint = Keypair::new();
-        let payer = env.payer();
-        let rent = env
-            .ctx
-            .banks_client
-            .get_rent()
-            .await
-            .unwrap()
-            .minimum_balance(82);
-        let create = solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            rent,
-            82,
-            &spl_token_2022::ID,
-        );
-        let init = spl_token_2022::instruction::initialize_mint2(
-            &spl_token_2022::ID,
-            &mint.pubkey(),
-            &mint_authority_pda(),
-            None,
-            DECIMALS,
-        )
-        .unwrap();
-        env.send(&[create, init], &[&mint]).await.unwrap();
-        let iosd = TestMint {
-            mint: mint.pubkey(),
-            token_program: spl_token_2022::ID,
-        };
-        let authority = env.keys.authority.insecure_clone();
-        let ix = ix(
-            acc::InitIosd {
-                market: market_pda(),
-                iosd_config: iosd_config_pda(),
-                iosd_mint: iosd.mint,
-                iosd_mint_authority: mint_authority_pda(),
-                authority: authority.pubkey(),
-                token_program: iosd.token_program,
-                system_program: anchor_lang::system_program::ID,
-            },
-            args::InitIosd {
-                policy: IosdPolicy {
-                    price_feed_id: FEED,
-                    max_price_age_secs: MAX_AGE,
-                    max_confidence_bps: MAX_CONF_BPS,
-                    window_secs: WINDOW,
-                    window_cap: CAP,
-                },
-            },
-        );
-        env.send(&[ix], &[&authority]).await.unwrap();
+        let iosd = env
+            .setup_iosd(IosdPolicy {
+                price_feed_id: FEED,
+                max_price_age_secs: MAX_AGE,
+                max_confidence_bps: MAX_CONF_BPS,
+                window_secs: WINDOW,
+                window_cap: CAP,
+            })
+            .await;
         let user = env.wallet().await;
         let io = env.io;
         env.fund(&user.pubkey(), io, 100 * TOKEN).await;
@@ -135,16 +68,8 @@ impl Iosd {
 
     /// Writes the oracle account (what the Pyth receiver would post).
     fn post(&mut self, data: Vec<u8>, owner: Pubkey) {
-        let account = Account {
-            lamports: 10_000_000,
-            data,
-            owner,
-            executable: false,
-            rent_epoch: 0,
-        };
-        self.env
-            .ctx
-            .set_account(&self.oracle, &AccountSharedData::from(account));
+        let oracle = self.oracle;
+        self.env.post_price(oracle, data, owner);
     }
 
     async fn mint(
@@ -152,24 +77,12 @@ impl Iosd {
         io_amount: u64,
         min_iosd_out: u64,
     ) -> std::result::Result<(), solana_transaction_error::TransactionError> {
-        let ix = ix(
-            acc::MintIosd {
-                market: market_pda(),
-                iosd_config: iosd_config_pda(),
-                io_mint: self.env.io.mint,
-                iosd_mint: self.iosd.mint,
-                price_update: self.oracle,
-                user_io: self.env.io.ata(&self.user.pubkey()),
-                user_iosd: self.iosd.ata(&self.user.pubkey()),
-                iosd_mint_authority: mint_authority_pda(),
-                user: self.user.pubkey(),
-                io_token_program: self.env.io.token_program,
-                iosd_token_program: self.iosd.token_program,
-            },
-            args::MintIosd {
-                io_amount,
-                min_iosd_out,
-            },
+        let ix = self.env.mint_iosd_ix(
+            self.iosd,
+            self.oracle,
+            self.user.pubkey(),
+            io_amount,
+            min_iosd_out,
         );
         let user = self.user.insecure_clone();
         self.env.send(&[ix], &[&user]).await
@@ -312,4 +225,69 @@ async fn minted_iosd_pays_for_a_lease_like_any_stable_mint() {
         .unwrap();
     assert_eq!(t.env.lease(lease).await.unwrap().deposited, TOKEN);
     assert_eq!(t.env.balance(iosd.vault()).await, TOKEN);
+}
+
+#[tokio::test]
+async fn an_oracle_priced_mint_quotes_leases_from_the_price_update() {
+    let mut t = Iosd::new().await;
+    let io = t.env.io;
+    let authority = t.env.keys.authority.insecure_clone();
+    let set = ix(
+        acc::SetMintOracle {
+            market: market_pda(),
+            payment_mint: payment_mint_pda(&io.mint),
+            authority: authority.pubkey(),
+        },
+        args::SetMintOracle {
+            oracle: iomesh::MintOracle {
+                price_feed_id: FEED,
+                max_confidence_bps: MAX_CONF_BPS,
+                max_price_age_secs: MAX_AGE,
+            },
+        },
+    );
+    t.env.send(&[set], &[&authority]).await.unwrap();
+    assert_eq!(
+        t.env.payment_mint(&io).await.price_source,
+        PriceSource::Oracle
+    );
+    let node = t.env.register_node(1).await;
+    let user = t.user.insecure_clone();
+    let request = LeaseRequest {
+        renter: &user,
+        payer: None,
+        node: node.address,
+        mint: io,
+        nonce: 1,
+        gpus: 1,
+        duration_secs: HOUR,
+        max_price_per_gpu_hour: u64::MAX,
+    };
+    // Without the price account, and with a stale one, the lease is refused.
+    let ix = t.env.create_lease_ix(&request);
+    assert_error(
+        t.env.send(&[ix], &[&user]).await,
+        code(IomeshError::OracleAccountRequired),
+    );
+    let now = t.env.now().await;
+    t.post(
+        price_update(FEED, PRICE, CONF, now - i64::from(MAX_AGE) - 1, true),
+        oracle::PYTH_RECEIVER_ID,
+    );
+    let ix = t.env.create_lease_ix_full(&request, None, Some(t.oracle));
+    assert_error(
+        t.env.send(&[ix], &[&user]).await,
+        code(IomeshError::StaleOraclePrice),
+    );
+    t.post(
+        price_update(FEED, PRICE, CONF, now, true),
+        oracle::PYTH_RECEIVER_ID,
+    );
+    let ix = t.env.create_lease_ix_full(&request, None, Some(t.oracle));
+    t.env.send(&[ix], &[&user]).await.unwrap();
+    // Quoted at $0.50 − $0.001 = 499_000 micro-USD per IO: $2.00 per GPU-hour.
+    let rate = expected_rate(2_000_000, 499_000, DECIMALS);
+    let lease = t.env.lease(lease_pda(&user.pubkey(), 1)).await.unwrap();
+    assert_eq!(lease.rate_per_gpu_hour, rate);
+    assert_eq!(lease.deposited, expected_deposit(rate, 1, u64::from(HOUR)));
 }

@@ -57,6 +57,9 @@ pub struct CreateLease<'info> {
         bump = cluster.bump
     )]
     pub cluster: Option<Box<Account<'info, Cluster>>>,
+    /// CHECK: the Pyth `PriceUpdateV2` account of an oracle-priced mint; owner,
+    /// layout, feed, age and confidence checked by `oracle::read_price`.
+    pub price_update: Option<UncheckedAccount<'info>>,
     pub renter: Signer<'info>,
     /// Funds the escrow and the rent; receives refunds and the rent back. May be the renter.
     #[account(mut)]
@@ -93,7 +96,10 @@ impl CreateLease<'_> {
 pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let accounts = ctx.accounts;
-    let usd_price = accounts.payment_mint.quote_price(now)?;
+    let price_update = accounts.price_update.as_ref().map(|a| a.to_account_info());
+    let usd_price = accounts
+        .payment_mint
+        .quote_price(now, price_update.as_ref())?;
     let rate = math::rate_per_gpu_hour(
         accounts.node.price_usd_micros_per_gpu_hour,
         usd_price,

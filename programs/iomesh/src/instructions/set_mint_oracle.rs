@@ -1,6 +1,4 @@
-use crate::{
-    error::IomeshError, events::PaymentMintOracleSet, seeds, state::*,
-};
+use crate::{error::IomeshError, events::PaymentMintOracleSet, seeds, state::*};
 use anchor_lang::prelude::*;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]

@@ -564,6 +564,16 @@ impl TestEnv {
         request: &LeaseRequest<'_>,
         cluster: Option<Pubkey>,
     ) -> Instruction {
+        self.create_lease_ix_full(request, cluster, None)
+    }
+
+    /// `create_lease`, joining `cluster` and reading the oracle `price_update` when given.
+    pub fn create_lease_ix_full(
+        &self,
+        request: &LeaseRequest<'_>,
+        cluster: Option<Pubkey>,
+        price_update: Option<Pubkey>,
+    ) -> Instruction {
         let payer = request.payer.unwrap_or(request.renter).pubkey();
         ix(
             acc::CreateLease {
@@ -575,6 +585,7 @@ impl TestEnv {
                 lease: lease_pda(&request.renter.pubkey(), request.nonce),
                 payer_token_account: request.mint.ata(&payer),
                 cluster,
+                price_update,
                 renter: request.renter.pubkey(),
                 payer,
                 token_program: request.mint.token_program,
@@ -1489,5 +1500,134 @@ impl TestEnv {
 
     pub async fn reward_epoch(&mut self, epoch: u64) -> Option<RewardEpoch> {
         self.fetch(epoch_pda(epoch)).await
+    }
+}
+
+// ---------------------------------------------------------------- IOSD and oracles
+
+pub fn iosd_config_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::IOSD], &iomesh::ID).0
+}
+pub fn iosd_mint_authority_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::IOSD_MINT_AUTHORITY], &iomesh::ID).0
+}
+
+/// The bytes of a `PriceUpdateV2` account as the Pyth receiver writes them
+/// (exponent -8; `full`: Wormhole signatures fully verified).
+pub fn price_update_data(
+    feed: [u8; 32],
+    price: i64,
+    conf: u64,
+    publish_time: i64,
+    full: bool,
+) -> Vec<u8> {
+    let mut data = iomesh::oracle::PRICE_UPDATE_V2_DISCRIMINATOR.to_vec();
+    data.extend_from_slice(Pubkey::new_unique().as_ref()); // write authority
+    if full {
+        data.push(1);
+    } else {
+        data.extend_from_slice(&[0, 5]); // Partial { num_signatures: 5 }
+    }
+    data.extend_from_slice(&feed);
+    data.extend_from_slice(&price.to_le_bytes());
+    data.extend_from_slice(&conf.to_le_bytes());
+    data.extend_from_slice(&(-8i32).to_le_bytes());
+    data.extend_from_slice(&publish_time.to_le_bytes());
+    data.extend_from_slice(&(publish_time - 1).to_le_bytes()); // prev publish time
+    data.extend_from_slice(&price.to_le_bytes()); // ema price
+    data.extend_from_slice(&conf.to_le_bytes()); // ema conf
+    data.extend_from_slice(&1u64.to_le_bytes()); // posted slot
+    data
+}
+
+impl TestEnv {
+    /// Writes an oracle account at `address`, as the Pyth receiver would post it.
+    pub fn post_price(&mut self, address: Pubkey, data: Vec<u8>, owner: Pubkey) {
+        let account = solana_account::Account {
+            lamports: 10_000_000,
+            data,
+            owner,
+            executable: false,
+            rent_epoch: 0,
+        };
+        self.ctx
+            .set_account(&address, &solana_account::AccountSharedData::from(account));
+    }
+
+    /// A Token-2022 IOSD mint whose only authority is the program's PDA, and `init_iosd` with `policy`.
+    pub async fn setup_iosd(&mut self, policy: iomesh::IosdPolicy) -> TestMint {
+        let mint = Keypair::new();
+        let payer = self.payer();
+        let rent = self
+            .ctx
+            .banks_client
+            .get_rent()
+            .await
+            .unwrap()
+            .minimum_balance(82);
+        let create = solana_system_interface::instruction::create_account(
+            &payer.pubkey(),
+            &mint.pubkey(),
+            rent,
+            82,
+            &spl_token_2022::ID,
+        );
+        let init = spl_token_2022::instruction::initialize_mint2(
+            &spl_token_2022::ID,
+            &mint.pubkey(),
+            &iosd_mint_authority_pda(),
+            None,
+            DECIMALS,
+        )
+        .unwrap();
+        self.send(&[create, init], &[&mint]).await.unwrap();
+        let iosd = TestMint {
+            mint: mint.pubkey(),
+            token_program: spl_token_2022::ID,
+        };
+        let authority = self.keys.authority.insecure_clone();
+        let ix = ix(
+            acc::InitIosd {
+                market: market_pda(),
+                iosd_config: iosd_config_pda(),
+                iosd_mint: iosd.mint,
+                iosd_mint_authority: iosd_mint_authority_pda(),
+                authority: authority.pubkey(),
+                token_program: iosd.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::InitIosd { policy },
+        );
+        self.send(&[ix], &[&authority]).await.unwrap();
+        iosd
+    }
+
+    pub fn mint_iosd_ix(
+        &self,
+        iosd: TestMint,
+        oracle: Pubkey,
+        user: Pubkey,
+        io_amount: u64,
+        min_iosd_out: u64,
+    ) -> Instruction {
+        ix(
+            acc::MintIosd {
+                market: market_pda(),
+                iosd_config: iosd_config_pda(),
+                io_mint: self.io.mint,
+                iosd_mint: iosd.mint,
+                price_update: oracle,
+                user_io: self.io.ata(&user),
+                user_iosd: iosd.ata(&user),
+                iosd_mint_authority: iosd_mint_authority_pda(),
+                user,
+                io_token_program: self.io.token_program,
+                iosd_token_program: iosd.token_program,
+            },
+            args::MintIosd {
+                io_amount,
+                min_iosd_out,
+            },
+        )
     }
 }
