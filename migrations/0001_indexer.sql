@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS payment_mints (
     vault              BYTEA   NOT NULL,
     enabled            BOOLEAN NOT NULL,
     decimals           INTEGER NOT NULL,
-    -- stable | authority
+    -- stable | authority | oracle
     price_source       TEXT    NOT NULL,
     fee_bps            INTEGER NOT NULL,
     max_price_age_secs BIGINT  NOT NULL,

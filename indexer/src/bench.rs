@@ -106,7 +106,10 @@ fn workload(args: &BenchArgs, count: usize) -> Vec<SubscribeUpdate> {
             settled_until: 1_700_000_060 + i as i64,
             duration_secs: 3_600,
             job_spec_hash: [7; 32],
-            reserved: [0; 21],
+            in_cluster: false,
+            cluster_nonce: 0,
+            cluster_funding_deadline: 0,
+            reserved: [0; 4],
         };
         let mut data = Vec::with_capacity(Lease::SPACE);
         lease.try_serialize(&mut data).expect("serialize");

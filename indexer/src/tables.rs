@@ -200,6 +200,7 @@ fn push_payment_mint(row: &mut RowWriter<'_>, p: &PaymentMint) {
         .text(match p.price_source {
             PriceSource::Stable => "stable",
             PriceSource::Authority => "authority",
+            PriceSource::Oracle => "oracle",
         })
         .int4(p.fee_bps.into())
         .int8(p.max_price_age_secs.into())

@@ -117,6 +117,7 @@ pub fn price_source(source: PriceSource) -> &'static str {
     match source {
         PriceSource::Stable => "stable",
         PriceSource::Authority => "authority",
+        PriceSource::Oracle => "oracle",
     }
 }
 

@@ -91,7 +91,12 @@ mod tests {
             failures: 0,
             gpu_seconds_delivered: 0,
             registered_at: 0,
-            reserved: [0; 64],
+            staked: 0,
+            unstaking: 0,
+            unstake_ready_at: 0,
+            slashes_pending: 0,
+            slash_count: 0,
+            reserved: [0; 34],
         }
     }
 
@@ -130,7 +135,10 @@ mod tests {
             settled_until: 0,
             duration_secs: 60,
             job_spec_hash: [1; 32],
-            reserved: [0; 21],
+            in_cluster: false,
+            cluster_nonce: 0,
+            cluster_funding_deadline: 0,
+            reserved: [0; 4],
         };
         let mut data = Vec::new();
         lease.try_serialize(&mut data).unwrap();

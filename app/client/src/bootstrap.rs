@@ -296,6 +296,7 @@ pub async fn run(
                 price_source: match payment_mint.price_source {
                     PriceSource::Stable => "stable",
                     PriceSource::Authority => "authority",
+                    PriceSource::Oracle => "oracle",
                 }
                 .to_string(),
                 usd_price_micros: payment_mint.usd_price_micros,

@@ -110,7 +110,12 @@ mod tests {
             failures: 0,
             gpu_seconds_delivered: 0,
             registered_at: 0,
-            reserved: [0; 64],
+            staked: 0,
+            unstaking: 0,
+            unstake_ready_at: 0,
+            slashes_pending: 0,
+            slash_count: 0,
+            reserved: [0; 34],
         }
     }
 

@@ -39,7 +39,12 @@ pub fn market() -> Market {
         min_lease_secs: 60,
         max_lease_secs: u32::MAX,
         failure_grace_secs: 120,
-        reserved: [0; 128],
+        io_mint: key(11),
+        slash_authority: key(12),
+        stake_per_gpu: 5_000_000,
+        unstake_cooldown_secs: 1_209_600,
+        slash_appeal_secs: 604_800,
+        reserved: [0; 48],
     }
 }
 
@@ -60,7 +65,9 @@ pub fn payment_mint() -> PaymentMint {
         usd_price_micros: u64::MAX - 7,
         price_updated_at: 1_700_000_000,
         symbol: encode_text::<8>("USDC").unwrap(),
-        reserved: [0; 96],
+        price_feed_id: [0; 32],
+        max_confidence_bps: 0,
+        reserved: [0; 62],
     }
 }
 
@@ -84,7 +91,12 @@ pub fn node() -> Node {
         failures: 1,
         gpu_seconds_delivered: 9_000_000_000_000_000_000,
         registered_at: 1_700_000_100,
-        reserved: [0; 64],
+        staked: 40_000_000,
+        unstaking: 1_000_000,
+        unstake_ready_at: 1_701_000_000,
+        slashes_pending: 1,
+        slash_count: 2,
+        reserved: [0; 34],
     }
 }
 
@@ -108,7 +120,10 @@ pub fn lease(nonce: u64) -> Lease {
         settled_until: 1_700_001_000,
         duration_secs: 3_600,
         job_spec_hash: [0xab; 32],
-        reserved: [0; 21],
+        in_cluster: false,
+        cluster_nonce: 0,
+        cluster_funding_deadline: 0,
+        reserved: [0; 4],
     }
 }
 

@@ -119,6 +119,102 @@ pub enum IomeshError {
     MissingPayoutAccount,
     #[msg("account already exists: it holds data or belongs to a program")]
     AccountAlreadyInUse,
+    #[msg("cluster size must be between 1 and 64 leases")]
+    InvalidClusterSize,
+    #[msg("cluster funding deadline must be in the future and at most 24 hours away")]
+    InvalidClusterDeadline,
+    #[msg("the cluster's funding deadline has passed: no lease may join it")]
+    ClusterFundingClosed,
+    #[msg("the cluster already has all the leases it expects")]
+    ClusterFull,
+    #[msg("the lease belongs to a cluster: pass the cluster account")]
+    ClusterAccountRequired,
+    #[msg("not every lease of the cluster is funded yet: cluster leases start together")]
+    ClusterNotFunded,
+    #[msg("the cluster is fully funded: it cannot be unwound")]
+    ClusterComplete,
+    #[msg("the cluster's funding deadline has not passed yet")]
+    ClusterDeadlineNotPassed,
+    #[msg("unwind accounts come in groups of four: lease, node, payer token account, payer")]
+    InvalidUnwindAccounts,
+    #[msg("amount must be greater than zero")]
+    ZeroAmount,
+    #[msg(
+        "the IO mint and its vaults are not set up: the market authority runs init_io_vaults first"
+    )]
+    IoNotConfigured,
+    #[msg("the IO mint and its vaults are already set up")]
+    IoVaultsExist,
+    #[msg("staking policy invalid: need a slash authority, unstake cooldown > 0 and appeal window > 0")]
+    InvalidStakingPolicy,
+    #[msg("node stake is below stake_per_gpu x gpu_count (or below the amount asked)")]
+    InsufficientStake,
+    #[msg("unstaking would leave the node below its required stake while it has open leases")]
+    StakeBelowMinimumWithOpenLeases,
+    #[msg("nothing is unstaking: request an unstake first")]
+    NothingToWithdraw,
+    #[msg("the unstake cooldown has not ended yet")]
+    UnstakeCooldownActive,
+    #[msg("node still holds stake or pending slashes: withdraw and settle them before retiring")]
+    NodeHasStake,
+    #[msg("signer is not the market's slashing authority")]
+    NotSlashAuthority,
+    #[msg("slash amount invalid: need amount > 0, harmed amount <= amount and a harmed wallet")]
+    InvalidSlashAmount,
+    #[msg("slash amount exceeds the node's staked and unstaking IO")]
+    SlashExceedsStake,
+    #[msg("the slash's appeal window has ended: it can only be finalized")]
+    AppealWindowClosed,
+    #[msg("the slash's appeal window is still open: it cannot be finalized yet")]
+    AppealWindowOpen,
+    #[msg("signer is not the market's reward authority")]
+    NotRewardAuthority,
+    #[msg("epoch invalid: need 1..=1048576 leaves, a total > 0, a non-zero root and a future claim deadline")]
+    InvalidEpoch,
+    #[msg("the rewards reserve holds less IO than the epoch's total")]
+    RewardsReserveTooSmall,
+    #[msg("the epoch account is already at its full size")]
+    EpochFullyAllocated,
+    #[msg("the epoch account is not fully allocated yet: grow_epoch first")]
+    EpochNotFullyAllocated,
+    #[msg("this leaf of the epoch has already been claimed")]
+    AlreadyClaimed,
+    #[msg("the merkle proof does not lead from this leaf (epoch, index, node, owner, amount) to the epoch's root")]
+    InvalidProof,
+    #[msg("the claim would pay out more than the epoch's total")]
+    ClaimExceedsEpoch,
+    #[msg("the epoch's claim deadline has passed")]
+    ClaimWindowClosed,
+    #[msg("the epoch's claim deadline has not passed yet")]
+    ClaimWindowOpen,
+    #[msg("the epoch's unclaimed rewards were clawed back: no more claims")]
+    EpochClawedBack,
+    #[msg("IOSD policy invalid: need a feed id, max age > 0, 0 < max confidence <= 1000 bps, window > 0 and cap > 0")]
+    InvalidIosdPolicy,
+    #[msg("the IOSD mint must have no freeze authority")]
+    IosdMintHasFreezeAuthority,
+    #[msg("this is not the configured IOSD mint")]
+    WrongIosdMint,
+    #[msg("the price account is not owned by the Pyth receiver program")]
+    WrongOracleOwner,
+    #[msg("the price account is not a Pyth PriceUpdateV2 account")]
+    InvalidOracleAccount,
+    #[msg("the price update's Wormhole signatures are only partially verified")]
+    OracleNotFullyVerified,
+    #[msg("the price account is for another feed than the configured IO/USD feed")]
+    WrongPriceFeed,
+    #[msg("the oracle price is older than the maximum age: post a fresh update")]
+    StaleOraclePrice,
+    #[msg("the oracle price's confidence interval is wider than the maximum allowed")]
+    PriceConfidenceTooWide,
+    #[msg("less IOSD would be minted than the minimum asked (price moved)")]
+    SlippageExceeded,
+    #[msg("the IOSD minted in this window would exceed the circuit breaker's cap: wait for the next window")]
+    CircuitBreakerTripped,
+    #[msg("an oracle-priced mint needs its Pyth price update account")]
+    OracleAccountRequired,
+    #[msg("oracle config invalid: need a feed id and 0 < max confidence <= 1000 bps")]
+    InvalidOracleConfig,
     #[msg("account invariant violated")]
     InvariantViolated,
 }

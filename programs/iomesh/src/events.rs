@@ -2,7 +2,10 @@
 //! decode them, so fields are only ever appended. Amounts are in base units of
 //! the lease's mint; times are Unix seconds; prices say their unit.
 
-use crate::state::{MarketParams, NodeStatus, PriceSource};
+use crate::{
+    instructions::{IosdPolicy, MintOracle, StakingPolicy},
+    state::{MarketParams, NodeStatus, PriceSource},
+};
 use anchor_lang::prelude::*;
 
 #[event]
@@ -163,6 +166,8 @@ pub enum LeaseEndReason {
     Failed,
     /// Never activated within the market's activation timeout.
     Expired,
+    /// Its cluster was not fully funded by the deadline and was unwound (full refund).
+    Unwound,
 }
 
 #[event]
@@ -176,4 +181,188 @@ pub struct LeaseEnded {
     pub refunded: u64,
     /// Unix seconds up to which service was paid; 0 if never activated.
     pub billed_until: i64,
+}
+
+#[event]
+pub struct ClusterCreated {
+    pub cluster: Pubkey,
+    pub renter: Pubkey,
+    pub nonce: u64,
+    pub leases_expected: u16,
+    /// Unix seconds.
+    pub funding_deadline: i64,
+}
+
+#[event]
+pub struct ClusterLeaseFunded {
+    pub cluster: Pubkey,
+    pub lease: Pubkey,
+    /// Leases funded so far, this one included.
+    pub leases_funded: u16,
+    pub leases_expected: u16,
+}
+
+#[event]
+pub struct ClusterUnwound {
+    pub cluster: Pubkey,
+    /// Leases refunded and closed by this instruction.
+    pub leases_unwound: u16,
+    /// Leases refunded and closed by all unwinds of this cluster.
+    pub total_unwound: u16,
+    pub leases_funded: u16,
+}
+
+#[event]
+pub struct ClusterClosed {
+    pub cluster: Pubkey,
+    pub renter: Pubkey,
+    pub completed: bool,
+}
+
+#[event]
+pub struct IoVaultsInitialized {
+    pub io_mint: Pubkey,
+    pub stake_vault: Pubkey,
+    pub rewards_reserve: Pubkey,
+    pub rewards_escrow: Pubkey,
+}
+
+#[event]
+pub struct StakingPolicySet {
+    /// Amounts in IO base units, durations in seconds.
+    pub policy: StakingPolicy,
+}
+
+#[event]
+pub struct StakeDeposited {
+    pub node: Pubkey,
+    pub owner: Pubkey,
+    /// IO base units added.
+    pub amount: u64,
+    /// IO base units staked after the deposit.
+    pub staked: u64,
+}
+
+#[event]
+pub struct UnstakeRequested {
+    pub node: Pubkey,
+    /// IO base units moved into cooldown.
+    pub amount: u64,
+    /// IO base units in cooldown in total.
+    pub unstaking: u64,
+    /// Unix seconds from which they can be withdrawn.
+    pub ready_at: i64,
+}
+
+#[event]
+pub struct StakeWithdrawn {
+    pub node: Pubkey,
+    pub owner: Pubkey,
+    /// IO base units returned to the owner.
+    pub amount: u64,
+}
+
+#[event]
+pub struct NodeSlashed {
+    pub pending_slash: Pubkey,
+    pub node: Pubkey,
+    /// IO base units taken from the stake.
+    pub amount: u64,
+    pub harmed: Pubkey,
+    /// IO base units the harmed wallet receives on finalization.
+    pub harmed_amount: u64,
+    /// A `slash_reason` code.
+    pub reason: u16,
+    pub evidence: Pubkey,
+    /// Unix seconds.
+    pub appeal_ends_at: i64,
+}
+
+#[event]
+pub struct SlashReversed {
+    pub pending_slash: Pubkey,
+    pub node: Pubkey,
+    /// IO base units returned to the node's stake.
+    pub amount: u64,
+}
+
+#[event]
+pub struct SlashFinalized {
+    pub pending_slash: Pubkey,
+    pub node: Pubkey,
+    pub harmed: Pubkey,
+    /// IO base units paid to the harmed wallet.
+    pub harmed_amount: u64,
+    /// IO base units burned.
+    pub burned: u64,
+}
+
+#[event]
+pub struct EpochPublished {
+    pub epoch: u64,
+    pub merkle_root: [u8; 32],
+    /// IO base units moved from the rewards reserve into the rewards escrow.
+    pub total_amount: u64,
+    pub num_leaves: u32,
+    /// Unix seconds.
+    pub claim_deadline: i64,
+    /// Bytes the epoch account needs (header and claim bitmap).
+    pub account_len: u32,
+}
+
+#[event]
+pub struct EpochGrown {
+    pub epoch: u64,
+    /// Bytes now allocated.
+    pub account_len: u32,
+    /// Bytes needed in full.
+    pub full_len: u32,
+}
+
+#[event]
+pub struct RewardClaimed {
+    pub epoch: u64,
+    pub index: u32,
+    pub node: Pubkey,
+    pub owner: Pubkey,
+    /// IO base units paid.
+    pub amount: u64,
+}
+
+#[event]
+pub struct EpochClawedBack {
+    pub epoch: u64,
+    /// IO base units returned to the rewards reserve.
+    pub unclaimed: u64,
+}
+
+#[event]
+pub struct IosdInitialized {
+    pub iosd_mint: Pubkey,
+    /// Ages in seconds, confidence in basis points, cap in IOSD base units.
+    pub policy: IosdPolicy,
+}
+
+#[event]
+pub struct IosdMinted {
+    pub user: Pubkey,
+    /// IO base units burned.
+    pub io_burned: u64,
+    /// IOSD base units minted.
+    pub iosd_minted: u64,
+    /// Oracle price: `price × 10^exponent` USD per IO, ± `conf` (same scale); `price − conf` was used.
+    pub price: i64,
+    pub conf: u64,
+    pub exponent: i32,
+    /// Unix seconds.
+    pub publish_time: i64,
+    /// IOSD base units minted in the current circuit-breaker window.
+    pub window_minted: u64,
+}
+
+#[event]
+pub struct PaymentMintOracleSet {
+    pub mint: Pubkey,
+    /// Feed id; confidence in basis points; age in seconds.
+    pub oracle: MintOracle,
 }

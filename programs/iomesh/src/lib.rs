@@ -12,9 +12,11 @@ pub mod error;
 pub mod events;
 pub mod instructions;
 pub mod math;
+pub mod merkle;
 pub mod mint_policy;
 #[cfg(not(target_os = "solana"))]
 pub mod native;
+pub mod oracle;
 pub mod seeds;
 pub mod state;
 pub mod transfers;
@@ -66,6 +68,11 @@ pub mod iomesh {
         instructions::update_payment_mint::handler(ctx, args)
     }
 
+    /// Prices a payment mint from a Pyth oracle feed (market authority).
+    pub fn set_mint_oracle(ctx: Context<SetMintOracle>, oracle: MintOracle) -> Result<()> {
+        instructions::set_mint_oracle::handler(ctx, oracle)
+    }
+
     /// Sets the USD price of an authority-priced mint (price authority).
     pub fn set_mint_price(ctx: Context<SetMintPrice>, usd_price_micros: u64) -> Result<()> {
         instructions::set_mint_price::handler(ctx, usd_price_micros)
@@ -89,6 +96,91 @@ pub mod iomesh {
     /// Closes a node with no open lease (owner).
     pub fn retire_node(ctx: Context<RetireNode>) -> Result<()> {
         instructions::retire_node::handler(ctx)
+    }
+
+    /// Groups leases that must all be funded before any of them starts (renter).
+    pub fn create_cluster(ctx: Context<CreateCluster>, args: CreateClusterArgs) -> Result<()> {
+        instructions::create_cluster::handler(ctx, args)
+    }
+
+    /// Refunds and closes the leases of a cluster not fully funded by its deadline (anyone).
+    pub fn unwind_cluster<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
+        instructions::unwind_cluster::handler(ctx)
+    }
+
+    /// Returns a complete or expired cluster's rent to its renter (renter).
+    pub fn close_cluster(ctx: Context<CloseCluster>) -> Result<()> {
+        instructions::close_cluster::handler(ctx)
+    }
+
+    /// Names the IO mint and creates the stake vault and the rewards reserve and escrow (market authority).
+    pub fn init_io_vaults(ctx: Context<InitIoVaults>) -> Result<()> {
+        instructions::init_io_vaults::handler(ctx)
+    }
+
+    /// Sets the stake per GPU, unstake cooldown, slash appeal window and slashing authority (market authority).
+    pub fn set_staking_policy(ctx: Context<SetStakingPolicy>, policy: StakingPolicy) -> Result<()> {
+        instructions::set_staking_policy::handler(ctx, policy)
+    }
+
+    /// Adds IO to a node's stake (node owner).
+    pub fn stake(ctx: Context<StakeAccounts>, amount: u64) -> Result<()> {
+        instructions::stake::handler(ctx, amount)
+    }
+
+    /// Starts the cooldown of part of a node's stake (node owner).
+    pub fn request_unstake(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
+        instructions::request_unstake::handler(ctx, amount)
+    }
+
+    /// Withdraws the stake whose cooldown has ended (node owner).
+    pub fn withdraw_stake(ctx: Context<StakeAccounts>) -> Result<()> {
+        instructions::withdraw_stake::handler(ctx)
+    }
+
+    /// Takes stake from a node into a pending slash open to appeal (slashing authority).
+    pub fn slash(ctx: Context<SlashNode>, args: SlashArgs) -> Result<()> {
+        instructions::slash_node::handler(ctx, args)
+    }
+
+    /// Gives a pending slash back to the node within the appeal window (slashing authority).
+    pub fn reverse_slash(ctx: Context<ReverseSlash>) -> Result<()> {
+        instructions::reverse_slash::handler(ctx)
+    }
+
+    /// After the appeal window, pays the harmed wallet and burns the rest (anyone).
+    pub fn finalize_slash(ctx: Context<FinalizeSlash>) -> Result<()> {
+        instructions::finalize_slash::handler(ctx)
+    }
+
+    /// Publishes a reward epoch's merkle root and funds it from the rewards reserve (reward authority).
+    pub fn publish_epoch(ctx: Context<PublishEpoch>, args: PublishEpochArgs) -> Result<()> {
+        instructions::publish_epoch::handler(ctx, args)
+    }
+
+    /// Grows an epoch account towards its full size, 10,240 bytes at a time (anyone).
+    pub fn grow_epoch(ctx: Context<GrowEpoch>) -> Result<()> {
+        instructions::grow_epoch::handler(ctx)
+    }
+
+    /// Pays a node owner its leaf of an epoch, once, against a merkle proof (node owner).
+    pub fn claim_reward(ctx: Context<ClaimReward>, args: ClaimRewardArgs) -> Result<()> {
+        instructions::claim_reward::handler(ctx, args)
+    }
+
+    /// Returns an epoch's unclaimed rewards to the reserve after its deadline (anyone).
+    pub fn clawback_epoch(ctx: Context<ClawbackEpoch>) -> Result<()> {
+        instructions::clawback_epoch::handler(ctx)
+    }
+
+    /// Sets up IOSD burn-and-mint: mint, oracle policy, circuit breaker (market authority).
+    pub fn init_iosd(ctx: Context<InitIosd>, policy: IosdPolicy) -> Result<()> {
+        instructions::init_iosd::handler(ctx, policy)
+    }
+
+    /// Burns the caller's IO and mints IOSD at the oracle's IO/USD price, at least `min_iosd_out`.
+    pub fn mint_iosd(ctx: Context<MintIosd>, io_amount: u64, min_iosd_out: u64) -> Result<()> {
+        instructions::mint_iosd::handler(ctx, io_amount, min_iosd_out)
     }
 
     /// Leases GPUs on a node: escrows price × GPUs × duration and reserves the GPUs.

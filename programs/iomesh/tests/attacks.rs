@@ -133,6 +133,8 @@ fn create_accounts(renter: Pubkey, node: Pubkey, mint: TestMint, nonce: u64) -> 
         node,
         lease: lease_pda(&renter, nonce),
         payer_token_account: mint.ata(&renter),
+        cluster: None,
+        price_update: None,
         renter,
         payer: renter,
         token_program: mint.token_program,

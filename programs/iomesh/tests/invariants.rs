@@ -10,6 +10,17 @@
 //! - no second is paid twice: each lease's payout equals the floor of its rate
 //!   over the seconds it was actually billed, never more.
 //!
+//! The IO side runs alongside: nodes stake, unstake and withdraw (a node below
+//! its stake takes no lease and earns no reward), the slashing authority
+//! slashes, reverses and finalizes (paying the harmed renter, burning the
+//! rest), reward epochs are published from the reserve, claimed and clawed
+//! back, and clusters gate activation and are unwound. The stake vault must
+//! hold exactly the stakes plus pending slashes, the rewards escrow exactly the
+//! unclaimed rewards of open epochs, and IO's supply must fall by exactly what
+//! was burned. IOSD burn-and-mint runs at random oracle prices (some stale or too
+//! uncertain): every IOSD base unit minted is paid for by IO burned at the
+//! price used, the circuit breaker holds, and both supplies reconcile.
+//!
 //! `PROPTEST_CASES` sets the number of sequences (CI default below; see the
 //! README for the longer run); `IOMESH_PROPTEST_STATS=1` prints each step's
 //! outcome, to check that every operation both succeeds and is refused often.
@@ -18,7 +29,8 @@ mod common;
 
 use anchor_lang::prelude::Pubkey;
 use common::*;
-use iomesh::state::{Lease, LeaseStatus};
+use iomesh::state::{Cluster, Lease, LeaseStatus, Node, RewardEpoch};
+use iomesh_rewards::{Allocation, RewardTree};
 use proptest::prelude::*;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -29,11 +41,25 @@ const NODE_GPUS: [u16; 3] = [1, 4, 8];
 /// Deliberately not round, so rounding is exercised on every payment.
 const NODE_PRICES: [u64; 3] = [1_234_567, 2_000_001, 777_777];
 const FUNDING: u64 = 1_000_000 * TOKEN;
+/// IO a node stakes per GPU to take leases and claim rewards.
+const PER_GPU: u64 = 10 * TOKEN;
+/// Short enough for the clock jumps below to cross them often.
+const COOLDOWN: u32 = 2_000;
+const APPEAL: u32 = 1_500;
+const CLUSTER_WINDOW: i64 = 1_200;
+const CLAIM_WINDOW: i64 = 5_000;
+const IOSD_FEED: [u8; 32] = [7; 32];
+const IOSD_MAX_AGE: i64 = 60;
+const IOSD_MAX_CONF_BPS: u64 = 100;
+const IOSD_WINDOW: i64 = 3_600;
+const IOSD_CAP: u64 = 100 * TOKEN;
 
 #[derive(Clone, Debug)]
 enum Op {
     Create {
         renter: usize,
+        /// Join the renter's latest cluster.
+        clustered: bool,
         sponsored: bool,
         node: usize,
         mint: usize,
@@ -69,12 +95,61 @@ enum Op {
     },
     /// The price authority refreshes the IO price (it goes stale after an hour).
     RefreshIoPrice,
+    CreateCluster {
+        renter: usize,
+        size: u16,
+    },
+    Unwind {
+        cluster: usize,
+    },
+    Stake {
+        node: usize,
+        amount: u64,
+    },
+    RequestUnstake {
+        node: usize,
+        percent: u64,
+    },
+    Withdraw {
+        node: usize,
+    },
+    Slash {
+        node: usize,
+        percent: u64,
+        harmed: usize,
+        harmed_percent: u64,
+    },
+    ReverseSlash {
+        slash: usize,
+    },
+    FinalizeSlash {
+        slash: usize,
+    },
+    PublishEpoch {
+        amounts: [u64; 3],
+    },
+    Claim {
+        epoch: usize,
+        leaf: usize,
+    },
+    Clawback {
+        epoch: usize,
+    },
+    /// A renter burns IO for IOSD at an oracle price `price × 10^-8` USD,
+    /// `conf_bps` wide, published `age` seconds ago.
+    MintIosd {
+        renter: usize,
+        io_amount: u64,
+        price: i64,
+        conf_bps: u64,
+        age: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (0..RENTERS, any::<bool>(), 0..NODE_GPUS.len(), 0..3usize, 1u16..4, prop_oneof![3 => 60u32..3_600, 1 => 3_600u32..20_000])
-            .prop_map(|(renter, sponsored, node, mint, gpus, secs)| Op::Create { renter, sponsored, node, mint, gpus, secs }),
+        5 => (0..RENTERS, prop_oneof![1 => Just(false), 1 => Just(true)], any::<bool>(), 0..NODE_GPUS.len(), 0..3usize, 1u16..4, prop_oneof![3 => 60u32..3_600, 1 => 3_600u32..20_000])
+            .prop_map(|(renter, clustered, sponsored, node, mint, gpus, secs)| Op::Create { renter, clustered, sponsored, node, mint, gpus, secs }),
         4 => (0..16usize).prop_map(|lease| Op::Activate { lease }),
         2 => (0..16usize).prop_map(|lease| Op::Settle { lease }),
         1 => (0..16usize, any::<bool>(), 1u32..10_000).prop_map(|(lease, by_payer, secs)| Op::Extend { lease, by_payer, secs }),
@@ -84,6 +159,19 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..16usize).prop_map(|lease| Op::Close { lease }),
         4 => prop_oneof![6 => 1i64..300, 3 => 300i64..3_000, 1 => 3_000i64..30_000].prop_map(|secs| Op::Warp { secs }),
         1 => Just(Op::RefreshIoPrice),
+        1 => (0..RENTERS, 1u16..4).prop_map(|(renter, size)| Op::CreateCluster { renter, size }),
+        2 => (0..8usize).prop_map(|cluster| Op::Unwind { cluster }),
+        2 => (0..NODE_GPUS.len(), 1u64..60 * TOKEN).prop_map(|(node, amount)| Op::Stake { node, amount }),
+        1 => (0..NODE_GPUS.len(), 0u64..=100).prop_map(|(node, percent)| Op::RequestUnstake { node, percent }),
+        1 => (0..NODE_GPUS.len()).prop_map(|node| Op::Withdraw { node }),
+        1 => (0..NODE_GPUS.len(), 0u64..=110, 0..RENTERS, 0u64..=100).prop_map(|(node, percent, harmed, harmed_percent)| Op::Slash { node, percent, harmed, harmed_percent }),
+        1 => (0..8usize).prop_map(|slash| Op::ReverseSlash { slash }),
+        1 => (0..8usize).prop_map(|slash| Op::FinalizeSlash { slash }),
+        1 => [1u64..100 * TOKEN, 1u64..100 * TOKEN, 1u64..100 * TOKEN].prop_map(|amounts| Op::PublishEpoch { amounts }),
+        2 => (0..8usize, 0..3usize).prop_map(|(epoch, leaf)| Op::Claim { epoch, leaf }),
+        1 => (0..8usize).prop_map(|epoch| Op::Clawback { epoch }),
+        2 => (0..RENTERS, 1u64..60 * TOKEN, 10_000_000i64..200_000_000, 0u64..150, prop_oneof![4 => 0i64..=60, 1 => 61i64..200])
+            .prop_map(|(renter, io_amount, price, conf_bps, age)| Op::MintIosd { renter, io_amount, price, conf_bps, age }),
     ]
 }
 
@@ -106,6 +194,49 @@ struct ModelLease {
     activated_at: Option<i64>,
     settled_until: i64,
     open: bool,
+    /// Index into `World::clusters`.
+    cluster: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct ModelCluster {
+    address: Pubkey,
+    renter: usize,
+    expected: u16,
+    funded: u16,
+    unwound: u16,
+    deadline: i64,
+    closed: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct ModelStake {
+    staked: u64,
+    unstaking: u64,
+    ready_at: i64,
+    slash_count: u32,
+    slashes_pending: u16,
+}
+
+#[derive(Clone, Debug)]
+struct ModelSlash {
+    node: usize,
+    index: u32,
+    amount: u64,
+    harmed_amount: u64,
+    harmed: usize,
+    appeal_ends_at: i64,
+    open: bool,
+}
+
+#[derive(Clone, Debug)]
+struct ModelEpoch {
+    number: u64,
+    tree: RewardTree,
+    claimed: [bool; 3],
+    claimed_amount: u64,
+    deadline: i64,
+    clawed_back: bool,
 }
 
 fn ceil_cost(rate: u64, gpus: u16, secs: u64) -> u64 {
@@ -130,6 +261,22 @@ struct World {
     nonce: u64,
     /// When the IO price was last set (IO leases need it at most an hour old).
     io_price_at: i64,
+    slasher: Keypair,
+    clusters: Vec<ModelCluster>,
+    stakes: Vec<ModelStake>,
+    slashes: Vec<ModelSlash>,
+    epochs: Vec<ModelEpoch>,
+    /// IO base units burned by finalized slashes.
+    burned: u64,
+    /// The burn-and-mint IOSD mint (authority: the program) and its oracle account.
+    iosd: TestMint,
+    oracle: Pubkey,
+    iosd_window_start: i64,
+    iosd_window_minted: u64,
+    io_burned_for_iosd: u64,
+    iosd_minted: u64,
+    /// IOSD held by each renter.
+    iosd_balances: Vec<u64>,
 }
 
 impl World {
@@ -162,7 +309,64 @@ impl World {
             balances.insert(mint.vault(), 0);
         }
         let io_price_at = env.payment_mint(&mints[0]).await.price_updated_at;
+        // IO side: vaults, a staking policy, and every node staked to its requirement.
+        let slasher = env.wallet().await;
+        env.init_io().await.unwrap();
+        let authority = env.keys.authority.insecure_clone();
+        let policy = env.staking_policy_ix(
+            authority.pubkey(),
+            iomesh::StakingPolicy {
+                slash_authority: slasher.pubkey(),
+                stake_per_gpu: PER_GPU,
+                unstake_cooldown_secs: COOLDOWN,
+                slash_appeal_secs: APPEAL,
+            },
+        );
+        env.send(&[policy], &[&authority]).await.unwrap();
+        let mut stakes = Vec::new();
+        for (node, gpus) in nodes.iter().zip(NODE_GPUS) {
+            let amount = PER_GPU * u64::from(gpus);
+            env.stake(node, amount).await.unwrap();
+            stakes.push(ModelStake {
+                staked: amount,
+                ..ModelStake::default()
+            });
+        }
+        for account in [
+            stake_vault_pda(),
+            rewards_reserve_pda(),
+            rewards_escrow_pda(),
+        ] {
+            balances.insert(account, 0);
+        }
+        *balances.get_mut(&stake_vault_pda()).unwrap() = stakes.iter().map(|s| s.staked).sum();
+        let iosd = env
+            .setup_iosd(iomesh::IosdPolicy {
+                price_feed_id: IOSD_FEED,
+                max_price_age_secs: IOSD_MAX_AGE as u32,
+                max_confidence_bps: IOSD_MAX_CONF_BPS as u16,
+                window_secs: IOSD_WINDOW as u32,
+                window_cap: IOSD_CAP,
+            })
+            .await;
+        let iosd_window_start = env.now().await;
+        for renter in &renters {
+            env.create_ata(&renter.pubkey(), iosd).await;
+        }
         World {
+            iosd,
+            oracle: Pubkey::new_unique(),
+            iosd_window_start,
+            iosd_window_minted: 0,
+            io_burned_for_iosd: 0,
+            iosd_minted: 0,
+            iosd_balances: vec![0; RENTERS],
+            slasher,
+            clusters: Vec::new(),
+            stakes,
+            slashes: Vec::new(),
+            epochs: Vec::new(),
+            burned: 0,
             io_price_at,
             env,
             mints,
@@ -275,6 +479,7 @@ impl World {
             }
             Op::Create {
                 renter,
+                clustered,
                 sponsored,
                 node,
                 mint,
@@ -291,23 +496,43 @@ impl World {
                     .map(|l| l.gpus)
                     .sum();
                 let price_fresh = mint != 0 || now - self.io_price_at <= 3_600;
-                let expect_ok =
-                    in_use + gpus <= NODE_GPUS[node] && secs >= MARKET_MIN_LEASE && price_fresh;
+                let staked = self.stakes[node].staked >= PER_GPU * u64::from(NODE_GPUS[node]);
+                // Joining the renter's latest cluster that still exists.
+                let cluster = if clustered {
+                    self.clusters
+                        .iter()
+                        .rposition(|c| c.renter == renter && !c.closed)
+                } else {
+                    None
+                };
+                let cluster_open = cluster.is_none_or(|c| {
+                    let c = &self.clusters[c];
+                    now <= c.deadline && c.funded < c.expected
+                });
+                let expect_ok = in_use + gpus <= NODE_GPUS[node]
+                    && secs >= MARKET_MIN_LEASE
+                    && price_fresh
+                    && staked
+                    && cluster_open;
                 let renter_key = self.renters[renter].insecure_clone();
                 let sponsor = self.sponsor.insecure_clone();
-                let result = self
-                    .env
-                    .create_lease(LeaseRequest {
-                        renter: &renter_key,
-                        payer: sponsored.then_some(&sponsor),
-                        node: self.nodes[node].address,
-                        mint: self.mints[mint],
-                        nonce: self.nonce,
-                        gpus,
-                        duration_secs: secs,
-                        max_price_per_gpu_hour: rate,
-                    })
-                    .await;
+                let request = LeaseRequest {
+                    renter: &renter_key,
+                    payer: sponsored.then_some(&sponsor),
+                    node: self.nodes[node].address,
+                    mint: self.mints[mint],
+                    nonce: self.nonce,
+                    gpus,
+                    duration_secs: secs,
+                    max_price_per_gpu_hour: rate,
+                };
+                let result = match cluster {
+                    Some(c) => {
+                        let address = self.clusters[c].address;
+                        self.env.create_cluster_lease(request, address).await
+                    }
+                    None => self.env.create_lease(request).await,
+                };
                 let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "create {op:?}: {result:?}");
                 if let Ok(address) = result {
@@ -328,7 +553,11 @@ impl World {
                         activated_at: None,
                         settled_until: 0,
                         open: true,
+                        cluster,
                     };
+                    if let Some(c) = cluster {
+                        self.clusters[c].funded += 1;
+                    }
                     let payer = self.payer_of(&model);
                     let m = self.mints[mint];
                     self.move_tokens(mint, m.ata(&payer), m.vault(), deposited);
@@ -341,12 +570,19 @@ impl World {
                     return None;
                 };
                 let l = self.leases[i].clone();
-                let expect_ok =
-                    l.activated_at.is_none() && now <= l.created_at + i64::from(ACTIVATION_TIMEOUT);
+                let cluster_ready = l.cluster.is_none_or(|c| {
+                    let c = &self.clusters[c];
+                    c.funded == c.expected
+                });
+                let expect_ok = l.activated_at.is_none()
+                    && now <= self.activation_deadline(&l)
+                    && cluster_ready;
                 let node = self.nodes[l.node].operator.insecure_clone();
-                let ix = self
-                    .env
-                    .activate_ix(l.address, self.nodes[l.node].address, node.pubkey());
+                let ix = self.env.activate_in_cluster_ix(
+                    l.address,
+                    &self.nodes[l.node],
+                    l.cluster.map(|c| self.clusters[c].address),
+                );
                 let result = self.env.send(&[ix], &[&node]).await;
                 let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "activate {op:?}: {result:?}");
@@ -392,8 +628,7 @@ impl World {
                 };
                 let max = (7 * 24 * HOUR) as i64;
                 let remaining = match l.activated_at {
-                    None => (now <= l.created_at + i64::from(ACTIVATION_TIMEOUT))
-                        .then_some(i64::from(l.duration)),
+                    None => (now <= self.activation_deadline(&l)).then_some(i64::from(l.duration)),
                     Some(a) => {
                         let end = a + i64::from(l.duration);
                         (now < end).then_some(end - now)
@@ -457,8 +692,7 @@ impl World {
                     return None;
                 };
                 let l = self.leases[i].clone();
-                let expect_ok =
-                    l.activated_at.is_none() && now > l.created_at + i64::from(ACTIVATION_TIMEOUT);
+                let expect_ok = l.activated_at.is_none() && now > self.activation_deadline(&l);
                 let result = self.env.expire(l.address).await;
                 let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "expire {op:?}: {result:?}");
@@ -483,6 +717,365 @@ impl World {
                 }
                 Some(ok)
             }
+            Op::CreateCluster { renter, size } => {
+                self.nonce += 1;
+                let renter_key = self.renters[renter].insecure_clone();
+                let address = self
+                    .env
+                    .create_cluster(&renter_key, self.nonce, size, CLUSTER_WINDOW)
+                    .await
+                    .expect("create cluster");
+                self.clusters.push(ModelCluster {
+                    address,
+                    renter,
+                    expected: size,
+                    funded: 0,
+                    unwound: 0,
+                    deadline: now + CLUSTER_WINDOW,
+                    closed: false,
+                });
+                Some(true)
+            }
+            Op::Unwind { cluster } => {
+                // Clusters with leases left to unwind.
+                let live: Vec<usize> = (0..self.clusters.len())
+                    .filter(|c| {
+                        !self.clusters[*c].closed
+                            && self.leases.iter().any(|l| l.open && l.cluster == Some(*c))
+                    })
+                    .collect();
+                if live.is_empty() {
+                    return None;
+                }
+                let c = live[cluster % live.len()];
+                let model = self.clusters[c].clone();
+                let members: Vec<usize> = (0..self.leases.len())
+                    .filter(|i| self.leases[*i].open && self.leases[*i].cluster == Some(c))
+                    .collect();
+                let Some(&first) = members.first() else {
+                    return None;
+                };
+                // One call per mint; the first mint's call decides the outcome.
+                let expect_ok = now > model.deadline && model.funded < model.expected;
+                let renter = self.renters[model.renter].pubkey();
+                let mut ok = true;
+                for mint in 0..3 {
+                    let batch: Vec<usize> = members
+                        .iter()
+                        .copied()
+                        .filter(|i| self.leases[*i].mint == mint)
+                        .collect();
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let mut accounts = Vec::new();
+                    for i in &batch {
+                        accounts.push(self.env.lease_accounts(self.leases[*i].address).await);
+                    }
+                    let ix = self.env.unwind_cluster_ix(
+                        model.address,
+                        renter,
+                        self.mints[mint],
+                        &accounts,
+                    );
+                    let result = self.env.send(&[ix], &[]).await;
+                    assert_eq!(result.is_ok(), expect_ok, "unwind {op:?}: {result:?}");
+                    ok = result.is_ok();
+                    if !ok {
+                        break;
+                    }
+                    for i in batch {
+                        self.model_finish(i);
+                        self.clusters[c].unwound += 1;
+                    }
+                }
+                let _ = first;
+                let cl = &mut self.clusters[c];
+                if ok && cl.unwound == cl.funded {
+                    cl.closed = true;
+                }
+                Some(ok)
+            }
+            Op::Stake { node, amount } => {
+                let owner = self.nodes[node].owner.pubkey();
+                let owner_io = self.mints[0].ata(&owner);
+                let node_keys = self.node_keys(node);
+                self.env.stake(&node_keys, amount).await.expect("stake");
+                *self.balances.get_mut(&owner_io).unwrap() += amount;
+                self.move_tokens(0, owner_io, stake_vault_pda(), amount);
+                self.stakes[node].staked += amount;
+                Some(true)
+            }
+            Op::RequestUnstake { node, percent } => {
+                let stake = self.stakes[node].clone();
+                let amount = stake.staked * percent / 100;
+                let open = self.leases.iter().any(|l| l.open && l.node == node);
+                let required = PER_GPU * u64::from(NODE_GPUS[node]);
+                let expect_ok = amount > 0 && (!open || stake.staked - amount >= required);
+                let node_keys = self.node_keys(node);
+                let result = self.env.request_unstake(&node_keys, amount).await;
+                assert_eq!(result.is_ok(), expect_ok, "unstake {op:?}: {result:?}");
+                if result.is_ok() {
+                    let s = &mut self.stakes[node];
+                    s.staked -= amount;
+                    s.unstaking += amount;
+                    s.ready_at = now + i64::from(COOLDOWN);
+                }
+                Some(result.is_ok())
+            }
+            Op::Withdraw { node } => {
+                let stake = self.stakes[node].clone();
+                let expect_ok = stake.unstaking > 0 && now >= stake.ready_at;
+                let node_keys = self.node_keys(node);
+                let result = self.env.withdraw_stake(&node_keys).await;
+                assert_eq!(result.is_ok(), expect_ok, "withdraw {op:?}: {result:?}");
+                if result.is_ok() {
+                    let owner_io = self.mints[0].ata(&self.nodes[node].owner.pubkey());
+                    self.move_tokens(0, stake_vault_pda(), owner_io, stake.unstaking);
+                    let s = &mut self.stakes[node];
+                    s.unstaking = 0;
+                    s.ready_at = 0;
+                }
+                Some(result.is_ok())
+            }
+            Op::Slash {
+                node,
+                percent,
+                harmed,
+                harmed_percent,
+            } => {
+                let stake = self.stakes[node].clone();
+                let slashable = stake.staked + stake.unstaking;
+                let amount = slashable * percent / 100 + u64::from(percent > 100);
+                let harmed_amount = amount * harmed_percent / 100;
+                let expect_ok = amount > 0 && amount <= slashable;
+                let slasher = self.slasher.insecure_clone();
+                let ix = self.env.slash_ix(
+                    self.nodes[node].address,
+                    stake.slash_count,
+                    slasher.pubkey(),
+                    iomesh::SlashArgs {
+                        amount,
+                        harmed_amount,
+                        reason: iomesh::state::slash_reason::LEASE_FAILURE,
+                        evidence: Pubkey::new_unique(),
+                        harmed: self.renters[harmed].pubkey(),
+                    },
+                );
+                let result = self.env.send(&[ix], &[&slasher]).await;
+                assert_eq!(result.is_ok(), expect_ok, "slash {op:?}: {result:?}");
+                if result.is_ok() {
+                    let s = &mut self.stakes[node];
+                    let from_staked = amount.min(s.staked);
+                    s.staked -= from_staked;
+                    s.unstaking -= amount - from_staked;
+                    if s.unstaking == 0 {
+                        s.ready_at = 0;
+                    }
+                    self.slashes.push(ModelSlash {
+                        node,
+                        index: s.slash_count,
+                        amount,
+                        harmed_amount,
+                        harmed,
+                        appeal_ends_at: now + i64::from(APPEAL),
+                        open: true,
+                    });
+                    s.slash_count += 1;
+                    s.slashes_pending += 1;
+                }
+                Some(result.is_ok())
+            }
+            Op::ReverseSlash { slash } | Op::FinalizeSlash { slash } => {
+                let open: Vec<usize> = (0..self.slashes.len())
+                    .filter(|i| self.slashes[*i].open)
+                    .collect();
+                if open.is_empty() {
+                    return None;
+                }
+                let i = open[slash % open.len()];
+                let model = self.slashes[i].clone();
+                let address = slash_pda(&self.nodes[model.node].address, model.index);
+                let state: iomesh::state::PendingSlash =
+                    self.env.fetch(address).await.expect("pending slash");
+                let reverse = matches!(op, Op::ReverseSlash { .. });
+                let (ix, signers, expect_ok) = if reverse {
+                    let ix = self.env.reverse_slash_ix(&state, self.slasher.pubkey());
+                    (
+                        ix,
+                        vec![self.slasher.insecure_clone()],
+                        now < model.appeal_ends_at,
+                    )
+                } else {
+                    let ix = self.env.finalize_slash_ix(&state);
+                    (ix, vec![], now >= model.appeal_ends_at)
+                };
+                let signers: Vec<&Keypair> = signers.iter().collect();
+                let result = self.env.send(&[ix], &signers).await;
+                assert_eq!(result.is_ok(), expect_ok, "{op:?}: {result:?}");
+                if result.is_ok() {
+                    self.slashes[i].open = false;
+                    let s = &mut self.stakes[model.node];
+                    s.slashes_pending -= 1;
+                    if reverse {
+                        s.staked += model.amount;
+                    } else {
+                        let harmed_io = self.mints[0].ata(&self.renters[model.harmed].pubkey());
+                        self.move_tokens(0, stake_vault_pda(), harmed_io, model.harmed_amount);
+                        let burned = model.amount - model.harmed_amount;
+                        *self.balances.get_mut(&stake_vault_pda()).unwrap() -= burned;
+                        self.burned += burned;
+                    }
+                }
+                Some(result.is_ok())
+            }
+            Op::PublishEpoch { amounts } => {
+                let number = self.epochs.len() as u64 + 1;
+                let allocations = self
+                    .nodes
+                    .iter()
+                    .zip(amounts)
+                    .map(|(n, amount)| Allocation {
+                        node: n.address,
+                        owner: n.owner.pubkey(),
+                        amount,
+                    })
+                    .collect();
+                let tree = RewardTree::build(number, allocations).unwrap();
+                let total = tree.total();
+                self.env.fund_rewards_reserve(total).await;
+                *self.balances.get_mut(&rewards_reserve_pda()).unwrap() += total;
+                let authority = self.env.keys.authority.insecure_clone();
+                let ix = self.env.publish_epoch_ix(
+                    authority.pubkey(),
+                    iomesh::PublishEpochArgs {
+                        epoch: number,
+                        merkle_root: tree.root(),
+                        total_amount: total,
+                        num_leaves: 3,
+                        claim_deadline: now + CLAIM_WINDOW,
+                    },
+                );
+                self.env.send(&[ix], &[&authority]).await.expect("publish");
+                self.move_tokens(0, rewards_reserve_pda(), rewards_escrow_pda(), total);
+                self.epochs.push(ModelEpoch {
+                    number,
+                    tree,
+                    claimed: [false; 3],
+                    claimed_amount: 0,
+                    deadline: now + CLAIM_WINDOW,
+                    clawed_back: false,
+                });
+                Some(true)
+            }
+            Op::Claim { epoch, leaf } => {
+                if self.epochs.is_empty() {
+                    return None;
+                }
+                let e = epoch % self.epochs.len();
+                let model = self.epochs[e].clone();
+                let amount = model.tree.allocations()[leaf].amount;
+                let staked = self.stakes[leaf].staked >= PER_GPU * u64::from(NODE_GPUS[leaf]);
+                let expect_ok =
+                    !model.clawed_back && now <= model.deadline && !model.claimed[leaf] && staked;
+                let owner = self.nodes[leaf].owner.insecure_clone();
+                let ix = self.env.claim_reward_ix(
+                    model.number,
+                    self.nodes[leaf].address,
+                    owner.pubkey(),
+                    iomesh::ClaimRewardArgs {
+                        index: leaf as u32,
+                        amount,
+                        proof: model.tree.proof(leaf as u32).unwrap(),
+                    },
+                );
+                let result = self.env.send(&[ix], &[&owner]).await;
+                assert_eq!(result.is_ok(), expect_ok, "claim {op:?}: {result:?}");
+                if result.is_ok() {
+                    let owner_io = self.mints[0].ata(&owner.pubkey());
+                    self.move_tokens(0, rewards_escrow_pda(), owner_io, amount);
+                    self.epochs[e].claimed[leaf] = true;
+                    self.epochs[e].claimed_amount += amount;
+                }
+                Some(result.is_ok())
+            }
+            Op::Clawback { epoch } => {
+                if self.epochs.is_empty() {
+                    return None;
+                }
+                let e = epoch % self.epochs.len();
+                let model = self.epochs[e].clone();
+                let expect_ok = !model.clawed_back && now > model.deadline;
+                let ix = self.env.clawback_epoch_ix(model.number);
+                let result = self.env.send(&[ix], &[]).await;
+                assert_eq!(result.is_ok(), expect_ok, "clawback {op:?}: {result:?}");
+                if result.is_ok() {
+                    let unclaimed = model.tree.total() - model.claimed_amount;
+                    self.move_tokens(0, rewards_escrow_pda(), rewards_reserve_pda(), unclaimed);
+                    self.epochs[e].clawed_back = true;
+                }
+                Some(result.is_ok())
+            }
+            Op::MintIosd {
+                renter,
+                io_amount,
+                price,
+                conf_bps,
+                age,
+            } => {
+                let conf = price as u64 * conf_bps / 10_000;
+                let data = price_update_data(IOSD_FEED, price, conf, now - age, true);
+                let oracle = self.oracle;
+                self.env
+                    .post_price(oracle, data, iomesh::oracle::PYTH_RECEIVER_ID);
+                // IOSD (6 decimals, $1) for IO (6 decimals) at price − conf, scale 10^-8, rounded down.
+                let out = (io_amount as u128 * (price as u64 - conf) as u128 / 100_000_000) as u64;
+                let (start, minted) = if now >= self.iosd_window_start + IOSD_WINDOW {
+                    (now, 0)
+                } else {
+                    (self.iosd_window_start, self.iosd_window_minted)
+                };
+                let expect_ok = age <= IOSD_MAX_AGE
+                    && conf * 10_000 <= price as u64 * IOSD_MAX_CONF_BPS
+                    && out > 0
+                    && minted + out <= IOSD_CAP;
+                let user = self.renters[renter].insecure_clone();
+                let ix = self
+                    .env
+                    .mint_iosd_ix(self.iosd, oracle, user.pubkey(), io_amount, out);
+                let result = self.env.send(&[ix], &[&user]).await;
+                assert_eq!(result.is_ok(), expect_ok, "mint_iosd {op:?}: {result:?}");
+                if result.is_ok() {
+                    let io = self.mints[0].ata(&user.pubkey());
+                    *self.balances.get_mut(&io).unwrap() -= io_amount;
+                    self.io_burned_for_iosd += io_amount;
+                    self.iosd_minted += out;
+                    self.iosd_balances[renter] += out;
+                    self.iosd_window_start = start;
+                    self.iosd_window_minted = minted + out;
+                }
+                Some(result.is_ok())
+            }
+        }
+    }
+
+    /// The last second a pending lease may be activated: a cluster lease's
+    /// window opens at its cluster's funding deadline at the latest.
+    fn activation_deadline(&self, l: &ModelLease) -> i64 {
+        let opens = match l.cluster {
+            Some(c) => l.created_at.max(self.clusters[c].deadline),
+            None => l.created_at,
+        };
+        opens + i64::from(ACTIVATION_TIMEOUT)
+    }
+
+    /// The node's keys (the fixture's helpers take a `TestNode`).
+    fn node_keys(&self, node: usize) -> TestNode {
+        let n = &self.nodes[node];
+        TestNode {
+            owner: n.owner.insecure_clone(),
+            operator: n.operator.insecure_clone(),
+            address: n.address,
         }
     }
 
@@ -585,8 +1178,117 @@ impl World {
         }
     }
 
+    /// The IO side: stakes, pending slashes, reward escrow, clusters, and the burn.
+    async fn check_io(&mut self, step: usize) {
+        let mut owed_by_stake = 0;
+        for (n, model) in self.stakes.clone().into_iter().enumerate() {
+            let node: Node = self.env.node(self.nodes[n].address).await;
+            assert_eq!(
+                (node.staked, node.unstaking, node.unstake_ready_at),
+                (model.staked, model.unstaking, model.ready_at),
+                "step {step}: stake of node {n}"
+            );
+            assert_eq!(
+                (node.slash_count, node.slashes_pending),
+                (model.slash_count, model.slashes_pending),
+                "step {step}: slashes of node {n}"
+            );
+            owed_by_stake += model.staked + model.unstaking;
+        }
+        let pending: u64 = self
+            .slashes
+            .iter()
+            .filter(|s| s.open)
+            .map(|s| s.amount)
+            .sum();
+        assert_eq!(
+            self.env.balance(stake_vault_pda()).await,
+            owed_by_stake + pending,
+            "step {step}: stake vault = stakes + pending slashes"
+        );
+        let unclaimed: u64 = self
+            .epochs
+            .iter()
+            .filter(|e| !e.clawed_back)
+            .map(|e| e.tree.total() - e.claimed_amount)
+            .sum();
+        assert_eq!(
+            self.env.balance(rewards_escrow_pda()).await,
+            unclaimed,
+            "step {step}: rewards escrow = unclaimed rewards of open epochs"
+        );
+        for e in self.epochs.clone() {
+            let chain: RewardEpoch = self.env.reward_epoch(e.number).await.expect("epoch");
+            assert_eq!(
+                chain.claimed_amount, e.claimed_amount,
+                "step {step}: epoch claims"
+            );
+            assert_eq!(chain.clawed_back, e.clawed_back);
+        }
+        for c in self.clusters.clone() {
+            let chain: Option<Cluster> = self.env.cluster(c.address).await;
+            match chain {
+                None => assert!(c.closed, "step {step}: cluster closed early"),
+                Some(chain) => {
+                    assert!(!c.closed, "step {step}: unwound cluster still exists");
+                    assert_eq!(
+                        (chain.leases_funded, chain.leases_unwound),
+                        (c.funded, c.unwound),
+                        "step {step}: cluster counts"
+                    );
+                }
+            }
+        }
+        // IOSD: every base unit minted is held by a renter, and each mint paid
+        // for it with exactly the IO burned at the price used.
+        let iosd = self.iosd;
+        for (r, expected) in self.iosd_balances.clone().into_iter().enumerate() {
+            let holder = self.renters[r].pubkey();
+            assert_eq!(
+                self.env.balance(iosd.ata(&holder)).await,
+                expected,
+                "step {step}: IOSD of renter {r}"
+            );
+        }
+        assert_eq!(self.env.supply(iosd.mint).await, self.iosd_minted);
+        let config: iomesh::state::IosdConfig = self
+            .env
+            .fetch(iosd_config_pda())
+            .await
+            .expect("iosd config");
+        assert_eq!(
+            (
+                config.total_io_burned,
+                config.total_iosd_minted,
+                config.window_minted
+            ),
+            (
+                self.io_burned_for_iosd,
+                self.iosd_minted,
+                self.iosd_window_minted
+            ),
+            "step {step}: IOSD burn-and-mint totals"
+        );
+        // IO minted by the test (funding, stakes, reserve) minus what slashes and IOSD burned.
+        let minted: u64 = self
+            .balances
+            .iter()
+            .filter(|(k, _)| self.is_account_of_mint(k, &self.mints[0]))
+            .map(|(_, v)| *v)
+            .sum();
+        assert_eq!(self.env.supply(self.mints[0].mint).await, minted);
+    }
+
     fn is_account_of_mint(&self, account: &Pubkey, mint: &TestMint) -> bool {
-        *account == mint.vault()
+        let io_vault = mint.mint == self.mints[0].mint
+            && [
+                stake_vault_pda(),
+                rewards_reserve_pda(),
+                rewards_escrow_pda(),
+            ]
+            .contains(account);
+        io_vault
+            || *account == mint.vault()
             || self
                 .renters
                 .iter()
@@ -624,6 +1326,7 @@ proptest! {
         runtime.block_on(async {
             let mut world = World::new().await;
             world.check(0).await;
+            world.check_io(0).await;
             let stats = std::env::var_os("IOMESH_PROPTEST_STATS").is_some();
             for (step, op) in ops.iter().enumerate() {
                 let succeeded = world.apply(op).await;
@@ -632,6 +1335,7 @@ proptest! {
                     eprintln!("op {} {}", kind.split([' ', '{']).next().unwrap_or(""), match succeeded { Some(true) => "ok", Some(false) => "refused", None => "skipped" });
                 }
                 world.check(step + 1).await;
+                world.check_io(step + 1).await;
             }
         });
     }

@@ -1,4 +1,4 @@
-use crate::{error::IomeshError, events::LeaseActivated, math::SafeMath, seeds, state::*};
+use crate::{error::IomeshError, events::LeaseActivated, seeds, state::*};
 use anchor_lang::prelude::*;
 
 #[derive(Accounts)]
@@ -18,6 +18,12 @@ pub struct ActivateLease<'info> {
         has_one = operator @ IomeshError::NotNodeOperator
     )]
     pub node: Box<Account<'info, Node>>,
+    /// The lease's cluster; required when the lease belongs to one.
+    #[account(
+        seeds = [seeds::CLUSTER, lease.renter.as_ref(), &lease.cluster_nonce.to_le_bytes()],
+        bump = cluster.bump
+    )]
+    pub cluster: Option<Box<Account<'info, Cluster>>>,
     pub operator: Signer<'info>,
 }
 
@@ -29,9 +35,20 @@ pub fn handler(ctx: Context<ActivateLease>) -> Result<()> {
         lease.status == LeaseStatus::Pending,
         IomeshError::LeaseNotPending
     );
-    let deadline = lease
-        .created_at
-        .safe_add(i64::from(ctx.accounts.market.activation_timeout_secs))?;
+    if lease.in_cluster {
+        let cluster = ctx
+            .accounts
+            .cluster
+            .as_ref()
+            .ok_or(IomeshError::ClusterAccountRequired)?;
+        // A cluster re-created under the same nonce is not the one the lease joined.
+        require!(
+            cluster.created_at <= lease.created_at,
+            IomeshError::LeaseAccountMismatch
+        );
+        require!(cluster.is_complete(), IomeshError::ClusterNotFunded);
+    }
+    let deadline = lease.activation_deadline(ctx.accounts.market.activation_timeout_secs)?;
     require!(now <= deadline, IomeshError::ActivationTimedOut);
     lease.status = LeaseStatus::Active;
     lease.activated_at = now;

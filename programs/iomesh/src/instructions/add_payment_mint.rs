@@ -56,11 +56,13 @@ pub fn handler(ctx: Context<AddPaymentMint>, args: AddPaymentMintArgs) -> Result
         vault: accounts.vault.key(),
         usd_price_micros: match args.price_source {
             PriceSource::Stable => ONE_USD_MICROS,
-            PriceSource::Authority => args.usd_price_micros,
+            PriceSource::Authority | PriceSource::Oracle => args.usd_price_micros,
         },
         price_updated_at: Clock::get()?.unix_timestamp,
         symbol: encode_text(&args.symbol)?,
-        reserved: [0; 96],
+        price_feed_id: [0; 32],
+        max_confidence_bps: 0,
+        reserved: [0; 62],
     };
     payment_mint.invariant()?;
 

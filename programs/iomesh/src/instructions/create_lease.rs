@@ -1,5 +1,10 @@
 use crate::{
-    account_creation, error::IomeshError, events::LeaseCreated, math, seeds, state::*, transfers,
+    account_creation,
+    error::IomeshError,
+    events::{ClusterLeaseFunded, LeaseCreated},
+    math, seeds,
+    state::*,
+    transfers,
 };
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -45,6 +50,16 @@ pub struct CreateLease<'info> {
         token::token_program = token_program
     )]
     pub payer_token_account: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// The renter's cluster the lease joins, if any: it then starts only with the whole cluster.
+    #[account(
+        mut,
+        seeds = [seeds::CLUSTER, renter.key().as_ref(), &cluster.nonce.to_le_bytes()],
+        bump = cluster.bump
+    )]
+    pub cluster: Option<Box<Account<'info, Cluster>>>,
+    /// CHECK: the Pyth `PriceUpdateV2` account of an oracle-priced mint; owner,
+    /// layout, feed, age and confidence checked by `oracle::read_price`.
+    pub price_update: Option<UncheckedAccount<'info>>,
     pub renter: Signer<'info>,
     /// Funds the escrow and the rent; receives refunds and the rent back. May be the renter.
     #[account(mut)]
@@ -59,6 +74,10 @@ impl CreateLease<'_> {
         require!(
             self.node.status == NodeStatus::Available,
             IomeshError::NodeNotAvailable
+        );
+        require!(
+            self.node.meets_stake(self.market.stake_per_gpu)?,
+            IomeshError::InsufficientStake
         );
         require!(args.gpus > 0, IomeshError::InvalidGpuCount);
         require!(
@@ -77,7 +96,10 @@ impl CreateLease<'_> {
 pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let accounts = ctx.accounts;
-    let usd_price = accounts.payment_mint.quote_price(now)?;
+    let price_update = accounts.price_update.as_ref().map(|a| a.to_account_info());
+    let usd_price = accounts
+        .payment_mint
+        .quote_price(now, price_update.as_ref())?;
     let rate = math::rate_per_gpu_hour(
         accounts.node.price_usd_micros_per_gpu_hour,
         usd_price,
@@ -88,6 +110,15 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         IomeshError::PriceAboveMax
     );
     let deposit = math::escrow_cost(rate, args.gpus, u64::from(args.duration_secs))?;
+
+    let (cluster_nonce, cluster_funding_deadline) = match accounts.cluster.as_mut() {
+        Some(cluster) => {
+            cluster.add_lease(now)?;
+            cluster.invariant()?;
+            (cluster.nonce, cluster.funding_deadline)
+        }
+        None => (0, 0),
+    };
 
     accounts.node.reserve(args.gpus)?;
     accounts.node.invariant()?;
@@ -111,7 +142,10 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         settled_until: 0,
         duration_secs: args.duration_secs,
         job_spec_hash: args.job_spec_hash,
-        reserved: [0; 21],
+        in_cluster: accounts.cluster.is_some(),
+        cluster_nonce,
+        cluster_funding_deadline,
+        reserved: [0; 4],
     };
     lease.invariant()?;
     let renter_key = accounts.renter.key();
@@ -150,5 +184,13 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         deposited: deposit,
         job_spec_hash: lease.job_spec_hash,
     });
+    if let Some(cluster) = accounts.cluster.as_ref() {
+        emit!(ClusterLeaseFunded {
+            cluster: cluster.key(),
+            lease: accounts.lease.key(),
+            leases_funded: cluster.leases_funded,
+            leases_expected: cluster.leases_expected,
+        });
+    }
     Ok(())
 }

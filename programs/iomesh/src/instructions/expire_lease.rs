@@ -1,5 +1,5 @@
 use super::lease_settlement::{self, VaultAccounts};
-use crate::{error::IomeshError, events::LeaseEndReason, math::SafeMath, seeds, state::*};
+use crate::{error::IomeshError, events::LeaseEndReason, seeds, state::*};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
@@ -51,8 +51,7 @@ pub fn handler(ctx: Context<ExpireLease>) -> Result<()> {
     );
     let deadline = a
         .lease
-        .created_at
-        .safe_add(i64::from(a.market.activation_timeout_secs))?;
+        .activation_deadline(a.market.activation_timeout_secs)?;
     require!(now > deadline, IomeshError::ActivationWindowOpen);
     let vault = VaultAccounts {
         market: &a.market,

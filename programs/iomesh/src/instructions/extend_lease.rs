@@ -58,9 +58,7 @@ pub fn handler(ctx: Context<ExtendLease>, added_secs: u32) -> Result<()> {
     let remaining_secs = match lease.status {
         LeaseStatus::Pending => {
             // Money put into a lease its operator can no longer activate would only wait for a refund.
-            let deadline = lease
-                .created_at
-                .safe_add(i64::from(a.market.activation_timeout_secs))?;
+            let deadline = lease.activation_deadline(a.market.activation_timeout_secs)?;
             require!(now <= deadline, IomeshError::ActivationTimedOut);
             i64::from(lease.duration_secs)
         }

@@ -27,7 +27,12 @@ pub fn handler(ctx: Context<InitializeMarket>, params: MarketParams) -> Result<(
         min_lease_secs: 0,
         max_lease_secs: 0,
         failure_grace_secs: 0,
-        reserved: [0; 128],
+        io_mint: Pubkey::default(),
+        slash_authority: Pubkey::default(),
+        stake_per_gpu: 0,
+        unstake_cooldown_secs: 0,
+        slash_appeal_secs: 0,
+        reserved: [0; 48],
     };
     market.apply(&params);
     market.invariant()?;

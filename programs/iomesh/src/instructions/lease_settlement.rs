@@ -82,7 +82,7 @@ pub fn finish<'info>(
     match reason {
         LeaseEndReason::Completed => node.leases_served = node.leases_served.safe_add(1)?,
         LeaseEndReason::Failed => node.failures = node.failures.safe_add(1)?,
-        LeaseEndReason::Cancelled | LeaseEndReason::Expired => {}
+        LeaseEndReason::Cancelled | LeaseEndReason::Expired | LeaseEndReason::Unwound => {}
     }
     node.invariant()?;
     emit!(LeaseEnded {

@@ -88,7 +88,12 @@ pub fn handler(ctx: Context<RegisterNode>, spec: NodeSpec) -> Result<()> {
         failures: 0,
         gpu_seconds_delivered: 0,
         registered_at: Clock::get()?.unix_timestamp,
-        reserved: [0; 64],
+        staked: 0,
+        unstaking: 0,
+        unstake_ready_at: 0,
+        slashes_pending: 0,
+        slash_count: 0,
+        reserved: [0; 34],
     };
     spec.apply(&mut node, &accounts.market)?;
     node.invariant()?;

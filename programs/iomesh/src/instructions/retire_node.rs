@@ -22,6 +22,11 @@ pub fn handler(ctx: Context<RetireNode>) -> Result<()> {
         node.open_leases == 0 && node.gpus_in_use == 0,
         IomeshError::NodeHasOpenLeases
     );
+    // Stake would be stranded: it is withdrawn (or slashed) first.
+    require!(
+        node.staked == 0 && node.unstaking == 0 && node.slashes_pending == 0,
+        IomeshError::NodeHasStake
+    );
     emit!(NodeRetired {
         node: node.key(),
         owner: node.owner

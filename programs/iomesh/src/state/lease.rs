@@ -47,7 +47,13 @@ pub struct Lease {
     pub duration_secs: u32,
     /// sha256 of the job spec the renter submits off-chain.
     pub job_spec_hash: [u8; 32],
-    pub reserved: [u8; 21],
+    /// Whether the lease belongs to a cluster (`["cluster", renter, cluster_nonce]`).
+    pub in_cluster: bool,
+    /// Nonce of the lease's cluster; 0 when not in a cluster.
+    pub cluster_nonce: u64,
+    /// The cluster's funding deadline (Unix seconds), copied at creation; 0 when not in a cluster.
+    pub cluster_funding_deadline: i64,
+    pub reserved: [u8; 4],
 }
 
 impl Lease {
@@ -57,6 +63,20 @@ impl Lease {
     pub fn ends_at(&self) -> Result<i64> {
         use math::SafeMath;
         self.activated_at.safe_add(i64::from(self.duration_secs))
+    }
+
+    /// Unix time after which a pending lease can no longer be activated and may
+    /// be expired. A cluster lease's window opens at the cluster's funding
+    /// deadline at the latest, so that waiting for the rest of the cluster
+    /// never runs a lease out of time.
+    pub fn activation_deadline(&self, activation_timeout_secs: u32) -> Result<i64> {
+        use math::SafeMath;
+        let window_opens = if self.in_cluster {
+            self.created_at.max(self.cluster_funding_deadline)
+        } else {
+            self.created_at
+        };
+        window_opens.safe_add(i64::from(activation_timeout_secs))
     }
 
     /// Billable seconds from activation up to `until` (capped at the end).
@@ -111,6 +131,10 @@ impl Lease {
         require_eq!(self.deposited, cost, IomeshError::InvariantViolated);
         require!(
             self.paid_out <= self.deposited,
+            IomeshError::InvariantViolated
+        );
+        require!(
+            self.in_cluster || (self.cluster_nonce == 0 && self.cluster_funding_deadline == 0),
             IomeshError::InvariantViolated
         );
         match self.status {

@@ -31,7 +31,17 @@ pub struct Market {
     pub max_lease_secs: u32,
     /// Seconds of agent silence the scheduler tolerates before reporting a failure.
     pub failure_grace_secs: u32,
-    pub reserved: [u8; 128],
+    /// The IO mint: staked, slashed and paid as rewards. Default until `init_io_vaults`.
+    pub io_mint: Pubkey,
+    /// Slashes node stakes; default until `set_staking_policy`.
+    pub slash_authority: Pubkey,
+    /// IO base units a node must stake per listed GPU to take leases and earn rewards.
+    pub stake_per_gpu: u64,
+    /// Seconds between an unstake request and the withdrawal.
+    pub unstake_cooldown_secs: u32,
+    /// Seconds a slash stays reversible before it can be finalized.
+    pub slash_appeal_secs: u32,
+    pub reserved: [u8; 48],
 }
 
 /// Policy parameters set at initialisation and by `update_market`.

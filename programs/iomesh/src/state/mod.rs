@@ -1,15 +1,23 @@
 //! Accounts owned by the program. Each has explicit space, reserved bytes for
 //! later fields, and an `invariant()` checked by every instruction that changes it.
 
+pub mod cluster;
+pub mod iosd_config;
 pub mod lease;
 pub mod market;
 pub mod node;
 pub mod payment_mint;
+pub mod pending_slash;
+pub mod reward_epoch;
 
+pub use cluster::*;
+pub use iosd_config::*;
 pub use lease::*;
 pub use market::*;
 pub use node::*;
 pub use payment_mint::*;
+pub use pending_slash::*;
+pub use reward_epoch::*;
 
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;

@@ -51,11 +51,32 @@ pub struct Node {
     pub gpu_seconds_delivered: u64,
     /// Unix time (seconds) of registration.
     pub registered_at: i64,
-    pub reserved: [u8; 64],
+    /// IO base units staked and counting towards the requirement.
+    pub staked: u64,
+    /// IO base units in unstake cooldown: no longer counted, still slashable.
+    pub unstaking: u64,
+    /// Unix time (seconds) from which `unstaking` can be withdrawn; 0 when nothing is unstaking.
+    pub unstake_ready_at: i64,
+    /// Slashes taken from this node and not yet reversed or finalized.
+    pub slashes_pending: u16,
+    /// Slashes ever taken from this node (the next slash's index).
+    pub slash_count: u32,
+    pub reserved: [u8; 34],
 }
 
 impl Node {
     pub const SPACE: usize = 8 + Self::INIT_SPACE;
+
+    /// IO base units this node must have staked: `stake_per_gpu × gpu_count`.
+    pub fn required_stake(&self, stake_per_gpu: u64) -> Result<u64> {
+        use crate::math::SafeMath;
+        stake_per_gpu.safe_mul(u64::from(self.gpu_count))
+    }
+
+    /// Whether the active stake meets the market's requirement (for leases and rewards).
+    pub fn meets_stake(&self, stake_per_gpu: u64) -> Result<bool> {
+        Ok(self.staked >= self.required_stake(stake_per_gpu)?)
+    }
 
     pub fn free_gpus(&self) -> u16 {
         self.gpu_count.saturating_sub(self.gpus_in_use)
@@ -106,6 +127,11 @@ impl Node {
         require!(
             (self.open_leases == 0) == (self.gpus_in_use == 0)
                 && u32::from(self.gpus_in_use) >= self.open_leases,
+            IomeshError::InvariantViolated
+        );
+        require!(
+            (self.unstaking == 0) == (self.unstake_ready_at == 0)
+                && u32::from(self.slashes_pending) <= self.slash_count,
             IomeshError::InvariantViolated
         );
         require!(

@@ -1,4 +1,5 @@
 use super::ACCOUNT_VERSION;
+use super::MAX_CONFIDENCE_BPS_LIMIT;
 use crate::{error::IomeshError, math::ONE_USD_MICROS};
 use anchor_lang::prelude::*;
 
@@ -14,6 +15,8 @@ pub enum PriceSource {
     Stable,
     /// Set by the market's price authority, refused once older than `max_price_age_secs`.
     Authority,
+    /// Read from a Pyth `PriceUpdateV2` account at lease creation (feed, age and confidence checked).
+    Oracle,
 }
 
 /// One accepted payment mint (`["payment_mint", mint]`) and its escrow vault.
@@ -42,15 +45,33 @@ pub struct PaymentMint {
     pub price_updated_at: i64,
     /// Display symbol (e.g. "IO", "USDC"), ASCII, zero padded.
     pub symbol: [u8; 8],
-    pub reserved: [u8; 96],
+    /// Pyth feed id of the mint's USD price (oracle-priced mints only).
+    pub price_feed_id: [u8; 32],
+    /// Largest accepted oracle `conf / price`, in basis points (oracle-priced mints only).
+    pub max_confidence_bps: u16,
+    pub reserved: [u8; 62],
 }
 
 impl PaymentMint {
     pub const SPACE: usize = 8 + Self::INIT_SPACE;
 
-    /// The USD price to quote a new lease with, refusing a disabled mint or a stale price.
-    pub fn quote_price(&self, now: i64) -> Result<u64> {
+    /// The USD price to quote a new lease with, refusing a disabled mint or a
+    /// stale price. An oracle-priced mint reads `price_update`, and is quoted at
+    /// the low end of the confidence interval so that the renter escrows enough.
+    pub fn quote_price(&self, now: i64, price_update: Option<&AccountInfo>) -> Result<u64> {
         require!(self.enabled, IomeshError::PaymentMintDisabled);
+        if self.price_source == PriceSource::Oracle {
+            let account = price_update.ok_or(IomeshError::OracleAccountRequired)?;
+            let policy = crate::oracle::OraclePolicy {
+                feed_id: self.price_feed_id,
+                max_age_secs: self.max_price_age_secs,
+                max_confidence_bps: self.max_confidence_bps,
+            };
+            let price = crate::oracle::read_price(account, &policy, now)?;
+            let micros = crate::oracle::usd_micros_per_token(&price)?;
+            require!(micros > 0, IomeshError::ZeroPrice);
+            return Ok(micros);
+        }
         if self.price_source == PriceSource::Authority {
             let age = now.saturating_sub(self.price_updated_at);
             require!(
@@ -81,6 +102,15 @@ impl PaymentMint {
             PriceSource::Authority => {
                 require!(self.usd_price_micros > 0, IomeshError::ZeroPrice);
                 require!(self.max_price_age_secs > 0, IomeshError::InvalidMaxPriceAge);
+            }
+            PriceSource::Oracle => {
+                require!(self.max_price_age_secs > 0, IomeshError::InvalidMaxPriceAge);
+                require!(
+                    self.price_feed_id != [0; 32]
+                        && self.max_confidence_bps > 0
+                        && self.max_confidence_bps <= MAX_CONFIDENCE_BPS_LIMIT,
+                    IomeshError::InvalidOracleConfig
+                );
             }
         }
         Ok(())

@@ -172,6 +172,9 @@ pub struct TestEnv {
     pub iosd: TestMint,
     seen: HashSet<[u8; 64]>,
     uniquifier: u32,
+    /// When `ctx.last_blockhash` was fetched: the bank keeps a blockhash for
+    /// 150 slots (about a minute), and long property runs outlive that.
+    blockhash_at: std::time::Instant,
 }
 
 impl TestEnv {
@@ -196,6 +199,7 @@ impl TestEnv {
             iosd: placeholder,
             seen: HashSet::new(),
             uniquifier: 0,
+            blockhash_at: std::time::Instant::now(),
         };
         for key in [
             env.keys.authority.pubkey(),
@@ -249,6 +253,7 @@ impl TestEnv {
         signers: &[&Keypair],
     ) -> std::result::Result<(), TransactionError> {
         let payer = self.payer();
+        self.refresh_blockhash().await;
         let tx = self.sign_unique(&payer, instructions, signers);
         self.ctx
             .banks_client
@@ -550,6 +555,25 @@ impl TestEnv {
     // ---------------------------------------------------------------- leases
 
     pub fn create_lease_ix(&self, request: &LeaseRequest<'_>) -> Instruction {
+        self.create_lease_ix_in(request, None)
+    }
+
+    /// `create_lease`, joining `cluster` when given.
+    pub fn create_lease_ix_in(
+        &self,
+        request: &LeaseRequest<'_>,
+        cluster: Option<Pubkey>,
+    ) -> Instruction {
+        self.create_lease_ix_full(request, cluster, None)
+    }
+
+    /// `create_lease`, joining `cluster` and reading the oracle `price_update` when given.
+    pub fn create_lease_ix_full(
+        &self,
+        request: &LeaseRequest<'_>,
+        cluster: Option<Pubkey>,
+        price_update: Option<Pubkey>,
+    ) -> Instruction {
         let payer = request.payer.unwrap_or(request.renter).pubkey();
         ix(
             acc::CreateLease {
@@ -560,6 +584,8 @@ impl TestEnv {
                 node: request.node,
                 lease: lease_pda(&request.renter.pubkey(), request.nonce),
                 payer_token_account: request.mint.ata(&payer),
+                cluster,
+                price_update,
                 renter: request.renter.pubkey(),
                 payer,
                 token_program: request.mint.token_program,
@@ -612,6 +638,7 @@ impl TestEnv {
                 market: market_pda(),
                 lease,
                 node,
+                cluster: None,
                 operator,
             },
             args::ActivateLease {},
@@ -994,6 +1021,7 @@ impl TestEnv {
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Sent {
+        self.refresh_blockhash().await;
         let tx = self.sign_unique(fee_payer, instructions, signers);
         let outcome = self
             .ctx
@@ -1009,6 +1037,19 @@ impl TestEnv {
 }
 
 impl TestEnv {
+    /// Fetches a recent blockhash once the one in use is 20 seconds old.
+    async fn refresh_blockhash(&mut self) {
+        if self.blockhash_at.elapsed() > std::time::Duration::from_secs(20) {
+            self.ctx.last_blockhash = self
+                .ctx
+                .banks_client
+                .get_latest_blockhash()
+                .await
+                .expect("latest blockhash");
+            self.blockhash_at = std::time::Instant::now();
+        }
+    }
+
     /// Signs `instructions` with `fee_payer` (paying) and `signers`. A transaction
     /// identical to one already sent gets a distinct compute-budget instruction,
     /// placed last so instruction indices in errors still match `instructions`,
@@ -1046,5 +1087,547 @@ impl TestEnv {
                 ),
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------- clusters
+
+pub fn cluster_pda(renter: &Pubkey, nonce: u64) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::CLUSTER, renter.as_ref(), &nonce.to_le_bytes()],
+        &iomesh::ID,
+    )
+    .0
+}
+
+impl TestEnv {
+    pub fn create_cluster_ix(
+        &self,
+        renter: Pubkey,
+        nonce: u64,
+        leases_expected: u16,
+        funding_deadline: i64,
+    ) -> Instruction {
+        ix(
+            acc::CreateCluster {
+                market: market_pda(),
+                cluster: cluster_pda(&renter, nonce),
+                renter,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::CreateCluster {
+                args: iomesh::CreateClusterArgs {
+                    nonce,
+                    leases_expected,
+                    funding_deadline,
+                },
+            },
+        )
+    }
+
+    /// Creates a cluster of `leases_expected` leases funded within `window` seconds.
+    pub async fn create_cluster(
+        &mut self,
+        renter: &Keypair,
+        nonce: u64,
+        leases_expected: u16,
+        window: i64,
+    ) -> std::result::Result<Pubkey, TransactionError> {
+        let deadline = self.now().await + window;
+        let ix = self.create_cluster_ix(renter.pubkey(), nonce, leases_expected, deadline);
+        self.send(&[ix], &[renter]).await?;
+        Ok(cluster_pda(&renter.pubkey(), nonce))
+    }
+
+    pub async fn create_cluster_lease(
+        &mut self,
+        request: LeaseRequest<'_>,
+        cluster: Pubkey,
+    ) -> std::result::Result<Pubkey, TransactionError> {
+        let ix = self.create_lease_ix_in(&request, Some(cluster));
+        let renter = request.renter.insecure_clone();
+        match request.payer {
+            Some(payer) => {
+                let payer = payer.insecure_clone();
+                self.send(&[ix], &[&renter, &payer]).await?
+            }
+            None => self.send(&[ix], &[&renter]).await?,
+        }
+        Ok(lease_pda(&renter.pubkey(), request.nonce))
+    }
+
+    pub fn activate_in_cluster_ix(
+        &self,
+        lease: Pubkey,
+        node: &TestNode,
+        cluster: Option<Pubkey>,
+    ) -> Instruction {
+        ix(
+            acc::ActivateLease {
+                market: market_pda(),
+                lease,
+                node: node.address,
+                cluster,
+                operator: node.operator.pubkey(),
+            },
+            args::ActivateLease {},
+        )
+    }
+
+    pub async fn activate_in_cluster(
+        &mut self,
+        lease: Pubkey,
+        node: &TestNode,
+        cluster: Pubkey,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = self.activate_in_cluster_ix(lease, node, Some(cluster));
+        let operator = node.operator.insecure_clone();
+        self.send(&[ix], &[&operator]).await
+    }
+
+    /// `unwind_cluster` for the given leases (all in `mint`).
+    pub fn unwind_cluster_ix(
+        &self,
+        cluster: Pubkey,
+        renter: Pubkey,
+        mint: TestMint,
+        leases: &[LeaseAccounts],
+    ) -> Instruction {
+        let mut instruction = ix(
+            acc::UnwindCluster {
+                market: market_pda(),
+                cluster,
+                renter,
+                mint: mint.mint,
+                vault: mint.vault(),
+                token_program: mint.token_program,
+            },
+            args::UnwindCluster {},
+        );
+        use anchor_lang::solana_program::instruction::AccountMeta;
+        for lease in leases {
+            instruction.accounts.extend([
+                AccountMeta::new(lease.lease, false),
+                AccountMeta::new(lease.node, false),
+                AccountMeta::new(lease.payer_token_account, false),
+                AccountMeta::new(lease.payer, false),
+            ]);
+        }
+        instruction
+    }
+
+    pub fn close_cluster_ix(&self, cluster: Pubkey, renter: Pubkey) -> Instruction {
+        ix(acc::CloseCluster { cluster, renter }, args::CloseCluster {})
+    }
+
+    pub async fn cluster(&mut self, address: Pubkey) -> Option<Cluster> {
+        self.fetch(address).await
+    }
+}
+
+// ---------------------------------------------------------------- IO: staking and slashing
+
+pub fn stake_vault_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::STAKE_VAULT], &iomesh::ID).0
+}
+pub fn rewards_reserve_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::REWARDS_RESERVE], &iomesh::ID).0
+}
+pub fn rewards_escrow_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::REWARDS_ESCROW], &iomesh::ID).0
+}
+pub fn slash_pda(node: &Pubkey, index: u32) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::SLASH, node.as_ref(), &index.to_le_bytes()],
+        &iomesh::ID,
+    )
+    .0
+}
+
+pub const STAKE_COOLDOWN: u32 = 14 * 24 * HOUR;
+pub const APPEAL_WINDOW: u32 = 3 * 24 * HOUR;
+
+impl TestEnv {
+    /// Makes the fixture's IO mint the market's IO mint and creates the IO vaults.
+    pub async fn init_io(&mut self) -> std::result::Result<(), TransactionError> {
+        let authority = self.keys.authority.insecure_clone();
+        let ix = ix(
+            acc::InitIoVaults {
+                market: market_pda(),
+                io_mint: self.io.mint,
+                stake_vault: stake_vault_pda(),
+                rewards_reserve: rewards_reserve_pda(),
+                rewards_escrow: rewards_escrow_pda(),
+                authority: authority.pubkey(),
+                token_program: self.io.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::InitIoVaults {},
+        );
+        self.send(&[ix], &[&authority]).await
+    }
+
+    pub fn staking_policy_ix(
+        &self,
+        authority: Pubkey,
+        policy: iomesh::StakingPolicy,
+    ) -> Instruction {
+        ix(
+            acc::SetStakingPolicy {
+                market: market_pda(),
+                authority,
+            },
+            args::SetStakingPolicy { policy },
+        )
+    }
+
+    /// IO vaults plus a staking policy of `stake_per_gpu`, a 14-day cooldown, a
+    /// 3-day appeal window and `slash_authority`.
+    pub async fn enable_staking(&mut self, stake_per_gpu: u64, slash_authority: Pubkey) {
+        self.init_io().await.expect("init IO vaults");
+        let authority = self.keys.authority.insecure_clone();
+        let ix = self.staking_policy_ix(
+            authority.pubkey(),
+            iomesh::StakingPolicy {
+                slash_authority,
+                stake_per_gpu,
+                unstake_cooldown_secs: STAKE_COOLDOWN,
+                slash_appeal_secs: APPEAL_WINDOW,
+            },
+        );
+        self.send(&[ix], &[&authority])
+            .await
+            .expect("staking policy");
+    }
+
+    pub fn stake_accounts(&self, node: &TestNode) -> acc::StakeAccounts {
+        acc::StakeAccounts {
+            market: market_pda(),
+            node: node.address,
+            io_mint: self.io.mint,
+            stake_vault: stake_vault_pda(),
+            owner_token_account: self.io.ata(&node.owner.pubkey()),
+            owner: node.owner.pubkey(),
+            token_program: self.io.token_program,
+        }
+    }
+
+    /// Mints `amount` IO to the node owner and stakes it.
+    pub async fn stake(
+        &mut self,
+        node: &TestNode,
+        amount: u64,
+    ) -> std::result::Result<(), TransactionError> {
+        let io = self.io;
+        self.fund(&node.owner.pubkey(), io, amount).await;
+        let ix = ix(self.stake_accounts(node), args::Stake { amount });
+        let owner = node.owner.insecure_clone();
+        self.send(&[ix], &[&owner]).await
+    }
+
+    pub async fn request_unstake(
+        &mut self,
+        node: &TestNode,
+        amount: u64,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = ix(
+            acc::RequestUnstake {
+                market: market_pda(),
+                node: node.address,
+                owner: node.owner.pubkey(),
+            },
+            args::RequestUnstake { amount },
+        );
+        let owner = node.owner.insecure_clone();
+        self.send(&[ix], &[&owner]).await
+    }
+
+    pub async fn withdraw_stake(
+        &mut self,
+        node: &TestNode,
+    ) -> std::result::Result<(), TransactionError> {
+        let ix = ix(self.stake_accounts(node), args::WithdrawStake {});
+        let owner = node.owner.insecure_clone();
+        self.send(&[ix], &[&owner]).await
+    }
+
+    pub fn slash_ix(
+        &self,
+        node: Pubkey,
+        index: u32,
+        authority: Pubkey,
+        args: iomesh::SlashArgs,
+    ) -> Instruction {
+        ix(
+            acc::SlashNode {
+                market: market_pda(),
+                node,
+                pending_slash: slash_pda(&node, index),
+                slash_authority: authority,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::Slash { args },
+        )
+    }
+
+    pub fn reverse_slash_ix(&self, slash: &PendingSlash, authority: Pubkey) -> Instruction {
+        ix(
+            acc::ReverseSlash {
+                market: market_pda(),
+                pending_slash: slash_pda(&slash.node, slash.index),
+                node: slash.node,
+                rent_payer: slash.rent_payer,
+                slash_authority: authority,
+            },
+            args::ReverseSlash {},
+        )
+    }
+
+    pub fn finalize_slash_ix(&self, slash: &PendingSlash) -> Instruction {
+        ix(
+            acc::FinalizeSlash {
+                market: market_pda(),
+                pending_slash: slash_pda(&slash.node, slash.index),
+                node: slash.node,
+                io_mint: self.io.mint,
+                stake_vault: stake_vault_pda(),
+                harmed_token_account: self.io.ata(&slash.harmed),
+                rent_payer: slash.rent_payer,
+                token_program: self.io.token_program,
+            },
+            args::FinalizeSlash {},
+        )
+    }
+
+    /// Total supply of a mint, in base units.
+    pub async fn supply(&mut self, mint: Pubkey) -> u64 {
+        let data = self.account_data(mint).await.expect("mint exists");
+        u64::from_le_bytes(data[36..44].try_into().unwrap())
+    }
+}
+
+// ---------------------------------------------------------------- reward epochs
+
+pub fn epoch_pda(epoch: u64) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::EPOCH, &epoch.to_le_bytes()], &iomesh::ID).0
+}
+
+impl TestEnv {
+    /// Mints `amount` IO straight into the rewards reserve.
+    pub async fn fund_rewards_reserve(&mut self, amount: u64) {
+        let mint_to = spl_token_2022::instruction::mint_to(
+            &self.io.token_program,
+            &self.io.mint,
+            &rewards_reserve_pda(),
+            &self.keys.authority.pubkey(),
+            &[],
+            amount,
+        )
+        .unwrap();
+        let authority = self.keys.authority.insecure_clone();
+        self.send(&[mint_to], &[&authority])
+            .await
+            .expect("fund reserve");
+    }
+
+    /// `publish_epoch`, signed by the market's reward authority (the fixture's market authority).
+    pub fn publish_epoch_ix(
+        &self,
+        authority: Pubkey,
+        args: iomesh::PublishEpochArgs,
+    ) -> Instruction {
+        ix(
+            acc::PublishEpoch {
+                market: market_pda(),
+                epoch: epoch_pda(args.epoch),
+                io_mint: self.io.mint,
+                rewards_reserve: rewards_reserve_pda(),
+                rewards_escrow: rewards_escrow_pda(),
+                reward_authority: authority,
+                token_program: self.io.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::PublishEpoch { args },
+        )
+    }
+
+    pub fn grow_epoch_ix(&self, epoch: u64, payer: Pubkey) -> Instruction {
+        ix(
+            acc::GrowEpoch {
+                epoch: epoch_pda(epoch),
+                payer,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::GrowEpoch {},
+        )
+    }
+
+    pub fn claim_reward_ix(
+        &self,
+        epoch: u64,
+        node: Pubkey,
+        owner: Pubkey,
+        args: iomesh::ClaimRewardArgs,
+    ) -> Instruction {
+        ix(
+            acc::ClaimReward {
+                market: market_pda(),
+                epoch: epoch_pda(epoch),
+                node,
+                io_mint: self.io.mint,
+                rewards_escrow: rewards_escrow_pda(),
+                owner_token_account: self.io.ata(&owner),
+                owner,
+                token_program: self.io.token_program,
+            },
+            args::ClaimReward { args },
+        )
+    }
+
+    pub fn clawback_epoch_ix(&self, epoch: u64) -> Instruction {
+        ix(
+            acc::ClawbackEpoch {
+                market: market_pda(),
+                epoch: epoch_pda(epoch),
+                io_mint: self.io.mint,
+                rewards_reserve: rewards_reserve_pda(),
+                rewards_escrow: rewards_escrow_pda(),
+                token_program: self.io.token_program,
+            },
+            args::ClawbackEpoch {},
+        )
+    }
+
+    pub async fn reward_epoch(&mut self, epoch: u64) -> Option<RewardEpoch> {
+        self.fetch(epoch_pda(epoch)).await
+    }
+}
+
+// ---------------------------------------------------------------- IOSD and oracles
+
+pub fn iosd_config_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::IOSD], &iomesh::ID).0
+}
+pub fn iosd_mint_authority_pda() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::IOSD_MINT_AUTHORITY], &iomesh::ID).0
+}
+
+/// The bytes of a `PriceUpdateV2` account as the Pyth receiver writes them
+/// (exponent -8; `full`: Wormhole signatures fully verified).
+pub fn price_update_data(
+    feed: [u8; 32],
+    price: i64,
+    conf: u64,
+    publish_time: i64,
+    full: bool,
+) -> Vec<u8> {
+    let mut data = iomesh::oracle::PRICE_UPDATE_V2_DISCRIMINATOR.to_vec();
+    data.extend_from_slice(Pubkey::new_unique().as_ref()); // write authority
+    if full {
+        data.push(1);
+    } else {
+        data.extend_from_slice(&[0, 5]); // Partial { num_signatures: 5 }
+    }
+    data.extend_from_slice(&feed);
+    data.extend_from_slice(&price.to_le_bytes());
+    data.extend_from_slice(&conf.to_le_bytes());
+    data.extend_from_slice(&(-8i32).to_le_bytes());
+    data.extend_from_slice(&publish_time.to_le_bytes());
+    data.extend_from_slice(&(publish_time - 1).to_le_bytes()); // prev publish time
+    data.extend_from_slice(&price.to_le_bytes()); // ema price
+    data.extend_from_slice(&conf.to_le_bytes()); // ema conf
+    data.extend_from_slice(&1u64.to_le_bytes()); // posted slot
+    data
+}
+
+impl TestEnv {
+    /// Writes an oracle account at `address`, as the Pyth receiver would post it.
+    pub fn post_price(&mut self, address: Pubkey, data: Vec<u8>, owner: Pubkey) {
+        let account = solana_account::Account {
+            lamports: 10_000_000,
+            data,
+            owner,
+            executable: false,
+            rent_epoch: 0,
+        };
+        self.ctx
+            .set_account(&address, &solana_account::AccountSharedData::from(account));
+    }
+
+    /// A Token-2022 IOSD mint whose only authority is the program's PDA, and `init_iosd` with `policy`.
+    pub async fn setup_iosd(&mut self, policy: iomesh::IosdPolicy) -> TestMint {
+        let mint = Keypair::new();
+        let payer = self.payer();
+        let rent = self
+            .ctx
+            .banks_client
+            .get_rent()
+            .await
+            .unwrap()
+            .minimum_balance(82);
+        let create = solana_system_interface::instruction::create_account(
+            &payer.pubkey(),
+            &mint.pubkey(),
+            rent,
+            82,
+            &spl_token_2022::ID,
+        );
+        let init = spl_token_2022::instruction::initialize_mint2(
+            &spl_token_2022::ID,
+            &mint.pubkey(),
+            &iosd_mint_authority_pda(),
+            None,
+            DECIMALS,
+        )
+        .unwrap();
+        self.send(&[create, init], &[&mint]).await.unwrap();
+        let iosd = TestMint {
+            mint: mint.pubkey(),
+            token_program: spl_token_2022::ID,
+        };
+        let authority = self.keys.authority.insecure_clone();
+        let ix = ix(
+            acc::InitIosd {
+                market: market_pda(),
+                iosd_config: iosd_config_pda(),
+                iosd_mint: iosd.mint,
+                iosd_mint_authority: iosd_mint_authority_pda(),
+                authority: authority.pubkey(),
+                token_program: iosd.token_program,
+                system_program: anchor_lang::system_program::ID,
+            },
+            args::InitIosd { policy },
+        );
+        self.send(&[ix], &[&authority]).await.unwrap();
+        iosd
+    }
+
+    pub fn mint_iosd_ix(
+        &self,
+        iosd: TestMint,
+        oracle: Pubkey,
+        user: Pubkey,
+        io_amount: u64,
+        min_iosd_out: u64,
+    ) -> Instruction {
+        ix(
+            acc::MintIosd {
+                market: market_pda(),
+                iosd_config: iosd_config_pda(),
+                io_mint: self.io.mint,
+                iosd_mint: iosd.mint,
+                price_update: oracle,
+                user_io: self.io.ata(&user),
+                user_iosd: iosd.ata(&user),
+                iosd_mint_authority: iosd_mint_authority_pda(),
+                user,
+                io_token_program: self.io.token_program,
+                iosd_token_program: iosd.token_program,
+            },
+            args::MintIosd {
+                io_amount,
+                min_iosd_out,
+            },
+        )
     }
 }
