@@ -40,8 +40,8 @@ use yellowstone_grpc_proto::{
         subscribe_update::UpdateOneof, CommitmentLevel, SlotStatus, SubscribeRequest,
         SubscribeRequestFilterAccounts, SubscribeRequestFilterAccountsFilter,
         SubscribeRequestFilterAccountsFilterMemcmp, SubscribeRequestFilterSlots,
-        SubscribeRequestFilterTransactions, SubscribeRequestPing, SubscribeUpdateAccount,
-        SubscribeUpdateTransaction,
+        SubscribeRequestFilterTransactions, SubscribeRequestPing, SubscribeUpdate,
+        SubscribeUpdateAccount, SubscribeUpdateTransaction,
     },
     tonic::Code,
 };
@@ -395,7 +395,12 @@ pub async fn stream(
                     ..SubscribeRequest::default()
                 };
                 if let Err(err) = sink.send(pong).await {
-                    return Ended::Reconnect(format!("answering a ping: {err}"));
+                    // The server stopped reading requests because it ended the
+                    // subscription; the stream's last item says why, and an
+                    // OutOfRange must reach `classify` or the resume loops.
+                    return ending_status(&mut updates, config.watchdog)
+                        .await
+                        .unwrap_or_else(|| Ended::Reconnect(format!("answering a ping: {err}")));
                 }
                 Ok(())
             }
@@ -404,6 +409,23 @@ pub async fn stream(
         if sent.is_err() {
             // The batcher is gone: only happens on shutdown.
             return Ended::Shutdown;
+        }
+    }
+}
+
+/// Reads what is left of a stream the server has ended, up to its final
+/// status. Updates read here are dropped: the resume starts from the
+/// committed cursor, which is before them.
+async fn ending_status<S>(updates: &mut S, wait: Duration) -> Option<Ended>
+where
+    S: futures::Stream<Item = Result<SubscribeUpdate, yellowstone_grpc_proto::tonic::Status>>
+        + Unpin,
+{
+    loop {
+        match tokio::time::timeout(wait, updates.next()).await {
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(status))) => return Some(classify(status)),
+            Ok(None) | Err(_) => return None,
         }
     }
 }
