@@ -10,7 +10,7 @@ use anchor_spl::{
     token::spl_token,
     token_2022::spl_token_2022,
 };
-use iomesh::{accounts as acc, instruction as args, seeds, state::*};
+use iomesh::{accounts as acc, instruction as args, state::*};
 use iomesh_localnet::{Config, Localnet};
 use solana_commitment_config::CommitmentConfig;
 use solana_instruction::Instruction;
@@ -32,25 +32,11 @@ pub fn ix(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruct
     }
 }
 
-pub fn market_pda() -> Pubkey {
-    Pubkey::find_program_address(&[seeds::MARKET], &iomesh::ID).0
-}
-pub fn payment_mint_pda(mint: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[seeds::PAYMENT_MINT, mint.as_ref()], &iomesh::ID).0
-}
-pub fn vault_pda(mint: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[seeds::VAULT, mint.as_ref()], &iomesh::ID).0
-}
-pub fn node_pda(operator: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[seeds::NODE, operator.as_ref()], &iomesh::ID).0
-}
-pub fn lease_pda(renter: &Pubkey, nonce: u64) -> Pubkey {
-    Pubkey::find_program_address(
-        &[seeds::LEASE, renter.as_ref(), &nonce.to_le_bytes()],
-        &iomesh::ID,
-    )
-    .0
-}
+// Addresses come from the client library, the one place they are derived.
+pub use iomesh_client::pda::{
+    lease as lease_pda, market as market_pda, node as node_pda, payment_mint as payment_mint_pda,
+    vault as vault_pda,
+};
 
 pub struct Chain {
     pub localnet: Localnet,
