@@ -1,5 +1,12 @@
 //! The scheduler ⇄ agent protocol (`proto/agent.proto`) and the bytes an
-//! agent signs to prove it holds a node's operator key.
+//! agent signs to prove it holds a node's operator key; the job spec a
+//! renter submits for a lease and the bytes the renter signs for it.
+
+mod job_spec;
+
+pub use job_spec::{
+    job_spec_hash, spec_submission_message, JobSpec, JobSpecError, MAX_JOB_SPEC_BYTES, SPEC_DOMAIN,
+};
 
 #[allow(clippy::all)]
 pub mod v1 {
