@@ -203,8 +203,8 @@ pub mod iomesh {
         instructions::extend_lease::handler(ctx, added_secs)
     }
 
-    /// Ends the lease now: accrued service paid, the rest refunded (renter).
-    pub fn cancel_lease(ctx: Context<CancelLease>) -> Result<()> {
+    /// Ends the lease now: accrued service paid, the rest refunded (renter; a pending cluster lease passes its cluster last).
+    pub fn cancel_lease<'info>(ctx: Context<'info, CancelLease<'info>>) -> Result<()> {
         instructions::cancel_lease::handler(ctx)
     }
 
@@ -213,8 +213,8 @@ pub mod iomesh {
         instructions::report_failure::handler(ctx, failed_at)
     }
 
-    /// Ends a lease never activated in time, with a full refund (anyone).
-    pub fn expire_lease(ctx: Context<ExpireLease>) -> Result<()> {
+    /// Ends a lease never activated in time, with a full refund (anyone; a cluster lease passes its cluster last).
+    pub fn expire_lease<'info>(ctx: Context<'info, ExpireLease<'info>>) -> Result<()> {
         instructions::expire_lease::handler(ctx)
     }
 

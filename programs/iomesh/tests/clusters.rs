@@ -250,3 +250,153 @@ async fn another_renter_cannot_join_a_cluster() {
         .map(|_| ());
     assert_error(result, code(anchor_lang::error::ErrorCode::ConstraintSeeds));
 }
+
+// ---------------------------------------------------------------- members that end while pending
+
+#[tokio::test]
+async fn cancelled_pending_member_no_longer_counts_so_the_cluster_cannot_start_short() {
+    let (mut env, renter, nodes, cluster) = setup(2).await;
+    let usdc = env.usdc;
+    let first = env
+        .create_cluster_lease(req(&renter, &nodes[0], usdc, 1), cluster)
+        .await
+        .unwrap();
+    env.cancel(first, &renter).await.unwrap();
+    let state = env.cluster(cluster).await.unwrap();
+    assert_eq!((state.leases_funded, state.completed_at), (0, 0));
+
+    // One live member of two: it cannot start alone.
+    let second = env
+        .create_cluster_lease(req(&renter, &nodes[1], usdc, 2), cluster)
+        .await
+        .unwrap();
+    assert_eq!(env.cluster(cluster).await.unwrap().leases_funded, 1);
+    assert_error(
+        env.activate_in_cluster(second, &nodes[1], cluster).await,
+        code(IomeshError::ClusterNotFunded),
+    );
+
+    // The freed slot is filled by a replacement; then both start.
+    let third = env
+        .create_cluster_lease(req(&renter, &nodes[0], usdc, 3), cluster)
+        .await
+        .unwrap();
+    assert!(env.cluster(cluster).await.unwrap().is_complete());
+    env.activate_in_cluster(second, &nodes[1], cluster)
+        .await
+        .unwrap();
+    env.activate_in_cluster(third, &nodes[0], cluster)
+        .await
+        .unwrap();
+    // 4 USDC for the cancelled lease came back; two leases hold 8.
+    assert_eq!(env.balance(usdc.ata(&renter.pubkey())).await, 992 * TOKEN);
+}
+
+#[tokio::test]
+async fn cancel_of_a_pending_cluster_lease_requires_its_writable_cluster() {
+    let (mut env, renter, nodes, cluster) = setup(2).await;
+    let usdc = env.usdc;
+    let lease = env
+        .create_cluster_lease(req(&renter, &nodes[0], usdc, 1), cluster)
+        .await
+        .unwrap();
+    let mut a = env.lease_accounts(lease).await;
+
+    let without = env.cancel_ix(&LeaseAccounts { cluster: None, ..a }, renter.pubkey(), true);
+    assert_error(
+        env.send(&[without], &[&renter]).await,
+        code(IomeshError::ClusterAccountRequired),
+    );
+    // Another cluster of the same renter is not the lease's.
+    let other = env.create_cluster(&renter, 8, 2, WINDOW).await.unwrap();
+    a.cluster = Some(other);
+    let wrong = env.cancel_ix(&a, renter.pubkey(), true);
+    assert_error(
+        env.send(&[wrong], &[&renter]).await,
+        code(IomeshError::LeaseAccountMismatch),
+    );
+    a.cluster = Some(cluster);
+    let mut read_only = env.cancel_ix(&a, renter.pubkey(), true);
+    read_only.accounts.last_mut().unwrap().is_writable = false;
+    assert_error(
+        env.send(&[read_only], &[&renter]).await,
+        code(IomeshError::ClusterAccountRequired),
+    );
+    assert_eq!(env.cluster(cluster).await.unwrap().leases_funded, 1);
+    assert!(env.lease(lease).await.is_some());
+
+    env.cancel(lease, &renter).await.unwrap();
+    assert_eq!(env.cluster(cluster).await.unwrap().leases_funded, 0);
+}
+
+#[tokio::test]
+async fn cancelling_a_member_of_a_complete_cluster_stops_the_rest_and_lets_it_unwind() {
+    let (mut env, renter, nodes, cluster) = setup(2).await;
+    let usdc = env.usdc;
+    let first = env
+        .create_cluster_lease(req(&renter, &nodes[0], usdc, 1), cluster)
+        .await
+        .unwrap();
+    let second = env
+        .create_cluster_lease(req(&renter, &nodes[1], usdc, 2), cluster)
+        .await
+        .unwrap();
+    assert!(env.cluster(cluster).await.unwrap().is_complete());
+
+    env.cancel(second, &renter).await.unwrap();
+    let state = env.cluster(cluster).await.unwrap();
+    assert_eq!((state.leases_funded, state.completed_at), (1, 0));
+    assert_error(
+        env.activate_in_cluster(first, &nodes[0], cluster).await,
+        code(IomeshError::ClusterNotFunded),
+    );
+
+    // Past the deadline the remaining member is refunded and the cluster closed.
+    env.warp(WINDOW + 1).await;
+    let a = env.lease_accounts(first).await;
+    let ix = env.unwind_cluster_ix(cluster, renter.pubkey(), usdc, &[a]);
+    env.send(&[ix], &[]).await.unwrap();
+    assert!(env.lease(first).await.is_none());
+    assert!(env.cluster(cluster).await.is_none(), "cluster closed");
+    assert_eq!(env.balance(usdc.ata(&renter.pubkey())).await, 1_000 * TOKEN);
+}
+
+#[tokio::test]
+async fn expired_member_frees_its_slot_so_unwinding_the_rest_closes_the_cluster() {
+    let (mut env, renter, nodes, cluster) = setup(3).await;
+    let usdc = env.usdc;
+    let first = env
+        .create_cluster_lease(req(&renter, &nodes[0], usdc, 1), cluster)
+        .await
+        .unwrap();
+    let second = env
+        .create_cluster_lease(req(&renter, &nodes[1], usdc, 2), cluster)
+        .await
+        .unwrap();
+    env.warp(WINDOW + i64::from(ACTIVATION_TIMEOUT) + 1).await;
+    env.expire(first).await.unwrap();
+    assert_eq!(env.cluster(cluster).await.unwrap().leases_funded, 1);
+
+    let b = env.lease_accounts(second).await;
+    let ix = env.unwind_cluster_ix(cluster, renter.pubkey(), usdc, &[b]);
+    env.send(&[ix], &[]).await.unwrap();
+    assert!(env.cluster(cluster).await.is_none(), "cluster closed");
+    assert_eq!(env.balance(usdc.ata(&renter.pubkey())).await, 1_000 * TOKEN);
+}
+
+#[tokio::test]
+async fn pending_member_of_a_closed_cluster_is_still_cancelled_in_full() {
+    let (mut env, renter, nodes, cluster) = setup(1).await;
+    let usdc = env.usdc;
+    let lease = env
+        .create_cluster_lease(req(&renter, &nodes[0], usdc, 1), cluster)
+        .await
+        .unwrap();
+    let ix = env.close_cluster_ix(cluster, renter.pubkey());
+    env.send(&[ix], &[&renter]).await.unwrap();
+    assert!(env.cluster(cluster).await.is_none());
+    // The closed cluster's address is still passed; nothing counts the lease any more.
+    env.cancel(lease, &renter).await.unwrap();
+    assert!(env.lease(lease).await.is_none());
+    assert_eq!(env.balance(usdc.ata(&renter.pubkey())).await, 1_000 * TOKEN);
+}

@@ -415,6 +415,16 @@ impl World {
         payout
     }
 
+    /// A pending cluster lease that ends stops counting for its cluster.
+    fn model_release_slot(&mut self, index: usize) {
+        let lease = &self.leases[index];
+        if let (None, Some(c)) = (lease.activated_at, lease.cluster) {
+            if !self.clusters[c].closed {
+                self.clusters[c].funded -= 1;
+            }
+        }
+    }
+
     fn model_finish(&mut self, index: usize) {
         let lease = self.leases[index].clone();
         let mint = self.mints[lease.mint];
@@ -664,6 +674,7 @@ impl World {
                 if l.activated_at.is_some() {
                     self.model_settle(i, now);
                 }
+                self.model_release_slot(i);
                 self.model_finish(i);
                 Some(ok)
             }
@@ -697,6 +708,7 @@ impl World {
                 let ok = result.is_ok();
                 assert_eq!(result.is_ok(), expect_ok, "expire {op:?}: {result:?}");
                 if result.is_ok() {
+                    self.model_release_slot(i);
                     self.model_finish(i);
                 }
                 Some(ok)
@@ -737,11 +749,14 @@ impl World {
                 Some(true)
             }
             Op::Unwind { cluster } => {
-                // Clusters with leases left to unwind.
+                // Clusters with pending leases left to unwind (a cluster that
+                // lost a member after starting may also hold active ones).
+                let unwindable = |l: &ModelLease, c: usize| {
+                    l.open && l.activated_at.is_none() && l.cluster == Some(c)
+                };
                 let live: Vec<usize> = (0..self.clusters.len())
                     .filter(|c| {
-                        !self.clusters[*c].closed
-                            && self.leases.iter().any(|l| l.open && l.cluster == Some(*c))
+                        !self.clusters[*c].closed && self.leases.iter().any(|l| unwindable(l, *c))
                     })
                     .collect();
                 if live.is_empty() {
@@ -750,7 +765,7 @@ impl World {
                 let c = live[cluster % live.len()];
                 let model = self.clusters[c].clone();
                 let members: Vec<usize> = (0..self.leases.len())
-                    .filter(|i| self.leases[*i].open && self.leases[*i].cluster == Some(c))
+                    .filter(|i| unwindable(&self.leases[*i], c))
                     .collect();
                 let Some(&first) = members.first() else {
                     return None;

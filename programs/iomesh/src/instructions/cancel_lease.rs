@@ -1,4 +1,7 @@
-use super::lease_settlement::{self, VaultAccounts};
+use super::{
+    cluster_slot,
+    lease_settlement::{self, VaultAccounts},
+};
 use crate::{error::IomeshError, events::LeaseEndReason, seeds, state::*};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -64,8 +67,10 @@ pub struct CancelLease<'info> {
 }
 
 /// The renter ends the lease: a pending one is fully refunded; an active one
-/// pays the node for the seconds served and refunds the rest.
-pub fn handler(ctx: Context<CancelLease>) -> Result<()> {
+/// pays the node for the seconds served and refunds the rest. A pending
+/// cluster lease passes its cluster after the named accounts, which stops
+/// counting it (`cluster_slot`).
+pub fn handler<'info>(ctx: Context<'info, CancelLease<'info>>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let a = ctx.accounts;
     let vault = VaultAccounts {
@@ -74,6 +79,8 @@ pub fn handler(ctx: Context<CancelLease>) -> Result<()> {
         vault: &a.vault,
         token_program: &a.token_program,
     };
+    // Before anything changes the lease: only a pending member frees a slot.
+    cluster_slot::release(&a.lease, ctx.remaining_accounts)?;
     let mut reason = LeaseEndReason::Cancelled;
     if a.lease.status == LeaseStatus::Active {
         if now >= a.lease.ends_at()? {

@@ -1,4 +1,7 @@
-use super::lease_settlement::{self, VaultAccounts};
+use super::{
+    cluster_slot,
+    lease_settlement::{self, VaultAccounts},
+};
 use crate::{error::IomeshError, events::LeaseEndReason, seeds, state::*};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
@@ -41,8 +44,10 @@ pub struct ExpireLease<'info> {
     pub token_program: Interface<'info, TokenInterface>,
 }
 
-/// Anyone may end a lease whose operator never activated it in time: full refund.
-pub fn handler(ctx: Context<ExpireLease>) -> Result<()> {
+/// Anyone may end a lease whose operator never activated it in time: full
+/// refund. A cluster lease passes its cluster after the named accounts, which
+/// stops counting it (`cluster_slot`).
+pub fn handler<'info>(ctx: Context<'info, ExpireLease<'info>>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let a = ctx.accounts;
     require!(
@@ -53,6 +58,7 @@ pub fn handler(ctx: Context<ExpireLease>) -> Result<()> {
         .lease
         .activation_deadline(a.market.activation_timeout_secs)?;
     require!(now > deadline, IomeshError::ActivationWindowOpen);
+    cluster_slot::release(&a.lease, ctx.remaining_accounts)?;
     let vault = VaultAccounts {
         market: &a.market,
         mint: &a.mint,

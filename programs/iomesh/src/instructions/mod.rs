@@ -11,6 +11,7 @@ pub mod claim_reward;
 pub mod clawback_epoch;
 pub mod close_cluster;
 pub mod close_lease;
+pub mod cluster_slot;
 pub mod create_cluster;
 pub mod create_lease;
 pub mod expire_lease;

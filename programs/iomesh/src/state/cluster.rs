@@ -22,7 +22,8 @@ pub struct Cluster {
     pub nonce: u64,
     /// Leases the cluster needs before any of them may start.
     pub leases_expected: u16,
-    /// Leases created (and so funded) into the cluster so far.
+    /// Leases funded into the cluster and still counted: a pending lease that
+    /// is cancelled or expires gives its slot back.
     pub leases_funded: u16,
     /// Leases refunded and closed by `unwind_cluster`.
     pub leases_unwound: u16,
@@ -53,6 +54,17 @@ impl Cluster {
         if self.is_complete() {
             self.completed_at = now;
         }
+        Ok(())
+    }
+
+    /// Gives back the slot of a pending lease that ended (cancelled or
+    /// expired): the cluster is incomplete again until a lease fills it.
+    pub fn remove_lease(&mut self) -> Result<()> {
+        self.leases_funded = self
+            .leases_funded
+            .checked_sub(1)
+            .ok_or(IomeshError::MathOverflow)?;
+        self.completed_at = 0;
         Ok(())
     }
 

@@ -671,6 +671,9 @@ impl TestEnv {
             treasury: mint.ata(&self.keys.treasury.pubkey()),
             payer: state.payer,
             payer_token_account: mint.ata(&state.payer),
+            cluster: state
+                .in_cluster
+                .then(|| cluster_pda(&state.renter, state.cluster_nonce)),
         }
     }
 
@@ -688,10 +691,10 @@ impl TestEnv {
         renter: Pubkey,
         with_payout_accounts: bool,
     ) -> Instruction {
-        ix(
+        a.with_cluster(ix(
             a.cancel_accounts(renter, with_payout_accounts),
             args::CancelLease {},
-        )
+        ))
     }
 
     pub fn report_failure_ix(&self, a: &LeaseAccounts, failed_at: i64) -> Instruction {
@@ -714,7 +717,7 @@ impl TestEnv {
     }
 
     pub fn expire_ix(&self, a: &LeaseAccounts) -> Instruction {
-        ix(
+        a.with_cluster(ix(
             acc::ExpireLease {
                 market: market_pda(),
                 lease: a.lease,
@@ -726,7 +729,7 @@ impl TestEnv {
                 token_program: a.mint.token_program,
             },
             args::ExpireLease {},
-        )
+        ))
     }
 
     pub fn extend_ix(&self, a: &LeaseAccounts, funder: Pubkey, added_secs: u32) -> Instruction {
@@ -806,9 +809,19 @@ pub struct LeaseAccounts {
     pub treasury: Pubkey,
     pub payer: Pubkey,
     pub payer_token_account: Pubkey,
+    /// The lease's cluster, passed after the named accounts when a pending lease ends.
+    pub cluster: Option<Pubkey>,
 }
 
 impl LeaseAccounts {
+    /// Appends the cluster (writable) to an instruction that ends the lease.
+    pub fn with_cluster(&self, mut instruction: Instruction) -> Instruction {
+        if let Some(cluster) = self.cluster {
+            instruction.accounts.push(AccountMeta::new(cluster, false));
+        }
+        instruction
+    }
+
     pub fn settle_accounts(&self) -> acc::SettleLease {
         acc::SettleLease {
             market: market_pda(),
@@ -900,6 +913,7 @@ pub fn lease_accounts_in(
         treasury: mint.ata(treasury),
         payer: *payer,
         payer_token_account: mint.ata(payer),
+        cluster: None,
     }
 }
 
