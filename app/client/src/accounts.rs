@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
-use iomesh::state::{Lease, Market, Node, PaymentMint};
+use iomesh::state::{Cluster, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch};
 
 /// An account type of the program, with a human name for errors.
 pub trait ProgramAccount: AccountDeserialize + Discriminator {
@@ -26,6 +26,35 @@ impl ProgramAccount for Node {
 impl ProgramAccount for Lease {
     const WHAT: &'static str = "iomesh lease";
     const SPACE: usize = Lease::SPACE;
+}
+
+impl ProgramAccount for Cluster {
+    const WHAT: &'static str = "iomesh cluster";
+    const SPACE: usize = Cluster::SPACE;
+}
+impl ProgramAccount for IosdConfig {
+    const WHAT: &'static str = "iomesh IOSD config";
+    const SPACE: usize = IosdConfig::SPACE;
+}
+/// The header only: the claim bitmap follows it (`epoch_bitmap`).
+impl ProgramAccount for RewardEpoch {
+    const WHAT: &'static str = "iomesh reward epoch";
+    const SPACE: usize = RewardEpoch::SPACE;
+}
+
+/// The claim bitmap of an epoch account: the bytes after its header, one bit per leaf.
+pub fn epoch_bitmap<'a>(address: &Pubkey, epoch: &RewardEpoch, data: &'a [u8]) -> Result<&'a [u8]> {
+    let len = RewardEpoch::bitmap_len(epoch.num_leaves);
+    data.get(RewardEpoch::SPACE..RewardEpoch::SPACE + len)
+        .ok_or_else(|| Error::Decode {
+            address: *address,
+            what: RewardEpoch::WHAT,
+            detail: format!(
+                "its claim bitmap is incomplete: {} bytes for {} leaves (the epoch is still being grown)",
+                data.len().saturating_sub(RewardEpoch::SPACE),
+                epoch.num_leaves
+            ),
+        })
 }
 
 /// Decodes `data` (owned by `owner`) as `T`, checking owner and discriminator.

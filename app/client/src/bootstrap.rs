@@ -14,7 +14,7 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use anchor_spl::{token::spl_token, token_2022::spl_token_2022};
-use iomesh::{state::PriceSource, AddPaymentMintArgs, MarketParams};
+use iomesh::{state::PriceSource, AddPaymentMintArgs, MarketParams, StakingPolicy};
 use serde::{Deserialize, Serialize};
 use solana_keypair::{read_keypair_file, write_keypair_file, Keypair};
 use solana_signer::Signer;
@@ -40,6 +40,13 @@ pub const FAILURE_GRACE_SECS: u32 = 120;
 /// An authority-set price stays usable this long; a localnet runs for days
 /// without a price feed, so it is long.
 pub const MAX_PRICE_AGE_SECS: u32 = 365 * 24 * 3_600;
+
+/// The staking policy a bootstrap sets. No stake is required to take leases
+/// (so a fresh localnet works without staking); unstaked IO waits 14 days,
+/// as on mainnet, and a slash stays reversible for 3 days.
+pub const STAKE_PER_GPU: u64 = 0;
+pub const UNSTAKE_COOLDOWN_SECS: u32 = 14 * 24 * 3_600;
+pub const SLASH_APPEAL_SECS: u32 = 3 * 24 * 3_600;
 
 /// One payment mint a bootstrap creates.
 pub struct MintPlan {
@@ -302,6 +309,31 @@ pub async fn run(
                 usd_price_micros: payment_mint.usd_price_micros,
             },
         );
+    }
+
+    // Staking and rewards in IO: the stake vault, rewards reserve and escrow,
+    // and the staking policy (the authority also slashes).
+    if client.market().await?.io_mint == Pubkey::default() {
+        let io = mints
+            .get("IO")
+            .expect("the IO mint is bootstrapped")
+            .token_mint();
+        let policy = StakingPolicy {
+            slash_authority: me,
+            stake_per_gpu: STAKE_PER_GPU,
+            unstake_cooldown_secs: UNSTAKE_COOLDOWN_SECS,
+            slash_appeal_secs: SLASH_APPEAL_SECS,
+        };
+        client
+            .send(
+                &[
+                    instructions::init_io_vaults(&me, &io),
+                    instructions::set_staking_policy(&me, policy),
+                ],
+                authority,
+                &[],
+            )
+            .await?;
     }
 
     let bootstrap = Bootstrap {

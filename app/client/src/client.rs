@@ -12,7 +12,7 @@ use crate::{
     units,
 };
 use anchor_lang::{prelude::Pubkey, Discriminator};
-use iomesh::state::{Lease, Market, Node, PaymentMint};
+use iomesh::state::{Cluster, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch};
 use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_client::{
     client_error::{ClientError, ClientErrorKind},
@@ -264,6 +264,39 @@ impl Client {
         Ok(leases)
     }
 
+    pub async fn cluster(&self, address: &Pubkey) -> Result<Cluster> {
+        self.fetch(address)
+            .await?
+            .ok_or(Error::UnknownCluster(*address))
+    }
+
+    /// A published epoch and its claim bitmap (bit `i` set once leaf `i` is claimed).
+    pub async fn reward_epoch(&self, epoch: u64) -> Result<(RewardEpoch, Vec<u8>)> {
+        let address = pda::epoch(epoch);
+        let account = self
+            .account(&address)
+            .await?
+            .ok_or(Error::UnknownEpoch(epoch, address))?;
+        let header: RewardEpoch = accounts::decode(&address, &account.owner, &account.data)?;
+        let bitmap = accounts::epoch_bitmap(&address, &header, &account.data)?.to_vec();
+        Ok((header, bitmap))
+    }
+
+    pub async fn iosd_config(&self) -> Result<IosdConfig> {
+        self.fetch(&pda::iosd_config())
+            .await?
+            .ok_or(Error::IosdNotConfigured)
+    }
+
+    /// The IO mint of the market's staking and rewards.
+    pub async fn io_mint(&self) -> Result<TokenMint> {
+        let market = self.market().await?;
+        if market.io_mint == Pubkey::default() {
+            return Err(Error::IoNotConfigured);
+        }
+        Ok(self.token_mint(&market.io_mint).await?.0)
+    }
+
     // ---------------------------------------------------------------- tokens
 
     /// A mint, its token program and decimals.
@@ -326,6 +359,9 @@ impl Client {
                 mint: lease.mint,
                 token_program: payment_mint.token_program,
             },
+            cluster: lease
+                .in_cluster
+                .then(|| pda::cluster(&lease.renter, lease.cluster_nonce)),
         };
         Ok((keys, lease))
     }

@@ -37,6 +37,18 @@ pub enum Error {
     #[error("no market at {0}: initialise it with `iomesh market init` (or `iomesh localnet --bootstrap`)")]
     NoMarket(Pubkey),
 
+    #[error("unknown cluster {0}: no cluster account at this address (it may have been unwound or closed)")]
+    UnknownCluster(Pubkey),
+
+    #[error("reward epoch {0} is not published on-chain (no account at {1})")]
+    UnknownEpoch(u64, Pubkey),
+
+    #[error("the market has no IO staking and rewards yet: its authority runs init_io_vaults (`iomesh localnet --bootstrap` does)")]
+    IoNotConfigured,
+
+    #[error("IOSD minting is not configured on this market: its authority runs init_iosd")]
+    IosdNotConfigured,
+
     #[error("mint {0} is not an accepted payment mint of the market")]
     UnknownPaymentMint(Pubkey),
 

@@ -3,11 +3,13 @@
 //! fetch; `LeaseKeys` gathers what the lease instructions need.
 
 use crate::{pda, tokens::TokenMint};
+use anchor_lang::solana_program::instruction::AccountMeta;
 use anchor_lang::{prelude::Pubkey, system_program, InstructionData, ToAccountMetas};
 use anchor_spl::associated_token::spl_associated_token_account;
 use iomesh::{
-    accounts as acc, instruction as data, AddPaymentMintArgs, CreateLeaseArgs, MarketParams,
-    NodeSpec, NodeStatus, UpdatePaymentMintArgs,
+    accounts as acc, instruction as data, AddPaymentMintArgs, ClaimRewardArgs, CreateClusterArgs,
+    CreateLeaseArgs, MarketParams, NodeSpec, NodeStatus, PublishEpochArgs, StakingPolicy,
+    UpdatePaymentMintArgs,
 };
 
 pub use anchor_lang::solana_program::instruction::Instruction;
@@ -189,6 +191,19 @@ pub fn create_lease(
     mint: &TokenMint,
     args: CreateLeaseArgs,
 ) -> Instruction {
+    create_cluster_lease(renter, payer, node, mint, args, None)
+}
+
+/// `create_lease` joining the renter's `cluster` (its address), if any: the
+/// lease then starts only once every lease of the cluster is funded.
+pub fn create_cluster_lease(
+    renter: &Pubkey,
+    payer: &Pubkey,
+    node: &Pubkey,
+    mint: &TokenMint,
+    args: CreateLeaseArgs,
+    cluster: Option<Pubkey>,
+) -> Instruction {
     ix(
         acc::CreateLease {
             market: pda::market(),
@@ -200,7 +215,7 @@ pub fn create_lease(
             payer_token_account: mint.ata(payer),
             renter: *renter,
             payer: *payer,
-            cluster: None,
+            cluster,
             price_update: None,
             token_program: mint.token_program,
             system_program: system_program::ID,
@@ -210,12 +225,21 @@ pub fn create_lease(
 }
 
 pub fn activate_lease(operator: &Pubkey, lease: &Pubkey) -> Instruction {
+    activate_cluster_lease(operator, lease, None)
+}
+
+/// Activation of a lease that belongs to `cluster` (required for a cluster lease).
+pub fn activate_cluster_lease(
+    operator: &Pubkey,
+    lease: &Pubkey,
+    cluster: Option<Pubkey>,
+) -> Instruction {
     ix(
         acc::ActivateLease {
             market: pda::market(),
             lease: *lease,
             node: pda::node(operator),
-            cluster: None,
+            cluster,
             operator: *operator,
         },
         data::ActivateLease {},
@@ -233,6 +257,9 @@ pub struct LeaseKeys {
     pub payer: Pubkey,
     pub renter: Pubkey,
     pub mint: TokenMint,
+    /// The lease's cluster, when it belongs to one: ending a pending cluster
+    /// lease passes it so that the cluster stops counting the lease.
+    pub cluster: Option<Pubkey>,
 }
 
 impl LeaseKeys {
@@ -244,6 +271,13 @@ impl LeaseKeys {
     }
     fn payer_token_account(&self) -> Pubkey {
         self.mint.ata(&self.payer)
+    }
+    /// Appends the cluster (writable) after the named accounts.
+    fn with_cluster(&self, mut instruction: Instruction) -> Instruction {
+        if let Some(cluster) = self.cluster {
+            instruction.accounts.push(AccountMeta::new(cluster, false));
+        }
+        instruction
     }
 
     /// The supplier's and treasury's token accounts, created if missing (payouts need them).
@@ -295,7 +329,7 @@ impl LeaseKeys {
     /// Signed by the renter. Payout accounts are passed always: an active
     /// lease needs them and a pending one ignores them.
     pub fn cancel(&self) -> Instruction {
-        ix(
+        self.with_cluster(ix(
             acc::CancelLease {
                 market: pda::market(),
                 lease: self.lease,
@@ -310,7 +344,7 @@ impl LeaseKeys {
                 token_program: self.mint.token_program,
             },
             data::CancelLease {},
-        )
+        ))
     }
 
     /// Signed by the market's scheduler authority.
@@ -334,7 +368,7 @@ impl LeaseKeys {
     }
 
     pub fn expire(&self) -> Instruction {
-        ix(
+        self.with_cluster(ix(
             acc::ExpireLease {
                 market: pda::market(),
                 lease: self.lease,
@@ -346,7 +380,7 @@ impl LeaseKeys {
                 token_program: self.mint.token_program,
             },
             data::ExpireLease {},
-        )
+        ))
     }
 
     pub fn close(&self) -> Instruction {
@@ -365,5 +399,332 @@ impl LeaseKeys {
             },
             data::CloseLease {},
         )
+    }
+}
+
+// ---------------------------------------------------------------- clusters
+
+pub fn create_cluster(renter: &Pubkey, args: CreateClusterArgs) -> Instruction {
+    ix(
+        acc::CreateCluster {
+            market: pda::market(),
+            cluster: pda::cluster(renter, args.nonce),
+            renter: *renter,
+            system_program: system_program::ID,
+        },
+        data::CreateCluster { args },
+    )
+}
+
+/// One lease `unwind_cluster` refunds: its address, node and payer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnwindLease {
+    pub lease: Pubkey,
+    pub node: Pubkey,
+    pub payer: Pubkey,
+}
+
+/// Refunds and closes `leases` (all in `mint`) of `renter`'s cluster (anyone
+/// signs); the call that unwinds the last lease closes the cluster.
+pub fn unwind_cluster(
+    renter: &Pubkey,
+    cluster: &Pubkey,
+    mint: &TokenMint,
+    leases: &[UnwindLease],
+) -> Instruction {
+    let mut instruction = ix(
+        acc::UnwindCluster {
+            market: pda::market(),
+            cluster: *cluster,
+            renter: *renter,
+            mint: mint.mint,
+            vault: pda::vault(&mint.mint),
+            token_program: mint.token_program,
+        },
+        data::UnwindCluster {},
+    );
+    // Groups of `iomesh::instructions::unwind_cluster::UNWIND_GROUP`.
+    for lease in leases {
+        instruction.accounts.extend([
+            AccountMeta::new(lease.lease, false),
+            AccountMeta::new(lease.node, false),
+            AccountMeta::new(mint.ata(&lease.payer), false),
+            AccountMeta::new(lease.payer, false),
+        ]);
+    }
+    instruction
+}
+
+pub fn close_cluster(renter: &Pubkey, cluster: &Pubkey) -> Instruction {
+    ix(
+        acc::CloseCluster {
+            cluster: *cluster,
+            renter: *renter,
+        },
+        data::CloseCluster {},
+    )
+}
+
+// ---------------------------------------------------------------- staking
+
+/// Creates the stake vault, rewards reserve and rewards escrow for `io` (market authority).
+pub fn init_io_vaults(authority: &Pubkey, io: &TokenMint) -> Instruction {
+    ix(
+        acc::InitIoVaults {
+            market: pda::market(),
+            io_mint: io.mint,
+            stake_vault: pda::stake_vault(),
+            rewards_reserve: pda::rewards_reserve(),
+            rewards_escrow: pda::rewards_escrow(),
+            authority: *authority,
+            token_program: io.token_program,
+            system_program: system_program::ID,
+        },
+        data::InitIoVaults {},
+    )
+}
+
+pub fn set_staking_policy(authority: &Pubkey, policy: StakingPolicy) -> Instruction {
+    ix(
+        acc::SetStakingPolicy {
+            market: pda::market(),
+            authority: *authority,
+        },
+        data::SetStakingPolicy { policy },
+    )
+}
+
+fn stake_accounts(owner: &Pubkey, node: &Pubkey, io: &TokenMint) -> acc::StakeAccounts {
+    acc::StakeAccounts {
+        market: pda::market(),
+        node: *node,
+        io_mint: io.mint,
+        stake_vault: pda::stake_vault(),
+        owner_token_account: io.ata(owner),
+        owner: *owner,
+        token_program: io.token_program,
+    }
+}
+
+/// The node's owner moves `amount` IO base units from its token account into the node's stake.
+pub fn stake(owner: &Pubkey, node: &Pubkey, io: &TokenMint, amount: u64) -> Instruction {
+    ix(stake_accounts(owner, node, io), data::Stake { amount })
+}
+
+/// Starts the cooldown of `amount` staked base units (node owner).
+pub fn request_unstake(owner: &Pubkey, node: &Pubkey, amount: u64) -> Instruction {
+    ix(
+        acc::RequestUnstake {
+            market: pda::market(),
+            node: *node,
+            owner: *owner,
+        },
+        data::RequestUnstake { amount },
+    )
+}
+
+/// After the cooldown, everything unstaking returns to the owner's IO token account.
+pub fn withdraw_stake(owner: &Pubkey, node: &Pubkey, io: &TokenMint) -> Instruction {
+    ix(stake_accounts(owner, node, io), data::WithdrawStake {})
+}
+
+// ---------------------------------------------------------------- rewards
+
+/// Moves `amount` IO base units from `funder`'s token account into the rewards
+/// reserve that epochs are funded from (anyone may fund it).
+pub fn fund_rewards_reserve(
+    funder: &Pubkey,
+    io: &TokenMint,
+    decimals: u8,
+    amount: u64,
+) -> crate::Result<Instruction> {
+    anchor_spl::token_2022::spl_token_2022::instruction::transfer_checked(
+        &io.token_program,
+        &io.ata(funder),
+        &io.mint,
+        &pda::rewards_reserve(),
+        funder,
+        &[],
+        amount,
+        decimals,
+    )
+    .map_err(|err| crate::Error::Invalid(format!("transfer_checked: {err}")))
+}
+
+/// Publishes an epoch funded from the rewards reserve (reward authority).
+pub fn publish_epoch(
+    reward_authority: &Pubkey,
+    io: &TokenMint,
+    args: PublishEpochArgs,
+) -> Instruction {
+    ix(
+        acc::PublishEpoch {
+            market: pda::market(),
+            epoch: pda::epoch(args.epoch),
+            io_mint: io.mint,
+            rewards_reserve: pda::rewards_reserve(),
+            rewards_escrow: pda::rewards_escrow(),
+            reward_authority: *reward_authority,
+            token_program: io.token_program,
+            system_program: system_program::ID,
+        },
+        data::PublishEpoch { args },
+    )
+}
+
+/// The node's owner claims its leaf of `epoch` into its IO token account.
+pub fn claim_reward(
+    owner: &Pubkey,
+    node: &Pubkey,
+    epoch: u64,
+    io: &TokenMint,
+    args: ClaimRewardArgs,
+) -> Instruction {
+    ix(
+        acc::ClaimReward {
+            market: pda::market(),
+            epoch: pda::epoch(epoch),
+            node: *node,
+            io_mint: io.mint,
+            rewards_escrow: pda::rewards_escrow(),
+            owner_token_account: io.ata(owner),
+            owner: *owner,
+            token_program: io.token_program,
+        },
+        data::ClaimReward { args },
+    )
+}
+
+// ---------------------------------------------------------------- IOSD
+
+/// Burns `io_amount` of `user`'s IO and mints at least `min_iosd_out` IOSD
+/// into its IOSD token account, at the price of the Pyth `price_update` account.
+pub fn mint_iosd(
+    user: &Pubkey,
+    io: &TokenMint,
+    iosd: &TokenMint,
+    price_update: &Pubkey,
+    io_amount: u64,
+    min_iosd_out: u64,
+) -> Instruction {
+    ix(
+        acc::MintIosd {
+            market: pda::market(),
+            iosd_config: pda::iosd_config(),
+            io_mint: io.mint,
+            iosd_mint: iosd.mint,
+            price_update: *price_update,
+            user_io: io.ata(user),
+            user_iosd: iosd.ata(user),
+            iosd_mint_authority: pda::iosd_mint_authority(),
+            user: *user,
+            io_token_program: io.token_program,
+            iosd_token_program: iosd.token_program,
+        },
+        data::MintIosd {
+            io_amount,
+            min_iosd_out,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchor_spl::token::spl_token;
+
+    fn usdc() -> TokenMint {
+        TokenMint {
+            mint: Pubkey::new_unique(),
+            token_program: spl_token::ID,
+        }
+    }
+
+    fn keys(cluster: Option<Pubkey>) -> LeaseKeys {
+        LeaseKeys {
+            lease: Pubkey::new_unique(),
+            node: Pubkey::new_unique(),
+            node_owner: Pubkey::new_unique(),
+            treasury: Pubkey::new_unique(),
+            payer: Pubkey::new_unique(),
+            renter: Pubkey::new_unique(),
+            mint: usdc(),
+            cluster,
+        }
+    }
+
+    #[test]
+    fn ending_a_cluster_lease_passes_its_cluster_last_and_writable() {
+        let cluster = Pubkey::new_unique();
+        for ix in [keys(Some(cluster)).cancel(), keys(Some(cluster)).expire()] {
+            let last = ix.accounts.last().unwrap();
+            assert_eq!(
+                (last.pubkey, last.is_writable, last.is_signer),
+                (cluster, true, false)
+            );
+        }
+        let plain = keys(None);
+        assert_eq!(
+            plain.cancel().accounts.len() + 1,
+            keys(Some(cluster)).cancel().accounts.len()
+        );
+        assert_ne!(plain.expire().accounts.last().unwrap().pubkey, cluster);
+    }
+
+    #[test]
+    fn unwind_passes_lease_node_payer_account_and_payer_per_lease() {
+        let renter = Pubkey::new_unique();
+        let cluster = pda::cluster(&renter, 7);
+        let mint = usdc();
+        let leases: Vec<UnwindLease> = (0..2)
+            .map(|_| UnwindLease {
+                lease: Pubkey::new_unique(),
+                node: Pubkey::new_unique(),
+                payer: Pubkey::new_unique(),
+            })
+            .collect();
+        let ix = unwind_cluster(&renter, &cluster, &mint, &leases);
+        let named =
+            ix.accounts.len() - leases.len() * iomesh::instructions::unwind_cluster::UNWIND_GROUP;
+        assert_eq!(named, 6);
+        for (i, lease) in leases.iter().enumerate() {
+            let group = &ix.accounts[named + 4 * i..named + 4 * (i + 1)];
+            let keys: Vec<Pubkey> = group.iter().map(|m| m.pubkey).collect();
+            assert_eq!(
+                keys,
+                [lease.lease, lease.node, mint.ata(&lease.payer), lease.payer]
+            );
+            assert!(group.iter().all(|m| m.is_writable && !m.is_signer));
+        }
+    }
+
+    #[test]
+    fn cluster_lease_and_activation_carry_the_cluster() {
+        let renter = Pubkey::new_unique();
+        let cluster = pda::cluster(&renter, 3);
+        let args = CreateLeaseArgs {
+            nonce: 1,
+            gpus: 1,
+            duration_secs: 60,
+            max_price_per_gpu_hour: 1,
+            job_spec_hash: [0; 32],
+        };
+        let with = create_cluster_lease(
+            &renter,
+            &renter,
+            &Pubkey::new_unique(),
+            &usdc(),
+            args.clone(),
+            Some(cluster),
+        );
+        assert!(with
+            .accounts
+            .iter()
+            .any(|m| m.pubkey == cluster && m.is_writable));
+        let without = create_lease(&renter, &renter, &Pubkey::new_unique(), &usdc(), args);
+        assert!(!without.accounts.iter().any(|m| m.pubkey == cluster));
+        let operator = Pubkey::new_unique();
+        let activate = activate_cluster_lease(&operator, &Pubkey::new_unique(), Some(cluster));
+        assert!(activate.accounts.iter().any(|m| m.pubkey == cluster));
     }
 }

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod error;
 pub mod instructions;
+pub mod iosd;
 pub mod pda;
 pub mod program_errors;
 pub mod query;
