@@ -59,6 +59,15 @@ pub enum Command {
     /// Find GPUs to rent.
     #[command(subcommand)]
     Gpus(GpusCommand),
+    /// Clusters: leases on several nodes that start together.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Epoch rewards of your nodes: what is claimable, and claiming it.
+    #[command(subcommand)]
+    Rewards(RewardsCommand),
+    /// IOSD, the USD credit: mint it by burning IO at the oracle price.
+    #[command(subcommand)]
+    Iosd(IosdCommand),
     /// SOL and token balances of your wallet (or --address).
     Balance {
         #[arg(long)]
@@ -274,6 +283,27 @@ pub enum NodeCommand {
     Retire { node: String },
     /// Shows a node (address or operator key).
     Show { node: String },
+    /// Stakes IO behind your node (owner): needed to take leases and earn rewards.
+    Stake {
+        /// Node address or operator key.
+        node: String,
+        /// IO to stake, in tokens, e.g. 1000 or 12.5.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Starts the cooldown of some staked IO (owner); still slashable meanwhile.
+    Unstake {
+        /// Node address or operator key.
+        node: String,
+        /// IO to unstake, in tokens.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Takes back the IO whose unstake cooldown has passed (owner).
+    WithdrawStake {
+        /// Node address or operator key.
+        node: String,
+    },
     /// Lists nodes (default: yours).
     List {
         /// Owner whose nodes to list.
@@ -313,6 +343,9 @@ pub enum LeaseCommand {
         /// Number making the lease address unique (default: the current time in ms).
         #[arg(long)]
         nonce: Option<u64>,
+        /// Your cluster (address) the lease joins: it starts only once every lease of the cluster is funded.
+        #[arg(long)]
+        cluster: Option<String>,
     },
     /// Starts a lease (node operator); billing starts now.
     Activate { lease: String },
@@ -366,5 +399,73 @@ pub enum GpusCommand {
         /// Least free GPUs (default 1).
         #[arg(long)]
         min_free_gpus: Option<u16>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Creates a cluster (you are its renter); then add leases with `lease create --cluster`.
+    Create {
+        /// Leases the cluster needs before any of them may start (1 to 64).
+        #[arg(long)]
+        leases: u16,
+        /// How long the leases may take to be funded, e.g. 30m (at most 24h).
+        #[arg(long)]
+        deadline: String,
+        /// Number making the cluster address unique (default: the current time in ms).
+        #[arg(long)]
+        nonce: Option<u64>,
+    },
+    /// Shows a cluster and its leases.
+    Show { cluster: String },
+    /// Refunds every pending lease of a cluster that missed its funding deadline (anyone).
+    Unwind { cluster: String },
+    /// Takes back a complete or expired cluster's rent (renter).
+    Close { cluster: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RewardsCommand {
+    /// A node's allocation in an epoch file, and whether it is claimed on-chain.
+    Show {
+        /// The epoch's JSON file, as published by the reward job.
+        #[arg(long)]
+        epoch_file: PathBuf,
+        /// Node address or operator key.
+        #[arg(long)]
+        node: String,
+    },
+    /// Claims a node's allocation (node owner); leaf and proof come from the epoch file.
+    Claim {
+        #[arg(long)]
+        epoch_file: PathBuf,
+        /// Node address or operator key.
+        #[arg(long)]
+        node: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IosdCommand {
+    /// What burning IO would mint now.
+    Quote {
+        /// IO to burn, in tokens.
+        #[arg(long)]
+        amount: String,
+        /// The Pyth PriceUpdateV2 account of the IO/USD feed.
+        #[arg(long)]
+        price_update: String,
+    },
+    /// Burns IO and mints IOSD at the oracle price; the quote is shown first.
+    Mint {
+        /// IO to burn, in tokens.
+        #[arg(long)]
+        amount: String,
+        /// Least IOSD you accept, in tokens (default: the quote; a lower price is refused).
+        #[arg(long)]
+        min_out: Option<String>,
+        /// The Pyth PriceUpdateV2 account of the IO/USD feed.
+        #[arg(long)]
+        price_update: String,
     },
 }

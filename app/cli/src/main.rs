@@ -34,6 +34,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(command) => commands::node::run(&ctx, command).await?,
         Command::Lease(command) => commands::lease::run(&ctx, command).await?,
         Command::Gpus(command) => commands::gpus::run(&ctx, command).await?,
+        Command::Cluster(command) => commands::cluster::run(&ctx, command).await?,
+        Command::Rewards(command) => commands::rewards::run(&ctx, command).await?,
+        Command::Iosd(command) => commands::iosd::run(&ctx, command).await?,
         Command::Balance { address } => commands::wallet::balance(&ctx, address).await?,
         Command::Airdrop { amount, to } => commands::wallet::airdrop(&ctx, amount, to).await?,
         Command::Faucet { symbol, amount, to } => {

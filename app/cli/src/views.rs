@@ -121,7 +121,7 @@ pub fn price_source(source: PriceSource) -> &'static str {
     }
 }
 
-fn yes_no(value: bool) -> String {
+pub fn yes_no(value: bool) -> String {
     if value { "yes" } else { "no" }.into()
 }
 
@@ -152,6 +152,10 @@ pub fn node_json(address: &Pubkey, node: &Node) -> Value {
         "failures": node.failures,
         "gpu_seconds_delivered": node.gpu_seconds_delivered,
         "registered_at": node.registered_at,
+        "staked": node.staked,
+        "unstaking": node.unstaking,
+        "unstake_ready_at": (node.unstaking > 0).then_some(node.unstake_ready_at),
+        "slashes_pending": node.slashes_pending,
     })
 }
 
@@ -186,6 +190,13 @@ pub fn node_human(address: &Pubkey, node: &Node) -> Human {
         ("Open leases", node.open_leases.to_string()),
         ("Leases served", node.leases_served.to_string()),
         ("Failures", node.failures.to_string()),
+        (
+            "Staked",
+            format!(
+                "{} IO base units ({} unstaking)",
+                node.staked, node.unstaking
+            ),
+        ),
         (
             "Delivered",
             format!(
@@ -263,6 +274,9 @@ pub fn lease_json(address: &Pubkey, lease: &Lease, mint: &PaymentMint) -> Value 
         "settled_until": (lease.status == LeaseStatus::Active).then_some(lease.settled_until),
         "ends_at": lease.ends_at().ok().filter(|_| lease.status == LeaseStatus::Active),
         "job_spec_hash": hex(&lease.job_spec_hash),
+        "cluster": lease.in_cluster.then(|| {
+            iomesh_client::pda::cluster(&lease.renter, lease.cluster_nonce).to_string()
+        }),
     })
 }
 

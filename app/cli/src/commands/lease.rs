@@ -32,8 +32,13 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
             max_price,
             payer,
             nonce,
+            cluster,
         } => {
             let renter = ctx.signer()?;
+            let cluster = match cluster {
+                Some(text) => Some(super::cluster::joinable(ctx, &text, &renter.pubkey()).await?),
+                None => None,
+            };
             let payer = match payer {
                 Some(path) => load_keypair(&path, "--payer")?,
                 None => renter.insecure_clone(),
@@ -66,17 +71,22 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
                 max_price_per_gpu_hour,
                 job_spec_hash,
             };
-            let instruction = ix::create_lease(
+            let instruction = ix::create_cluster_lease(
                 &renter.pubkey(),
                 &payer.pubkey(),
                 &node_address,
                 &token_mint,
                 args,
+                cluster,
             );
             let signature = ctx.client.send(&[instruction], &renter, &[&payer]).await?;
             let lease = pda::lease(&renter.pubkey(), nonce);
             Ok(sent(
-                "lease created; waiting for the node's operator to activate it",
+                if cluster.is_some() {
+                    "lease created in the cluster; it starts once every lease of the cluster is funded"
+                } else {
+                    "lease created; waiting for the node's operator to activate it"
+                },
                 signature,
                 json!({
                     "lease": lease.to_string(),
@@ -89,6 +99,7 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
                     "rate_per_gpu_hour": quoted.rate_per_gpu_hour,
                     "deposit": quoted.deposit,
                     "job_spec_hash": views::hex(&job_spec_hash),
+                    "cluster": cluster.map(|c| c.to_string()),
                 }),
                 vec![
                     ("Lease", lease.to_string()),
@@ -109,8 +120,11 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
         LeaseCommand::Activate { lease } => {
             let operator = ctx.signer()?;
             let lease = pubkey(&lease, "lease")?;
-            ctx.client.lease(&lease).await?;
-            let instruction = ix::activate_lease(&operator.pubkey(), &lease);
+            let state = ctx.client.lease(&lease).await?;
+            let cluster = state
+                .in_cluster
+                .then(|| pda::cluster(&state.renter, state.cluster_nonce));
+            let instruction = ix::activate_cluster_lease(&operator.pubkey(), &lease, cluster);
             let signature = ctx.client.send(&[instruction], &operator, &[]).await?;
             let state = ctx.client.lease(&lease).await?;
             Ok(sent(

@@ -1,10 +1,13 @@
 //! One module per command family; each returns an `Output` to print.
 
+pub mod cluster;
 pub mod gpus;
+pub mod iosd;
 pub mod lease;
 pub mod localnet;
 pub mod market;
 pub mod node;
+pub mod rewards;
 pub mod wallet;
 
 use crate::output::{fields, Output};

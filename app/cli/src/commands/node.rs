@@ -8,7 +8,9 @@ use crate::{
     output::{Human, Output},
     views,
 };
-use anyhow::{anyhow, bail, Result};
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, bail, Context as _, Result};
+use iomesh_client::{client::Signature, error::Shortfall, TokenMint};
 use iomesh_client::{
     instructions as ix,
     iomesh::{
@@ -86,6 +88,60 @@ pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Output> {
                 json: views::node_json(&address, &node),
                 human: views::node_human(&address, &node),
             })
+        }
+        NodeCommand::Stake { node, amount } => {
+            let owner = ctx.signer()?;
+            let (address, _) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+            let (io, decimals) = io_mint(ctx).await?;
+            let amount = io_amount(&amount, decimals)?;
+            ensure_io(ctx, &owner.pubkey(), &io, decimals, amount).await?;
+            let instruction = ix::stake(&owner.pubkey(), &address, &io, amount);
+            let signature = ctx.client.send(&[instruction], &owner, &[]).await?;
+            stake_report(ctx, "IO staked", signature, &address, decimals).await
+        }
+        NodeCommand::Unstake { node, amount } => {
+            let owner = ctx.signer()?;
+            let (address, state) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+            let (_, decimals) = io_mint(ctx).await?;
+            let amount = io_amount(&amount, decimals)?;
+            if amount > state.staked {
+                bail!(
+                    "--amount {} IO is more than the node's stake: {} IO staked",
+                    units::format_amount(amount, decimals),
+                    units::format_amount(state.staked, decimals)
+                );
+            }
+            let instruction = ix::request_unstake(&owner.pubkey(), &address, amount);
+            let signature = ctx.client.send(&[instruction], &owner, &[]).await?;
+            stake_report(
+                ctx,
+                "unstake requested; withdraw it with `iomesh node withdraw-stake` after the cooldown",
+                signature,
+                &address,
+                decimals,
+            )
+            .await
+        }
+        NodeCommand::WithdrawStake { node } => {
+            let owner = ctx.signer()?;
+            let (address, state) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
+            let (io, decimals) = io_mint(ctx).await?;
+            if state.unstaking == 0 {
+                bail!("node {address} has no IO unstaking: request it first with `iomesh node unstake`");
+            }
+            let instruction = ix::withdraw_stake(&owner.pubkey(), &address, &io);
+            let signature = ctx
+                .client
+                .send(&[instruction], &owner, &[])
+                .await
+                .with_context(|| {
+                    format!(
+                        "withdrawing {} IO: its cooldown ends at {} (Unix seconds)",
+                        units::format_amount(state.unstaking, decimals),
+                        state.unstake_ready_at
+                    )
+                })?;
+            stake_report(ctx, "unstaked IO withdrawn", signature, &address, decimals).await
         }
         NodeCommand::List { owner, all } => {
             let owner = match (owner, all) {
@@ -188,4 +244,73 @@ fn updated_spec(args: &NodeSpecArgs, node: &Node, _market: &Market) -> Result<No
             None => node.max_lease_secs,
         },
     })
+}
+
+/// The market's IO mint and its decimals.
+async fn io_mint(ctx: &Context) -> Result<(TokenMint, u8)> {
+    let io = ctx.client.io_mint().await?;
+    Ok(ctx.client.token_mint(&io.mint).await?)
+}
+
+fn io_amount(text: &str, decimals: u8) -> Result<u64> {
+    units::parse_positive_amount(text, decimals).map_err(|e| anyhow!("--amount: {e}"))
+}
+
+/// Refuses, before sending, a stake the owner's IO account cannot cover.
+async fn ensure_io(
+    ctx: &Context,
+    owner: &Pubkey,
+    io: &TokenMint,
+    decimals: u8,
+    needed: u64,
+) -> Result<()> {
+    let account = io.ata(owner);
+    let held = ctx.client.token_balance(&account).await?;
+    if held >= needed {
+        return Ok(());
+    }
+    Err(
+        iomesh_client::Error::InsufficientBalance(Box::new(Shortfall {
+            account,
+            symbol: "IO".into(),
+            needed: units::format_amount(needed, decimals),
+            held: units::format_amount(held, decimals),
+            missing: units::format_amount(needed - held, decimals),
+        }))
+        .into(),
+    )
+}
+
+/// The node's stake after a staking transaction.
+async fn stake_report(
+    ctx: &Context,
+    what: &str,
+    signature: Signature,
+    address: &Pubkey,
+    decimals: u8,
+) -> Result<Output> {
+    let (_, node) = ctx.client.resolve_node(address).await?;
+    let market = ctx.client.market().await?;
+    let required = node
+        .required_stake(market.stake_per_gpu)
+        .unwrap_or(u64::MAX);
+    let io = |v: u64| format!("{} IO", units::format_amount(v, decimals));
+    Ok(sent(
+        what,
+        signature,
+        json!({
+            "node": address.to_string(),
+            "staked": node.staked,
+            "unstaking": node.unstaking,
+            "unstake_ready_at": (node.unstaking > 0).then_some(node.unstake_ready_at),
+            "required_stake": required,
+            "decimals": decimals,
+        }),
+        vec![
+            ("Node", address.to_string()),
+            ("Staked", io(node.staked)),
+            ("Unstaking", io(node.unstaking)),
+            ("Required", io(required)),
+        ],
+    ))
 }

@@ -6,3 +6,4 @@ mod common;
 mod flow;
 mod lifecycle;
 mod localnet_command;
+mod wallet;
