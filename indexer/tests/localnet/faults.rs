@@ -161,10 +161,12 @@ async fn postgres_lost_and_restored_under_the_binary_ends_equal_to_the_chain(poo
         tokio::time::sleep(Duration::from_millis(500)).await;
         // Connections refused, then every open one killed: the indexer's
         // commits and reconnects fail for a while.
-        sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
-            .execute(&admin)
-            .await
-            .unwrap();
+        sqlx::query(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
         let killed: Vec<bool> = sqlx::query_scalar(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
         )
@@ -177,7 +179,7 @@ async fn postgres_lost_and_restored_under_the_binary_ends_equal_to_the_chain(poo
             "outage {outage}: the indexer was connected"
         );
         tokio::time::sleep(Duration::from_millis(1_500)).await;
-        sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
             .execute(&admin)
             .await
             .unwrap();
