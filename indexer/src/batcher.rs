@@ -37,6 +37,8 @@ pub struct BatchConfig {
     pub max_delay: Duration,
     /// First wait before retrying a failed commit; doubles up to 5 s.
     pub retry_delay: Duration,
+    /// Connections a large batch is written over at once (`Writer::write_sharded`).
+    pub writers: usize,
 }
 
 impl Default for BatchConfig {
@@ -45,6 +47,7 @@ impl Default for BatchConfig {
             max_updates: 8192,
             max_delay: Duration::from_millis(1),
             retry_delay: Duration::from_millis(100),
+            writers: 4,
         }
     }
 }
@@ -241,7 +244,7 @@ async fn commit(
     let mut delay = config.retry_delay;
     loop {
         let started = Instant::now();
-        match writer.write(batch).await {
+        match writer.write_sharded(batch, config.writers).await {
             Ok(stats) => {
                 record(metrics, batch, &stats, started.elapsed());
                 return Ok(stats);

@@ -77,6 +77,9 @@ pub struct BenchArgs {
     /// The indexer's linger, as `run --batch-max-delay-ms`.
     #[arg(long, default_value_t = 1)]
     pub batch_max_delay_ms: u64,
+    /// Connections a large batch is written over, as `run --writers`.
+    #[arg(long, default_value_t = BatchConfig::default().writers)]
+    pub writers: usize,
 }
 
 /// The workload: lease updates of a skewed set of pubkeys, with a confirmed
@@ -607,16 +610,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let batch = BatchConfig {
         max_updates: args.batch_max_updates,
         max_delay: Duration::from_millis(args.batch_max_delay_ms),
+        writers: args.writers,
         ..BatchConfig::default()
     };
+    anyhow::ensure!((1..=8).contains(&batch.writers), "--writers must be 1..=8");
     println!(
         "workload: {} lease updates over {} pubkeys (80% to the hottest 10%), {} per slot; \
-         batches of at most {} pubkeys, {} ms linger; build: {}",
+         batches of at most {} pubkeys, {} ms linger, {} writer connections; build: {}",
         args.updates,
         args.pubkeys,
         args.slot_updates,
         batch.max_updates,
         args.batch_max_delay_ms,
+        batch.writers,
         if cfg!(debug_assertions) {
             "debug (figures are lower than a release build)"
         } else {

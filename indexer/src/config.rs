@@ -60,6 +60,10 @@ pub struct Config {
     /// milliseconds (0: commit at once; more: fewer, larger batches at low load).
     #[arg(long, env = "IOMESH_BATCH_MAX_DELAY_MS", default_value_t = 1)]
     pub batch_max_delay_ms: u64,
+    /// Connections a large batch is written over at once (1..=8); the cursor
+    /// commits with the range that commits last.
+    #[arg(long, env = "IOMESH_WRITERS", default_value_t = 4)]
+    pub writers: usize,
     /// Updates buffered between the stream and the writer; when full, the stream waits.
     #[arg(long, env = "IOMESH_CHANNEL_CAPACITY", default_value_t = 65_536)]
     pub channel_capacity: usize,
@@ -81,6 +85,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         if self.batch_max_updates == 0 {
             return Err(Error::Config("batch max updates must be positive".into()));
+        }
+        if !(1..=8).contains(&self.writers) {
+            return Err(Error::Config(format!(
+                "writers must be 1..=8, got {}",
+                self.writers
+            )));
         }
         if self.batch_max_delay_ms > 10_000 {
             return Err(Error::Config(format!(
@@ -114,6 +124,7 @@ impl Config {
         BatchConfig {
             max_updates: self.batch_max_updates,
             max_delay: Duration::from_millis(self.batch_max_delay_ms),
+            writers: self.writers,
             ..BatchConfig::default()
         }
     }

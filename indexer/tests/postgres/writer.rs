@@ -620,3 +620,61 @@ async fn cursor_commits_with_the_batch_never_moves_back_and_one_notify_carries_t
     assert_eq!(writer.cursor().await.unwrap(), Some(42));
     assert_eq!(lease_row(&pool, &key(83)).await, None);
 }
+
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn a_sharded_batch_moves_the_cursor_only_once_every_range_committed(pool: PgPool) {
+    let writer = writer(&pool);
+    let mut listener = PgListener::connect_with(&pool).await.unwrap();
+    listener.listen(NOTIFY_CHANNEL).await.unwrap();
+    let pubkey = |i: u32| {
+        let mut bytes = [0u8; 32];
+        bytes[..4].copy_from_slice(&i.to_be_bytes());
+        Pubkey::new_from_array(bytes)
+    };
+    // 2,048 updates sorted by pubkey: four ranges of 512, one transaction each.
+    let mut updates: Vec<AccountUpdate> = (0..2_048)
+        .map(|i| lease_update(pubkey(i), 70, u64::from(i), u64::from(i)))
+        .collect();
+    // The last range cannot be written (a write_version beyond BIGINT).
+    updates.last_mut().unwrap().write_version = u64::MAX;
+    let failing = Batch {
+        updates: updates.clone(),
+        cursor: Some(70),
+    };
+    let err = writer.write_sharded(&failing, 4).await.unwrap_err();
+    assert!(err.to_string().contains("write_version"), "{err}");
+    // The range carrying the cursor rolled back with it: no cursor, no NOTIFY,
+    // and its rows (the first 512) are not there.
+    assert_eq!(writer.cursor().await.unwrap(), None);
+    assert_eq!(lease_row(&pool, &pubkey(0)).await, None);
+    assert_eq!(lease_row(&pool, &pubkey(2_047)).await, None);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "a failed batch sends no NOTIFY"
+    );
+
+    // Retried whole once the bad update is fixed: ranges already committed
+    // are skipped by the guard, the rest lands, the cursor moves, one NOTIFY.
+    updates.last_mut().unwrap().write_version = 2_047;
+    let stats = writer
+        .write_sharded(
+            &Batch {
+                updates,
+                cursor: Some(70),
+            },
+            4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stats.written + stats.skipped, 2_048);
+    assert!(stats.written >= 1_024, "{stats:?}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM leases WHERE slot = 70")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 2_048);
+    assert_eq!(writer.cursor().await.unwrap(), Some(70));
+    assert_eq!(listener.recv().await.unwrap().payload(), "70");
+}
