@@ -1,7 +1,14 @@
-//! Bounded channel → batches. A batch closes at `max_updates` distinct pubkeys
-//! or `max_delay` after its first update, keeps only the newest write of each
-//! pubkey, and is retried until it commits: while it retries the channel fills
-//! and the source waits (backpressure), nothing is dropped.
+//! Bounded channel → batches → one committer. A batch keeps only the newest
+//! write of each pubkey and is handed to the committer as soon as the
+//! committer is free (after lingering at most `max_delay` for more updates),
+//! or when it holds `max_updates` distinct pubkeys. While one batch commits the
+//! next one fills, so encoding and receiving overlap the round trips, and the
+//! batch size adapts to the load: small batches (low latency) when Postgres
+//! keeps up, large ones (high throughput) when it does not. Batches commit one
+//! at a time, in order, so the cursor each carries is only committed after
+//! every update before it. A failed commit is retried until it succeeds: the
+//! next batch fills up, the channel fills and the source waits
+//! (backpressure); nothing is dropped.
 
 use crate::{
     metrics::Metrics,
@@ -11,25 +18,36 @@ use crate::{
 use solana_pubkey::Pubkey;
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, SystemTime},
 };
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Copy, Debug)]
 pub struct BatchConfig {
+    /// A batch is handed over once it holds this many distinct pubkeys, even
+    /// if the committer is busy (it then waits for it, and the channel fills).
     pub max_updates: usize,
+    /// Longest a batch waits for more updates once the committer is free
+    /// (zero: hand it over at once).
     pub max_delay: Duration,
     /// First wait before retrying a failed commit; doubles up to 5 s.
     pub retry_delay: Duration,
+    /// Connections a large batch is written over at once (`Writer::write_sharded`).
+    pub writers: usize,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
-            max_updates: 4096,
-            max_delay: Duration::from_millis(20),
+            max_updates: 8192,
+            max_delay: Duration::from_millis(1),
             retry_delay: Duration::from_millis(100),
+            writers: 4,
         }
     }
 }
@@ -41,6 +59,8 @@ pub struct Pending {
     cursor: Option<u64>,
     opened_at: Option<Instant>,
     superseded: usize,
+    /// When every update of the batch (superseded ones too) left the server.
+    sent_at: Vec<SystemTime>,
 }
 
 impl Pending {
@@ -48,20 +68,27 @@ impl Pending {
     pub fn push(&mut self, event: Event, max_updates: usize) -> bool {
         self.opened_at.get_or_insert_with(Instant::now);
         match event {
-            Event::Account(update) => match self.newest.get_mut(&update.pubkey) {
-                Some(held) if held.version() >= update.version() => self.superseded += 1,
-                Some(held) => {
-                    *held = update;
-                    self.superseded += 1;
+            Event::Account(update) => {
+                self.sent_at.extend(update.created_at);
+                match self.newest.get_mut(&update.pubkey) {
+                    Some(held) if held.version() >= update.version() => self.superseded += 1,
+                    Some(held) => {
+                        *held = update;
+                        self.superseded += 1;
+                    }
+                    None => {
+                        self.newest.insert(update.pubkey, update);
+                    }
                 }
-                None => {
-                    self.newest.insert(update.pubkey, update);
-                }
-            },
+            }
             Event::SlotComplete(slot) => {
                 self.cursor = Some(self.cursor.map_or(slot, |c| c.max(slot)));
             }
         }
+        self.is_full(max_updates)
+    }
+
+    pub fn is_full(&self, max_updates: usize) -> bool {
         self.newest.len() >= max_updates
     }
 
@@ -75,6 +102,11 @@ impl Pending {
 
     /// Closes the batch; returns it with the count of updates it superseded.
     pub fn take(&mut self) -> (Batch, usize) {
+        let (batch, superseded, _) = self.take_with_times();
+        (batch, superseded)
+    }
+
+    fn take_with_times(&mut self) -> (Batch, usize, Vec<SystemTime>) {
         let pending = std::mem::take(self);
         let mut updates: Vec<AccountUpdate> = pending.newest.into_values().collect();
         // A stable order keeps row locks in one order across writers.
@@ -85,8 +117,21 @@ impl Pending {
                 cursor: pending.cursor,
             },
             pending.superseded,
+            pending.sent_at,
         )
     }
+}
+
+/// Most events taken from the channel at once.
+const RECEIVE_CHUNK: usize = 1024;
+
+/// A closed batch on its way to the committer.
+struct Closed {
+    batch: Batch,
+    superseded: usize,
+    sent_at: Vec<SystemTime>,
+    /// Held until the batch is committed: the committer is busy meanwhile.
+    _busy: OwnedSemaphorePermit,
 }
 
 /// Drains `events` into `writer` until every sender is gone, then flushes what
@@ -98,47 +143,110 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> crate::Result<()> {
+    let free = Arc::new(Semaphore::new(1));
+    let (to_committer, batches) = mpsc::channel::<Closed>(1);
+    let mut committer = tokio::spawn(commit_loop(
+        batches,
+        writer,
+        config,
+        metrics.clone(),
+        shutdown,
+    ));
     let mut pending = Pending::default();
+    let mut inbox = Vec::with_capacity(RECEIVE_CHUNK);
+    let mut open = true;
     loop {
-        let deadline = pending.deadline(config.max_delay);
-        let full = tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => {
+        if !open && pending.is_empty() {
+            drop(to_committer);
+            return committer.await.expect("committer task");
+        }
+        let full = pending.is_full(config.max_updates);
+        let room = config
+            .max_updates
+            .saturating_sub(pending.newest.len())
+            .max(1);
+        // A full batch, or the last one, goes as soon as the committer is free;
+        // otherwise it lingers up to max_delay first.
+        let linger_until = (!full && open)
+            .then(|| pending.deadline(config.max_delay))
+            .flatten();
+        let handover = async {
+            if let Some(at) = linger_until {
+                tokio::time::sleep_until(at).await;
+            }
+            free.clone().acquire_owned().await.expect("never closed")
+        };
+        tokio::select! {
+            biased;
+            // The committer only stops early when a commit failed for good.
+            ended = &mut committer => {
+                return ended.expect("committer task").and(Err(crate::Error::Config(
+                    "the committer stopped while batches were pending".into(),
+                )));
+            }
+            busy = handover, if !pending.is_empty() => {
+                let (batch, superseded, sent_at) = pending.take_with_times();
+                let closed = Closed { batch, superseded, sent_at, _busy: busy };
+                if to_committer.send(closed).await.is_err() {
+                    return committer.await.expect("committer task");
+                }
+            }
+            // Events are taken in bulk, and never past a full batch.
+            received = events.recv_many(&mut inbox, RECEIVE_CHUNK.min(room)), if open && !full => {
+                if received == 0 {
+                    open = false;
+                }
+                for event in inbox.drain(..) {
                     if let Event::Account(_) = event {
                         metrics.updates_received.inc();
                     }
-                    pending.push(event, config.max_updates)
+                    pending.push(event, config.max_updates);
                 }
-                None => {
-                    if !pending.is_empty() {
-                        commit(&writer, &mut pending, &config, &metrics, &shutdown).await?;
-                    }
-                    return Ok(());
-                }
-            },
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => true,
-        };
-        if full {
-            commit(&writer, &mut pending, &config, &metrics, &shutdown).await?;
+            }
+        }
+    }
+}
+
+/// Commits batches one at a time, in the order they were closed.
+async fn commit_loop(
+    mut batches: mpsc::Receiver<Closed>,
+    writer: Writer,
+    config: BatchConfig,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> crate::Result<()> {
+    while let Some(closed) = batches.recv().await {
+        metrics.updates_skipped.inc_by(closed.superseded as u64);
+        commit(&writer, &closed.batch, &config, &metrics, &shutdown).await?;
+        record_latency(&metrics, &closed.sent_at);
+    }
+    Ok(())
+}
+
+fn record_latency(metrics: &Metrics, sent_at: &[SystemTime]) {
+    let now = SystemTime::now();
+    for sent in sent_at {
+        if let Ok(latency) = now.duration_since(*sent) {
+            metrics
+                .commit_latency_seconds
+                .observe(latency.as_secs_f64());
         }
     }
 }
 
 async fn commit(
     writer: &Writer,
-    pending: &mut Pending,
+    batch: &Batch,
     config: &BatchConfig,
     metrics: &Metrics,
     shutdown: &CancellationToken,
 ) -> crate::Result<WriteStats> {
-    let (batch, superseded) = pending.take();
-    metrics.updates_skipped.inc_by(superseded as u64);
     let mut delay = config.retry_delay;
     loop {
         let started = Instant::now();
-        match writer.write(&batch).await {
+        match writer.write_sharded(batch, config.writers).await {
             Ok(stats) => {
-                record(metrics, &batch, &stats, started.elapsed());
+                record(metrics, batch, &stats, started.elapsed());
                 return Ok(stats);
             }
             Err(err) => {
@@ -178,14 +286,6 @@ fn record(metrics: &Metrics, batch: &Batch, stats: &WriteStats, took: Duration) 
     metrics.batch_seconds.observe(took.as_secs_f64());
     if let Some(cursor) = batch.cursor {
         metrics.observe_committed_slot(cursor);
-    }
-    let now = SystemTime::now();
-    for created in batch.updates.iter().filter_map(|u| u.created_at) {
-        if let Ok(latency) = now.duration_since(created) {
-            metrics
-                .commit_latency_seconds
-                .observe(latency.as_secs_f64());
-        }
     }
     tracing::debug!(updates = batch.updates.len(), written = stats.written,
         skipped = stats.skipped, closed = stats.closed, slot = ?stats.highest_slot,

@@ -52,12 +52,18 @@ pub struct Config {
         default_value = "confirmed"
     )]
     pub commitment: Commitment,
-    /// A batch commits once it holds this many distinct accounts...
-    #[arg(long, env = "IOMESH_BATCH_MAX_UPDATES", default_value_t = 4096)]
+    /// A batch commits as soon as the previous one has committed, or once it
+    /// holds this many distinct accounts (then the stream waits for the writer).
+    #[arg(long, env = "IOMESH_BATCH_MAX_UPDATES", default_value_t = 8192)]
     pub batch_max_updates: usize,
-    /// ...or this many milliseconds after its first update.
-    #[arg(long, env = "IOMESH_BATCH_MAX_DELAY_MS", default_value_t = 20)]
+    /// Longest a batch waits for more updates once the writer is free, in
+    /// milliseconds (0: commit at once; more: fewer, larger batches at low load).
+    #[arg(long, env = "IOMESH_BATCH_MAX_DELAY_MS", default_value_t = 1)]
     pub batch_max_delay_ms: u64,
+    /// Connections a large batch is written over at once (1..=8); the cursor
+    /// commits with the range that commits last.
+    #[arg(long, env = "IOMESH_WRITERS", default_value_t = 4)]
+    pub writers: usize,
     /// Updates buffered between the stream and the writer; when full, the stream waits.
     #[arg(long, env = "IOMESH_CHANNEL_CAPACITY", default_value_t = 65_536)]
     pub channel_capacity: usize,
@@ -80,9 +86,15 @@ impl Config {
         if self.batch_max_updates == 0 {
             return Err(Error::Config("batch max updates must be positive".into()));
         }
-        if self.batch_max_delay_ms == 0 || self.batch_max_delay_ms > 10_000 {
+        if !(1..=8).contains(&self.writers) {
             return Err(Error::Config(format!(
-                "batch max delay must be 1..=10000 ms, got {}",
+                "writers must be 1..=8, got {}",
+                self.writers
+            )));
+        }
+        if self.batch_max_delay_ms > 10_000 {
+            return Err(Error::Config(format!(
+                "batch max delay must be 0..=10000 ms, got {}",
                 self.batch_max_delay_ms
             )));
         }
@@ -112,6 +124,7 @@ impl Config {
         BatchConfig {
             max_updates: self.batch_max_updates,
             max_delay: Duration::from_millis(self.batch_max_delay_ms),
+            writers: self.writers,
             ..BatchConfig::default()
         }
     }

@@ -3,7 +3,9 @@
 //! variant here and one table in `tables.rs`.
 
 use anchor_lang::{AccountDeserialize, Discriminator};
-use iomesh::state::{Lease, Market, Node, PaymentMint};
+use iomesh::state::{
+    Cluster, IosdConfig, Lease, Market, Node, PaymentMint, PendingSlash, RewardEpoch,
+};
 use solana_pubkey::Pubkey;
 use spl_token_2022_interface::{extension::StateWithExtensions, state::Account as TokenAccount};
 
@@ -14,6 +16,11 @@ pub enum Decoded {
     PaymentMint(Box<PaymentMint>),
     Node(Box<Node>),
     Lease(Box<Lease>),
+    Cluster(Box<Cluster>),
+    PendingSlash(Box<PendingSlash>),
+    /// The epoch and its claim bitmap (the bytes after the struct).
+    RewardEpoch(Box<RewardEpoch>, Vec<u8>),
+    IosdConfig(Box<IosdConfig>),
     Vault(Vault),
     /// Owned by the program but with a discriminator this build does not know
     /// (a newer program version), or owned by a program the indexer does not decode.
@@ -38,17 +45,25 @@ pub enum Kind {
     PaymentMint,
     Node,
     Lease,
+    Cluster,
+    PendingSlash,
+    RewardEpoch,
+    IosdConfig,
     Vault,
     Unknown,
     Undecodable,
 }
 
 impl Kind {
-    pub const TYPED: [Kind; 5] = [
+    pub const TYPED: [Kind; 9] = [
         Kind::Market,
         Kind::PaymentMint,
         Kind::Node,
         Kind::Lease,
+        Kind::Cluster,
+        Kind::PendingSlash,
+        Kind::RewardEpoch,
+        Kind::IosdConfig,
         Kind::Vault,
     ];
 
@@ -58,6 +73,10 @@ impl Kind {
             Kind::PaymentMint => "payment_mint",
             Kind::Node => "node",
             Kind::Lease => "lease",
+            Kind::Cluster => "cluster",
+            Kind::PendingSlash => "pending_slash",
+            Kind::RewardEpoch => "reward_epoch",
+            Kind::IosdConfig => "iosd_config",
             Kind::Vault => "vault",
             Kind::Unknown => "unknown",
             Kind::Undecodable => "undecodable",
@@ -78,6 +97,10 @@ impl Kind {
             Kind::PaymentMint => Some("payment_mints"),
             Kind::Node => Some("nodes"),
             Kind::Lease => Some("leases"),
+            Kind::Cluster => Some("clusters"),
+            Kind::PendingSlash => Some("pending_slashes"),
+            Kind::RewardEpoch => Some("reward_epochs"),
+            Kind::IosdConfig => Some("iosd_config"),
             Kind::Vault => Some("vaults"),
             Kind::Unknown | Kind::Undecodable => None,
         }
@@ -91,6 +114,10 @@ impl Decoded {
             Decoded::PaymentMint(_) => Kind::PaymentMint,
             Decoded::Node(_) => Kind::Node,
             Decoded::Lease(_) => Kind::Lease,
+            Decoded::Cluster(_) => Kind::Cluster,
+            Decoded::PendingSlash(_) => Kind::PendingSlash,
+            Decoded::RewardEpoch(..) => Kind::RewardEpoch,
+            Decoded::IosdConfig(_) => Kind::IosdConfig,
             Decoded::Vault(_) => Kind::Vault,
             Decoded::Unknown => Kind::Unknown,
             Decoded::Undecodable(_) => Kind::Undecodable,
@@ -130,6 +157,20 @@ fn decode_program_account(data: &[u8]) -> Decoded {
         typed(data, "Node").map(Decoded::Node)
     } else if discriminator == Lease::DISCRIMINATOR {
         typed(data, "Lease").map(Decoded::Lease)
+    } else if discriminator == Cluster::DISCRIMINATOR {
+        typed(data, "Cluster").map(Decoded::Cluster)
+    } else if discriminator == PendingSlash::DISCRIMINATOR {
+        typed(data, "PendingSlash").map(Decoded::PendingSlash)
+    } else if discriminator == RewardEpoch::DISCRIMINATOR {
+        // A large epoch is allocated in steps (`grow_epoch`): until it is fully
+        // grown its bitmap is shorter than num_leaves / 8, which is a valid state.
+        typed::<RewardEpoch>(data, "RewardEpoch").map(|epoch| {
+            let bitmap = data.get(RewardEpoch::SPACE..).unwrap_or_default();
+            let bitmap = &bitmap[..bitmap.len().min(RewardEpoch::bitmap_len(epoch.num_leaves))];
+            Decoded::RewardEpoch(epoch, bitmap.to_vec())
+        })
+    } else if discriminator == IosdConfig::DISCRIMINATOR {
+        typed(data, "IosdConfig").map(Decoded::IosdConfig)
     } else {
         Ok(Decoded::Unknown)
     };

@@ -1,7 +1,8 @@
 //! Reconciliation over JSON-RPC: on start, and whenever the stream cannot
 //! replay from the resume cursor, Postgres is brought to the chain's state at
 //! one slot. `getProgramAccounts` (withContext) gives every program account at
-//! the context slot; the vaults named by the payment mints come from
+//! the context slot; the vaults named by the payment mints and the market's IO
+//! token accounts come from
 //! `getMultipleAccounts`. Rows are stamped (context slot, SNAPSHOT_WRITE_VERSION),
 //! so the guard orders them after every streamed write of that slot; rows
 //! Postgres holds alive that the chain no longer has become tombstones.
@@ -94,10 +95,13 @@ impl Reconciler {
         for keyed in response.value {
             let pubkey = parse_pubkey("getProgramAccounts", &keyed.pubkey)?;
             let update = to_update("getProgramAccounts", pubkey, &keyed.account, slot)?;
-            if let Decoded::PaymentMint(mint) =
-                decode(&self.program_id, &update.owner, &update.data)
-            {
-                vaults.push(mint.vault);
+            match decode(&self.program_id, &update.owner, &update.data) {
+                Decoded::PaymentMint(mint) => vaults.push(mint.vault),
+                // The IO token accounts exist once the market names its IO mint.
+                Decoded::Market(market) if market.io_mint != Pubkey::default() => {
+                    vaults.extend(io_vaults(&self.program_id));
+                }
+                _ => {}
             }
             accounts.push(update);
         }
@@ -243,4 +247,15 @@ fn to_update(
         data,
         created_at: None,
     })
+}
+
+/// The market's IO token accounts (stake vault, rewards reserve and escrow):
+/// token accounts whose authority is the market PDA, like the escrow vaults.
+pub fn io_vaults(program_id: &Pubkey) -> [Pubkey; 3] {
+    [
+        iomesh::seeds::STAKE_VAULT,
+        iomesh::seeds::REWARDS_RESERVE,
+        iomesh::seeds::REWARDS_ESCROW,
+    ]
+    .map(|seed| Pubkey::find_program_address(&[seed], program_id).0)
 }

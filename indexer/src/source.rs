@@ -30,7 +30,7 @@ use std::{
     collections::{BTreeMap, HashMap, HashSet},
     time::{Duration, SystemTime},
 };
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 use yellowstone_grpc_client::GeyserGrpcClient;
 use yellowstone_grpc_proto::{
@@ -123,7 +123,7 @@ pub async fn run(
                 }
             }
         };
-        let connected_at = tokio::time::Instant::now();
+        let connected_at = Instant::now();
         let ended = stream(
             &config,
             from_slot,
@@ -279,21 +279,32 @@ pub async fn stream(
     tracing::info!(from_slot, endpoint = %config.endpoint, "subscribed");
     metrics.stream_connected.set(1);
     let mut slots = Slots::default();
+    // One watchdog timer for the connection, re-armed only when it fires
+    // (a timer per message would cost more than decoding the message).
+    let mut last_received = Instant::now();
+    let watchdog = tokio::time::sleep(config.watchdog);
+    tokio::pin!(watchdog);
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return Ended::Shutdown,
-            next = tokio::time::timeout(config.watchdog, updates.next()) => next,
-        };
-        let update = match next {
-            Err(_) => {
-                return Ended::Reconnect(format!(
-                    "watchdog: nothing received for {:?}",
-                    config.watchdog
-                ))
+            _ = &mut watchdog => {
+                let due = last_received + config.watchdog;
+                if Instant::now() >= due {
+                    return Ended::Reconnect(format!(
+                        "watchdog: nothing received for {:?}",
+                        config.watchdog
+                    ));
+                }
+                watchdog.as_mut().reset(due);
+                continue;
             }
-            Ok(None) => return Ended::Reconnect("the server closed the stream".into()),
-            Ok(Some(Err(status))) => return classify(status),
-            Ok(Some(Ok(update))) => update,
+            next = updates.next() => next,
+        };
+        last_received = Instant::now();
+        let update = match next {
+            None => return Ended::Reconnect("the server closed the stream".into()),
+            Some(Err(status)) => return classify(status),
+            Some(Ok(update)) => update,
         };
         let created_at = update.created_at.and_then(|t| {
             let nanos = u32::try_from(t.nanos).ok()?;

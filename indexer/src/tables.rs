@@ -5,7 +5,8 @@
 
 use crate::decode::{Decoded, Kind, Vault};
 use iomesh::state::{
-    decode_text, Lease, LeaseStatus, Market, Node, NodeStatus, PaymentMint, PriceSource,
+    decode_text, Cluster, IosdConfig, Lease, LeaseStatus, Market, Node, NodeStatus, PaymentMint,
+    PendingSlash, PriceSource, RewardEpoch,
 };
 
 /// How a column travels: every column is one binary Postgres array.
@@ -74,6 +75,11 @@ pub const MARKETS: Table = Table {
         col("min_lease_secs", Int8),
         col("max_lease_secs", Int8),
         col("failure_grace_secs", Int8),
+        col("io_mint", Bytea),
+        col("slash_authority", Bytea),
+        col("stake_per_gpu", U64),
+        col("unstake_cooldown_secs", Int8),
+        col("slash_appeal_secs", Int8),
     ],
 };
 
@@ -117,6 +123,11 @@ pub const NODES: Table = Table {
         col("failures", U64),
         col("gpu_seconds_delivered", U64),
         col("registered_at", Int8),
+        col("staked", U64),
+        col("unstaking", U64),
+        col("unstake_ready_at", Int8),
+        col("slashes_pending", Int4),
+        col("slash_count", Int8),
     ],
 };
 
@@ -141,6 +152,79 @@ pub const LEASES: Table = Table {
         col("settled_until", Int8),
         col("duration_secs", Int8),
         col("job_spec_hash", Bytea),
+        col("in_cluster", Bool),
+        col("cluster_nonce", U64),
+        col("cluster_funding_deadline", Int8),
+    ],
+};
+
+pub const CLUSTERS: Table = Table {
+    kind: Kind::Cluster,
+    name: "clusters",
+    columns: &[
+        col("version", Int4),
+        col("renter", Bytea),
+        col("nonce", U64),
+        col("leases_expected", Int4),
+        col("leases_funded", Int4),
+        col("leases_unwound", Int4),
+        col("funding_deadline", Int8),
+        col("created_at", Int8),
+        col("completed_at", Int8),
+    ],
+};
+
+pub const PENDING_SLASHES: Table = Table {
+    kind: Kind::PendingSlash,
+    name: "pending_slashes",
+    columns: &[
+        col("version", Int4),
+        col("reason", Int4),
+        col("slash_index", Int8),
+        col("node", Bytea),
+        col("harmed", Bytea),
+        col("evidence", Bytea),
+        col("rent_payer", Bytea),
+        col("amount", U64),
+        col("harmed_amount", U64),
+        col("slashed_at", Int8),
+        col("appeal_ends_at", Int8),
+    ],
+};
+
+pub const REWARD_EPOCHS: Table = Table {
+    kind: Kind::RewardEpoch,
+    name: "reward_epochs",
+    columns: &[
+        col("version", Int4),
+        col("clawed_back", Bool),
+        col("epoch", U64),
+        col("merkle_root", Bytea),
+        col("total_amount", U64),
+        col("claimed_amount", U64),
+        col("num_leaves", Int8),
+        col("claims", Int8),
+        col("published_at", Int8),
+        col("claim_deadline", Int8),
+        col("claimed_bitmap", Bytea),
+    ],
+};
+
+pub const IOSD_CONFIG: Table = Table {
+    kind: Kind::IosdConfig,
+    name: "iosd_config",
+    columns: &[
+        col("version", Int4),
+        col("max_confidence_bps", Int4),
+        col("max_price_age_secs", Int8),
+        col("window_secs", Int8),
+        col("iosd_mint", Bytea),
+        col("price_feed_id", Bytea),
+        col("window_cap", U64),
+        col("window_start", Int8),
+        col("window_minted", U64),
+        col("total_io_burned", U64),
+        col("total_iosd_minted", U64),
     ],
 };
 
@@ -155,7 +239,17 @@ pub const VAULTS: Table = Table {
     ],
 };
 
-pub const TABLES: [&Table; 5] = [&MARKETS, &PAYMENT_MINTS, &NODES, &LEASES, &VAULTS];
+pub const TABLES: [&Table; 9] = [
+    &MARKETS,
+    &PAYMENT_MINTS,
+    &NODES,
+    &LEASES,
+    &CLUSTERS,
+    &PENDING_SLASHES,
+    &REWARD_EPOCHS,
+    &IOSD_CONFIG,
+    &VAULTS,
+];
 
 pub fn table_of(kind: Kind) -> Option<&'static Table> {
     TABLES.into_iter().find(|t| t.kind == kind)
@@ -168,6 +262,10 @@ pub fn push_decoded(row: &mut RowWriter<'_>, decoded: &Decoded) {
         Decoded::PaymentMint(p) => push_payment_mint(row, p),
         Decoded::Node(n) => push_node(row, n),
         Decoded::Lease(l) => push_lease(row, l),
+        Decoded::Cluster(c) => push_cluster(row, c),
+        Decoded::PendingSlash(p) => push_pending_slash(row, p),
+        Decoded::RewardEpoch(e, bitmap) => push_reward_epoch(row, e, bitmap),
+        Decoded::IosdConfig(c) => push_iosd_config(row, c),
         Decoded::Vault(v) => push_vault(row, v),
         Decoded::Unknown | Decoded::Undecodable(_) => {
             unreachable!("only typed kinds have a table")
@@ -187,7 +285,12 @@ fn push_market(row: &mut RowWriter<'_>, m: &Market) {
         .int8(m.activation_timeout_secs.into())
         .int8(m.min_lease_secs.into())
         .int8(m.max_lease_secs.into())
-        .int8(m.failure_grace_secs.into());
+        .int8(m.failure_grace_secs.into())
+        .bytes(m.io_mint.as_ref())
+        .bytes(m.slash_authority.as_ref())
+        .u64(m.stake_per_gpu)
+        .int8(m.unstake_cooldown_secs.into())
+        .int8(m.slash_appeal_secs.into());
 }
 
 fn push_payment_mint(row: &mut RowWriter<'_>, p: &PaymentMint) {
@@ -229,7 +332,12 @@ fn push_node(row: &mut RowWriter<'_>, n: &Node) {
         .u64(n.leases_served)
         .u64(n.failures)
         .u64(n.gpu_seconds_delivered)
-        .int8(n.registered_at);
+        .int8(n.registered_at)
+        .u64(n.staked)
+        .u64(n.unstaking)
+        .int8(n.unstake_ready_at)
+        .int4(n.slashes_pending.into())
+        .int8(n.slash_count.into());
 }
 
 fn push_lease(row: &mut RowWriter<'_>, l: &Lease) {
@@ -252,7 +360,64 @@ fn push_lease(row: &mut RowWriter<'_>, l: &Lease) {
         .int8(l.activated_at)
         .int8(l.settled_until)
         .int8(l.duration_secs.into())
-        .bytes(&l.job_spec_hash);
+        .bytes(&l.job_spec_hash)
+        .boolean(l.in_cluster)
+        .u64(l.cluster_nonce)
+        .int8(l.cluster_funding_deadline);
+}
+
+fn push_cluster(row: &mut RowWriter<'_>, c: &Cluster) {
+    row.int4(c.version.into())
+        .bytes(c.renter.as_ref())
+        .u64(c.nonce)
+        .int4(c.leases_expected.into())
+        .int4(c.leases_funded.into())
+        .int4(c.leases_unwound.into())
+        .int8(c.funding_deadline)
+        .int8(c.created_at)
+        .int8(c.completed_at);
+}
+
+fn push_pending_slash(row: &mut RowWriter<'_>, p: &PendingSlash) {
+    row.int4(p.version.into())
+        .int4(p.reason.into())
+        .int8(p.index.into())
+        .bytes(p.node.as_ref())
+        .bytes(p.harmed.as_ref())
+        .bytes(p.evidence.as_ref())
+        .bytes(p.rent_payer.as_ref())
+        .u64(p.amount)
+        .u64(p.harmed_amount)
+        .int8(p.slashed_at)
+        .int8(p.appeal_ends_at);
+}
+
+fn push_reward_epoch(row: &mut RowWriter<'_>, e: &RewardEpoch, claimed_bitmap: &[u8]) {
+    row.int4(e.version.into())
+        .boolean(e.clawed_back)
+        .u64(e.epoch)
+        .bytes(&e.merkle_root)
+        .u64(e.total_amount)
+        .u64(e.claimed_amount)
+        .int8(e.num_leaves.into())
+        .int8(e.claims.into())
+        .int8(e.published_at)
+        .int8(e.claim_deadline)
+        .bytes(claimed_bitmap);
+}
+
+fn push_iosd_config(row: &mut RowWriter<'_>, c: &IosdConfig) {
+    row.int4(c.version.into())
+        .int4(c.max_confidence_bps.into())
+        .int8(c.max_price_age_secs.into())
+        .int8(c.window_secs.into())
+        .bytes(c.iosd_mint.as_ref())
+        .bytes(&c.price_feed_id)
+        .u64(c.window_cap)
+        .int8(c.window_start)
+        .u64(c.window_minted)
+        .u64(c.total_io_burned)
+        .u64(c.total_iosd_minted);
 }
 
 fn push_vault(row: &mut RowWriter<'_>, v: &Vault) {

@@ -61,6 +61,29 @@ WITH cursor AS ( \
 
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
+/// Smallest range worth its own connection: smaller batches (light load, where
+/// latency matters) are written in one transaction.
+const MIN_SHARD_UPDATES: usize = 512;
+
+fn highest_slot(batch: &Batch) -> Option<u64> {
+    batch
+        .updates
+        .iter()
+        .map(|u| u.slot)
+        .chain(batch.cursor)
+        .max()
+}
+
+impl WriteStats {
+    fn add(&mut self, other: &WriteStats) {
+        self.written += other.written;
+        self.skipped += other.skipped;
+        self.closed += other.closed;
+        self.unknown += other.unknown;
+        self.undecodable += other.undecodable;
+    }
+}
+
 /// Writes batches for one program into one database.
 #[derive(Clone)]
 pub struct Writer {
@@ -104,34 +127,86 @@ impl Writer {
 
     /// Commits a batch in one transaction. Nothing is written if it fails.
     pub async fn write(&self, batch: &Batch) -> Result<WriteStats> {
+        let highest = highest_slot(batch);
+        self.write_part(
+            &batch.updates,
+            batch.cursor,
+            highest,
+            std::future::ready(Ok(WriteStats::default())),
+        )
+        .await
+    }
+
+    /// Commits a batch over up to `shards` connections at once: the updates
+    /// (sorted by pubkey) are cut into contiguous ranges, each written in its
+    /// own transaction. The first range's transaction also moves the cursor
+    /// and sends the NOTIFY, and it commits only after every other range has
+    /// committed: so the cursor never covers an update that is not committed.
+    /// If any range fails the batch fails and is retried whole; ranges that
+    /// did commit are then skipped by the (slot, write_version) guard.
+    pub async fn write_sharded(&self, batch: &Batch, shards: usize) -> Result<WriteStats> {
+        let shards = shards.min(batch.updates.len() / MIN_SHARD_UPDATES).max(1);
+        if shards == 1 {
+            return self.write(batch).await;
+        }
+        let mut ranges = batch.updates.chunks(batch.updates.len().div_ceil(shards));
+        let first = ranges.next().expect("at least two ranges");
+        let (others_done, others) = tokio::sync::oneshot::channel();
+        let write_others = async {
+            let results = futures::future::join_all(ranges.map(|r| {
+                self.write_part(r, None, None, std::future::ready(Ok(WriteStats::default())))
+            }))
+            .await;
+            let mut total = WriteStats::default();
+            let mut outcome = Ok(());
+            for result in results {
+                match result {
+                    Ok(stats) => total.add(&stats),
+                    Err(err) => outcome = outcome.and(Err(err)),
+                }
+            }
+            let _ = others_done.send(outcome.map(|()| total));
+        };
+        let write_first = self.write_part(first, batch.cursor, highest_slot(batch), async {
+            others
+                .await
+                .unwrap_or_else(|_| Err(Error::Config("a shard of the batch was abandoned".into())))
+        });
+        let ((), result) = tokio::join!(write_others, write_first);
+        result
+    }
+
+    /// Writes `updates` in one transaction; with `notify_slot`, also moves the
+    /// cursor to `cursor` and sends the NOTIFY. `before_commit` is awaited
+    /// just before the cursor moves; its failure rolls this transaction back.
+    async fn write_part(
+        &self,
+        updates: &[AccountUpdate],
+        cursor: Option<u64>,
+        notify_slot: Option<u64>,
+        before_commit: impl std::future::Future<Output = Result<WriteStats>>,
+    ) -> Result<WriteStats> {
         let mut stats = WriteStats {
-            highest_slot: batch
-                .updates
-                .iter()
-                .map(|u| u.slot)
-                .chain(batch.cursor)
-                .max(),
+            highest_slot: notify_slot,
             ..WriteStats::default()
         };
-        let decoded: Vec<Option<Decoded>> = batch
-            .updates
+        let decoded: Vec<Option<Decoded>> = updates
             .iter()
             .map(|u| (!u.is_closed()).then(|| decode(&self.program_id, &u.owner, &u.data)))
             .collect();
 
         let mut tx = self.pool.begin().await?;
-        let applied = if batch.updates.is_empty() {
+        let applied = if updates.is_empty() {
             HashMap::new()
         } else {
-            self.upsert_accounts(&mut tx, &batch.updates, &decoded)
-                .await?
+            self.upsert_accounts(&mut tx, &updates, &decoded).await?
         };
         stats.written = applied.len();
-        stats.skipped = batch.updates.len() - applied.len();
+        stats.skipped = updates.len() - applied.len();
 
         let mut rows: HashMap<Kind, Rows> = HashMap::new();
         let mut tombstones: HashMap<Kind, (Vec<Vec<u8>>, Vec<i64>, Vec<i64>)> = HashMap::new();
-        for (update, decoded) in batch.updates.iter().zip(&decoded) {
+        for (update, decoded) in updates.iter().zip(&decoded) {
             let Some(stored_kind) = applied.get(update.pubkey.as_ref()) else {
                 continue;
             };
@@ -156,7 +231,7 @@ impl Writer {
                     let table = tables::table_of(decoded.kind()).expect("typed kind");
                     let rows = rows
                         .entry(decoded.kind())
-                        .or_insert_with(|| Rows::new(table, batch.updates.len()));
+                        .or_insert_with(|| Rows::new(table, updates.len()));
                     let mut row = rows.row(update.pubkey.as_ref());
                     tables::push_decoded(&mut row, decoded);
                     row.finish(
@@ -185,9 +260,11 @@ impl Writer {
                 .await?;
         }
 
-        if let Some(highest) = stats.highest_slot {
+        let others = before_commit.await?;
+        stats.add(&others);
+        if let Some(highest) = notify_slot {
             let payload = highest.to_string();
-            match batch.cursor {
+            match cursor {
                 Some(cursor) => {
                     sqlx::query(ADVANCE_CURSOR_AND_NOTIFY)
                         .bind(&self.cursor_id)

@@ -123,3 +123,73 @@ async fn sigkill_mid_batch_and_restart_repeatedly_ends_equal_to_the_chain(pool: 
     assert!(exit.success(), "{exit:?}");
     postgres_matches_chain(&pool, &chain).await.unwrap();
 }
+
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn postgres_lost_and_restored_under_the_binary_ends_equal_to_the_chain(pool: PgPool) {
+    let chain = Arc::new(Chain::start().await);
+    let url = database_url(&pool).await;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Outages are driven from the server's maintenance database, not the test's.
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (server, _) = base.rsplit_once('/').expect("a database URL");
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    let mut child = spawn_binary(&url, &chain);
+    wait_until_postgres_matches_chain(&pool, &chain).await;
+
+    let node = chain.register_node(64).await;
+    let renter = chain.renter(100_000).await;
+    let load = {
+        let chain = chain.clone();
+        let renter = renter.insecure_clone();
+        tokio::spawn(async move {
+            for nonce in 0..16u64 {
+                let lease = chain.create_lease(&node, &renter, nonce, 1).await;
+                if nonce % 2 == 0 {
+                    chain.cancel(&node, &renter, lease).await;
+                }
+            }
+        })
+    };
+    for outage in 0..3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Connections refused, then every open one killed: the indexer's
+        // commits and reconnects fail for a while.
+        sqlx::query(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind(&name)
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        assert!(
+            !killed.is_empty(),
+            "outage {outage}: the indexer was connected"
+        );
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    load.await.unwrap();
+    wait_until_postgres_matches_chain(&pool, &chain).await;
+    // It rode the outages out: still running, nothing lost.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the indexer exited during an outage"
+    );
+    child.kill().await.unwrap();
+}

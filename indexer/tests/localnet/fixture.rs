@@ -323,12 +323,367 @@ impl Chain {
         .await;
     }
 
-    /// Every program account and the vault, as the chain has them at `confirmed`.
+    /// Every program account, the escrow vault and (once they exist) the IO
+    /// token accounts, as the chain has them at `confirmed`.
     pub async fn accounts(&self) -> Vec<(Pubkey, solana_account::Account)> {
         let mut accounts = self.rpc.get_program_accounts(&iomesh::ID).await.unwrap();
         let vault = vault_pda(&self.mint);
         accounts.push((vault, self.rpc.get_account(&vault).await.unwrap()));
+        for io_vault in [STAKE_VAULT, REWARDS_RESERVE, REWARDS_ESCROW].map(pda) {
+            if let Ok(account) = self.rpc.get_account(&io_vault).await {
+                accounts.push((io_vault, account));
+            }
+        }
         accounts
+    }
+
+    /// A new SPL Token mint (no freeze authority) whose mint authority is `authority`.
+    pub async fn new_mint(&self, authority: &Pubkey) -> Pubkey {
+        let payer = self.authority.insecure_clone();
+        let mint = Keypair::new();
+        let rent = self
+            .rpc
+            .get_minimum_balance_for_rent_exemption(82)
+            .await
+            .unwrap();
+        let create = solana_system_interface::instruction::create_account(
+            &payer.pubkey(),
+            &mint.pubkey(),
+            rent,
+            82,
+            &spl_token::ID,
+        );
+        let init = spl_token_2022::instruction::initialize_mint2(
+            &spl_token::ID,
+            &mint.pubkey(),
+            authority,
+            None,
+            DECIMALS,
+        )
+        .unwrap();
+        self.send(&[create, init], &[&payer, &mint]).await;
+        mint.pubkey()
+    }
+
+    /// Mints `amount` base units of `mint` (authority: the market authority) to
+    /// `owner`'s associated token account, creating it.
+    pub async fn mint_to(&self, mint: &Pubkey, owner: &Pubkey, amount: u64) -> Pubkey {
+        let authority = self.authority.insecure_clone();
+        let ata = get_associated_token_address_with_program_id(owner, mint, &spl_token::ID);
+        let create =
+            spl_associated_token_account::instruction::create_associated_token_account_idempotent(
+                &authority.pubkey(),
+                owner,
+                mint,
+                &spl_token::ID,
+            );
+        let mint_to = spl_token_2022::instruction::mint_to(
+            &spl_token::ID,
+            mint,
+            &ata,
+            &authority.pubkey(),
+            &[],
+            amount,
+        )
+        .unwrap();
+        self.send(&[create, mint_to], &[&authority]).await;
+        ata
+    }
+}
+
+pub const STAKE_VAULT: &[u8] = iomesh::seeds::STAKE_VAULT;
+pub const REWARDS_RESERVE: &[u8] = iomesh::seeds::REWARDS_RESERVE;
+pub const REWARDS_ESCROW: &[u8] = iomesh::seeds::REWARDS_ESCROW;
+
+/// A PDA of the program with one seed.
+pub fn pda(seed: &[u8]) -> Pubkey {
+    Pubkey::find_program_address(&[seed], &iomesh::ID).0
+}
+
+pub fn cluster_pda(renter: &Pubkey, nonce: u64) -> Pubkey {
+    Pubkey::find_program_address(
+        &[
+            iomesh::seeds::CLUSTER,
+            renter.as_ref(),
+            &nonce.to_le_bytes(),
+        ],
+        &iomesh::ID,
+    )
+    .0
+}
+
+pub fn slash_pda(node: &Pubkey, index: u32) -> Pubkey {
+    Pubkey::find_program_address(
+        &[iomesh::seeds::SLASH, node.as_ref(), &index.to_le_bytes()],
+        &iomesh::ID,
+    )
+    .0
+}
+
+pub fn epoch_pda(epoch: u64) -> Pubkey {
+    Pubkey::find_program_address(&[iomesh::seeds::EPOCH, &epoch.to_le_bytes()], &iomesh::ID).0
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The economics accounts on a running chain: IO vaults and staking policy,
+/// a staked node, a funded cluster, one slash reversed and one pending, a
+/// published reward epoch and the IOSD configuration.
+pub struct Economics {
+    pub io_mint: Pubkey,
+    pub node: TestNode,
+    pub cluster: Pubkey,
+    pub cluster_lease: Pubkey,
+    pub reversed_slash: Pubkey,
+    pub pending_slash: Pubkey,
+    pub epoch: Pubkey,
+    pub iosd_config: Pubkey,
+}
+
+impl Chain {
+    pub async fn economics(&self) -> Economics {
+        let authority = self.authority.insecure_clone();
+        let io_mint = self.new_mint(&authority.pubkey()).await;
+        self.send(
+            &[
+                ix(
+                    acc::InitIoVaults {
+                        market: market_pda(),
+                        io_mint,
+                        stake_vault: pda(STAKE_VAULT),
+                        rewards_reserve: pda(REWARDS_RESERVE),
+                        rewards_escrow: pda(REWARDS_ESCROW),
+                        authority: authority.pubkey(),
+                        token_program: spl_token::ID,
+                        system_program: anchor_lang::system_program::ID,
+                    },
+                    args::InitIoVaults {},
+                ),
+                ix(
+                    acc::SetStakingPolicy {
+                        market: market_pda(),
+                        authority: authority.pubkey(),
+                    },
+                    args::SetStakingPolicy {
+                        policy: iomesh::StakingPolicy {
+                            slash_authority: authority.pubkey(),
+                            stake_per_gpu: 10 * TOKEN,
+                            unstake_cooldown_secs: 3_600,
+                            slash_appeal_secs: 3_600,
+                        },
+                    },
+                ),
+            ],
+            &[&authority],
+        )
+        .await;
+
+        // A node staked for its 4 GPUs.
+        let node = self.register_node(4).await;
+        let owner_io = self
+            .mint_to(&io_mint, &node.owner.pubkey(), 100 * TOKEN)
+            .await;
+        self.send(
+            &[ix(
+                acc::StakeAccounts {
+                    market: market_pda(),
+                    node: node.address,
+                    io_mint,
+                    stake_vault: pda(STAKE_VAULT),
+                    owner_token_account: owner_io,
+                    owner: node.owner.pubkey(),
+                    token_program: spl_token::ID,
+                },
+                args::Stake { amount: 60 * TOKEN },
+            )],
+            &[&node.owner],
+        )
+        .await;
+
+        // A cluster of one lease, funded.
+        let renter = self.renter(1_000).await;
+        let cluster = cluster_pda(&renter.pubkey(), 5);
+        self.send(
+            &[ix(
+                acc::CreateCluster {
+                    market: market_pda(),
+                    cluster,
+                    renter: renter.pubkey(),
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::CreateCluster {
+                    args: iomesh::CreateClusterArgs {
+                        nonce: 5,
+                        leases_expected: 1,
+                        funding_deadline: unix_now() + 3_600,
+                    },
+                },
+            )],
+            &[&renter],
+        )
+        .await;
+        let cluster_lease = lease_pda(&renter.pubkey(), 77);
+        self.send(
+            &[ix(
+                acc::CreateLease {
+                    market: market_pda(),
+                    payment_mint: payment_mint_pda(&self.mint),
+                    mint: self.mint,
+                    vault: vault_pda(&self.mint),
+                    node: node.address,
+                    lease: cluster_lease,
+                    payer_token_account: self.ata(&renter.pubkey()),
+                    renter: renter.pubkey(),
+                    payer: renter.pubkey(),
+                    cluster: Some(cluster),
+                    price_update: None,
+                    token_program: self.token_program,
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::CreateLease {
+                    args: iomesh::CreateLeaseArgs {
+                        nonce: 77,
+                        gpus: 2,
+                        duration_secs: 3_600,
+                        max_price_per_gpu_hour: u64::MAX,
+                        job_spec_hash: [9; 32],
+                    },
+                },
+            )],
+            &[&renter],
+        )
+        .await;
+
+        // Two slashes; the first is reversed (its account closes).
+        let mut slashes = Vec::new();
+        for index in 0..2u32 {
+            let pending_slash = slash_pda(&node.address, index);
+            self.send(
+                &[ix(
+                    acc::SlashNode {
+                        market: market_pda(),
+                        node: node.address,
+                        pending_slash,
+                        slash_authority: authority.pubkey(),
+                        system_program: anchor_lang::system_program::ID,
+                    },
+                    args::Slash {
+                        args: iomesh::SlashArgs {
+                            amount: (index as u64 + 1) * TOKEN,
+                            harmed_amount: TOKEN / 2,
+                            reason: iomesh::state::slash_reason::LEASE_FAILURE,
+                            evidence: cluster_lease,
+                            harmed: renter.pubkey(),
+                        },
+                    },
+                )],
+                &[&authority],
+            )
+            .await;
+            slashes.push(pending_slash);
+        }
+        self.send(
+            &[ix(
+                acc::ReverseSlash {
+                    market: market_pda(),
+                    pending_slash: slashes[0],
+                    node: node.address,
+                    rent_payer: authority.pubkey(),
+                    slash_authority: authority.pubkey(),
+                },
+                args::ReverseSlash {},
+            )],
+            &[&authority],
+        )
+        .await;
+
+        // A reward epoch funded from the reserve.
+        let authority_io = self
+            .mint_to(&io_mint, &authority.pubkey(), 50 * TOKEN)
+            .await;
+        let fund = spl_token_2022::instruction::transfer_checked(
+            &spl_token::ID,
+            &authority_io,
+            &io_mint,
+            &pda(REWARDS_RESERVE),
+            &authority.pubkey(),
+            &[],
+            20 * TOKEN,
+            DECIMALS,
+        )
+        .unwrap();
+        self.send(&[fund], &[&authority]).await;
+        let epoch = epoch_pda(1);
+        self.send(
+            &[ix(
+                acc::PublishEpoch {
+                    market: market_pda(),
+                    epoch,
+                    io_mint,
+                    rewards_reserve: pda(REWARDS_RESERVE),
+                    rewards_escrow: pda(REWARDS_ESCROW),
+                    reward_authority: authority.pubkey(),
+                    token_program: spl_token::ID,
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::PublishEpoch {
+                    args: iomesh::PublishEpochArgs {
+                        epoch: 1,
+                        merkle_root: [3; 32],
+                        total_amount: 10 * TOKEN,
+                        num_leaves: 11,
+                        claim_deadline: unix_now() + 86_400,
+                    },
+                },
+            )],
+            &[&authority],
+        )
+        .await;
+
+        // IOSD: its mint's authority is the program's PDA.
+        let iosd_mint_authority = pda(iomesh::seeds::IOSD_MINT_AUTHORITY);
+        let iosd_mint = self.new_mint(&iosd_mint_authority).await;
+        let iosd_config = pda(iomesh::seeds::IOSD);
+        self.send(
+            &[ix(
+                acc::InitIosd {
+                    market: market_pda(),
+                    iosd_config,
+                    iosd_mint,
+                    iosd_mint_authority,
+                    authority: authority.pubkey(),
+                    token_program: spl_token::ID,
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::InitIosd {
+                    policy: iomesh::IosdPolicy {
+                        price_feed_id: [4; 32],
+                        max_price_age_secs: 60,
+                        max_confidence_bps: 100,
+                        window_secs: 3_600,
+                        window_cap: 1_000 * TOKEN,
+                    },
+                },
+            )],
+            &[&authority],
+        )
+        .await;
+
+        Economics {
+            io_mint,
+            node,
+            cluster,
+            cluster_lease,
+            reversed_slash: slashes[0],
+            pending_slash: slashes[1],
+            epoch,
+            iosd_config,
+        }
     }
 }
 

@@ -86,6 +86,7 @@ async fn a_lost_postgres_connection_is_retried_without_losing_updates(pool: PgPo
         max_updates: 8,
         max_delay: Duration::from_millis(5),
         retry_delay: Duration::from_millis(20),
+        writers: 2,
     };
     let task = tokio::spawn(batcher::run(
         rx,

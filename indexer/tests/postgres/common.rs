@@ -2,7 +2,8 @@
 
 use anchor_lang::AccountSerialize;
 use iomesh::state::{
-    encode_text, Lease, LeaseStatus, Market, Node, NodeStatus, PaymentMint, PriceSource,
+    encode_text, Cluster, IosdConfig, Lease, LeaseStatus, Market, Node, NodeStatus, PaymentMint,
+    PendingSlash, PriceSource, RewardEpoch,
 };
 use iomesh_indexer::{update::AccountUpdate, writer::Writer};
 use solana_pubkey::Pubkey;
@@ -124,6 +125,76 @@ pub fn lease(nonce: u64) -> Lease {
         cluster_nonce: 0,
         cluster_funding_deadline: 0,
         reserved: [0; 4],
+    }
+}
+
+pub fn cluster() -> Cluster {
+    Cluster {
+        version: 1,
+        bump: 249,
+        renter: key(40),
+        nonce: u64::MAX - 1,
+        leases_expected: 4,
+        leases_funded: 4,
+        leases_unwound: 1,
+        funding_deadline: 1_700_086_400,
+        created_at: 1_700_000_000,
+        completed_at: 1_700_000_500,
+        reserved: [0; 32],
+    }
+}
+
+pub fn pending_slash() -> PendingSlash {
+    PendingSlash {
+        version: 1,
+        bump: 248,
+        reason: iomesh::state::slash_reason::OTHER,
+        index: u32::MAX,
+        node: key(41),
+        harmed: key(42),
+        evidence: key(43),
+        rent_payer: key(44),
+        amount: u64::MAX,
+        harmed_amount: 12_345,
+        slashed_at: 1_700_000_000,
+        appeal_ends_at: 1_700_604_800,
+        reserved: [0; 32],
+    }
+}
+
+pub fn reward_epoch() -> RewardEpoch {
+    RewardEpoch {
+        version: 1,
+        bump: 247,
+        clawed_back: true,
+        epoch: u64::MAX - 2,
+        merkle_root: [0xcd; 32],
+        total_amount: u64::MAX - 3,
+        claimed_amount: 777,
+        num_leaves: 20,
+        claims: 3,
+        published_at: 1_700_000_000,
+        claim_deadline: 1_702_592_000,
+        reserved: [0; 32],
+    }
+}
+
+pub fn iosd_config() -> IosdConfig {
+    IosdConfig {
+        version: 1,
+        bump: 246,
+        mint_authority_bump: 245,
+        max_confidence_bps: 150,
+        max_price_age_secs: u32::MAX,
+        window_secs: 86_400,
+        iosd_mint: key(45),
+        price_feed_id: [0xef; 32],
+        window_cap: u64::MAX - 4,
+        window_start: 1_700_000_000,
+        window_minted: 1_000,
+        total_io_burned: u64::MAX - 5,
+        total_iosd_minted: 9_999,
+        reserved: [0; 64],
     }
 }
 

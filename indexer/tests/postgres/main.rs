@@ -4,6 +4,7 @@
 
 mod batcher;
 mod common;
+mod grpc;
 mod http;
 mod migrations;
 mod writer;

@@ -172,6 +172,46 @@ async fn every_account_type_lands_field_by_field(pool: PgPool) {
     assert_eq!(v.get::<Vec<u8>, _>(3), b(&spl_token_interface::ID));
     assert_eq!(v.get::<Vec<u8>, _>(4), vault_data);
 
+    // The staking, slashing and cluster fields added by 0002.
+    let m = sqlx::query(
+        "SELECT io_mint, slash_authority, stake_per_gpu::text, unstake_cooldown_secs, \
+         slash_appeal_secs FROM markets WHERE pubkey = $1",
+    )
+    .bind(b(&market_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(m.get::<Vec<u8>, _>(0), b(&key(11)));
+    assert_eq!(m.get::<Vec<u8>, _>(1), b(&key(12)));
+    assert_eq!(m.get::<String, _>(2), "5000000");
+    assert_eq!(
+        (m.get::<i64, _>(3), m.get::<i64, _>(4)),
+        (1_209_600, 604_800)
+    );
+    let n = sqlx::query(
+        "SELECT staked::text, unstaking::text, unstake_ready_at, slashes_pending, slash_count \
+         FROM nodes WHERE pubkey = $1",
+    )
+    .bind(b(&node_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(n.get::<String, _>(0), "40000000");
+    assert_eq!(n.get::<String, _>(1), "1000000");
+    assert_eq!(n.get::<i64, _>(2), 1_701_000_000);
+    assert_eq!((n.get::<i32, _>(3), n.get::<i64, _>(4)), (1, 2));
+    let l = sqlx::query(
+        "SELECT in_cluster, cluster_nonce::text, cluster_funding_deadline \
+         FROM leases WHERE pubkey = $1",
+    )
+    .bind(b(&lease_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(!l.get::<bool, _>(0));
+    assert_eq!(l.get::<String, _>(1), "0");
+    assert_eq!(l.get::<i64, _>(2), 0);
+
     // The guard table knows every pubkey's kind; typed kinds keep their bytes in their table.
     let kinds: Vec<(String, Option<Vec<u8>>)> =
         sqlx::query_as("SELECT kind, data FROM accounts ORDER BY pubkey")
@@ -186,6 +226,173 @@ async fn every_account_type_lands_field_by_field(pool: PgPool) {
             ("node".to_string(), None),
             ("lease".to_string(), None),
             ("vault".to_string(), None),
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn economics_accounts_land_field_by_field_and_close_as_tombstones(pool: PgPool) {
+    let writer = writer(&pool);
+    let (cluster_key, slash_key, epoch_key, iosd_key) = (key(110), key(111), key(112), key(113));
+    let cluster_data = encode(&cluster());
+    let slash_data = encode(&pending_slash());
+    let epoch = reward_epoch();
+    // The claim bitmap follows the struct: 20 leaves, 3 bytes, leaves 0, 9 and 19 claimed.
+    let bitmap = vec![0b0000_0001, 0b0000_0010, 0b0000_1000];
+    let epoch_data = [encode(&epoch), bitmap.clone()].concat();
+    let iosd_data = encode(&iosd_config());
+    let stats = writer
+        .write(&batch(vec![
+            live(cluster_key, 9, 1, cluster_data.clone()),
+            live(slash_key, 9, 2, slash_data.clone()),
+            live(epoch_key, 9, 3, epoch_data.clone()),
+            live(iosd_key, 9, 4, iosd_data.clone()),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!((stats.written, stats.unknown, stats.undecodable), (4, 0, 0));
+
+    let c = sqlx::query(
+        "SELECT version, renter, nonce::text, leases_expected, leases_funded, leases_unwound, \
+         funding_deadline, created_at, completed_at, data, slot, write_version, closed_slot \
+         FROM clusters WHERE pubkey = $1",
+    )
+    .bind(b(&cluster_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(c.get::<i32, _>(0), 1);
+    assert_eq!(c.get::<Vec<u8>, _>(1), b(&key(40)));
+    assert_eq!(c.get::<String, _>(2), (u64::MAX - 1).to_string());
+    assert_eq!(
+        (c.get::<i32, _>(3), c.get::<i32, _>(4), c.get::<i32, _>(5)),
+        (4, 4, 1)
+    );
+    assert_eq!(c.get::<i64, _>(6), 1_700_086_400);
+    assert_eq!(c.get::<i64, _>(7), 1_700_000_000);
+    assert_eq!(c.get::<i64, _>(8), 1_700_000_500);
+    assert_eq!(c.get::<Vec<u8>, _>(9), cluster_data);
+    assert_eq!((c.get::<i64, _>(10), c.get::<i64, _>(11)), (9, 1));
+    assert_eq!(c.get::<Option<i64>, _>(12), None);
+
+    let s = sqlx::query(
+        "SELECT version, reason, slash_index, node, harmed, evidence, rent_payer, amount::text, \
+         harmed_amount::text, slashed_at, appeal_ends_at, data FROM pending_slashes WHERE pubkey = $1",
+    )
+    .bind(b(&slash_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((s.get::<i32, _>(0), s.get::<i32, _>(1)), (1, 0xffff));
+    assert_eq!(s.get::<i64, _>(2), i64::from(u32::MAX));
+    for (i, k) in [41u8, 42, 43, 44].into_iter().enumerate() {
+        assert_eq!(s.get::<Vec<u8>, _>(3 + i), b(&key(k)));
+    }
+    assert_eq!(s.get::<String, _>(7), u64::MAX.to_string());
+    assert_eq!(s.get::<String, _>(8), "12345");
+    assert_eq!(
+        (s.get::<i64, _>(9), s.get::<i64, _>(10)),
+        (1_700_000_000, 1_700_604_800)
+    );
+    assert_eq!(s.get::<Vec<u8>, _>(11), slash_data);
+
+    let e = sqlx::query(
+        "SELECT version, clawed_back, epoch::text, merkle_root, total_amount::text, \
+         claimed_amount::text, num_leaves, claims, published_at, claim_deadline, claimed_bitmap, \
+         data FROM reward_epochs WHERE pubkey = $1",
+    )
+    .bind(b(&epoch_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(e.get::<i32, _>(0), 1);
+    assert!(e.get::<bool, _>(1));
+    assert_eq!(e.get::<String, _>(2), (u64::MAX - 2).to_string());
+    assert_eq!(e.get::<Vec<u8>, _>(3), vec![0xcd; 32]);
+    assert_eq!(e.get::<String, _>(4), (u64::MAX - 3).to_string());
+    assert_eq!(e.get::<String, _>(5), "777");
+    assert_eq!((e.get::<i64, _>(6), e.get::<i64, _>(7)), (20, 3));
+    assert_eq!(
+        (e.get::<i64, _>(8), e.get::<i64, _>(9)),
+        (1_700_000_000, 1_702_592_000)
+    );
+    assert_eq!(e.get::<Vec<u8>, _>(10), bitmap);
+    assert_eq!(e.get::<Vec<u8>, _>(11), epoch_data);
+
+    let i = sqlx::query(
+        "SELECT version, max_confidence_bps, max_price_age_secs, window_secs, iosd_mint, \
+         price_feed_id, window_cap::text, window_start, window_minted::text, \
+         total_io_burned::text, total_iosd_minted::text, data FROM iosd_config WHERE pubkey = $1",
+    )
+    .bind(b(&iosd_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((i.get::<i32, _>(0), i.get::<i32, _>(1)), (1, 150));
+    assert_eq!(i.get::<i64, _>(2), i64::from(u32::MAX));
+    assert_eq!(i.get::<i64, _>(3), 86_400);
+    assert_eq!(i.get::<Vec<u8>, _>(4), b(&key(45)));
+    assert_eq!(i.get::<Vec<u8>, _>(5), vec![0xef; 32]);
+    assert_eq!(i.get::<String, _>(6), (u64::MAX - 4).to_string());
+    assert_eq!(i.get::<i64, _>(7), 1_700_000_000);
+    assert_eq!(i.get::<String, _>(8), "1000");
+    assert_eq!(i.get::<String, _>(9), (u64::MAX - 5).to_string());
+    assert_eq!(i.get::<String, _>(10), "9999");
+    assert_eq!(i.get::<Vec<u8>, _>(11), iosd_data);
+
+    // A partially grown epoch (bitmap shorter than its leaves need) is valid: kept as is.
+    let partial = [encode(&epoch), vec![0b1]].concat();
+    writer
+        .write(&batch(vec![live(key(114), 9, 5, partial)]))
+        .await
+        .unwrap();
+    let short: Vec<u8> =
+        sqlx::query_scalar("SELECT claimed_bitmap FROM reward_epochs WHERE pubkey = $1")
+            .bind(b(&key(114)))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(short, vec![0b1]);
+
+    // Closures (a finalized slash, a closed cluster) leave tombstones a stale update cannot revive.
+    let stats = writer
+        .write(&batch(vec![
+            AccountUpdate::closed(cluster_key, 11, 1),
+            AccountUpdate::closed(slash_key, 11, 2),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!((stats.written, stats.closed), (2, 2));
+    let stats = writer
+        .write(&batch(vec![
+            live(cluster_key, 10, 9, cluster_data),
+            live(slash_key, 10, 9, slash_data),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!((stats.written, stats.skipped), (0, 2));
+    for (table, pubkey) in [("clusters", cluster_key), ("pending_slashes", slash_key)] {
+        let (closed, data): (Option<i64>, Vec<u8>) = sqlx::query_as(&format!(
+            "SELECT closed_slot, data FROM {table} WHERE pubkey = $1"
+        ))
+        .bind(b(&pubkey))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((closed, data), (Some(11), vec![]), "{table}");
+    }
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM accounts ORDER BY pubkey")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            "cluster",
+            "pending_slash",
+            "reward_epoch",
+            "iosd_config",
+            "reward_epoch"
         ]
     );
 }
@@ -412,4 +619,62 @@ async fn cursor_commits_with_the_batch_never_moves_back_and_one_notify_carries_t
     );
     assert_eq!(writer.cursor().await.unwrap(), Some(42));
     assert_eq!(lease_row(&pool, &key(83)).await, None);
+}
+
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn a_sharded_batch_moves_the_cursor_only_once_every_range_committed(pool: PgPool) {
+    let writer = writer(&pool);
+    let mut listener = PgListener::connect_with(&pool).await.unwrap();
+    listener.listen(NOTIFY_CHANNEL).await.unwrap();
+    let pubkey = |i: u32| {
+        let mut bytes = [0u8; 32];
+        bytes[..4].copy_from_slice(&i.to_be_bytes());
+        Pubkey::new_from_array(bytes)
+    };
+    // 2,048 updates sorted by pubkey: four ranges of 512, one transaction each.
+    let mut updates: Vec<AccountUpdate> = (0..2_048)
+        .map(|i| lease_update(pubkey(i), 70, u64::from(i), u64::from(i)))
+        .collect();
+    // The last range cannot be written (a write_version beyond BIGINT).
+    updates.last_mut().unwrap().write_version = u64::MAX;
+    let failing = Batch {
+        updates: updates.clone(),
+        cursor: Some(70),
+    };
+    let err = writer.write_sharded(&failing, 4).await.unwrap_err();
+    assert!(err.to_string().contains("write_version"), "{err}");
+    // The range carrying the cursor rolled back with it: no cursor, no NOTIFY,
+    // and its rows (the first 512) are not there.
+    assert_eq!(writer.cursor().await.unwrap(), None);
+    assert_eq!(lease_row(&pool, &pubkey(0)).await, None);
+    assert_eq!(lease_row(&pool, &pubkey(2_047)).await, None);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), listener.recv())
+            .await
+            .is_err(),
+        "a failed batch sends no NOTIFY"
+    );
+
+    // Retried whole once the bad update is fixed: ranges already committed
+    // are skipped by the guard, the rest lands, the cursor moves, one NOTIFY.
+    updates.last_mut().unwrap().write_version = 2_047;
+    let stats = writer
+        .write_sharded(
+            &Batch {
+                updates,
+                cursor: Some(70),
+            },
+            4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stats.written + stats.skipped, 2_048);
+    assert!(stats.written >= 1_024, "{stats:?}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM leases WHERE slot = 70")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 2_048);
+    assert_eq!(writer.cursor().await.unwrap(), Some(70));
+    assert_eq!(listener.recv().await.unwrap().payload(), "70");
 }
