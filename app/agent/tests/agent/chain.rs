@@ -128,3 +128,35 @@ async fn refuses_mismatched_assignments_and_activates_a_matching_one() {
     assert_eq!(agent.jobs.running().len(), 1);
     agent.jobs.stop_all("test over").await;
 }
+
+/// With no scheduler to send Stop (it may be down), the agent still stops the
+/// job when the renter cancels: it re-reads its running leases on-chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_stops_when_its_lease_is_cancelled_on_chain() {
+    let market = Market::start().await;
+    let node = market.register_node(1).await;
+    let renter = market.renter().await;
+    let spec = br#"{"command":["sleep","1000"]}"#;
+    let address = market.create_lease(&node, &renter, 1, 1, spec).await;
+    let lease = address.to_string();
+
+    let state = tempfile::tempdir().unwrap();
+    let mut config = agent_config(&market.localnet.rpc_url(), "http://127.0.0.1:1", node.operator.clone(), state.path(), 1);
+    config.lease_check_interval = std::time::Duration::from_millis(200);
+    let (agent, mut events) = start_agent(&config).await;
+    agent.clone().assign(assignment(&lease, 1, spec)).await;
+    let running = wait_update(&mut events, &lease, JobState::Running).await;
+    let pid = agent.jobs.get(&lease).expect("job runs").pid;
+
+    let (keys, _) = market.client.lease_keys(&address).await.unwrap();
+    let mut cancel = keys.create_payout_accounts(&renter.pubkey()).to_vec();
+    cancel.push(keys.create_refund_account(&renter.pubkey()));
+    cancel.push(keys.cancel());
+    market.client.send(&cancel, &renter, &[]).await.expect("cancel");
+
+    let stopped = wait_update(&mut events, &lease, JobState::Stopped).await;
+    assert_eq!(stopped.detail, "the lease is closed on-chain");
+    assert_eq!(stopped.activate_signature, running.activate_signature);
+    assert!(agent.jobs.running().is_empty());
+    assert!(iomesh_agent::runner::proc::group_members(pid).is_empty());
+}
