@@ -48,12 +48,45 @@ impl Agent {
         })
     }
 
-    /// Watches the end of every job reattached after a restart.
+    /// Watches the end of every job reattached after a restart. A job the
+    /// previous agent started but had not seen activated is looked up
+    /// on-chain: active means the activation landed (watch it); anything
+    /// else means nobody pays for it, so it stops and a new assignment
+    /// starts it afresh.
     pub fn resume(self: &Arc<Self>, reattached: &[JobRecord]) {
         for record in reattached {
             if let Some(ends_at) = record.ends_at {
                 self.watch_lease_end(record.lease.clone(), ends_at);
+                continue;
             }
+            let agent = self.clone();
+            let lease = record.lease.clone();
+            tokio::spawn(async move {
+                let end = match lease.parse::<Pubkey>() {
+                    Ok(address) => agent.chain.lease_end(&address).await,
+                    Err(_) => Ok(None),
+                };
+                match end {
+                    Ok(Some(ends_at)) => {
+                        agent.jobs.set_activation(&lease, None, Some(ends_at));
+                        agent.watch_lease_end(lease, ends_at);
+                    }
+                    Ok(None) => {
+                        agent.jobs.stop(
+                            &lease,
+                            StopCause {
+                                state: JobState::Failed,
+                                detail: "the agent restarted before the lease was activated".into(),
+                            },
+                        );
+                    }
+                    // The chain is unreachable: keep the job; the scheduler
+                    // or a later restart settles it.
+                    Err(err) => {
+                        tracing::warn!(lease, %err, "cannot check an unactivated job's lease")
+                    }
+                }
+            });
         }
     }
 

@@ -141,7 +141,13 @@ async fn job_stops_when_its_lease_is_cancelled_on_chain() {
     let lease = address.to_string();
 
     let state = tempfile::tempdir().unwrap();
-    let mut config = agent_config(&market.localnet.rpc_url(), "http://127.0.0.1:1", node.operator.clone(), state.path(), 1);
+    let mut config = agent_config(
+        &market.localnet.rpc_url(),
+        "http://127.0.0.1:1",
+        node.operator.clone(),
+        state.path(),
+        1,
+    );
     config.lease_check_interval = std::time::Duration::from_millis(200);
     let (agent, mut events) = start_agent(&config).await;
     agent.clone().assign(assignment(&lease, 1, spec)).await;
@@ -152,7 +158,11 @@ async fn job_stops_when_its_lease_is_cancelled_on_chain() {
     let mut cancel = keys.create_payout_accounts(&renter.pubkey()).to_vec();
     cancel.push(keys.create_refund_account(&renter.pubkey()));
     cancel.push(keys.cancel());
-    market.client.send(&cancel, &renter, &[]).await.expect("cancel");
+    market
+        .client
+        .send(&cancel, &renter, &[])
+        .await
+        .expect("cancel");
 
     let stopped = wait_update(&mut events, &lease, JobState::Stopped).await;
     assert_eq!(stopped.detail, "the lease is closed on-chain");
