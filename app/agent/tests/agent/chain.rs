@@ -170,3 +170,89 @@ async fn job_stops_when_its_lease_is_cancelled_on_chain() {
     assert!(agent.jobs.running().is_empty());
     assert!(iomesh_agent::runner::proc::group_members(pid).is_empty());
 }
+
+/// An agent that restarts between starting a job and seeing its activation
+/// confirmed asks the chain: a still-pending lease's job is stopped (nobody
+/// pays for it; a new assignment starts it afresh), an active one is kept
+/// and its end watched.
+#[test]
+fn restart_before_activation_is_settled_by_the_chain() {
+    let main = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let spec = br#"{"command":["sleep","1000"]}"#;
+    let (market, node, pending, active) = main.block_on(async {
+        let market = Market::start().await;
+        let node = market.register_node(2).await;
+        let renter = market.renter().await;
+        let pending = market.create_lease(&node, &renter, 1, 1, spec).await;
+        let active = market.create_lease(&node, &renter, 2, 1, spec).await;
+        // The previous agent's activation landed, but it died before saving it.
+        market
+            .client
+            .send(
+                &[iomesh_client::instructions::activate_lease(
+                    &node.operator.pubkey(),
+                    &active,
+                )],
+                &node.operator,
+                &[],
+            )
+            .await
+            .expect("activate");
+        (market, node, pending.to_string(), active.to_string())
+    });
+    let state = tempfile::tempdir().unwrap();
+
+    // The previous agent: started both jobs, then went away.
+    let previous = tokio::runtime::Runtime::new().unwrap();
+    previous.block_on(async {
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let runner = iomesh_agent::runner::RunnerConfig {
+            docker: false,
+            stop_grace: std::time::Duration::from_millis(300),
+        };
+        let (jobs, _) = iomesh_agent::jobs::Jobs::open(state.path(), 0..2, runner, tx)
+            .await
+            .unwrap();
+        let parsed = iomesh_agent_proto::JobSpec::parse(spec).unwrap();
+        jobs.start(&pending, &parsed, 1).unwrap();
+        jobs.start(&active, &parsed, 1).unwrap();
+    });
+    previous.shutdown_background();
+
+    main.block_on(async {
+        let config = agent_config(
+            &market.localnet.rpc_url(),
+            "http://127.0.0.1:1",
+            node.operator.clone(),
+            state.path(),
+            2,
+        );
+        let (agent, mut events) = start_agent(&config).await;
+        assert_eq!(agent.jobs.running().len(), 2, "both jobs reattached");
+        let failed = wait_update(&mut events, &pending, JobState::Failed).await;
+        assert_eq!(
+            failed.detail,
+            "the agent restarted before the lease was activated"
+        );
+        let lease = market.client.lease(&active.parse().unwrap()).await.unwrap();
+        let mut ends_at = None;
+        for _ in 0..200 {
+            ends_at = agent
+                .jobs
+                .get(&active)
+                .expect("the active lease's job is kept")
+                .ends_at;
+            if ends_at.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(ends_at, Some(lease.activated_at + 3_600));
+        assert_eq!(agent.jobs.running().len(), 1);
+        agent.jobs.stop_all("test over").await;
+    });
+}
