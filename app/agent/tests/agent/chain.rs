@@ -256,3 +256,43 @@ fn restart_before_activation_is_settled_by_the_chain() {
         agent.jobs.stop_all("test over").await;
     });
 }
+
+/// The job stops when the lease's paid time (activated_at + duration, read
+/// from the chain) is over. The shortest lease the market allows is a
+/// minute, so this test takes one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_stops_when_the_paid_time_is_over() {
+    let market = Market::start().await;
+    let node = market.register_node(1).await;
+    let renter = market.renter().await;
+    let spec = br#"{"command":["sleep","1000"]}"#;
+    let address = market
+        .create_lease_for(&node, &renter, 1, 1, spec, 60)
+        .await;
+    let lease = address.to_string();
+
+    let state = tempfile::tempdir().unwrap();
+    let config = agent_config(
+        &market.localnet.rpc_url(),
+        "http://127.0.0.1:1",
+        node.operator.clone(),
+        state.path(),
+        1,
+    );
+    let (agent, mut events) = start_agent(&config).await;
+    agent.clone().assign(assignment(&lease, 1, spec)).await;
+    wait_update(&mut events, &lease, JobState::Running).await;
+    let on_chain = market.client.lease(&address).await.unwrap();
+    let ends_at = on_chain.activated_at + 60;
+    assert_eq!(agent.jobs.get(&lease).unwrap().ends_at, Some(ends_at));
+
+    let stopped = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        wait_update(&mut events, &lease, JobState::Stopped),
+    )
+    .await
+    .expect("stopped at the lease end");
+    assert_eq!(stopped.detail, "the lease's paid time is over");
+    assert!(iomesh_agent::now_secs() >= ends_at);
+    assert!(agent.jobs.running().is_empty());
+}

@@ -133,11 +133,25 @@ impl Market {
         gpus: u16,
         spec: &[u8],
     ) -> Pubkey {
+        self.create_lease_for(node, renter, nonce, gpus, spec, 3_600)
+            .await
+    }
+
+    /// A pending lease of `gpus` GPUs for `duration_secs`, committing to `spec`.
+    pub async fn create_lease_for(
+        &self,
+        node: &TestNode,
+        renter: &Keypair,
+        nonce: u64,
+        gpus: u16,
+        spec: &[u8],
+        duration_secs: u32,
+    ) -> Pubkey {
         let usdc = self.bootstrap.mint("USDC").expect("USDC").token_mint();
         let args = CreateLeaseArgs {
             nonce,
             gpus,
-            duration_secs: 3_600,
+            duration_secs,
             max_price_per_gpu_hour: u64::MAX,
             job_spec_hash: job_spec_hash(spec),
         };
@@ -186,11 +200,11 @@ pub async fn start_agent(config: &AgentConfig) -> (Arc<Agent>, mpsc::Receiver<Ag
     iomesh_agent::start(config).await.expect("agent starts")
 }
 
-/// The next message the agent produced, within 30 s.
+/// The next message the agent produced, within 2 minutes (a lease end can be a minute away).
 pub async fn next_message(events: &mut mpsc::Receiver<AgentMessage>) -> agent_message::Msg {
-    tokio::time::timeout(Duration::from_secs(30), events.recv())
+    tokio::time::timeout(Duration::from_secs(120), events.recv())
         .await
-        .expect("an agent message within 30 s")
+        .expect("an agent message within 2 minutes")
         .expect("event channel open")
         .msg
         .expect("message body")
