@@ -272,3 +272,154 @@ async fn session_authenticates_heartbeats_and_reports_its_job_after_reconnecting
     sessions_task.await.unwrap();
     server.abort();
 }
+
+fn start_binary(args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("iomesh-agent starts")
+}
+
+async fn terminate(agent: &mut tokio::process::Child) {
+    let pid = agent.id().expect("agent runs") as i32;
+    // SAFETY: kill(2) on the agent process we started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(30), agent.wait())
+        .await
+        .expect("the agent exits on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "agent exited with {status}");
+}
+
+/// The binary as a supplier runs it: on SIGTERM it leaves the job running,
+/// and the next agent process reattaches and reports it in Hello.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_leaves_jobs_running_on_sigterm_and_the_next_one_reattaches() {
+    let market = Market::start().await;
+    let node = market.register_node(1).await;
+    let renter = market.renter().await;
+    let spec = br#"{"command":["sleep","1000"]}"#;
+    let lease = market
+        .create_lease(&node, &renter, 3, 1, spec)
+        .await
+        .to_string();
+
+    let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", incoming.local_addr().unwrap());
+    let (sessions_tx, mut sessions) = mpsc::channel(4);
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(SchedulerServer::new(StandIn {
+                sessions: sessions_tx,
+                count: AtomicU32::new(0),
+            }))
+            .serve_with_incoming(incoming),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let keypair = dir.path().join("operator.json");
+    solana_keypair::write_keypair_file(&node.operator, &keypair).unwrap();
+    let state = dir.path().join("state");
+    let rpc = market.localnet.rpc_url();
+    let args = [
+        "run",
+        "--keypair",
+        keypair.to_str().unwrap(),
+        "--scheduler",
+        &url,
+        "--url",
+        &rpc,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--gpus",
+        "1xRTX 4090:24576",
+        "--stop-grace-secs",
+        "1",
+    ];
+
+    let mut agent = start_binary(&args);
+    let mut first = next_session(&mut sessions).await;
+    assert!(first.signature_verified);
+    first
+        .to_agent
+        .send(Ok(SchedulerMessage {
+            msg: Some(SchedMsg::Assignment(Assignment {
+                assignment_id: "a-bin".into(),
+                lease: lease.clone(),
+                attempt: 1,
+                gpu_count: 1,
+                job_spec: spec.to_vec(),
+                duration_secs: 3_600,
+            })),
+        }))
+        .await
+        .unwrap();
+    loop {
+        if let AgentMsg::JobUpdate(u) = next(&mut first).await {
+            if u.state == JobState::Running as i32 {
+                break;
+            }
+        }
+    }
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(state.join("jobs").join(&lease).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let job_pid = saved["pid"].as_u64().unwrap() as u32;
+    let job_ticks = saved["start_ticks"].as_u64().unwrap();
+
+    terminate(&mut agent).await;
+    assert!(
+        iomesh_agent::runner::proc::is_alive(job_pid, job_ticks),
+        "the job must survive the agent's shutdown"
+    );
+
+    let mut agent = start_binary(&args);
+    let mut second = next_session(&mut sessions).await;
+    assert_eq!(second.hello.running.len(), 1);
+    assert_eq!(second.hello.running[0].lease, lease);
+    assert_eq!(second.hello.running[0].state, JobState::Running as i32);
+    second
+        .to_agent
+        .send(Ok(SchedulerMessage {
+            msg: Some(SchedMsg::Stop(Stop {
+                lease: lease.clone(),
+                reason: StopReason::Ended as i32,
+            })),
+        }))
+        .await
+        .unwrap();
+    loop {
+        if let AgentMsg::JobUpdate(u) = next(&mut second).await {
+            if u.state == JobState::Stopped as i32 {
+                break;
+            }
+        }
+    }
+    assert!(!iomesh_agent::runner::proc::is_alive(job_pid, job_ticks));
+    terminate(&mut agent).await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn gpus_json_lists_the_override_for_node_registration() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
+        .args(["gpus", "--json", "--gpus", "2xRTX 4090:24576"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let gpus: Vec<iomesh_agent::gpu::Gpu> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(gpus.len(), 2);
+    assert_eq!(gpus[1].index, 1);
+    assert_eq!(gpus[1].model, "RTX 4090");
+    assert_eq!(gpus[1].vram_mib, 24576);
+    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
+        .args(["gpus", "--gpus", "lots of GPUs"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected COUNTxMODEL:VRAM_MIB"));
+}
