@@ -35,7 +35,7 @@ async fn refuses_mismatched_assignments_and_activates_a_matching_one() {
         .await
         .to_string();
 
-    let state = tempfile::tempdir().unwrap();
+    let state = crate::common::StateDir::new();
     let config = agent_config(
         &market.localnet.rpc_url(),
         "http://127.0.0.1:1",
@@ -140,7 +140,7 @@ async fn job_stops_when_its_lease_is_cancelled_on_chain() {
     let address = market.create_lease(&node, &renter, 1, 1, spec).await;
     let lease = address.to_string();
 
-    let state = tempfile::tempdir().unwrap();
+    let state = crate::common::StateDir::new();
     let mut config = agent_config(
         &market.localnet.rpc_url(),
         "http://127.0.0.1:1",
@@ -204,7 +204,7 @@ fn restart_before_activation_is_settled_by_the_chain() {
             .expect("activate");
         (market, node, pending.to_string(), active.to_string())
     });
-    let state = tempfile::tempdir().unwrap();
+    let state = crate::common::StateDir::new();
 
     // The previous agent: started both jobs, then went away.
     let previous = tokio::runtime::Runtime::new().unwrap();
@@ -271,7 +271,7 @@ async fn job_stops_when_the_paid_time_is_over() {
         .await;
     let lease = address.to_string();
 
-    let state = tempfile::tempdir().unwrap();
+    let state = crate::common::StateDir::new();
     let config = agent_config(
         &market.localnet.rpc_url(),
         "http://127.0.0.1:1",

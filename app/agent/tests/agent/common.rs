@@ -224,3 +224,33 @@ pub async fn wait_update(
         }
     }
 }
+
+/// An agent state directory that, when dropped (also when a test fails),
+/// kills the process group of every job still recorded in it, so a failing
+/// test leaves no jobs behind.
+pub struct StateDir(tempfile::TempDir);
+
+impl StateDir {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().expect("temp dir"))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let Ok(dirs) = iomesh_agent::runner::state::saved_jobs(&self.0.path().join("jobs")) else {
+            return;
+        };
+        for dir in dirs {
+            if let Ok(record) = dir.load() {
+                if iomesh_agent::runner::proc::is_alive(record.pid, record.start_ticks) {
+                    iomesh_agent::runner::proc::signal_group(record.pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}

@@ -57,7 +57,7 @@ fn stopped() -> StopCause {
 
 #[tokio::test]
 async fn job_sees_exactly_its_gpus_and_writes_its_logs() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::common::StateDir::new();
     let (jobs, _, mut events) = open(dir.path(), 4).await;
     // The agent's own environment must not leak into jobs.
     std::env::set_var("IOMESH_AGENT_TEST_SECRET", "agent-only");
@@ -130,7 +130,7 @@ async fn job_sees_exactly_its_gpus_and_writes_its_logs() {
 
 #[tokio::test]
 async fn stop_kills_the_whole_process_tree_even_what_ignores_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::common::StateDir::new();
     let (jobs, _, mut events) = open(dir.path(), 1).await;
     // A child that ignores SIGTERM (only SIGKILL after the grace ends it)
     // and one that does not, both under the job's shell.
@@ -170,7 +170,7 @@ async fn stop_kills_the_whole_process_tree_even_what_ignores_sigterm() {
 
 #[test]
 fn job_state_survives_an_agent_restart_and_is_reattached() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::common::StateDir::new();
     let wait_for_go = r#"echo started; while [ ! -f go ]; do sleep 0.05; done; exit 7"#;
 
     // Agent #1 starts three jobs, then goes away without stopping them.

@@ -159,7 +159,7 @@ async fn session_authenticates_heartbeats_and_reports_its_job_after_reconnecting
             .serve_with_incoming(incoming),
     );
 
-    let state = tempfile::tempdir().unwrap();
+    let state = crate::common::StateDir::new();
     let config = agent_config(
         &market.localnet.rpc_url(),
         &url,
@@ -317,10 +317,10 @@ async fn the_binary_leaves_jobs_running_on_sigterm_and_the_next_one_reattaches()
             }))
             .serve_with_incoming(incoming),
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::common::StateDir::new();
     let keypair = dir.path().join("operator.json");
     solana_keypair::write_keypair_file(&node.operator, &keypair).unwrap();
-    let state = dir.path().join("state");
+    let state = dir.path().to_path_buf();
     let rpc = market.localnet.rpc_url();
     let args = [
         "run",
