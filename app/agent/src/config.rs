@@ -1,0 +1,178 @@
+//! Flags and environment, validated at startup into an `AgentConfig`.
+
+use crate::{
+    gpu::{self, Gpu, GpuSource},
+    runner::{container, RunnerConfig},
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use solana_keypair::{read_keypair_file, Keypair};
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+#[derive(Debug, Parser)]
+#[command(name = "iomesh-agent", version, about = "iomesh GPU node agent")]
+pub struct Cli {
+    #[command(flatten)]
+    pub gpus: GpuArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect to the scheduler and run the jobs it assigns.
+    Run(RunArgs),
+    /// Print the GPUs this agent detects (what `iomesh node register` needs).
+    Gpus {
+        /// Print JSON (an array of {index, uuid, model, vram_mib}).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GpuArgs {
+    /// Use these GPUs instead of detecting them: COUNTxMODEL:VRAM_MIB, e.g.
+    /// `4xRTX 4090:24576` (simulated GPUs for demos and tests).
+    #[arg(long = "gpus", env = "IOMESH_AGENT_GPUS", global = true)]
+    pub inline: Option<String>,
+    /// Use the GPUs listed in this JSON file (the output of `gpus --json`).
+    #[arg(long = "gpus-file", env = "IOMESH_AGENT_GPUS_FILE", global = true)]
+    pub file: Option<PathBuf>,
+}
+
+impl GpuArgs {
+    pub fn source(&self) -> GpuSource {
+        GpuSource {
+            file: self.file.clone(),
+            inline: self.inline.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DockerMode {
+    /// Use Docker for specs with an image when a working `docker` is found.
+    Auto,
+    Never,
+}
+
+/// What happens to running jobs when the agent itself stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnShutdown {
+    /// Leave them running: an agent restart (upgrade, crash, config change)
+    /// must not kill jobs renters are paying for; the next agent reattaches.
+    Leave,
+    /// Stop every job first (decommissioning the machine).
+    Stop,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scheduler gRPC endpoint.
+    #[arg(
+        long,
+        env = "IOMESH_SCHEDULER_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub scheduler: String,
+    /// Solana JSON-RPC endpoint.
+    #[arg(
+        long = "url",
+        env = "IOMESH_RPC_URL",
+        default_value = "http://127.0.0.1:8899"
+    )]
+    pub rpc_url: String,
+    /// The node's operator keypair (Solana keypair JSON file); it signs the
+    /// scheduler's challenge and the activations, and pays their fees.
+    #[arg(long, env = "IOMESH_OPERATOR_KEYPAIR")]
+    pub keypair: PathBuf,
+    /// Where job state, logs and working directories live.
+    #[arg(
+        long,
+        env = "IOMESH_AGENT_STATE_DIR",
+        default_value = "/var/lib/iomesh-agent"
+    )]
+    pub state_dir: PathBuf,
+    /// Seconds a job has between SIGTERM and SIGKILL when stopped.
+    #[arg(long, env = "IOMESH_AGENT_STOP_GRACE_SECS", default_value_t = 10)]
+    pub stop_grace_secs: u64,
+    /// Seconds between on-chain re-reads of each running lease.
+    #[arg(long, env = "IOMESH_AGENT_LEASE_CHECK_SECS", default_value_t = 30)]
+    pub lease_check_secs: u64,
+    #[arg(long, env = "IOMESH_AGENT_DOCKER", value_enum, default_value_t = DockerMode::Auto)]
+    pub docker: DockerMode,
+    /// What to do with running jobs on SIGTERM / Ctrl-C.
+    #[arg(long, env = "IOMESH_AGENT_ON_SHUTDOWN", value_enum, default_value_t = OnShutdown::Leave)]
+    pub on_shutdown: OnShutdown,
+}
+
+/// Everything the agent runs with, validated.
+pub struct AgentConfig {
+    pub scheduler_url: String,
+    pub rpc_url: String,
+    pub operator: Arc<Keypair>,
+    pub state_dir: PathBuf,
+    pub gpus: Vec<Gpu>,
+    pub runner: RunnerConfig,
+    pub lease_check_interval: Duration,
+    pub on_shutdown: OnShutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--keypair {path}: cannot read a Solana keypair JSON file: {detail}")]
+    Keypair { path: String, detail: String },
+    #[error("--{flag} `{url}` must be an http:// or https:// URL")]
+    Url { flag: &'static str, url: String },
+    #[error(transparent)]
+    Gpu(#[from] gpu::GpuError),
+    #[error("no GPUs detected (nvidia-smi is missing or lists none); pass --gpus or --gpus-file")]
+    NoGpus,
+    #[error("--{flag} must be at least 1 second")]
+    Zero { flag: &'static str },
+    #[error("--state-dir {path}: {detail}")]
+    StateDir { path: String, detail: String },
+}
+
+impl RunArgs {
+    pub fn validate(self, gpus: &GpuArgs) -> Result<AgentConfig, ConfigError> {
+        for (flag, url) in [("scheduler", &self.scheduler), ("url", &self.rpc_url)] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Url {
+                    flag,
+                    url: url.clone(),
+                });
+            }
+        }
+        if self.lease_check_secs == 0 {
+            return Err(ConfigError::Zero {
+                flag: "lease-check-secs",
+            });
+        }
+        let operator = read_keypair_file(&self.keypair).map_err(|e| ConfigError::Keypair {
+            path: self.keypair.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let gpus = gpu::detect(&gpus.source())?;
+        if gpus.is_empty() {
+            return Err(ConfigError::NoGpus);
+        }
+        std::fs::create_dir_all(&self.state_dir).map_err(|e| ConfigError::StateDir {
+            path: self.state_dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(AgentConfig {
+            scheduler_url: self.scheduler,
+            rpc_url: self.rpc_url,
+            operator: Arc::new(operator),
+            state_dir: self.state_dir,
+            gpus,
+            runner: RunnerConfig {
+                docker: self.docker == DockerMode::Auto && container::docker_available(),
+                stop_grace: Duration::from_secs(self.stop_grace_secs),
+            },
+            lease_check_interval: Duration::from_secs(self.lease_check_secs),
+            on_shutdown: self.on_shutdown,
+        })
+    }
+}

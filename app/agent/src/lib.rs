@@ -1,0 +1,65 @@
+//! iomesh GPU node agent: detects the node's GPUs, keeps one stream open to
+//! the scheduler, checks each assignment against the lease on-chain, runs the
+//! job on exactly the leased GPUs, activates the lease with the operator key
+//! and stops the job when the lease ends or is cancelled.
+
+pub mod agent;
+pub mod chain;
+pub mod config;
+pub mod gpu;
+pub mod jobs;
+pub mod runner;
+pub mod session;
+
+use agent::Agent;
+use iomesh_agent_proto::v1::AgentMessage;
+use iomesh_client::Client;
+use solana_commitment_config::CommitmentConfig;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Messages the agent produces before the session sends them; bounded, so a
+/// long disconnection slows the producers instead of growing without end.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// Builds the agent from `config`: opens the job state directory and
+/// reattaches to the jobs still running. The receiver feeds `session::run`.
+pub async fn start(
+    config: &config::AgentConfig,
+) -> Result<(Arc<Agent>, mpsc::Receiver<AgentMessage>), jobs::JobError> {
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let (jobs, reattached) = jobs::Jobs::open(
+        &config.state_dir,
+        config.gpus.iter().map(|g| g.index),
+        config.runner.clone(),
+        events_tx.clone(),
+    )
+    .await?;
+    let chain = chain::Chain::new(
+        Client::new(config.rpc_url.clone(), CommitmentConfig::confirmed()),
+        config.operator.clone(),
+    );
+    let agent = Agent::new(
+        config.operator.clone(),
+        config.gpus.clone(),
+        chain,
+        jobs,
+        events_tx,
+        config.lease_check_interval,
+    );
+    agent.resume(&reattached);
+    Ok((agent, events_rx))
+}
+
+/// Unix time in milliseconds, as the protocol counts it.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Unix time in seconds, as the chain counts it.
+pub fn now_secs() -> i64 {
+    now_ms() / 1000
+}

@@ -1,0 +1,124 @@
+//! Per-lease files under the agent's state directory:
+//! `jobs/<lease>/state.json` (what an agent restart needs to reattach),
+//! `stdout.log`, `stderr.log`, `exit_code` (written by the job's shim when its
+//! command returns) and `work/` (the job's working directory).
+
+use serde::{Deserialize, Serialize};
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+/// What the agent knows about a running job; saved on every change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Base58 lease address.
+    pub lease: String,
+    /// Pid of the job's shim, which leads the job's process group.
+    pub pid: u32,
+    /// Start time of `pid` in clock ticks after boot (tells a reused pid apart).
+    pub start_ticks: u64,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    /// Device indices the job was given.
+    pub gpus: Vec<u32>,
+    /// Container name, when the job runs under Docker.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Signature of the `activate_lease` transaction, once confirmed.
+    #[serde(default)]
+    pub activate_signature: Option<String>,
+    /// Unix seconds at which the lease stops billing (activated_at + duration).
+    #[serde(default)]
+    pub ends_at: Option<i64>,
+}
+
+/// The directories and files of one lease.
+#[derive(Clone, Debug)]
+pub struct LeaseDir {
+    root: PathBuf,
+}
+
+impl LeaseDir {
+    pub fn new(jobs_dir: &Path, lease: &str) -> Self {
+        Self {
+            root: jobs_dir.join(lease),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+    pub fn stdout(&self) -> PathBuf {
+        self.root.join("stdout.log")
+    }
+    pub fn stderr(&self) -> PathBuf {
+        self.root.join("stderr.log")
+    }
+    pub fn exit_code_file(&self) -> PathBuf {
+        self.root.join("exit_code")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.root.join("work")
+    }
+
+    /// Creates the directories and clears a previous attempt's exit code.
+    pub fn prepare(&self) -> io::Result<()> {
+        std::fs::create_dir_all(self.work())?;
+        match std::fs::remove_file(self.exit_code_file()) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Saves `record` atomically (write, then rename), so a crash never
+    /// leaves a half-written state file.
+    pub fn save(&self, record: &JobRecord) -> io::Result<()> {
+        let tmp = self.root.join("state.json.tmp");
+        let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, self.state_file())
+    }
+
+    pub fn load(&self) -> io::Result<JobRecord> {
+        let bytes = std::fs::read(self.state_file())?;
+        serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Forgets the job (the logs stay for the supplier and the renter).
+    pub fn finish(&self) -> io::Result<()> {
+        match std::fs::remove_file(self.state_file()) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The command's exit code as the shim recorded it, if it returned.
+    pub fn exit_code(&self) -> Option<i32> {
+        std::fs::read_to_string(self.exit_code_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+/// Every lease directory that still has a state file.
+pub fn saved_jobs(jobs_dir: &Path) -> io::Result<Vec<LeaseDir>> {
+    let entries = match std::fs::read_dir(jobs_dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other?,
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let dir = LeaseDir { root: entry.path() };
+        if dir.state_file().is_file() {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
+}

@@ -1,0 +1,256 @@
+//! Fixtures: a market on an in-process localnet (bootstrapped through the
+//! client library), a registered node whose operator key the agent holds,
+//! leases created through the real program, and the agent built as `main`
+//! builds it.
+#![allow(dead_code)]
+
+use anchor_lang::prelude::Pubkey;
+use iomesh_agent::{
+    agent::Agent,
+    config::{AgentConfig, OnShutdown},
+    gpu::parse_override,
+    runner::RunnerConfig,
+};
+use iomesh_agent_proto::{
+    job_spec_hash,
+    v1::{agent_message, AgentMessage, JobUpdate},
+};
+use iomesh_client::{
+    bootstrap::{self, Bootstrap},
+    instructions,
+    iomesh::{CreateLeaseArgs, NodeSpec},
+    pda, Client,
+};
+use iomesh_localnet::{Config, Localnet};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use std::{path::Path, sync::Arc, time::Duration};
+use tokio::sync::mpsc;
+
+pub struct Market {
+    pub localnet: Localnet,
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+    pub bootstrap: Bootstrap,
+    pub faucet: Keypair,
+    pub authority: Keypair,
+}
+
+pub struct TestNode {
+    pub owner: Keypair,
+    pub operator: Arc<Keypair>,
+    pub address: Pubkey,
+}
+
+impl Market {
+    pub async fn start() -> Self {
+        let localnet = Localnet::start(Config {
+            slot_duration: Duration::from_millis(50),
+            ..Config::ephemeral()
+        })
+        .await
+        .expect("localnet starts");
+        let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let authority = Keypair::new();
+        let bootstrap = bootstrap::run(&client, dir.path(), &authority, Some(localnet.grpc_url()))
+            .await
+            .expect("bootstrap");
+        let faucet = bootstrap::load_or_create_keypair(&bootstrap.faucet_keypair).expect("faucet");
+        Market {
+            localnet,
+            client,
+            dir,
+            bootstrap,
+            faucet,
+            authority,
+        }
+    }
+
+    pub async fn funded(&self) -> Keypair {
+        let keypair = Keypair::new();
+        bootstrap::airdrop(&self.client, &keypair.pubkey(), 10_000_000_000)
+            .await
+            .expect("airdrop");
+        keypair
+    }
+
+    pub async fn register_node(&self, gpus: u16) -> TestNode {
+        let owner = self.funded().await;
+        let operator = self.funded().await;
+        let spec = NodeSpec {
+            gpu_model: "RTX 4090".into(),
+            gpu_count: gpus,
+            vram_mib: 24_576,
+            region: "eu-west".into(),
+            price_usd_micros_per_gpu_hour: 2_000_000,
+            min_lease_secs: 60,
+            max_lease_secs: 7 * 86_400,
+        };
+        self.client
+            .send(
+                &[instructions::register_node(
+                    &owner.pubkey(),
+                    &operator.pubkey(),
+                    spec,
+                )],
+                &owner,
+                &[&operator],
+            )
+            .await
+            .expect("register node");
+        TestNode {
+            address: pda::node(&operator.pubkey()),
+            owner,
+            operator: Arc::new(operator),
+        }
+    }
+
+    /// A renter holding 1,000 USDC.
+    pub async fn renter(&self) -> Keypair {
+        let renter = self.funded().await;
+        let usdc = self.bootstrap.mint("USDC").expect("USDC").token_mint();
+        bootstrap::faucet_mint_to(
+            &self.client,
+            &self.faucet,
+            &usdc,
+            &renter.pubkey(),
+            1_000_000_000,
+            &renter,
+        )
+        .await
+        .expect("faucet");
+        renter
+    }
+
+    /// A pending one-hour lease of `gpus` GPUs committing to `spec`.
+    pub async fn create_lease(
+        &self,
+        node: &TestNode,
+        renter: &Keypair,
+        nonce: u64,
+        gpus: u16,
+        spec: &[u8],
+    ) -> Pubkey {
+        self.create_lease_for(node, renter, nonce, gpus, spec, 3_600)
+            .await
+    }
+
+    /// A pending lease of `gpus` GPUs for `duration_secs`, committing to `spec`.
+    pub async fn create_lease_for(
+        &self,
+        node: &TestNode,
+        renter: &Keypair,
+        nonce: u64,
+        gpus: u16,
+        spec: &[u8],
+        duration_secs: u32,
+    ) -> Pubkey {
+        let usdc = self.bootstrap.mint("USDC").expect("USDC").token_mint();
+        let args = CreateLeaseArgs {
+            nonce,
+            gpus,
+            duration_secs,
+            max_price_per_gpu_hour: u64::MAX,
+            job_spec_hash: job_spec_hash(spec),
+        };
+        self.client
+            .send(
+                &[instructions::create_lease(
+                    &renter.pubkey(),
+                    &renter.pubkey(),
+                    &node.address,
+                    &usdc,
+                    args,
+                )],
+                renter,
+                &[],
+            )
+            .await
+            .expect("create lease");
+        pda::lease(&renter.pubkey(), nonce)
+    }
+}
+
+/// The agent's configuration for `operator` with `gpus` simulated GPUs.
+pub fn agent_config(
+    rpc_url: &str,
+    scheduler_url: &str,
+    operator: Arc<Keypair>,
+    state_dir: &Path,
+    gpus: u32,
+) -> AgentConfig {
+    AgentConfig {
+        scheduler_url: scheduler_url.to_string(),
+        rpc_url: rpc_url.to_string(),
+        operator,
+        state_dir: state_dir.to_path_buf(),
+        gpus: parse_override(&format!("{gpus}xRTX 4090:24576")).unwrap(),
+        runner: RunnerConfig {
+            docker: false,
+            stop_grace: Duration::from_millis(500),
+        },
+        lease_check_interval: Duration::from_secs(30),
+        on_shutdown: OnShutdown::Leave,
+    }
+}
+
+pub async fn start_agent(config: &AgentConfig) -> (Arc<Agent>, mpsc::Receiver<AgentMessage>) {
+    iomesh_agent::start(config).await.expect("agent starts")
+}
+
+/// The next message the agent produced, within 2 minutes (a lease end can be a minute away).
+pub async fn next_message(events: &mut mpsc::Receiver<AgentMessage>) -> agent_message::Msg {
+    tokio::time::timeout(Duration::from_secs(120), events.recv())
+        .await
+        .expect("an agent message within 2 minutes")
+        .expect("event channel open")
+        .msg
+        .expect("message body")
+}
+
+/// Skips messages until a JobUpdate for `lease` in `state` arrives.
+pub async fn wait_update(
+    events: &mut mpsc::Receiver<AgentMessage>,
+    lease: &str,
+    state: iomesh_agent_proto::v1::JobState,
+) -> JobUpdate {
+    loop {
+        if let agent_message::Msg::JobUpdate(update) = next_message(events).await {
+            if update.lease == lease && update.state == state as i32 {
+                return update;
+            }
+        }
+    }
+}
+
+/// An agent state directory that, when dropped (also when a test fails),
+/// kills the process group of every job still recorded in it, so a failing
+/// test leaves no jobs behind.
+pub struct StateDir(tempfile::TempDir);
+
+impl StateDir {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().expect("temp dir"))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let Ok(dirs) = iomesh_agent::runner::state::saved_jobs(&self.0.path().join("jobs")) else {
+            return;
+        };
+        for dir in dirs {
+            if let Ok(record) = dir.load() {
+                if iomesh_agent::runner::proc::is_alive(record.pid, record.start_ticks) {
+                    iomesh_agent::runner::proc::signal_group(record.pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
