@@ -110,7 +110,7 @@ impl Pending {
         let pending = std::mem::take(self);
         let mut updates: Vec<AccountUpdate> = pending.newest.into_values().collect();
         // A stable order keeps row locks in one order across writers.
-        updates.sort_unstable_by(|a, b| a.pubkey.cmp(&b.pubkey));
+        updates.sort_unstable_by_key(|u| u.pubkey);
         (
             Batch {
                 updates,

@@ -566,7 +566,7 @@ async fn run_copy(pool: PgPool, updates: Arc<Vec<SubscribeUpdate>>) -> Figures {
             .enumerate()
         {
             match field.0 {
-                1 | 2 | 3 => {
+                1..=3 => {
                     let value = match field.0 {
                         1 => account.slot as i64,
                         2 => info.write_version as i64,

@@ -503,7 +503,6 @@ pub fn emptied_writable_keys(update: &SubscribeUpdateTransaction) -> Vec<Pubkey>
         .iter()
         .enumerate()
         .filter(|(i, _)| is_writable(*i))
-        .map(|(i, key)| (i, key))
         .chain(
             meta.loaded_writable_addresses
                 .iter()

@@ -199,7 +199,7 @@ impl Writer {
         let applied = if updates.is_empty() {
             HashMap::new()
         } else {
-            self.upsert_accounts(&mut tx, &updates, &decoded).await?
+            self.upsert_accounts(&mut tx, updates, &decoded).await?
         };
         stats.written = applied.len();
         stats.skipped = updates.len() - applied.len();
