@@ -190,7 +190,9 @@ pub async fn report_silent(shared: &Shared, reporter: &Reporter) -> Result<usize
                 shared.metrics.failures_reported_total.inc();
                 info!(%lease, %node, failed_at, %signature, "agent silent past the failure grace; failure reported");
                 sqlx::query(
-                    "UPDATE assignments SET state = CASE WHEN ended_at IS NULL THEN 'failed' ELSE state END, \
+                    // The report says why the assignment ended, even if the
+                    // closed-lease sweep ended it first.
+                    "UPDATE assignments SET state = 'failed', \
                        ended_at = COALESCE(ended_at, now()), last_error = $2 WHERE id = $1",
                 )
                 .bind(id)
