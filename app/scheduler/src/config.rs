@@ -138,3 +138,41 @@ impl Config {
         Duration::from_millis(self.poll_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_wrong_setting() {
+        assert!(Config::new("postgres://x").validate().is_ok());
+        let mut config = Config::new("postgres://x");
+        config.poll_ms = 0;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--poll-ms"));
+        let mut config = Config::new("postgres://x");
+        config.replica_timeout_ms = config.replica_heartbeat_ms;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--replica-timeout-ms"));
+        let mut config = Config::new("postgres://x");
+        config.dispatch_batch = 0;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--dispatch-batch"));
+        let mut config = Config::new("postgres://x");
+        config.replica_id = Some(String::new());
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--replica-id"));
+    }
+}

@@ -6,4 +6,5 @@ mod common;
 mod dispatch;
 mod handshake;
 mod job_spec;
+mod nodes;
 mod race;
