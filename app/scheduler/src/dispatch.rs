@@ -1,0 +1,223 @@
+//! The dispatcher: woken by the indexer's NOTIFY (and by job-spec submissions
+//! and new sessions), with polling as the safety net. It claims pending,
+//! funded leases with a job spec whose node's agent is connected to this
+//! replica, in one transaction that inserts their assignments, then sends them.
+//!
+//! At most one open assignment per lease is a unique index; `FOR UPDATE SKIP
+//! LOCKED` keeps replicas from waiting on each other's candidates.
+
+use crate::{error::Result, Shared};
+use iomesh_agent_proto::v1::{scheduler_message::Msg, Assignment, SchedulerMessage};
+use solana_pubkey::Pubkey;
+use sqlx::{postgres::PgListener, Row};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
+use tracing::{debug, warn};
+
+/// Channels whose NOTIFY wakes the dispatcher.
+pub const INDEXER_CHANNEL: &str = "iomesh_indexer";
+/// Sent by a replica that accepted a job spec, so the replica holding the node wakes.
+pub const SCHEDULER_CHANNEL: &str = "iomesh_scheduler";
+
+/// A lease the agent refused is not offered again for this long.
+const REFUSED_BACKOFF_SECS: i64 = 30;
+/// How long a full agent queue may hold the dispatcher.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+const CLAIM: &str = "\
+WITH candidates AS ( \
+    SELECT l.pubkey, l.node, l.gpus, l.duration_secs, s.session_id, j.spec \
+    FROM leases l \
+    JOIN agent_sessions s ON s.node = l.node AND s.replica = $1 \
+    JOIN job_specs j ON j.lease = l.pubkey AND j.sha256 = l.job_spec_hash \
+    WHERE l.closed_slot IS NULL AND l.status = 'pending' \
+      AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.lease = l.pubkey \
+            AND (a.ended_at IS NULL \
+                 OR (a.state = 'refused' AND a.ended_at > now() - make_interval(secs => $3)))) \
+      AND NOT EXISTS (SELECT 1 FROM markets m WHERE m.closed_slot IS NULL \
+            AND l.created_at + m.activation_timeout_secs <= extract(epoch from now())::int8) \
+    ORDER BY l.slot, l.pubkey \
+    LIMIT $2 \
+    FOR UPDATE OF l SKIP LOCKED \
+), inserted AS ( \
+    INSERT INTO assignments (lease, node, attempt, replica, session_id, state) \
+    SELECT c.pubkey, c.node, \
+           COALESCE((SELECT max(a.attempt) FROM assignments a WHERE a.lease = c.pubkey), 0) + 1, \
+           $1, c.session_id, 'created' \
+    FROM candidates c \
+    ON CONFLICT DO NOTHING \
+    RETURNING id, lease, node, attempt, session_id \
+) \
+SELECT i.id, i.lease, i.node, i.attempt, i.session_id, c.gpus, c.duration_secs, c.spec \
+FROM inserted i JOIN candidates c ON c.pubkey = i.lease";
+
+/// Runs until shutdown.
+pub async fn run(shared: Arc<Shared>) -> Result<()> {
+    let listener = tokio::spawn(listen(shared.clone()));
+    loop {
+        loop {
+            match dispatch_once(&shared).await {
+                Ok(n) if n as i64 >= shared.config.dispatch_batch => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    warn!(%err, "dispatch round failed; retrying after the poll interval");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(shared.config.poll()) => {}
+        }
+    }
+    listener.abort();
+    Ok(())
+}
+
+/// LISTENs on the indexer's and the scheduler's channels; every notification wakes the dispatcher.
+async fn listen(shared: Arc<Shared>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&shared.pool).await {
+            Ok(l) => l,
+            Err(err) => {
+                warn!(%err, "LISTEN connection failed; polling meanwhile");
+                tokio::time::sleep(shared.config.poll()).await;
+                continue;
+            }
+        };
+        if let Err(err) = listener
+            .listen_all([INDEXER_CHANNEL, SCHEDULER_CHANNEL])
+            .await
+        {
+            warn!(%err, "LISTEN failed; polling meanwhile");
+            tokio::time::sleep(shared.config.poll()).await;
+            continue;
+        }
+        // A notification may have been missed while (re)connecting.
+        shared.wake.notify_one();
+        loop {
+            match listener.recv().await {
+                Ok(_) => shared.wake.notify_one(),
+                Err(err) => {
+                    warn!(%err, "LISTEN connection lost; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One claim-and-send round; returns how many leases were claimed.
+pub async fn dispatch_once(shared: &Shared) -> Result<usize> {
+    if shared.sessions.is_empty() {
+        return Ok(0);
+    }
+    let timer = shared.metrics.dispatch_seconds.start_timer();
+    let mut tx = shared.pool.begin().await?;
+    let rows = sqlx::query(CLAIM)
+        .bind(&shared.replica_id)
+        .bind(shared.config.dispatch_batch)
+        .bind(REFUSED_BACKOFF_SECS as f64)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if rows.is_empty() {
+        timer.stop_and_discard();
+        return Ok(0);
+    }
+    let mut sent = Vec::with_capacity(rows.len());
+    let mut lost: Vec<(i64, String)> = Vec::new();
+    for row in &rows {
+        let id: i64 = row.try_get(0)?;
+        let lease = crate::error::pubkey("assignments.lease", row.try_get::<&[u8], _>(1)?)?;
+        let node = crate::error::pubkey("assignments.node", row.try_get::<&[u8], _>(2)?)?;
+        let attempt: i32 = row.try_get(3)?;
+        let session_id: &str = row.try_get(4)?;
+        let gpus: i32 = row.try_get(5)?;
+        let duration_secs: i64 = row.try_get(6)?;
+        let spec: Vec<u8> = row.try_get(7)?;
+        let Some(session) = shared
+            .sessions
+            .get(&node)
+            .filter(|s| s.session_id == session_id)
+        else {
+            lost.push((id, "the agent's session ended before sending".into()));
+            continue;
+        };
+        let message = Ok(SchedulerMessage {
+            msg: Some(Msg::Assignment(Assignment {
+                assignment_id: id.to_string(),
+                lease: lease.to_string(),
+                attempt: attempt as u32,
+                gpu_count: gpus as u32,
+                job_spec: spec,
+                duration_secs: duration_secs as u64,
+            })),
+        });
+        let delivered = match session.outbound.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(_)) => Err("the agent's stream closed".to_string()),
+            Err(TrySendError::Full(message)) => {
+                match session.outbound.send_timeout(message, SEND_TIMEOUT).await {
+                    Ok(()) => Ok(()),
+                    Err(SendTimeoutError::Closed(_)) => {
+                        Err("the agent's stream closed".to_string())
+                    }
+                    Err(SendTimeoutError::Timeout(_)) => {
+                        Err("the agent's queue stayed full".to_string())
+                    }
+                }
+            }
+        };
+        match delivered {
+            Ok(()) => {
+                debug!(%lease, %node, attempt, "assignment sent");
+                sent.push(id)
+            }
+            Err(reason) => lost.push((id, reason)),
+        }
+    }
+    if !sent.is_empty() {
+        sqlx::query(
+            "UPDATE assignments SET sent_at = COALESCE(sent_at, now()), \
+               state = CASE WHEN state = 'created' THEN 'sent' ELSE state END \
+             WHERE id = ANY($1)",
+        )
+        .bind(&sent)
+        .execute(&shared.pool)
+        .await?;
+        shared
+            .metrics
+            .assignments_sent_total
+            .inc_by(sent.len() as u64);
+    }
+    if !lost.is_empty() {
+        let (ids, reasons): (Vec<i64>, Vec<String>) = lost.into_iter().unzip();
+        sqlx::query(
+            "UPDATE assignments a SET state = 'released', ended_at = now(), last_error = u.reason \
+             FROM UNNEST($1::int8[], $2::text[]) AS u(id, reason) \
+             WHERE a.id = u.id AND a.ended_at IS NULL",
+        )
+        .bind(&ids)
+        .bind(&reasons)
+        .execute(&shared.pool)
+        .await?;
+        shared
+            .metrics
+            .assignments_released_total
+            .inc_by(ids.len() as u64);
+    }
+    timer.observe_duration();
+    Ok(rows.len())
+}
+
+/// Wakes the dispatcher of every replica (after a job spec is accepted).
+pub async fn notify_replicas(shared: &Shared, lease: &Pubkey) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(SCHEDULER_CHANNEL)
+        .bind(lease.to_string())
+        .execute(&shared.pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! iomesh scheduler: paid leases, as indexed in Postgres, dispatched to the
+//! agents on GPU nodes over gRPC; job specs and status over HTTP; failures of
+//! silent agents reported on-chain.
+//!
+//! Every replica is a peer: Postgres holds which replica holds which agent
+//! (`agent_sessions`) and every assignment, so several can run at once.
+
+pub mod agent;
+pub mod bench;
+pub mod config;
+pub mod db;
+pub mod dispatch;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod replica;
+pub mod sessions;
+pub mod watchdog;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use iomesh_agent_proto::v1::scheduler_server::SchedulerServer;
+use iomesh_client::client::Client;
+use solana_commitment_config::CommitmentConfig;
+use sqlx::PgPool;
+use std::{net::SocketAddr, sync::Arc};
+use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// What every part of a replica shares.
+pub struct Shared {
+    pub pool: PgPool,
+    pub replica_id: String,
+    pub config: Config,
+    pub sessions: sessions::Sessions,
+    /// Wakes the dispatcher.
+    pub wake: Notify,
+    pub metrics: metrics::Metrics,
+    pub shutdown: CancellationToken,
+}
+
+/// A running replica.
+pub struct Running {
+    pub shared: Arc<Shared>,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    tasks: Vec<JoinHandle<Result<()>>>,
+}
+
+impl Running {
+    pub fn replica_id(&self) -> &str {
+        &self.shared.replica_id
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Graceful stop: agents are told to reconnect elsewhere, unacknowledged
+    /// assignments are released, this replica's row and sessions are deleted.
+    pub async fn stop(self) -> Result<()> {
+        self.shared.shutdown.cancel();
+        let mut first_error = None;
+        for task in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    first_error.get_or_insert(err);
+                }
+                Err(join) => {
+                    first_error.get_or_insert(Error::Config(format!("task panicked: {join}")));
+                }
+            }
+        }
+        replica::deregister(&self.shared).await?;
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Simulates a crash: every task stops at once and nothing is cleaned up
+    /// (the row stays until another replica reaps it).
+    pub fn abort(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for (_, session) in self.shared.sessions.all() {
+            session.closed.cancel();
+        }
+    }
+}
+
+/// Starts a replica on `pool` (migrated) with `config`.
+pub async fn start(config: Config, pool: PgPool) -> Result<Running> {
+    config.validate()?;
+    let reporter = match &config.keypair {
+        None => None,
+        Some(path) => Some(watchdog::Reporter {
+            client: Client::new(config.rpc_url.clone(), CommitmentConfig::confirmed()),
+            authority: solana_keypair::read_keypair_file(path).map_err(|err| {
+                Error::Config(format!(
+                    "cannot read the scheduler keypair {}: {err}",
+                    path.display()
+                ))
+            })?,
+        }),
+    };
+    start_with_reporter(config, pool, reporter).await
+}
+
+/// As `start`, with the on-chain reporter given (tests pass a keypair in memory).
+pub async fn start_with_reporter(
+    config: Config,
+    pool: PgPool,
+    reporter: Option<watchdog::Reporter>,
+) -> Result<Running> {
+    config.validate()?;
+    let shared = Arc::new(Shared {
+        pool,
+        replica_id: config.replica_id(),
+        config: config.clone(),
+        sessions: sessions::Sessions::default(),
+        wake: Notify::new(),
+        metrics: metrics::Metrics::new(),
+        shutdown: CancellationToken::new(),
+    });
+    replica::register(&shared).await?;
+
+    let grpc = TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|source| Error::Bind {
+            what: "gRPC",
+            addr: config.grpc_addr,
+            source,
+        })?;
+    let http = TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| Error::Bind {
+            what: "HTTP",
+            addr: config.http_addr,
+            source,
+        })?;
+    let grpc_addr = grpc.local_addr().map_err(Error::Http)?;
+    let http_addr = http.local_addr().map_err(Error::Http)?;
+    info!(replica = %shared.replica_id, %grpc_addr, %http_addr, "scheduler replica starting");
+
+    let mut tasks = Vec::new();
+    let service = SchedulerServer::new(agent::AgentService::new(shared.clone()));
+    let shutdown = shared.shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), shutdown.cancelled_owned())
+            .await?;
+        Ok(())
+    }));
+    let router = http::router(shared.clone());
+    let shutdown = shared.shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        axum::serve(http, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(Error::Http)
+    }));
+    tasks.push(tokio::spawn(dispatch::run(shared.clone())));
+    tasks.push(tokio::spawn(replica::run(shared.clone())));
+    tasks.push(tokio::spawn(watchdog::run(shared.clone(), reporter)));
+    Ok(Running {
+        shared,
+        grpc_addr,
+        http_addr,
+        tasks,
+    })
+}

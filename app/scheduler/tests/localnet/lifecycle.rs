@@ -1,0 +1,219 @@
+use crate::{
+    common::{self, TestAgent, SPEC},
+    fixture::{ix, lease_pda, market_pda, payment_mint_pda, vault_pda, Chain, TestNode},
+    harness::Indexer,
+};
+use iomesh::{accounts as acc, instruction as args, state::MarketParams};
+use iomesh_agent_proto::{
+    job_spec_hash,
+    v1::{agent_message::Msg as AgentMsg, JobState, JobUpdate},
+};
+use iomesh_client::client::Client;
+use iomesh_scheduler::{watchdog::Reporter, Config};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+
+/// The market's failure grace in this test.
+const GRACE_SECS: u32 = 2;
+
+async fn token_balance(chain: &Chain, owner: &Pubkey) -> u64 {
+    chain
+        .rpc
+        .get_token_account_balance(&chain.ata(owner))
+        .await
+        .unwrap()
+        .amount
+        .parse()
+        .unwrap()
+}
+
+/// A pending lease whose job_spec_hash is sha256(`spec`).
+async fn create_lease(
+    chain: &Chain,
+    node: &TestNode,
+    renter: &Keypair,
+    nonce: u64,
+    spec: &[u8],
+) -> Pubkey {
+    let lease = lease_pda(&renter.pubkey(), nonce);
+    chain
+        .send(
+            &[ix(
+                acc::CreateLease {
+                    market: market_pda(),
+                    payment_mint: payment_mint_pda(&chain.mint),
+                    mint: chain.mint,
+                    vault: vault_pda(&chain.mint),
+                    node: node.address,
+                    lease,
+                    payer_token_account: chain.ata(&renter.pubkey()),
+                    renter: renter.pubkey(),
+                    payer: renter.pubkey(),
+                    cluster: None,
+                    price_update: None,
+                    token_program: chain.token_program,
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::CreateLease {
+                    args: iomesh::CreateLeaseArgs {
+                        nonce,
+                        gpus: 1,
+                        duration_secs: 3_600,
+                        max_price_per_gpu_hour: u64::MAX,
+                        job_spec_hash: job_spec_hash(spec),
+                    },
+                },
+            )],
+            &[renter],
+        )
+        .await;
+    lease
+}
+
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_agent_goes_silent(
+    pool: PgPool,
+) {
+    let chain = Chain::start().await;
+    // This scheduler is the market's scheduler authority; failures are reported after 2 s.
+    let scheduler = crate::fixture::funded(&chain.rpc).await;
+    let authority = chain.authority.insecure_clone();
+    chain
+        .send(
+            &[iomesh_client::instructions::update_market(
+                &authority.pubkey(),
+                MarketParams {
+                    treasury: chain.treasury.pubkey(),
+                    scheduler_authority: scheduler.pubkey(),
+                    price_authority: authority.pubkey(),
+                    reward_authority: authority.pubkey(),
+                    activation_timeout_secs: 600,
+                    min_lease_secs: 60,
+                    max_lease_secs: 30 * 86_400,
+                    failure_grace_secs: GRACE_SECS,
+                },
+            )],
+            &[&authority],
+        )
+        .await;
+    let indexer = Indexer::spawn(&pool, chain.localnet.grpc_url(), chain.localnet.rpc_url());
+
+    let mut config = Config::new("unused: the pool is given");
+    config.replica_id = Some("replica-a".into());
+    config.rpc_url = chain.localnet.rpc_url();
+    config.watchdog_ms = 200;
+    config.poll_ms = 1_000;
+    let replica = iomesh_scheduler::start_with_reporter(
+        config,
+        pool.clone(),
+        Some(Reporter {
+            client: Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed()),
+            authority: scheduler.insecure_clone(),
+        }),
+    )
+    .await
+    .unwrap();
+
+    // The node registers on-chain; once indexed, its agent is welcomed.
+    let node = chain.register_node(4).await;
+    let operator = node.operator.insecure_clone();
+    let url = replica.grpc_url();
+    let mut agent = common::eventually("the node indexed and its agent welcomed", || async {
+        TestAgent::connect(&url, &operator.pubkey(), &operator, &[])
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(agent.welcome.node, node.address.to_string());
+
+    // The renter pays for a lease and submits the spec it committed to.
+    let renter = chain.renter(100).await;
+    let before_lease = token_balance(&chain, &renter.pubkey()).await;
+    let lease = create_lease(&chain, &node, &renter, 1, SPEC).await;
+    let after_lease = token_balance(&chain, &renter.pubkey()).await;
+    assert!(after_lease < before_lease);
+    let http = replica.http_url();
+    common::eventually("the lease indexed and its spec accepted", || async {
+        let (status, _) = common::submit_spec(&http, &lease, SPEC, &renter).await;
+        (status == 201).then_some(())
+    })
+    .await;
+    let submitted = Instant::now();
+    let assignment = agent.assignment().await;
+    println!(
+        "job spec accepted → assignment received: {:?}",
+        submitted.elapsed()
+    );
+    assert_eq!(assignment.lease, lease.to_string());
+    assert_eq!(assignment.job_spec, SPEC);
+    assert!(agent.ack(&assignment).await);
+
+    // The agent starts the job and activates the lease with the operator key.
+    chain.activate(&node, lease).await;
+    assert!(
+        agent
+            .send(AgentMsg::JobUpdate(JobUpdate {
+                lease: lease.to_string(),
+                state: JobState::Running as i32,
+                gpu_indices: vec![0],
+                activate_signature: "activated".into(),
+                ..JobUpdate::default()
+            }))
+            .await
+    );
+    for _ in 0..3 {
+        assert!(agent.heartbeat(&[lease]).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (_, view) = common::get_json(&format!("{http}/v1/leases/{lease}")).await;
+    assert_eq!(view["dispatch"]["state"], "running", "{view}");
+
+    // The agent dies. After the grace, the scheduler reports the failure: the
+    // lease is settled up to the last heartbeat and the rest refunded.
+    drop(agent);
+    let silent = Instant::now();
+    common::eventually("report_failure to close the lease on-chain", || async {
+        chain
+            .rpc
+            .get_account_with_commitment(&lease, CommitmentConfig::confirmed())
+            .await
+            .unwrap()
+            .value
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(silent.elapsed() >= Duration::from_secs(u64::from(GRACE_SECS) - 1));
+    let refunded = token_balance(&chain, &renter.pubkey()).await;
+    assert!(
+        refunded > after_lease && refunded < before_lease,
+        "renter paid {before_lease} → {after_lease}, now {refunded}: refunded all but the seconds served"
+    );
+    let error = common::eventually("the assignment recorded as failed", || async {
+        let (state, error): (String, Option<String>) =
+            sqlx::query_as("SELECT state, last_error FROM assignments WHERE lease = $1")
+                .bind(lease.as_ref())
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        (state == "failed").then_some(error)
+    })
+    .await;
+    assert!(
+        error.as_deref().unwrap_or("").contains("report_failure"),
+        "{error:?}"
+    );
+    // The indexer sees the closure; the API shows it.
+    common::eventually("the closure indexed", || async {
+        let (_, view) = common::get_json(&format!("{http}/v1/leases/{lease}")).await;
+        (view["status"] == "closed").then_some(())
+    })
+    .await;
+
+    replica.stop().await.unwrap();
+    indexer.stop().await;
+}

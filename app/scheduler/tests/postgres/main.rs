@@ -1,0 +1,10 @@
+//! The scheduler against a real Postgres (one database per test), its real
+//! gRPC and HTTP servers over sockets, and chain state written by the
+//! indexer's own writer.
+
+mod common;
+mod dispatch;
+mod handshake;
+mod job_spec;
+mod nodes;
+mod race;
