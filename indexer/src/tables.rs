@@ -577,7 +577,8 @@ impl RowWriter<'_> {
     }
 }
 
-fn all_columns(table: &Table) -> impl Iterator<Item = &Column> {
+/// Every column of a table's rows, in the order `Rows` holds them.
+pub fn all_columns(table: &Table) -> impl Iterator<Item = &Column> {
     COMMON_HEAD
         .iter()
         .chain(table.columns)
@@ -617,6 +618,47 @@ pub fn upsert_sql(table: &Table) -> String {
         params = params.join(", "),
         updates = updates.join(", "),
     )
+}
+
+/// A plain (logged, unindexed) table with the columns of `table`'s rows in
+/// the types they travel in: what a binary COPY of those rows can fill.
+pub fn copy_target_sql(table: &Table, name: &str) -> String {
+    let columns: Vec<String> = all_columns(table)
+        .map(|c| {
+            let ty = match c.ty {
+                Bytea => "BYTEA",
+                Bool => "BOOLEAN",
+                Int4 => "INTEGER",
+                Int8 | U64 => "BIGINT",
+                Text => "TEXT",
+            };
+            format!("{} {ty}", c.name)
+        })
+        .collect();
+    format!("CREATE TABLE {name} ({})", columns.join(", "))
+}
+
+/// Appends `rows` to a binary COPY stream (the tuples only; the caller
+/// writes the header and trailer).
+pub fn encode_copy_rows(columns: &[Values], out: &mut Vec<u8>) {
+    let rows = columns.first().map_or(0, Values::len);
+    let width = i16::try_from(columns.len()).expect("fewer than 32768 columns");
+    for row in 0..rows {
+        out.extend_from_slice(&width.to_be_bytes());
+        for column in columns {
+            let mut field = |bytes: &[u8]| {
+                out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                out.extend_from_slice(bytes);
+            };
+            match column {
+                Values::Bytea(v) => field(&v[row]),
+                Values::Bool(v) => field(&[v[row] as u8]),
+                Values::Int4(v) => field(&v[row].to_be_bytes()),
+                Values::Int8(v) => field(&v[row].to_be_bytes()),
+                Values::Text(v) => field(v[row].as_bytes()),
+            }
+        }
+    }
 }
 
 /// Turns rows of a table into tombstones: the last decoded values stay, the
