@@ -72,7 +72,7 @@ pub struct RunArgs {
     #[arg(
         long,
         env = "IOMESH_SCHEDULER_URL",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "http://127.0.0.1:7443"
     )]
     pub scheduler: String,
     /// Solana JSON-RPC endpoint.
