@@ -81,7 +81,7 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
-    /// Mints localnet tokens (IO, IOSD, USDC) with the bootstrap faucet.
+    /// Mints localnet tokens (IO, USDC) with the bootstrap faucet (IOSD: `iosd mint`).
     Faucet {
         /// Token symbol from bootstrap.json, e.g. IO.
         symbol: String,

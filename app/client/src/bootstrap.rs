@@ -1,7 +1,7 @@
 //! A ready-to-use market on a fresh localnet, created over JSON-RPC like any
 //! client would: three payment mints whose mint authority is a faucet key,
-//! the market, its payment mints and treasury token accounts; and the
-//! `bootstrap.json` that tells the tools where everything is.
+//! the market, its payment mints and treasury token accounts, IO staking, IOSD
+//! minting; and the `bootstrap.json` that tells the tools where everything is.
 //!
 //! Keypairs of the faucet and the mints live in the localnet directory and are
 //! reused, so the mint addresses stay the same across localnet restarts.
@@ -14,7 +14,7 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use anchor_spl::{token::spl_token, token_2022::spl_token_2022};
-use iomesh::{state::PriceSource, AddPaymentMintArgs, MarketParams, StakingPolicy};
+use iomesh::{state::PriceSource, AddPaymentMintArgs, IosdPolicy, MarketParams, StakingPolicy};
 use serde::{Deserialize, Serialize};
 use solana_keypair::{read_keypair_file, write_keypair_file, Keypair};
 use solana_signer::Signer;
@@ -47,6 +47,30 @@ pub const MAX_PRICE_AGE_SECS: u32 = 365 * 24 * 3_600;
 pub const STAKE_PER_GPU: u64 = 0;
 pub const UNSTAKE_COOLDOWN_SECS: u32 = 14 * 24 * 3_600;
 pub const SLASH_APPEAL_SECS: u32 = 3 * 24 * 3_600;
+
+/// The IOSD minting policy a bootstrap sets. A localnet runs no Pyth
+/// receiver, so nothing publishes this feed: a price account (owned by
+/// `iomesh::oracle::PYTH_RECEIVER_ID`) must be written into the bank by hand
+/// (`Localnet::set_account`). The id is a readable localnet stand-in, not
+/// Pyth's mainnet Crypto.IO/USD id (see https://pyth.network/developers/price-feed-ids).
+pub const IO_USD_FEED_ID: [u8; 32] = *b"iomesh-localnet/Crypto.IO/USD\0\0\0";
+/// Pyth pull prices are posted right before use: a minute is plenty.
+pub const IOSD_MAX_PRICE_AGE_SECS: u32 = 60;
+/// Refuse prices whose confidence interval is wider than 2 % of the price.
+pub const IOSD_MAX_CONFIDENCE_BPS: u16 = 200;
+/// Circuit breaker: at most 1,000,000 IOSD minted per hour.
+pub const IOSD_WINDOW_SECS: u32 = 3_600;
+pub const IOSD_WINDOW_CAP: u64 = 1_000_000 * 10u64.pow(DECIMALS as u32);
+
+pub fn iosd_policy() -> IosdPolicy {
+    IosdPolicy {
+        price_feed_id: IO_USD_FEED_ID,
+        max_price_age_secs: IOSD_MAX_PRICE_AGE_SECS,
+        max_confidence_bps: IOSD_MAX_CONFIDENCE_BPS,
+        window_secs: IOSD_WINDOW_SECS,
+        window_cap: IOSD_WINDOW_CAP,
+    }
+}
 
 /// One payment mint a bootstrap creates.
 pub struct MintPlan {
@@ -106,6 +130,28 @@ pub struct Bootstrap {
     pub faucet_keypair: PathBuf,
     /// By symbol.
     pub mints: BTreeMap<String, BootstrapMint>,
+    /// IOSD minting, when set up (absent in files of older bootstraps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iosd: Option<BootstrapIosd>,
+}
+
+/// The IOSD config: its mint's authority is the program, so the faucet cannot
+/// mint IOSD; `iomesh iosd mint` burns IO for it at the feed's price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootstrapIosd {
+    #[serde(with = "crate::serde_pubkey")]
+    pub config: Pubkey,
+    #[serde(with = "crate::serde_pubkey")]
+    pub mint_authority: Pubkey,
+    /// Owner a price account must have (the Pyth receiver program).
+    #[serde(with = "crate::serde_pubkey")]
+    pub price_update_owner: Pubkey,
+    /// Hex.
+    pub price_feed_id: String,
+    pub max_price_age_secs: u32,
+    pub max_confidence_bps: u16,
+    pub window_secs: u32,
+    pub window_cap: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,6 +382,52 @@ pub async fn run(
             .await?;
     }
 
+    // IOSD minting: the faucet hands the IOSD mint to the program's PDA and
+    // the config is created in the same transaction, so a failure leaves the
+    // faucet still able to mint and a rerun tries again.
+    let config = match client
+        .fetch::<iomesh::state::IosdConfig>(&pda::iosd_config())
+        .await?
+    {
+        Some(config) => config,
+        None => {
+            let iosd = mints
+                .get("IOSD")
+                .expect("the IOSD mint is bootstrapped")
+                .token_mint();
+            let hand_over = spl_token_2022::instruction::set_authority(
+                &iosd.token_program,
+                &iosd.mint,
+                Some(&pda::iosd_mint_authority()),
+                spl_token_2022::instruction::AuthorityType::MintTokens,
+                &faucet.pubkey(),
+                &[],
+            )
+            .map_err(|err| Error::Invalid(format!("set_authority: {err}")))?;
+            client
+                .send(
+                    &[
+                        hand_over,
+                        instructions::init_iosd(&me, &iosd, iosd_policy()),
+                    ],
+                    authority,
+                    &[&faucet],
+                )
+                .await?;
+            client.iosd_config().await?
+        }
+    };
+    let iosd = BootstrapIosd {
+        config: pda::iosd_config(),
+        mint_authority: pda::iosd_mint_authority(),
+        price_update_owner: iomesh::oracle::PYTH_RECEIVER_ID,
+        price_feed_id: hex(&config.price_feed_id),
+        max_price_age_secs: config.max_price_age_secs,
+        max_confidence_bps: config.max_confidence_bps,
+        window_secs: config.window_secs,
+        window_cap: config.window_cap,
+    };
+
     let bootstrap = Bootstrap {
         rpc_url: client.url().to_string(),
         grpc_url,
@@ -345,9 +437,14 @@ pub async fn run(
         treasury: market.treasury,
         faucet_keypair: faucet_path,
         mints,
+        iosd: Some(iosd),
     };
     bootstrap.save(dir)?;
     Ok(bootstrap)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A mint without extensions (82 bytes in both token programs) with

@@ -8,8 +8,8 @@ use anchor_lang::{prelude::Pubkey, system_program, InstructionData, ToAccountMet
 use anchor_spl::associated_token::spl_associated_token_account;
 use iomesh::{
     accounts as acc, instruction as data, AddPaymentMintArgs, ClaimRewardArgs, CreateClusterArgs,
-    CreateLeaseArgs, MarketParams, NodeSpec, NodeStatus, PublishEpochArgs, StakingPolicy,
-    UpdatePaymentMintArgs,
+    CreateLeaseArgs, IosdPolicy, MarketParams, NodeSpec, NodeStatus, PublishEpochArgs,
+    StakingPolicy, UpdatePaymentMintArgs,
 };
 
 pub use anchor_lang::solana_program::instruction::Instruction;
@@ -596,6 +596,23 @@ pub fn claim_reward(
 }
 
 // ---------------------------------------------------------------- IOSD
+
+/// Sets up IOSD burn-and-mint with `policy` (market authority); the mint's
+/// authority must already be `pda::iosd_mint_authority()`.
+pub fn init_iosd(authority: &Pubkey, iosd: &TokenMint, policy: IosdPolicy) -> Instruction {
+    ix(
+        acc::InitIosd {
+            market: pda::market(),
+            iosd_config: pda::iosd_config(),
+            iosd_mint: iosd.mint,
+            iosd_mint_authority: pda::iosd_mint_authority(),
+            authority: *authority,
+            token_program: iosd.token_program,
+            system_program: system_program::ID,
+        },
+        data::InitIosd { policy },
+    )
+}
 
 /// Burns `io_amount` of `user`'s IO and mints at least `min_iosd_out` IOSD
 /// into its IOSD token account, at the price of the Pyth `price_update` account.

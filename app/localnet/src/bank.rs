@@ -272,6 +272,15 @@ impl Chain {
         slots
     }
 
+    /// Overwrites `pubkey` with `account` in the working bank, outside any
+    /// transaction: a test/dev hook to stand in for accounts no local program
+    /// can write (an external oracle's price account, say).
+    pub fn set_account(&self, pubkey: &Pubkey, account: &solana_account::AccountSharedData) {
+        // Under the commit lock: the clock must not freeze the bank mid-store.
+        let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        self.read().working_bank().store_account(pubkey, account);
+    }
+
     /// Simulates on `bank` without committing.
     pub fn simulate(
         &self,

@@ -115,6 +115,14 @@ impl Localnet {
         self.chain.slots()
     }
 
+    /// Test/dev hook: writes `account` at `pubkey` into the working bank, as
+    /// no transaction could (e.g. a Pyth `PriceUpdateV2` account owned by the
+    /// Pyth receiver program, which a localnet does not run). Visible at once
+    /// at processed commitment, at confirmed after the next slot.
+    pub fn set_account(&self, pubkey: &Pubkey, account: solana_account::Account) {
+        self.chain.set_account(pubkey, &account.into());
+    }
+
     /// Stops the clock and the server, letting in-flight requests finish.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();

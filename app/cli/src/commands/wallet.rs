@@ -123,6 +123,12 @@ pub async fn faucet(
             known.join(", ")
         ));
     };
+    // Once IOSD minting is set up, the program alone mints IOSD.
+    if b.iosd.is_some() && b.symbol_of(&entry.mint) == Some("IOSD") {
+        return Err(anyhow!(
+            "the faucet cannot mint IOSD: its mint authority is the program; get IO with `iomesh faucet IO <amount>`, then burn it for IOSD with `iomesh iosd mint --amount <IO> --price-update <IO/USD price account>`"
+        ));
+    }
     let units = units::parse_positive_amount(&amount, entry.decimals)
         .map_err(|e| anyhow!("{symbol} amount: {e}"))?;
     let fee_payer = ctx.signer()?;

@@ -108,9 +108,19 @@ async fn localnet_bootstrap_creates_mints_market_and_file() {
         args.extend(cmd.iter().map(|a| a.to_string()));
         args
     };
-    let minted = run_binary(common(&["faucet", "iosd", "12.5"])).await.json();
+    let minted = run_binary(common(&["faucet", "io", "12.5"])).await.json();
     assert_eq!(u(&minted["balance"]), 12_500_000);
-    assert_eq!(s(&minted["symbol"]), "IOSD");
+    assert_eq!(s(&minted["symbol"]), "IO");
+    // IOSD minting is set up: the program holds the IOSD mint authority.
+    let iosd = &printed["iosd"];
+    assert_eq!(
+        s(&iosd["config"]),
+        iomesh_client::pda::iosd_config().to_string()
+    );
+    assert_eq!(u(&iosd["max_price_age_secs"]), 60);
+    run_binary(common(&["faucet", "iosd", "1"]))
+        .await
+        .fails_with("the faucet cannot mint IOSD");
     let market = run_binary(common(&["market", "show"])).await.json();
     assert_eq!(market["authority"], printed["authority"]);
     assert_eq!(market["payment_mints"].as_array().unwrap().len(), 3);

@@ -3,7 +3,7 @@
 //! the cooldown), epoch rewards claimed from the epoch file, and IOSD.
 
 use crate::common::*;
-use iomesh_client::{instructions as ix, iomesh::PublishEpochArgs, pda};
+use iomesh_client::{bootstrap, instructions as ix, iomesh::PublishEpochArgs, pda};
 use iomesh_rewards::{Allocation, RewardTree};
 use solana_signer::Signer;
 use std::time::Duration;
@@ -473,28 +473,255 @@ async fn rewards_are_claimed_from_the_epoch_file_once() {
     .fails_with("cannot read the epoch file /nonexistent.json");
 }
 
+// ---------------------------------------------------------------- IOSD
+
+/// A fully verified Pyth `PriceUpdateV2` account, laid out as the Pyth
+/// receiver writes it (restated here, independently of the program's parser).
+/// It stands in for the external oracle: a localnet runs no Pyth receiver.
+fn price_update(
+    feed: [u8; 32],
+    price: i64,
+    conf: u64,
+    exponent: i32,
+    publish_time: i64,
+) -> solana_account::Account {
+    use sha2::Digest;
+    // Anchor's account discriminator: sha256("account:PriceUpdateV2")[..8].
+    let mut data = sha2::Sha256::digest(b"account:PriceUpdateV2")[..8].to_vec();
+    data.extend_from_slice(&[9; 32]); // write authority
+    data.push(1); // verification level: Full
+    data.extend_from_slice(&feed);
+    data.extend_from_slice(&price.to_le_bytes());
+    data.extend_from_slice(&conf.to_le_bytes());
+    data.extend_from_slice(&exponent.to_le_bytes());
+    data.extend_from_slice(&publish_time.to_le_bytes());
+    data.extend_from_slice(&(publish_time - 1).to_le_bytes()); // previous publish time
+    data.extend_from_slice(&price.to_le_bytes()); // EMA price
+    data.extend_from_slice(&conf.to_le_bytes()); // EMA confidence
+    data.extend_from_slice(&1u64.to_le_bytes()); // posted slot
+    solana_account::Account {
+        lamports: 10_000_000,
+        data,
+        owner: iomesh_client::iomesh::oracle::PYTH_RECEIVER_ID,
+        executable: false,
+        rent_epoch: 0,
+    }
+}
+
+/// Writes the price account into the localnet and waits until reads at the
+/// CLI's commitment (confirmed) see it.
+async fn post_price(
+    env: &Env,
+    key: &anchor_lang::prelude::Pubkey,
+    account: solana_account::Account,
+) {
+    let data = account.data.clone();
+    env.localnet.set_account(key, account);
+    for _ in 0..100 {
+        if env
+            .client
+            .account(key)
+            .await
+            .unwrap()
+            .is_some_and(|a| a.data == data)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the price account never reached confirmed commitment");
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn iosd_mint_on_a_localnet_without_an_oracle_says_what_is_missing() {
+async fn iosd_is_minted_at_the_quoted_price_and_stale_or_too_low_prices_are_refused() {
     let env = Env::start().await;
     let user = env.wallet("user");
+    let me = user.pubkey();
     env.iomesh(&user, &["airdrop", "1"]).await.json();
-    // A localnet holds no Pyth receiver program, so no IOSD config is bootstrapped.
-    let price_update = solana_keypair::Keypair::new().pubkey().to_string();
+    env.iomesh(&user, &["faucet", "IO", "50"]).await.json();
+    let iosd = env.bootstrap.iosd.as_ref().expect("bootstrap sets up IOSD");
+    assert_eq!(iosd.price_feed_id, hex(&bootstrap::IO_USD_FEED_ID));
+
+    // $0.43217891 ± $0.00021009 per IO (exponent −8), published 2 s ago.
+    let (price, conf, exponent) = (43_217_891i64, 21_009u64, -8);
+    let key = solana_keypair::Keypair::new().pubkey();
+    let key_text = key.to_string();
+    post_price(
+        &env,
+        &key,
+        price_update(
+            bootstrap::IO_USD_FEED_ID,
+            price,
+            conf,
+            exponent,
+            unix_now() - 2,
+        ),
+    )
+    .await;
+
+    // The rule: IOSD = floor(IO × (price − conf) × 10^-8), both tokens 6 decimals.
+    let io_amount = 12_345_678u64; // 12.345678 IO
+    let low = (price as u128) - u128::from(conf);
+    let expected = u64::try_from(u128::from(io_amount) * low / 100_000_000).unwrap();
+    assert_eq!(expected, 5_332_947, "12.345678 × 0.43196882 rounded down");
+    let quote = env
+        .iomesh(
+            &user,
+            &[
+                "iosd",
+                "quote",
+                "--amount",
+                "12.345678",
+                "--price-update",
+                &key_text,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(quote["iosd_out"], expected);
+    assert_eq!(quote["io_amount"], io_amount);
+    assert_eq!(
+        quote["usd_micros_per_io"], 431_968,
+        "$0.43196882 per IO, rounded down to micro-USD"
+    );
+    assert_eq!(quote["price"], price);
+    assert_eq!(quote["conf"], conf);
+
+    let io_before = env.balance(&me, "IO").await;
+    assert_eq!(io_before, 50_000_000);
+    // One base unit more than the quote: the CLI refuses before sending…
     env.iomesh(
         &user,
         &[
             "iosd",
             "mint",
             "--amount",
-            "10",
+            "12.345678",
             "--min-out",
-            "4",
+            "5.332948",
             "--price-update",
-            &price_update,
+            &key_text,
         ],
     )
     .await
-    .fails_with("IOSD minting is not configured");
+    .fails_with("SlippageExceeded");
+    // …and so does the program, when such a transaction is sent anyway.
+    let io = env.bootstrap.mint("IO").unwrap().token_mint();
+    let iosd_mint = env.bootstrap.mint("IOSD").unwrap().token_mint();
+    let too_greedy = [
+        ix::create_ata_idempotent(&user.keypair.pubkey(), &user.keypair.pubkey(), &iosd_mint),
+        ix::mint_iosd(
+            &user.keypair.pubkey(),
+            &io,
+            &iosd_mint,
+            &key,
+            io_amount,
+            expected + 1,
+        ),
+    ];
+    let err = env
+        .client
+        .send(&too_greedy, &user.keypair, &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("SlippageExceeded"), "{err}");
+    assert_eq!(env.balance(&me, "IO").await, io_before, "nothing burned");
+
+    let minted = env
+        .iomesh(
+            &user,
+            &[
+                "iosd",
+                "mint",
+                "--amount",
+                "12.345678",
+                "--min-out",
+                "5.3",
+                "--price-update",
+                &key_text,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(minted["minted"], expected);
+    assert_eq!(minted["min_iosd_out"], 5_300_000);
+    assert_eq!(env.balance(&me, "IO").await, io_before - io_amount);
+    assert_eq!(env.balance(&me, "IOSD").await, expected);
+    let config = env.client.iosd_config().await.unwrap();
+    assert_eq!(config.total_io_burned, io_amount);
+    assert_eq!(config.total_iosd_minted, expected);
+    assert_eq!(config.window_minted, expected);
+
+    // The faucet cannot mint IOSD any more: the program holds its mint authority.
+    env.iomesh(&user, &["faucet", "IOSD", "1"])
+        .await
+        .fails_with("the faucet cannot mint IOSD");
+
+    // A price published 10 minutes ago (older than the 60 s policy) is refused
+    // by the quote, by `mint`, and by the program itself.
+    post_price(
+        &env,
+        &key,
+        price_update(
+            bootstrap::IO_USD_FEED_ID,
+            price,
+            conf,
+            exponent,
+            unix_now() - 600,
+        ),
+    )
+    .await;
+    env.iomesh(
+        &user,
+        &[
+            "iosd",
+            "quote",
+            "--amount",
+            "1",
+            "--price-update",
+            &key_text,
+        ],
+    )
+    .await
+    .fails_with("StaleOraclePrice");
+    env.iomesh(
+        &user,
+        &["iosd", "mint", "--amount", "1", "--price-update", &key_text],
+    )
+    .await
+    .fails_with("StaleOraclePrice");
+    let stale = [ix::mint_iosd(
+        &user.keypair.pubkey(),
+        &io,
+        &iosd_mint,
+        &key,
+        1_000_000,
+        0,
+    )];
+    let err = env
+        .client
+        .send(&stale, &user.keypair, &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("StaleOraclePrice"), "{err}");
+    assert_eq!(env.balance(&me, "IO").await, io_before - io_amount);
+    assert_eq!(env.balance(&me, "IOSD").await, expected);
+
+    // No account at the address, or not an address at all.
+    let nowhere = solana_keypair::Keypair::new().pubkey().to_string();
+    env.iomesh(
+        &user,
+        &["iosd", "quote", "--amount", "1", "--price-update", &nowhere],
+    )
+    .await
+    .fails_with(&format!("no price account at {nowhere}"));
     env.iomesh(
         &user,
         &[
@@ -508,4 +735,8 @@ async fn iosd_mint_on_a_localnet_without_an_oracle_says_what_is_missing() {
     )
     .await
     .fails_with("invalid price update account `not-a-key`");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
