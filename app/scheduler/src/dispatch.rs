@@ -1,7 +1,8 @@
 //! The dispatcher: woken by the indexer's NOTIFY (and by job-spec submissions
 //! and new sessions), with polling as the safety net. It claims pending,
 //! funded leases with a job spec whose node's agent is connected to this
-//! replica, in one transaction that inserts their assignments, then sends them.
+//! replica (a cluster lease only once its whole cluster is funded: the
+//! program refuses to activate it before), in one transaction that inserts their assignments, then sends them.
 //!
 //! At most one open assignment per lease is a unique index; `FOR UPDATE SKIP
 //! LOCKED` keeps replicas from waiting on each other's candidates.
@@ -36,6 +37,9 @@ WITH candidates AS ( \
                  OR (a.state = 'refused' AND a.ended_at > now() - make_interval(secs => $3)))) \
       AND NOT EXISTS (SELECT 1 FROM markets m WHERE m.closed_slot IS NULL \
             AND l.created_at + m.activation_timeout_secs <= extract(epoch from now())::int8) \
+      AND (l.in_cluster IS NOT TRUE OR EXISTS (SELECT 1 FROM clusters c \
+            WHERE c.renter = l.renter AND c.nonce = l.cluster_nonce \
+              AND c.closed_slot IS NULL AND c.completed_at > 0)) \
     ORDER BY l.slot, l.pubkey \
     LIMIT $2 \
     FOR UPDATE OF l SKIP LOCKED \

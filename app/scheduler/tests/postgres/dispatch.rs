@@ -147,3 +147,62 @@ async fn a_submitted_lease_reaches_its_agent_is_adopted_on_reconnect_and_stopped
     );
     replica.stop().await.unwrap();
 }
+
+/// A cluster lease waits for its whole cluster: the program refuses to
+/// activate it earlier, so dispatching it would only start a job that fails.
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn a_cluster_lease_is_dispatched_only_once_its_cluster_is_funded(pool: PgPool) {
+    let chain = Chain::new(&pool).await;
+    let operator = Keypair::new();
+    let node = chain.node(&operator.pubkey(), 2).await;
+    let renter = Keypair::new();
+    let replica = replica(&pool, "replica-a").await;
+    let mut agent = TestAgent::connect(&replica.grpc_url(), &operator.pubkey(), &operator, &[])
+        .await
+        .unwrap();
+
+    let cluster_nonce = 7;
+    let cluster_address = iomesh_client::pda::cluster(&renter.pubkey(), cluster_nonce);
+    let cluster = |funded: u16, completed_at: i64| iomesh::state::Cluster {
+        version: 1,
+        bump: 250,
+        renter: renter.pubkey(),
+        nonce: cluster_nonce,
+        leases_expected: 2,
+        leases_funded: funded,
+        leases_unwound: 0,
+        funding_deadline: now() + 600,
+        created_at: now(),
+        completed_at,
+        reserved: [0; 32],
+    };
+    let member = iomesh_client::pda::lease(&renter.pubkey(), 1);
+    let mut account = lease(
+        &renter.pubkey(),
+        &node,
+        1,
+        iomesh_agent_proto::job_spec_hash(SPEC),
+    );
+    account.in_cluster = true;
+    account.cluster_nonce = cluster_nonce;
+    account.cluster_funding_deadline = now() + 600;
+    chain
+        .write(vec![
+            (cluster_address, encode(&cluster(1, 0))),
+            (member, encode(&account)),
+        ])
+        .await;
+    let (status, _) = submit_spec(&replica.http_url(), &member, SPEC, &renter).await;
+    assert_eq!(status, 201);
+
+    // Several dispatch rounds (the spec's NOTIFY and the 1 s poll) pass: nothing is sent.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert!(assignment_state(&pool, &member).await.is_empty());
+
+    // The second member is funded: the cluster completes and the lease goes out.
+    chain
+        .write(vec![(cluster_address, encode(&cluster(2, now())))])
+        .await;
+    let assignment = agent.assignment().await;
+    assert_eq!(assignment.lease, member.to_string());
+}
