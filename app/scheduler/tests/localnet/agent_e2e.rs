@@ -18,7 +18,10 @@ use iomesh::{
 };
 use iomesh_agent::{
     agent::Agent,
-    runner::{proc, state::JobRecord},
+    runner::{
+        proc,
+        state::{JobRecord, LeaseDir},
+    },
     session::{self, SessionConfig},
 };
 use iomesh_client::client::Client;
@@ -88,6 +91,17 @@ async fn start_agent(
 
 async fn lease_on_chain(client: &Client, lease: &Pubkey) -> Option<Lease> {
     client.fetch::<Lease>(lease).await.unwrap()
+}
+
+/// The job's stdout once it has printed its devices (the file lives while the job runs).
+async fn job_log(state: &StateDir, lease: &Pubkey) -> String {
+    let file = LeaseDir::new(&state.path().join("jobs"), &lease.to_string()).stdout();
+    common::eventually("the job's log", || async {
+        std::fs::read_to_string(&file)
+            .ok()
+            .filter(|log| log.contains("CUDA_VISIBLE_DEVICES"))
+    })
+    .await
 }
 
 /// The lease's latest assignment: (state, activate_signature, last_error, ended).
@@ -204,17 +218,10 @@ async fn real_agent_runs_a_paid_job_stops_it_on_cancel_and_its_death_refunds_the
     // 1. A paid lease: the job runs on the leased GPU and the operator activates it.
     let renter = chain.renter(100).await;
     let spec = job_spec("first");
-    let lease = create_lease(&chain, &node, &renter, 1, &spec).await;
+    let lease = create_lease(&chain, &node, &renter, 1, 1, &spec).await;
     let record = run_lease(&pool, &http, &client, &agent, &lease, &spec, &renter).await;
     assert_eq!(record.gpus, vec![0], "one GPU leased, the lowest free one");
-    let stdout = state.path().join("jobs");
-    let log_file = iomesh_agent::runner::state::LeaseDir::new(&stdout, &lease.to_string()).stdout();
-    let log = common::eventually("the job's log", || async {
-        std::fs::read_to_string(&log_file)
-            .ok()
-            .filter(|log| log.contains("CUDA_VISIBLE_DEVICES"))
-    })
-    .await;
+    let log = job_log(&state, &lease).await;
     assert_eq!(log, "started first\nCUDA_VISIBLE_DEVICES=0\n");
     let (_, signature, _, _) = assignment(&pool, &lease).await.unwrap();
     let signature = signature.unwrap();
@@ -260,11 +267,19 @@ async fn real_agent_runs_a_paid_job_stops_it_on_cancel_and_its_death_refunds_the
     // 3. A second lease runs; then the agent dies and stops heartbeating.
     let spec = job_spec("second");
     let renter_before = token_balance(&chain, &renter.pubkey()).await;
-    let lease = create_lease(&chain, &node, &renter, 2, &spec).await;
+    let lease = create_lease(&chain, &node, &renter, 2, 2, &spec).await;
     let renter_paid = token_balance(&chain, &renter.pubkey()).await;
     assert!(renter_paid < renter_before);
     let record = run_lease(&pool, &http, &client, &agent, &lease, &spec, &renter).await;
-    assert_eq!(record.gpus, vec![0], "the first job's GPU was freed");
+    assert_eq!(
+        record.gpus,
+        vec![0, 1],
+        "two GPUs, GPU 0 freed by the stopped job"
+    );
+    assert_eq!(
+        job_log(&state, &lease).await,
+        "started second\nCUDA_VISIBLE_DEVICES=0,1\n"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let active = lease_on_chain(&client, &lease).await.unwrap();
     assert_eq!(active.paid_out, 0);

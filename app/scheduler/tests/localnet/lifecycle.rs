@@ -31,12 +31,13 @@ pub(crate) async fn token_balance(chain: &Chain, owner: &Pubkey) -> u64 {
         .unwrap()
 }
 
-/// A pending lease whose job_spec_hash is sha256(`spec`).
+/// A pending one-hour lease of `gpus` GPUs whose job_spec_hash is sha256(`spec`).
 pub(crate) async fn create_lease(
     chain: &Chain,
     node: &TestNode,
     renter: &Keypair,
     nonce: u64,
+    gpus: u16,
     spec: &[u8],
 ) -> Pubkey {
     let lease = lease_pda(&renter.pubkey(), nonce);
@@ -61,7 +62,7 @@ pub(crate) async fn create_lease(
                 args::CreateLease {
                     args: iomesh::CreateLeaseArgs {
                         nonce,
-                        gpus: 1,
+                        gpus,
                         duration_secs: 3_600,
                         max_price_per_gpu_hour: u64::MAX,
                         job_spec_hash: job_spec_hash(spec),
@@ -140,7 +141,7 @@ async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_age
     // The renter pays for a lease and submits the spec it committed to.
     let renter = chain.renter(100).await;
     let before_lease = token_balance(&chain, &renter.pubkey()).await;
-    let lease = create_lease(&chain, &node, &renter, 1, SPEC).await;
+    let lease = create_lease(&chain, &node, &renter, 1, 1, SPEC).await;
     let after_lease = token_balance(&chain, &renter.pubkey()).await;
     assert!(after_lease < before_lease);
     let http = replica.http_url();
