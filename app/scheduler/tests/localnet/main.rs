@@ -4,18 +4,16 @@
 //! test agent (`lifecycle`) or the real agent run in-process (`agent_e2e`).
 //! The chain fixture and the in-process indexer are the indexer tests' own;
 //! the agent's configuration and state-directory cleanup are the agent tests'.
+//! (`common`, `fixture` and `agent_fixture` allow their own dead code.)
 
-#[allow(dead_code)]
 #[path = "../postgres/common.rs"]
 mod common;
-#[allow(dead_code)]
 #[path = "../../../../indexer/tests/localnet/fixture.rs"]
 mod fixture;
 #[allow(dead_code)]
 #[path = "../../../../indexer/tests/localnet/harness.rs"]
 mod harness;
 
-#[allow(dead_code)]
 #[path = "../../../agent/tests/agent/common.rs"]
 mod agent_fixture;
 
