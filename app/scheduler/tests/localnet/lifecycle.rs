@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// The market's failure grace in this test.
 const GRACE_SECS: u32 = 2;
 
-async fn token_balance(chain: &Chain, owner: &Pubkey) -> u64 {
+pub(crate) async fn token_balance(chain: &Chain, owner: &Pubkey) -> u64 {
     chain
         .rpc
         .get_token_account_balance(&chain.ata(owner))
@@ -31,12 +31,13 @@ async fn token_balance(chain: &Chain, owner: &Pubkey) -> u64 {
         .unwrap()
 }
 
-/// A pending lease whose job_spec_hash is sha256(`spec`).
-async fn create_lease(
+/// A pending one-hour lease of `gpus` GPUs whose job_spec_hash is sha256(`spec`).
+pub(crate) async fn create_lease(
     chain: &Chain,
     node: &TestNode,
     renter: &Keypair,
     nonce: u64,
+    gpus: u16,
     spec: &[u8],
 ) -> Pubkey {
     let lease = lease_pda(&renter.pubkey(), nonce);
@@ -61,7 +62,7 @@ async fn create_lease(
                 args::CreateLease {
                     args: iomesh::CreateLeaseArgs {
                         nonce,
-                        gpus: 1,
+                        gpus,
                         duration_secs: 3_600,
                         max_price_per_gpu_hour: u64::MAX,
                         job_spec_hash: job_spec_hash(spec),
@@ -74,12 +75,9 @@ async fn create_lease(
     lease
 }
 
-#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
-async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_agent_goes_silent(
-    pool: PgPool,
-) {
-    let chain = Chain::start().await;
-    // This scheduler is the market's scheduler authority; failures are reported after 2 s.
+/// A funded key made the market's scheduler authority, with failures
+/// reportable after `grace_secs` of silence.
+pub(crate) async fn scheduler_authority(chain: &Chain, grace_secs: u32) -> Keypair {
     let scheduler = crate::fixture::funded(&chain.rpc).await;
     let authority = chain.authority.insecure_clone();
     chain
@@ -94,12 +92,22 @@ async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_age
                     activation_timeout_secs: 600,
                     min_lease_secs: 60,
                     max_lease_secs: 30 * 86_400,
-                    failure_grace_secs: GRACE_SECS,
+                    failure_grace_secs: grace_secs,
                 },
             )],
             &[&authority],
         )
         .await;
+    scheduler
+}
+
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_agent_goes_silent(
+    pool: PgPool,
+) {
+    let chain = Chain::start().await;
+    // This scheduler is the market's scheduler authority; failures are reported after 2 s.
+    let scheduler = scheduler_authority(&chain, GRACE_SECS).await;
     let indexer = Indexer::spawn(&pool, chain.localnet.grpc_url(), chain.localnet.rpc_url());
 
     let mut config = Config::new("unused: the pool is given");
@@ -133,7 +141,7 @@ async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_age
     // The renter pays for a lease and submits the spec it committed to.
     let renter = chain.renter(100).await;
     let before_lease = token_balance(&chain, &renter.pubkey()).await;
-    let lease = create_lease(&chain, &node, &renter, 1, SPEC).await;
+    let lease = create_lease(&chain, &node, &renter, 1, 1, SPEC).await;
     let after_lease = token_balance(&chain, &renter.pubkey()).await;
     assert!(after_lease < before_lease);
     let http = replica.http_url();
