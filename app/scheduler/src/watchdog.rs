@@ -140,11 +140,15 @@ pub async fn release_stale(shared: &Shared) -> Result<u64> {
 /// Reports, on-chain, active leases whose agent has been silent past the
 /// market's failure grace. The claim (failure_reported_at) is committed
 /// before sending, so two replicas never report the same lease at once.
+///
+/// The failure time is the last second service was seen, rounded down: a
+/// cast would round to the nearest second and bill up to half a second the
+/// renter never got.
 pub async fn report_silent(shared: &Shared, reporter: &Reporter) -> Result<usize> {
     let mut tx = shared.pool.begin().await?;
     let rows = sqlx::query(
         "SELECT a.id, a.lease, a.node, a.session_id, l.activated_at, \
-           extract(epoch from COALESCE(a.last_seen_at, a.running_at, a.acked_at, a.sent_at, a.created_at))::int8 \
+           floor(extract(epoch from COALESCE(a.last_seen_at, a.running_at, a.acked_at, a.sent_at, a.created_at)))::int8 \
          FROM leases l \
          JOIN assignments a ON a.id = (SELECT max(b.id) FROM assignments b WHERE b.lease = l.pubkey) \
          JOIN markets m ON m.closed_slot IS NULL \
