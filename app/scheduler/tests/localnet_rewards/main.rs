@@ -178,3 +178,47 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
 fn spl_token_id() -> Pubkey {
     anchor_spl::token::ID
 }
+
+#[tokio::test]
+async fn publishing_an_epoch_past_one_growth_grows_it_to_its_full_size() {
+    use iomesh::state::{RewardEpoch, MAX_ACCOUNT_GROWTH};
+    use iomesh_rewards::{Allocation, RewardTree};
+    let chain = Chain::start().await;
+    chain.economics().await;
+    // 100,000 leaves of 1 base unit: a bitmap of 12,500 bytes, past one growth.
+    let leaves = 100_000u32;
+    let tree = RewardTree::build(
+        3,
+        (0..leaves)
+            .map(|_| Allocation {
+                node: Pubkey::new_unique(),
+                owner: Pubkey::new_unique(),
+                amount: 1,
+            })
+            .collect(),
+    )
+    .unwrap();
+    let full = RewardEpoch::account_len(leaves);
+    assert!(full > MAX_ACCOUNT_GROWTH, "{full}");
+
+    let dir = std::env::temp_dir().join(format!("iomesh-rewards-{}", Pubkey::new_unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keypair = dir.join("reward_authority.json");
+    solana_keypair::write_keypair_file(&chain.authority, &keypair).unwrap();
+    let signatures =
+        iomesh_scheduler::rewards::publish(&chain.localnet.rpc_url(), &keypair, &tree, 3_600)
+            .await
+            .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(signatures.len(), 2, "publish_epoch, then one grow_epoch");
+
+    let client = iomesh_client::client::Client::new(
+        chain.localnet.rpc_url(),
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    );
+    let account = client.account(&pda::epoch(3)).await.unwrap().unwrap();
+    assert_eq!(account.data.len(), full);
+    let (epoch, _) = client.reward_epoch(3).await.unwrap();
+    assert_eq!((epoch.num_leaves, epoch.total_amount), (leaves, 100_000));
+    assert_eq!(epoch.merkle_root, tree.root());
+}
