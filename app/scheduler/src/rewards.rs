@@ -362,6 +362,12 @@ pub async fn run(args: RewardArgs) -> anyhow::Result<()> {
             args.claim_window_secs,
         )
         .await?;
+        if signatures.is_empty() {
+            println!(
+                "epoch {} was already published with this allocation",
+                args.epoch
+            );
+        }
         for s in signatures {
             println!("signature {s}");
         }
@@ -370,7 +376,8 @@ pub async fn run(args: RewardArgs) -> anyhow::Result<()> {
 }
 
 /// Sends publish_epoch signed by the reward authority, then grow_epoch until
-/// the epoch account holds its whole claim bitmap.
+/// the epoch account holds its whole claim bitmap. An epoch already published
+/// with the same root, total and leaf count is only grown (a resumed run).
 pub async fn publish(
     rpc_url: &str,
     keypair: &std::path::Path,
@@ -404,9 +411,31 @@ pub async fn publish(
             claim_deadline,
         },
     );
-    let mut signatures = vec![client.send(&[publish], &authority, &[]).await?];
     let full = RewardEpoch::account_len(tree.num_leaves());
-    let mut len = full.min(MAX_ACCOUNT_GROWTH);
+    let address = iomesh_client::pda::epoch(tree.epoch());
+    let mut signatures = Vec::new();
+    // Re-running after a failed grow resumes it; another allocation is refused.
+    let mut len = match client.account(&address).await? {
+        Some(account) => {
+            let published: RewardEpoch =
+                iomesh_client::accounts::decode(&address, &account.owner, &account.data)?;
+            ensure!(
+                published.merkle_root == tree.root()
+                    && published.total_amount == tree.total()
+                    && published.num_leaves == tree.num_leaves(),
+                "epoch {} is already published on-chain with another allocation (root {}, total {}, {} leaves)",
+                tree.epoch(),
+                iomesh_rewards::to_hex(&published.merkle_root),
+                published.total_amount,
+                published.num_leaves
+            );
+            account.data.len()
+        }
+        None => {
+            signatures.push(client.send(&[publish], &authority, &[]).await?);
+            full.min(MAX_ACCOUNT_GROWTH)
+        }
+    };
     while len < full {
         let grow = grow_epoch(tree.epoch(), &authority.pubkey());
         signatures.push(client.send(&[grow], &authority, &[]).await?);

@@ -209,8 +209,33 @@ async fn publishing_an_epoch_past_one_growth_grows_it_to_its_full_size() {
         iomesh_scheduler::rewards::publish(&chain.localnet.rpc_url(), &keypair, &tree, 3_600)
             .await
             .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(signatures.len(), 2, "publish_epoch, then one grow_epoch");
+    // Run again (as after a failed grow): nothing left to send.
+    let again =
+        iomesh_scheduler::rewards::publish(&chain.localnet.rpc_url(), &keypair, &tree, 3_600)
+            .await
+            .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    // Another allocation for the same epoch is refused.
+    let other = RewardTree::build(
+        3,
+        vec![Allocation {
+            node: Pubkey::new_unique(),
+            owner: Pubkey::new_unique(),
+            amount: 1,
+        }],
+    )
+    .unwrap();
+    let err =
+        iomesh_scheduler::rewards::publish(&chain.localnet.rpc_url(), &keypair, &other, 3_600)
+            .await
+            .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("epoch 3 is already published on-chain with another allocation"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 
     let client = iomesh_client::client::Client::new(
         chain.localnet.rpc_url(),
