@@ -534,6 +534,17 @@ async fn on_heartbeat(
     .await?
     .rows_affected()
         == 1;
+    if owned {
+        // Uptime history for the reward job: one row per node and minute.
+        sqlx::query(
+            "INSERT INTO node_uptime_minutes (node, minute) \
+             VALUES ($1, (floor(extract(epoch from now()) / 60) * 60)::int8) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(auth.node.as_ref())
+        .execute(&shared.pool)
+        .await?;
+    }
     if owned && !running.is_empty() {
         sqlx::query(
             "UPDATE assignments SET last_seen_at = now(), \

@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use iomesh_scheduler::{bench, db, Config};
+use iomesh_scheduler::{bench, db, rewards, Config};
 use tracing_subscriber::EnvFilter;
 
 /// iomesh scheduler: dispatches paid leases to the agents on GPU nodes.
@@ -17,6 +17,8 @@ enum Command {
     Run(Config),
     /// Measure dispatch latency and throughput against Postgres with simulated agents.
     Bench(bench::BenchArgs),
+    /// Compute an epoch's rewards from Postgres, write the epoch file, optionally publish it.
+    Rewards(rewards::RewardArgs),
 }
 
 #[tokio::main]
@@ -30,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(config) => run(config).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Rewards(args) => rewards::run(args).await,
     }
 }
 

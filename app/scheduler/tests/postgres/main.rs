@@ -8,3 +8,4 @@ mod handshake;
 mod job_spec;
 mod nodes;
 mod race;
+mod rewards;
