@@ -217,7 +217,7 @@ const LEASE_SELECT: &str = concat!(
     epoch_ms!("a.activated_at"), ", ",
     epoch_ms!("a.ended_at"), ", ",
     epoch_ms!("a.last_seen_at"), ", ",
-    "a.last_error, a.activate_signature \
+    "a.last_error, a.activate_signature, a.failed_at, a.failure_signature \
      FROM leases l \
      LEFT JOIN job_specs j ON j.lease = l.pubkey \
      LEFT JOIN agent_sessions s ON s.node = l.node \
@@ -269,6 +269,14 @@ fn lease_json(row: &PgRow) -> Result<Value, sqlx::Error> {
             "last_seen_at_ms": row.try_get::<Option<i64>, _>(23)?,
             "last_error": row.try_get::<Option<String>, _>(24)?,
             "activate_signature": row.try_get::<Option<String>, _>(25)?,
+            // Set once a replica reported the silent agent on-chain.
+            "failure_report": match row.try_get::<Option<i64>, _>(26)? {
+                None => Value::Null,
+                Some(failed_at) => json!({
+                    "failed_at": failed_at,
+                    "signature": row.try_get::<Option<String>, _>(27)?,
+                }),
+            },
         }),
     };
     Ok(json!({

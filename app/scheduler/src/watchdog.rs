@@ -197,12 +197,15 @@ pub async fn report_silent(shared: &Shared, reporter: &Reporter) -> Result<usize
                     // The report says why the assignment ended, even if the
                     // closed-lease sweep ended it first.
                     "UPDATE assignments SET state = 'failed', \
-                       ended_at = COALESCE(ended_at, now()), last_error = $2 WHERE id = $1",
+                       ended_at = COALESCE(ended_at, now()), last_error = $2, \
+                       failed_at = $3, failure_signature = $4 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(format!(
                     "agent silent since {failed_at} (unix s); report_failure {signature}"
                 ))
+                .bind(failed_at)
+                .bind(signature.to_string())
                 .execute(&shared.pool)
                 .await?;
                 stop(

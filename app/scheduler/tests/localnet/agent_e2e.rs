@@ -308,6 +308,14 @@ async fn real_agent_runs_a_paid_job_stops_it_on_cancel_and_its_death_refunds_the
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no failure time in {error:?}"));
     assert!(failed_at >= active.activated_at, "{error}");
+    // The report is also kept as data, and shown by the API.
+    let (_, view) = common::get_json(&format!("{http}/v1/leases/{lease}")).await;
+    let report = &view["dispatch"]["assignment"]["failure_report"];
+    assert_eq!(report["failed_at"], failed_at, "{view}");
+    assert!(
+        error.ends_with(report["signature"].as_str().unwrap()),
+        "{view}"
+    );
     // The program's rule: the node is paid for activated_at..failed_at, the
     // rest of the escrow is refunded.
     let served = u64::try_from(failed_at - active.activated_at).unwrap();
