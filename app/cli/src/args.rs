@@ -102,6 +102,31 @@ pub enum Command {
     },
     /// Runs a localnet in this process until Ctrl-C.
     Localnet(LocalnetArgs),
+    /// Runs the whole marketplace on this machine for a few minutes: localnet,
+    /// indexer into Postgres, scheduler, GPU node agents with simulated GPUs,
+    /// renters leasing GPUs and a cluster; live progress, then a summary.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Postgres server to use; the demo creates its own database in it and
+    /// drops it at the end. Without one, a private throwaway server is started
+    /// from the installed PostgreSQL binaries (initdb, pg_ctl).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// How long the renters' leases run, in seconds (the market minimum is 60).
+    #[arg(long, default_value_t = 60)]
+    pub lease_secs: u32,
+    /// Seconds of silence after which a node's lease is reported failed.
+    #[arg(long, default_value_t = 5)]
+    pub failure_grace_secs: u32,
+    /// Keep the work directory (log, keys, job outputs) and the demo database.
+    #[arg(long)]
+    pub keep: bool,
+    /// Work directory (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,10 @@ mod args;
 mod commands;
 mod config;
 mod context;
+mod demo;
 mod output;
+#[cfg(unix)]
+mod stdio;
 mod views;
 
 use args::{Cli, Command};
@@ -43,6 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::wallet::faucet(&ctx, symbol, amount, to).await?
         }
         Command::Keygen { outfile, force } => commands::wallet::keygen(&outfile, force)?,
+        Command::Demo(args) => return demo::run(&ctx, args).await,
         Command::Localnet(args) => {
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)

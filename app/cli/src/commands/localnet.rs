@@ -136,25 +136,9 @@ fn output(b: &Bootstrap, dir: &std::path::Path) -> Output {
     }
 }
 
-/// The natively hosted program's `msg!` lines are printed on this process's
-/// stdout. Stdout is kept for the bootstrap output (a tool may parse it): the
-/// original stdout is duplicated for it, and fd 1 then points at stderr.
 #[cfg(unix)]
 fn reserve_stdout() -> std::io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    std::io::stdout().flush()?;
-    // SAFETY: dup/dup2 on the standard descriptors, which stay open for the
-    // life of the process; the duplicate is owned by the returned File alone.
-    unsafe {
-        let saved = libc::dup(1);
-        if saved < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::dup2(2, 1) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(std::fs::File::from_raw_fd(saved))
-    }
+    crate::stdio::reserve_stdout(&std::io::stderr())
 }
 
 #[cfg(not(unix))]
@@ -162,7 +146,7 @@ fn reserve_stdout() -> std::io::Result<std::io::Stdout> {
     Ok(std::io::stdout())
 }
 
-async fn shutdown_signal() -> std::io::Result<()> {
+pub async fn shutdown_signal() -> std::io::Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod demo;
 mod flow;
 mod lifecycle;
 mod localnet_command;

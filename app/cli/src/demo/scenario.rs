@@ -1,0 +1,675 @@
+//! What happens in the demo: renters search the market, pay for leases and a
+//! two-node cluster, submit their jobs; one renter cancels, one machine loses
+//! power; ended leases are closed by their suppliers. Then the books.
+
+use super::{
+    books::{self, LeaseRecord, MintInfo, Outcome, Parties, Snapshot},
+    progress::{self, Log, Stage, Watched},
+    renters::{self, job_spec, Renter},
+    stack::Stack,
+    suppliers::Supplier,
+};
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, bail, Context as _, Result};
+use iomesh_agent::runner::{proc, state::LeaseDir};
+use iomesh_client::{
+    iomesh::state::{Lease, LeaseStatus},
+    query::NodeQuery,
+    units::format_usd,
+};
+use solana_signer::Signer;
+use sqlx::Row;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio_util::sync::CancellationToken;
+
+/// What a renter asking for "80 GB" GPUs accepts: nvidia-smi reports an
+/// H100 80GB as 81,559 MiB and an A100 80GB as 81,920 MiB.
+const VRAM_80GB: u32 = 76_000;
+
+/// How a lease of the demo is meant to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    RunsToEnd,
+    /// The renter cancels this long after the lease is active.
+    RenterCancels(Duration),
+    /// The node's machine loses power this long after the lease is active.
+    NodeLosesPower(Duration),
+}
+
+/// A lease the demo created.
+struct Placed {
+    label: String,
+    address: Pubkey,
+    renter: usize,
+    supplier: usize,
+    lease: Lease,
+    ending: Ending,
+    spec: Vec<u8>,
+}
+
+/// What the demo measured, for the summary.
+pub struct Report {
+    pub leases: Vec<LeaseRecord>,
+    pub totals: BTreeMap<&'static str, books::MintTotals>,
+    pub checks: Vec<books::Check>,
+    pub mints: BTreeMap<&'static str, (u8, u64)>,
+    pub dispatch_ms: Vec<i64>,
+    /// Job steps each lease's job printed, by label.
+    pub job_steps: BTreeMap<String, usize>,
+    pub elapsed: Duration,
+}
+
+pub async fn run(
+    stack: &Stack,
+    suppliers: &[Supplier],
+    lease_secs: u32,
+    log: &Log,
+) -> Result<Report> {
+    let client = &stack.client;
+    let bootstrap = &stack.bootstrap;
+    let mut renters = vec![
+        Renter::funded(client, bootstrap, &stack.faucet, "alice", "USDC", 1_000).await?,
+        Renter::funded(client, bootstrap, &stack.faucet, "bob", "IO", 20_000).await?,
+        Renter::funded(client, bootstrap, &stack.faucet, "carol", "USDC", 1_000).await?,
+    ];
+    log.say("renters funded from the faucet: alice 1,000 USDC, bob 20,000 IO, carol 1,000 USDC");
+
+    let parties = parties(stack, suppliers, &renters)?;
+    let before = Snapshot::take(client, &parties.accounts()).await?;
+
+    let watched = Arc::new(Mutex::new(Vec::<Watched>::new()));
+    let stop_watch = CancellationToken::new();
+    let watcher = tokio::spawn(progress::watch(
+        stack.pool.clone(),
+        log.clone(),
+        watched.clone(),
+        stop_watch.clone(),
+    ));
+    let result = async {
+        let placed =
+            place_leases(stack, suppliers, &mut renters, lease_secs, log, &watched).await?;
+        let (ended, cancelled, failed) = tokio::try_join!(
+            close_ended_leases(stack, suppliers, &placed, log),
+            renter_cancels(stack, &renters, &placed, log),
+            machine_loses_power(stack, suppliers, &placed, log),
+        )?;
+        let outcomes: BTreeMap<Pubkey, Outcome> =
+            ended.into_iter().chain(cancelled).chain(failed).collect();
+        wait_all_closed(stack, &placed).await?;
+        Ok::<_, anyhow::Error>((placed, outcomes))
+    }
+    .await;
+    stop_watch.cancel();
+    let _ = watcher.await;
+    let (placed, outcomes) = result?;
+
+    let after = Snapshot::take(client, &parties.accounts()).await?;
+    let mut checks = Vec::new();
+    checks.push(jobs_stopped(suppliers));
+    checks.push(assigned_once(stack, &placed).await?);
+    let leases = records(stack, suppliers, &renters, &placed, &outcomes).await?;
+    let (totals, books_checks) = books::reconcile(&leases, &parties, &before, &after)?;
+    checks.extend(books_checks);
+    let job_steps = placed
+        .iter()
+        .map(|p| {
+            (
+                p.label.clone(),
+                job_steps(&suppliers[p.supplier], &p.address),
+            )
+        })
+        .collect();
+    Ok(Report {
+        dispatch_ms: leases.iter().filter_map(|l| l.dispatch_ms).collect(),
+        leases,
+        totals,
+        checks,
+        mints: parties
+            .mints
+            .iter()
+            .map(|(symbol, info)| (*symbol, (info.decimals, info.usd_price_micros)))
+            .collect(),
+        job_steps,
+        elapsed: log.elapsed(),
+    })
+}
+
+fn parties(stack: &Stack, suppliers: &[Supplier], renters: &[Renter]) -> Result<Parties> {
+    let mut mints = BTreeMap::new();
+    for symbol in ["IO", "USDC"] {
+        let m = stack
+            .bootstrap
+            .mint(symbol)
+            .with_context(|| format!("the bootstrap has no {symbol} mint"))?;
+        mints.insert(
+            symbol,
+            MintInfo {
+                mint: m.token_mint(),
+                decimals: m.decimals,
+                usd_price_micros: m.usd_price_micros,
+                vault: m.vault,
+            },
+        );
+    }
+    Ok(Parties {
+        mints,
+        suppliers: suppliers.iter().map(|s| s.owner.pubkey()).collect(),
+        renters: renters
+            .iter()
+            .map(|r| (r.keypair.pubkey(), r.symbol))
+            .collect(),
+        treasury: stack.bootstrap.treasury,
+    })
+}
+
+/// The cheapest available node matching `query` that the demo runs.
+async fn pick(
+    stack: &Stack,
+    suppliers: &[Supplier],
+    query: NodeQuery,
+    wanted: &str,
+    log: &Log,
+    who: &str,
+) -> Result<usize> {
+    let found = Renter::search(&stack.client, &query).await?;
+    let offers: Vec<String> = found
+        .iter()
+        .filter_map(|(address, node)| {
+            let supplier = suppliers.iter().find(|s| s.node == *address)?;
+            Some(format!(
+                "{} {}/GPU-h",
+                supplier.name,
+                format_usd(node.price_usd_micros_per_gpu_hour)
+            ))
+        })
+        .collect();
+    log.say(format!(
+        "{who} searches {wanted}: {} offer(s), cheapest first: {}",
+        offers.len(),
+        offers.join(", ")
+    ));
+    found
+        .iter()
+        .find_map(|(address, _)| suppliers.iter().position(|s| s.node == *address))
+        .ok_or_else(|| anyhow!("no node offers {wanted}"))
+}
+
+/// Creates the demo's leases and submits their job specs.
+async fn place_leases(
+    stack: &Stack,
+    suppliers: &[Supplier],
+    renters: &mut [Renter],
+    secs: u32,
+    log: &Log,
+    watched: &Mutex<Vec<Watched>>,
+) -> Result<Vec<Placed>> {
+    let (alice, bob, carol) = (0, 1, 2);
+    let http = stack.scheduler.http_url();
+    let mut placed: Vec<Placed> = Vec::new();
+    let follow = |p: &Placed, in_cluster: bool, suppliers: &[Supplier]| {
+        let supplier = &suppliers[p.supplier];
+        watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Watched {
+                address: p.address,
+                label: p.label.clone(),
+                node_name: supplier.name,
+                in_cluster,
+                job_log: LeaseDir::new(supplier.agent.jobs.jobs_dir(), &p.address.to_string())
+                    .stdout(),
+            });
+    };
+
+    // carol: distributed training on two nodes of 4 GPUs with 80 GiB each,
+    // started together or not at all.
+    let query = NodeQuery {
+        min_vram_mib: Some(VRAM_80GB),
+        min_free_gpus: Some(4),
+        ..NodeQuery::default()
+    };
+    let found = Renter::search(&stack.client, &query).await?;
+    let members: Vec<usize> = found
+        .iter()
+        .filter_map(|(address, _)| suppliers.iter().position(|s| s.node == *address))
+        .take(2)
+        .collect();
+    if members.len() < 2 {
+        bail!("carol's cluster needs two nodes with 4 free GPUs of 80 GB");
+    }
+    log.say(format!(
+        "carol searches 2 nodes x 4 GPUs with >= 80 GB: picks {} and {}",
+        suppliers[members[0]].name, suppliers[members[1]].name
+    ));
+    let cluster = renters[carol].cluster(&stack.client, 2).await?;
+    log.say(format!("carol creates cluster {cluster} (2 leases)"));
+    for (rank, &supplier) in members.iter().enumerate() {
+        let label = format!("#{} carol", placed.len() + 1);
+        let spec = job_spec(&label, Some((rank as u16, 2)));
+        let (address, lease) = renters[carol]
+            .lease(
+                &stack.client,
+                &stack.bootstrap,
+                &suppliers[supplier].node,
+                4,
+                secs,
+                &spec,
+                Some(cluster),
+            )
+            .await?;
+        log.say(lease_line(
+            &label,
+            &lease,
+            suppliers[supplier].name,
+            "USDC",
+            secs,
+            "in the cluster",
+        ));
+        let p = Placed {
+            label,
+            address,
+            renter: carol,
+            supplier,
+            lease,
+            ending: Ending::RunsToEnd,
+            spec,
+        };
+        follow(&p, true, suppliers);
+        placed.push(p);
+    }
+    wait_cluster_complete(stack, &cluster).await?;
+    for p in &placed {
+        renters[carol]
+            .submit_spec(&http, &p.address, &p.spec)
+            .await?;
+    }
+
+    // alice: 2 GPUs with 80 GiB for the lease's length; then 2 RTX 3090 for
+    // twice as long, which she cancels.
+    let orders: [(usize, NodeQuery, &str, u16, u32, Ending); 4] = [
+        (
+            alice,
+            NodeQuery {
+                min_vram_mib: Some(VRAM_80GB),
+                min_free_gpus: Some(2),
+                ..NodeQuery::default()
+            },
+            "2 GPUs with >= 80 GB",
+            2,
+            secs,
+            Ending::RunsToEnd,
+        ),
+        (
+            alice,
+            NodeQuery {
+                gpu_model: Some("RTX 3090".into()),
+                min_free_gpus: Some(2),
+                ..NodeQuery::default()
+            },
+            "2 x RTX 3090",
+            2,
+            secs * 2,
+            Ending::RenterCancels(Duration::from_secs(u64::from(secs / 3))),
+        ),
+        // bob pays in IO: the cheapest pair of RTX 4090 (a machine that will
+        // lose power), then a single RTX 4090 elsewhere.
+        (
+            bob,
+            NodeQuery {
+                gpu_model: Some("RTX 4090".into()),
+                min_free_gpus: Some(2),
+                ..NodeQuery::default()
+            },
+            "2 x RTX 4090",
+            2,
+            secs * 2,
+            Ending::NodeLosesPower(Duration::from_secs(u64::from(secs / 4))),
+        ),
+        (
+            bob,
+            NodeQuery {
+                gpu_model: Some("RTX 4090".into()),
+                min_free_gpus: Some(1),
+                ..NodeQuery::default()
+            },
+            "1 x RTX 4090",
+            1,
+            secs,
+            Ending::RunsToEnd,
+        ),
+    ];
+    for (renter, query, wanted, gpus, duration, ending) in orders {
+        let name = renters[renter].name;
+        let supplier = pick(stack, suppliers, query, wanted, log, name).await?;
+        let label = format!("#{} {name}", placed.len() + 1);
+        let spec = job_spec(&label, None);
+        let (address, lease) = renters[renter]
+            .lease(
+                &stack.client,
+                &stack.bootstrap,
+                &suppliers[supplier].node,
+                gpus,
+                duration,
+                &spec,
+                None,
+            )
+            .await?;
+        log.say(lease_line(
+            &label,
+            &lease,
+            suppliers[supplier].name,
+            renters[renter].symbol,
+            duration,
+            "",
+        ));
+        let p = Placed {
+            label,
+            address,
+            renter,
+            supplier,
+            lease,
+            ending,
+            spec,
+        };
+        follow(&p, false, suppliers);
+        renters[renter]
+            .submit_spec(&http, &p.address, &p.spec)
+            .await?;
+        placed.push(p);
+    }
+    Ok(placed)
+}
+
+fn lease_line(
+    label: &str,
+    lease: &Lease,
+    node: &str,
+    symbol: &str,
+    secs: u32,
+    extra: &str,
+) -> String {
+    format!(
+        "{label}  leases {} GPU(s) of {node} for {secs} s, {} {symbol} escrowed{}{extra}",
+        lease.gpus,
+        iomesh_client::units::format_amount(lease.deposited, iomesh_client::bootstrap::DECIMALS),
+        if extra.is_empty() { "" } else { " " },
+    )
+}
+
+/// Polls every 250 ms until `ready` gives a value, or fails after `limit`.
+async fn poll<T, F, Fut>(what: &str, limit: Duration, mut ready: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = ready().await? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("gave up after {} s waiting for {what}", limit.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until the indexed cluster has all its leases funded.
+async fn wait_cluster_complete(stack: &Stack, cluster: &Pubkey) -> Result<()> {
+    poll(
+        "the cluster to be indexed complete",
+        Duration::from_secs(60),
+        || async {
+            let complete: Option<bool> = sqlx::query_scalar(
+                "SELECT leases_funded = leases_expected FROM clusters WHERE pubkey = $1",
+            )
+            .bind(cluster.as_ref())
+            .fetch_optional(&stack.pool)
+            .await?;
+            Ok(complete.filter(|c| *c).map(|_| ()))
+        },
+    )
+    .await
+}
+
+/// The lease once it is active on-chain.
+async fn wait_active(stack: &Stack, p: &Placed, limit: Duration) -> Result<Lease> {
+    poll(
+        &format!("lease {} to be activated", p.label),
+        limit,
+        || async {
+            let lease = stack.client.fetch::<Lease>(&p.address).await?;
+            Ok(lease.filter(|l| l.status == LeaseStatus::Active))
+        },
+    )
+    .await
+}
+
+/// A generous bound for every wait of the scenario.
+fn scenario_limit(p: &Placed) -> Duration {
+    Duration::from_secs(u64::from(p.lease.duration_secs) + 120)
+}
+
+/// Suppliers close their leases once they have run their full length: the
+/// escrow pays them the rest, and anything unused goes back to the renter.
+async fn close_ended_leases(
+    stack: &Stack,
+    suppliers: &[Supplier],
+    placed: &[Placed],
+    log: &Log,
+) -> Result<Vec<(Pubkey, Outcome)>> {
+    let mut outcomes = Vec::new();
+    for p in placed.iter().filter(|p| p.ending == Ending::RunsToEnd) {
+        let lease = wait_active(stack, p, scenario_limit(p)).await?;
+        let ends_at = lease.activated_at + i64::from(lease.duration_secs);
+        let wait = u64::try_from(ends_at + 1 - renters::now_secs()).unwrap_or(0);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        log.say(format!(
+            "{}  ran its full {} s; {} closes it and is paid from escrow",
+            p.label, lease.duration_secs, suppliers[p.supplier].name
+        ));
+        let owner = &suppliers[p.supplier].owner;
+        poll(
+            &format!("{} to close", p.label),
+            Duration::from_secs(30),
+            || async {
+                let (keys, _) = stack.client.lease_keys(&p.address).await?;
+                let mut ixs = keys.create_payout_accounts(&owner.pubkey()).to_vec();
+                ixs.push(keys.create_refund_account(&owner.pubkey()));
+                ixs.push(keys.close());
+                // The chain's clock may trail this machine's by a second.
+                Ok(stack.client.send(&ixs, owner, &[]).await.ok())
+            },
+        )
+        .await?;
+        outcomes.push((p.address, Outcome::Ended));
+    }
+    Ok(outcomes)
+}
+
+async fn renter_cancels(
+    stack: &Stack,
+    renters: &[Renter],
+    placed: &[Placed],
+    log: &Log,
+) -> Result<Vec<(Pubkey, Outcome)>> {
+    let mut outcomes = Vec::new();
+    for p in placed {
+        let Ending::RenterCancels(after) = p.ending else {
+            continue;
+        };
+        wait_active(stack, p, scenario_limit(p)).await?;
+        tokio::time::sleep(after).await;
+        let renter = &renters[p.renter];
+        log.say(format!(
+            "{}  {} cancels: the node is paid up to now, the rest is refunded",
+            p.label, renter.name
+        ));
+        let at = renter.cancel(&stack.client, &p.address).await?;
+        outcomes.push((p.address, Outcome::Cancelled { at }));
+    }
+    Ok(outcomes)
+}
+
+async fn machine_loses_power(
+    stack: &Stack,
+    suppliers: &[Supplier],
+    placed: &[Placed],
+    log: &Log,
+) -> Result<Vec<(Pubkey, Outcome)>> {
+    let mut outcomes = Vec::new();
+    for p in placed {
+        let Ending::NodeLosesPower(after) = p.ending else {
+            continue;
+        };
+        wait_active(stack, p, scenario_limit(p)).await?;
+        tokio::time::sleep(after).await;
+        let supplier = &suppliers[p.supplier];
+        supplier.power_failure();
+        log.say(format!(
+            "{}  {} loses power: its agent goes silent, its job dies",
+            p.label, supplier.name
+        ));
+        let failed_at = poll(
+            &format!("the scheduler to report {} failed", p.label),
+            scenario_limit(p),
+            || async {
+                Ok(sqlx::query_scalar::<_, i64>(
+                    "SELECT failed_at FROM assignments WHERE lease = $1 AND failed_at IS NOT NULL",
+                )
+                .bind(p.address.as_ref())
+                .fetch_optional(&stack.pool)
+                .await?)
+            },
+        )
+        .await?;
+        log.say(format!(
+            "{}  the scheduler reports the silent node on-chain (service last seen at {failed_at}): the renter is refunded",
+            p.label
+        ));
+        outcomes.push((p.address, Outcome::Failed { at: failed_at }));
+    }
+    Ok(outcomes)
+}
+
+/// Waits until Postgres has every lease closed and every assignment ended:
+/// the indexer and the scheduler caught up with the chain.
+async fn wait_all_closed(stack: &Stack, placed: &[Placed]) -> Result<()> {
+    let keys: Vec<Vec<u8>> = placed
+        .iter()
+        .map(|p| p.address.to_bytes().to_vec())
+        .collect();
+    poll(
+        "the indexer and the scheduler to see every lease closed",
+        Duration::from_secs(60),
+        || async {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM leases WHERE pubkey = ANY($1) AND closed_slot IS NULL)                       + (SELECT count(*) FROM assignments WHERE lease = ANY($1) AND ended_at IS NULL)",
+            )
+            .bind(&keys)
+            .fetch_one(&stack.pool)
+            .await?;
+            Ok((open == 0).then_some(()))
+        },
+    )
+    .await
+}
+
+/// No job process of the demo is left running once its lease is over.
+fn jobs_stopped(suppliers: &[Supplier]) -> books::Check {
+    let alive: Vec<String> = suppliers
+        .iter()
+        .flat_map(|s| s.agent.jobs.running())
+        .filter(|job| proc::is_alive(job.pid, job.start_ticks))
+        .map(|job| job.lease)
+        .collect();
+    books::Check::new(
+        "every job stopped when its lease ended, was cancelled or its node failed",
+        alive.is_empty(),
+        if alive.is_empty() {
+            "no job process left".to_string()
+        } else {
+            format!("still running for leases {}", alive.join(", "))
+        },
+    )
+}
+
+/// Every lease was assigned exactly once.
+async fn assigned_once(stack: &Stack, placed: &[Placed]) -> Result<books::Check> {
+    let keys: Vec<Vec<u8>> = placed
+        .iter()
+        .map(|p| p.address.to_bytes().to_vec())
+        .collect();
+    let rows =
+        sqlx::query("SELECT lease, count(*) FROM assignments WHERE lease = ANY($1) GROUP BY lease")
+            .bind(&keys)
+            .fetch_all(&stack.pool)
+            .await?;
+    let once = rows.len() == placed.len()
+        && rows
+            .iter()
+            .all(|r| r.try_get::<i64, _>(1).map(|n| n == 1).unwrap_or(false));
+    Ok(books::Check::new(
+        "every lease was dispatched exactly once",
+        once,
+        format!("{} leases, {} with assignments", placed.len(), rows.len()),
+    ))
+}
+
+/// The lease records for the books: indexed activation times and dispatch latency.
+async fn records(
+    stack: &Stack,
+    suppliers: &[Supplier],
+    renters: &[Renter],
+    placed: &[Placed],
+    outcomes: &BTreeMap<Pubkey, Outcome>,
+) -> Result<Vec<LeaseRecord>> {
+    let addresses: Vec<Pubkey> = placed.iter().map(|p| p.address).collect();
+    let observed = progress::observe(&stack.pool, &addresses).await?;
+    let mut records = Vec::new();
+    for p in placed {
+        let activated_at: i64 =
+            sqlx::query_scalar("SELECT activated_at FROM leases WHERE pubkey = $1")
+                .bind(p.address.as_ref())
+                .fetch_one(&stack.pool)
+                .await
+                .with_context(|| format!("reading the indexed activation of {}", p.label))?;
+        let outcome = *outcomes
+            .get(&p.address)
+            .with_context(|| format!("{} has no outcome", p.label))?;
+        let closed = observed
+            .get(&p.address)
+            .is_some_and(|o| matches!(o.stage, Stage::Closed { .. }));
+        if !closed || activated_at == 0 {
+            bail!("{} was not indexed as activated and closed", p.label);
+        }
+        records.push(LeaseRecord {
+            label: p.label.clone(),
+            renter: renters[p.renter].name,
+            node: suppliers[p.supplier].name,
+            gpus: p.lease.gpus,
+            symbol: renters[p.renter].symbol,
+            decimals: iomesh_client::bootstrap::DECIMALS,
+            rate_per_gpu_hour: p.lease.rate_per_gpu_hour,
+            fee_bps: p.lease.fee_bps,
+            deposited: p.lease.deposited,
+            duration_secs: p.lease.duration_secs,
+            activated_at,
+            outcome,
+            dispatch_ms: observed.get(&p.address).and_then(|o| o.dispatch_ms),
+        });
+    }
+    Ok(records)
+}
+
+/// Steps the lease's job printed to its log on the node.
+fn job_steps(supplier: &Supplier, lease: &Pubkey) -> usize {
+    let log = LeaseDir::new(supplier.agent.jobs.jobs_dir(), &lease.to_string()).stdout();
+    std::fs::read_to_string(log)
+        .map(|text| text.lines().filter(|l| l.contains(" step ")).count())
+        .unwrap_or(0)
+}

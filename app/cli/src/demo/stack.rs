@@ -1,0 +1,182 @@
+//! The marketplace's services, in this process and over real sockets: the
+//! localnet with the program (JSON-RPC + Yellowstone gRPC), a bootstrapped
+//! market, the indexer streaming it into Postgres and one scheduler replica.
+
+use anyhow::{Context as _, Result};
+use iomesh_client::{
+    bootstrap::{self, Bootstrap},
+    instructions,
+    iomesh::{self, MarketParams},
+    Client,
+};
+use iomesh_indexer::{
+    batcher::{self, BatchConfig},
+    metrics::Metrics,
+    reconcile::Reconciler,
+    source::{self, SourceConfig},
+    writer::Writer,
+};
+use iomesh_localnet::{Config as LocalnetConfig, Localnet};
+use iomesh_scheduler::{watchdog::Reporter, Config as SchedulerConfig, Running};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use sqlx::PgPool;
+use std::{path::Path, time::Duration};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use yellowstone_grpc_proto::prelude::CommitmentLevel;
+
+/// Slot length of the demo's localnet: short, so confirmations are quick.
+const SLOT: Duration = Duration::from_millis(100);
+/// SOL for the scheduler authority's report_failure fees.
+const SCHEDULER_LAMPORTS: u64 = 1_000_000_000;
+
+pub struct Stack {
+    pub localnet: Localnet,
+    pub client: Client,
+    pub bootstrap: Bootstrap,
+    /// The mints' faucet (mint authority of IO and USDC).
+    pub faucet: Keypair,
+    pub pool: PgPool,
+    pub scheduler: Running,
+    indexer: Indexer,
+}
+
+impl Stack {
+    /// Starts everything; `database_url` is the demo's own (empty) database.
+    pub async fn start(dir: &Path, database_url: &str, failure_grace_secs: u32) -> Result<Self> {
+        let localnet = Localnet::start(LocalnetConfig {
+            slot_duration: SLOT,
+            ..LocalnetConfig::ephemeral()
+        })
+        .await
+        .context("starting the localnet")?;
+        let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
+        let authority = Keypair::new();
+        let bootstrap = bootstrap::run(
+            &client,
+            &dir.join("localnet"),
+            &authority,
+            Some(localnet.grpc_url()),
+        )
+        .await
+        .context("bootstrapping the market")?;
+        let faucet = bootstrap::load_or_create_keypair(&bootstrap.faucet_keypair)?;
+
+        // The scheduler is the market's scheduler authority (it reports
+        // silent nodes), with a failure grace short enough to watch.
+        let scheduler_key = Keypair::new();
+        bootstrap::airdrop(&client, &scheduler_key.pubkey(), SCHEDULER_LAMPORTS).await?;
+        let market = client.market().await?;
+        let params = MarketParams {
+            treasury: market.treasury,
+            scheduler_authority: scheduler_key.pubkey(),
+            price_authority: market.price_authority,
+            reward_authority: market.reward_authority,
+            activation_timeout_secs: market.activation_timeout_secs,
+            min_lease_secs: market.min_lease_secs,
+            max_lease_secs: market.max_lease_secs,
+            failure_grace_secs,
+        };
+        client
+            .send(
+                &[instructions::update_market(&authority.pubkey(), params)],
+                &authority,
+                &[],
+            )
+            .await
+            .context("making the demo scheduler the market's scheduler authority")?;
+
+        let pool = iomesh_scheduler::db::connect(database_url, 24)
+            .await
+            .context("connecting to the demo database and applying the migrations")?;
+        let indexer = Indexer::spawn(&pool, localnet.grpc_url(), localnet.rpc_url());
+
+        let mut config = SchedulerConfig::new(database_url);
+        config.replica_id = Some("demo-replica".into());
+        config.rpc_url = localnet.rpc_url();
+        config.poll_ms = 500;
+        config.watchdog_ms = 250;
+        config.agent_heartbeat_ms = 1_000;
+        let scheduler = iomesh_scheduler::start_with_reporter(
+            config,
+            pool.clone(),
+            Some(Reporter {
+                client: Client::new(localnet.rpc_url(), CommitmentConfig::confirmed()),
+                authority: scheduler_key,
+            }),
+        )
+        .await
+        .context("starting the scheduler")?;
+        Ok(Self {
+            localnet,
+            client,
+            bootstrap,
+            faucet,
+            pool,
+            scheduler,
+            indexer,
+        })
+    }
+
+    /// Stops the scheduler, the indexer (flushing), the pool and the localnet.
+    pub async fn stop(self) -> Result<()> {
+        let scheduler = self.scheduler.stop().await;
+        let indexer = self.indexer.stop().await;
+        self.pool.close().await;
+        self.localnet.shutdown().await;
+        scheduler.context("stopping the scheduler")?;
+        indexer
+    }
+}
+
+/// The indexer pipeline (gRPC source → batcher → Postgres), as its binary runs it.
+struct Indexer {
+    shutdown: CancellationToken,
+    source: JoinHandle<iomesh_indexer::Result<()>>,
+    batcher: JoinHandle<iomesh_indexer::Result<()>>,
+}
+
+impl Indexer {
+    fn spawn(pool: &PgPool, grpc_url: String, rpc_url: String) -> Self {
+        let metrics = Metrics::new();
+        let shutdown = CancellationToken::new();
+        let writer = Writer::new(pool.clone(), iomesh::ID, "demo");
+        let (events, receiver) = mpsc::channel(4_096);
+        let batcher = tokio::spawn(batcher::run(
+            receiver,
+            writer.clone(),
+            BatchConfig::default(),
+            metrics.clone(),
+            CancellationToken::new(),
+        ));
+        let source = tokio::spawn(source::run(
+            SourceConfig {
+                endpoint: grpc_url,
+                x_token: None,
+                program_id: iomesh::ID,
+                commitment: CommitmentLevel::Confirmed,
+                watchdog: Duration::from_secs(10),
+                reconcile_chunk: 1_024,
+            },
+            writer,
+            Reconciler::new(rpc_url, iomesh::ID, CommitmentConfig::confirmed()),
+            events,
+            metrics,
+            shutdown.clone(),
+        ));
+        Self {
+            shutdown,
+            source,
+            batcher,
+        }
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.shutdown.cancel();
+        self.source.await.context("indexer source task")??;
+        self.batcher.await.context("indexer batcher task")??;
+        Ok(())
+    }
+}

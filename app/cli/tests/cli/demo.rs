@@ -1,0 +1,158 @@
+//! `iomesh demo` as a user runs it: the built binary, the whole marketplace
+//! (localnet, indexer, Postgres, scheduler, agents running real job
+//! processes), its JSON summary checked lease by lease.
+
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use std::process::Command;
+
+/// The market's shortest lease: the demo's leases run this long.
+const LEASE_SECS: u64 = 60;
+
+fn run_demo(database_url: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iomesh"))
+        .args(["--output", "json", "demo"])
+        .args(extra)
+        .env("DATABASE_URL", database_url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("iomesh runs")
+}
+
+fn u64_of(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("not a u64: {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain() {
+    let database_url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is set (run the tests through scripts/postgres or ./scripts/test)");
+    let output = tokio::task::spawn_blocking({
+        let url = database_url.clone();
+        move || run_demo(&url, &["--lease-secs", &LEASE_SECS.to_string()])
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the demo failed:\n{stderr}");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not the JSON summary ({e}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+
+    // Progress was shown live, as Postgres recorded it.
+    for line in [
+        "all 5 agents authenticated",
+        "dispatched to",
+        "activated on-chain by the node's operator",
+        "loses power",
+        "reports the silent node on-chain",
+        "cancels",
+        "the scheduler saw the closure: assignment ended, job stopped",
+        "the scheduler saw the closure: assignment failed",
+    ] {
+        assert!(
+            stderr.contains(line),
+            "no `{line}` in the progress:\n{stderr}"
+        );
+    }
+
+    // Every reconciliation passed: the money each lease should have moved by
+    // the program's rules is what moved between the token accounts.
+    assert_eq!(summary["all_checks_ok"], true, "{summary:#}");
+    let checks = summary["checks"].as_array().unwrap();
+    assert_eq!(
+        checks.len(),
+        2 + 4 * 2,
+        "two general checks + four per mint: {summary:#}"
+    );
+    assert!(checks.iter().all(|c| c["ok"] == true), "{summary:#}");
+
+    // Six leases: a two-node cluster and two more that ran to the end, one
+    // cancelled, one on a node that lost power; every one of them was served.
+    assert_eq!(summary["leases_total"], 6);
+    assert_eq!(summary["ended"], 4);
+    assert_eq!(summary["cancelled"], 1);
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["leases_served"], 6);
+    let leases = summary["leases"].as_array().unwrap();
+    let mut gpu_seconds = 0;
+    for lease in leases {
+        let served = u64_of(&lease["served_secs"]);
+        gpu_seconds += u64_of(&lease["gpus"]) * served;
+        let (payout, fee, refund) = (
+            u64_of(&lease["payout"]),
+            u64_of(&lease["fee"]),
+            u64_of(&lease["refund"]),
+        );
+        assert_eq!(u64_of(&lease["deposited"]), payout + refund, "{lease}");
+        assert_eq!(u64_of(&lease["to_supplier"]), payout - fee, "{lease}");
+        // The job really ran on the node: it printed a step a second.
+        let steps = u64_of(&lease["job_steps"]);
+        assert!(steps >= 1, "{lease}");
+        assert!(lease["dispatch_ms"].is_u64(), "{lease}");
+        match lease["outcome"]["outcome"].as_str().unwrap() {
+            "ended" => {
+                assert_eq!(served, LEASE_SECS, "{lease}");
+                assert_eq!(refund, 0, "{lease}");
+                assert!(steps >= LEASE_SECS / 2, "{lease}");
+            }
+            "cancelled" | "failed" => {
+                assert!(served > 0 && served < 2 * LEASE_SECS, "{lease}");
+                assert!(refund > 0, "{lease}");
+            }
+            other => panic!("unexpected outcome {other}: {lease}"),
+        }
+    }
+    assert_eq!(u64_of(&summary["gpu_seconds"]), gpu_seconds);
+    let cluster: Vec<&Value> = leases.iter().filter(|l| l["renter"] == "carol").collect();
+    assert_eq!(cluster.len(), 2, "carol's cluster has two leases");
+    assert_ne!(cluster[0]["node"], cluster[1]["node"], "on two nodes");
+
+    // Both payment mints were used; the USD totals add up.
+    assert!(summary["mints"]["USDC"].is_object() && summary["mints"]["IO"].is_object());
+    let usd = &summary["usd_micros"];
+    assert!(u64_of(&usd["paid_to_suppliers"]) > 0);
+    assert!(u64_of(&usd["fees"]) > 0);
+    assert!(u64_of(&usd["refunded"]) > 0);
+    let latency = &summary["dispatch_latency_ms"];
+    assert_eq!(latency["samples"], 6);
+    assert!(u64_of(&latency["p50"]) <= u64_of(&latency["p99"]));
+
+    // Nothing is left behind: the demo database is dropped, the work
+    // directory removed.
+    assert!(summary["work_dir"].is_null(), "{summary:#}");
+    let name = summary["database"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(name.starts_with("iomesh_demo_"), "{name}");
+    let mut connection = PgConnection::connect(&database_url).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the demo database {name} was dropped");
+}
+
+#[test]
+fn demo_refuses_leases_shorter_than_the_market_allows() {
+    let output = run_demo(
+        "postgres://unused@127.0.0.1:1/none",
+        &["--lease-secs", "10"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--lease-secs 10: leases run 60 to 3600 s"),
+        "{stderr}"
+    );
+}
