@@ -118,8 +118,9 @@ pub struct DemoArgs {
     /// How long the renters' leases run, in seconds (the market minimum is 60).
     #[arg(long, default_value_t = 60)]
     pub lease_secs: u32,
-    /// Seconds of silence after which a node's lease is reported failed.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds of silence after which a node's lease is reported failed
+    /// (long enough that a busy machine does not make a healthy node look dead).
+    #[arg(long, default_value_t = 10)]
     pub failure_grace_secs: u32,
     /// Keep the work directory (log, keys, job outputs) and the demo database.
     #[arg(long)]
