@@ -83,6 +83,8 @@ pub async fn run(
 
     let watched = Arc::new(Mutex::new(Vec::<Watched>::new()));
     let stop_watch = CancellationToken::new();
+    // An interrupted demo drops this future: the watcher stops with it.
+    let _stop_watch_on_drop = stop_watch.clone().drop_guard();
     let watcher = tokio::spawn(progress::watch(
         stack.pool.clone(),
         log.clone(),
