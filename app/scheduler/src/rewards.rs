@@ -5,10 +5,13 @@
 //! publishes the epoch on-chain.
 //!
 //! Allocation over the window `[from, to)` (unix seconds), integer math only:
-//! - `gpu_seconds(n)` = Σ over every lease of node `n` (open, or closed and
-//!   kept as a tombstone with its last decoded values) of
-//!   `gpus × |[activated_at, settled_until] ∩ [from, to]|`: settled time only,
-//!   what the renter actually paid for. Leases never activated count nothing.
+//! - `gpu_seconds(n)` = Σ over every lease of node `n` of
+//!   `gpus × |[activated_at, served_until] ∩ [from, to]|`, where
+//!   `served_until` is what the renter paid for: `settled_until` of an open
+//!   lease; for a closed one (a tombstone keeping the values from before its
+//!   final settlement) the reported failure time, the lease's end when it
+//!   closed after it, else the last second its agent was seen serving it
+//!   (see `served_until!`). Leases never activated count nothing.
 //! - `uptime_seconds(n)` = 60 × the number of minutes starting in `[from, to)`
 //!   in which the node's agent sent a heartbeat (`node_uptime_minutes`).
 //! - `score(n)` = `weight_permille(gpu_model) × (K × gpu_seconds + gpu_count × uptime_seconds)`
@@ -36,6 +39,24 @@ pub const WORK_OVER_UPTIME: u128 = 10;
 
 /// Class weight of models no entry matches (1.0).
 pub const DEFAULT_WEIGHT_PERMILLE: u64 = 1_000;
+
+/// Until when a lease's service counts, as SQL over `l` (the lease row) and
+/// `f` (its assignments' failure time and last second seen). An open lease:
+/// what it has settled. A closed lease is a tombstone holding the values from
+/// before its final settlement, so its end is rebuilt from what that
+/// settlement paid for: the reported failure time; its full length when it
+/// closed after its end; otherwise (cancelled) the last second its agent was
+/// seen running it, which bills no second the node did not serve.
+macro_rules! served_until {
+    () => {
+        "CASE WHEN l.closed_slot IS NULL THEN l.settled_until \
+              WHEN f.failed_at IS NOT NULL THEN greatest(l.settled_until, f.failed_at) \
+              WHEN l.activated_at + l.duration_secs <= floor(extract(epoch from l.updated_at))::int8 \
+                THEN l.activated_at + l.duration_secs \
+              ELSE greatest(l.settled_until, \
+                            least(l.activated_at + l.duration_secs, COALESCE(f.last_seen, l.settled_until))) END"
+    };
+}
 
 /// `iomesh-scheduler rewards`.
 #[derive(clap::Args, Debug, Clone)]
@@ -193,17 +214,21 @@ pub async fn compute(
         })?;
 
     // Every node with its delivered GPU-seconds and uptime minutes in the window.
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "SELECT n.pubkey, n.owner, n.gpu_model, n.gpu_count, n.staked::text AS staked, \
                 n.closed_slot IS NOT NULL AS closed, \
                 COALESCE((SELECT sum(l.gpus::numeric * greatest(0, \
-                            least(l.settled_until, $2) - greatest(l.activated_at, $1))) \
-                          FROM leases l WHERE l.node = n.pubkey AND l.activated_at > 0), 0)::text \
+                            least(", served_until!(), ", $2) - greatest(l.activated_at, $1))) \
+                          FROM leases l \
+                          LEFT JOIN LATERAL (SELECT max(a.failed_at) AS failed_at, \
+                                   floor(extract(epoch from max(a.last_seen_at)))::int8 AS last_seen \
+                                 FROM assignments a WHERE a.lease = l.pubkey) f ON true \
+                          WHERE l.node = n.pubkey AND l.activated_at > 0), 0)::text \
                   AS gpu_seconds, \
                 (SELECT count(*) FROM node_uptime_minutes u \
                   WHERE u.node = n.pubkey AND u.minute >= $1 AND u.minute < $2) AS uptime_minutes \
          FROM nodes n ORDER BY n.pubkey",
-    )
+    ))
     .bind(from)
     .bind(to)
     .fetch_all(pool)

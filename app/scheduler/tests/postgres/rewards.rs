@@ -282,3 +282,68 @@ async fn heartbeats_record_one_uptime_row_per_minute(pool: PgPool) {
     drop(agent);
     replica.stop().await.unwrap();
 }
+
+/// An assignment of `lease` as the scheduler leaves it once the lease closed.
+async fn ended_assignment(
+    pool: &PgPool,
+    lease: &Pubkey,
+    node: &Pubkey,
+    last_seen_at: i64,
+    failed_at: Option<i64>,
+) {
+    sqlx::query(
+        "INSERT INTO assignments (lease, node, attempt, replica, session_id, state, \
+           last_seen_at, failed_at, ended_at) \
+         VALUES ($1, $2, 1, 'r', 's', $3, to_timestamp($4), $5, now())",
+    )
+    .bind(lease.to_bytes().as_slice())
+    .bind(node.to_bytes().as_slice())
+    .bind(if failed_at.is_some() {
+        "failed"
+    } else {
+        "ended"
+    })
+    .bind(last_seen_at as f64)
+    .bind(failed_at)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// A closed lease is a tombstone holding its values from before the final
+/// settlement (here: never settled at all): its work is counted up to what
+/// that settlement paid for, not to the stale `settled_until`.
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn closed_leases_count_what_their_final_settlement_paid_for(pool: PgPool) {
+    let f = Fixture::new(&pool, 0).await;
+    let now = now();
+    let (from, to) = (now - 3 * HOUR, now + HOUR);
+    let (node, _) = f.node("H100", 8, 0).await;
+
+    // Ran its whole hour and was closed after its end: 2 GPUs × 3,600 s.
+    let ended = f.lease(&node, 2, now - 2 * HOUR, now - 2 * HOUR).await;
+    ended_assignment(&pool, &ended, &node, now - HOUR - 1, None).await;
+    f.chain.close(&ended).await;
+    // Cancelled 10 minutes into its hour; its agent was last seen serving it
+    // 300 s after activation: 1 × 300 s.
+    let cancelled = f.lease(&node, 1, now - 600, now - 600).await;
+    ended_assignment(&pool, &cancelled, &node, now - 300, None).await;
+    f.chain.close(&cancelled).await;
+    // Reported failed at 120 s, whatever was seen later: 1 × 120 s.
+    let failed = f.lease(&node, 1, now - 900, now - 900).await;
+    ended_assignment(&pool, &failed, &node, now - 600, Some(now - 780)).await;
+    f.chain.close(&failed).await;
+    // Cancelled before its agent ever reported it: nothing beyond what settled.
+    let unseen = f.lease(&node, 1, now - 500, now - 450).await;
+    f.chain.close(&unseen).await;
+    // Still open: what it has settled, 50 s.
+    f.lease(&node, 1, now - 100, now - 50).await;
+
+    let rewards = compute(&pool, 9, from, to, 1_000, &ClassWeights::default())
+        .await
+        .expect("the epoch computes");
+    assert_eq!(
+        line(&rewards, &node).gpu_seconds,
+        2 * 3_600 + 300 + 120 + 50 + 50
+    );
+}
