@@ -126,7 +126,7 @@ pub enum ConfigError {
     Url { flag: &'static str, url: String },
     #[error(transparent)]
     Gpu(#[from] gpu::GpuError),
-    #[error("no GPUs detected (nvidia-smi is missing or lists none); pass --gpus or --gpus-file")]
+    #[error("no GPUs detected (no NVIDIA driver: neither NVML nor nvidia-smi is installed, or they list none); pass --gpus or --gpus-file")]
     NoGpus,
     #[error("--{flag} must be at least 1 second")]
     Zero { flag: &'static str },

@@ -1,11 +1,15 @@
-//! GPU detection: `nvidia-smi` when it is installed, or an override listing
-//! the GPUs (also how the demo simulates GPUs on machines without any).
-//! NVML is not linked: `nvidia-smi` ships with every driver and reports the
-//! same fields, so the agent needs no native library to start.
+//! GPU detection: an override listing the GPUs (also how the demo simulates
+//! GPUs on machines without any), else NVML when the driver's library is
+//! installed, else `nvidia-smi`. NVML is loaded at run time, not linked, so
+//! the agent needs no native library to build or start.
+
+mod nvml;
+
+pub use nvml::{query_nvml, query_nvml_library, NVML_LIBRARY};
 
 use iomesh_agent_proto::v1;
 use serde::{Deserialize, Serialize};
-use std::{path::Path, process::Command};
+use std::{fmt, path::Path, process::Command};
 
 /// One GPU as the agent reports it to the scheduler and to `iomesh node register`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +42,15 @@ pub enum GpuError {
     },
     #[error("nvidia-smi failed: {0}")]
     NvidiaSmiFailed(String),
+    #[error(
+        "NVML {call} failed{}: {detail} (the NVIDIA driver's library is installed but cannot list the GPUs: is the driver loaded and of the same version? `nvidia-smi` shows the same error)",
+        device.map(|i| format!(" for GPU {i}")).unwrap_or_default()
+    )]
+    Nvml {
+        call: &'static str,
+        device: Option<u32>,
+        detail: String,
+    },
     #[error(
         "GPU override `{spec}`: {detail} (expected COUNTxMODEL:VRAM_MIB, e.g. `4xRTX 4090:24576`)"
     )]
@@ -164,16 +177,52 @@ pub struct GpuSource {
     pub inline: Option<String>,
 }
 
-/// The GPUs of this machine: the override when given, else `nvidia-smi`,
-/// else none.
+/// Where `detect` found the GPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detected {
+    File,
+    Inline,
+    Nvml,
+    NvidiaSmi,
+    /// Neither NVML nor `nvidia-smi` is installed.
+    Nothing,
+}
+
+impl fmt::Display for Detected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Detected::File => "--gpus-file",
+            Detected::Inline => "--gpus",
+            Detected::Nvml => "NVML",
+            Detected::NvidiaSmi => "nvidia-smi",
+            Detected::Nothing => "none (neither NVML nor nvidia-smi is installed)",
+        })
+    }
+}
+
+/// The GPUs of this machine: the override when given, else NVML, else
+/// `nvidia-smi`, else none. Logs which source answered.
 pub fn detect(source: &GpuSource) -> Result<Vec<Gpu>, GpuError> {
+    let (gpus, detected) = detect_with_source(source)?;
+    tracing::info!(source = %detected, gpus = gpus.len(), "GPUs detected");
+    Ok(gpus)
+}
+
+/// [`detect`] without the log, also saying which source answered.
+pub fn detect_with_source(source: &GpuSource) -> Result<(Vec<Gpu>, Detected), GpuError> {
     if let Some(path) = &source.file {
-        return read_gpu_file(path);
+        return Ok((read_gpu_file(path)?, Detected::File));
     }
     if let Some(spec) = &source.inline {
-        return parse_override(spec);
+        return Ok((parse_override(spec)?, Detected::Inline));
     }
-    Ok(query_nvidia_smi()?.unwrap_or_default())
+    if let Some(gpus) = query_nvml()? {
+        return Ok((gpus, Detected::Nvml));
+    }
+    if let Some(gpus) = query_nvidia_smi()? {
+        return Ok((gpus, Detected::NvidiaSmi));
+    }
+    Ok((Vec::new(), Detected::Nothing))
 }
 
 fn check_unique(gpus: &[Gpu]) -> Result<(), GpuError> {
@@ -256,5 +305,42 @@ mod tests {
         assert_eq!(read_gpu_file(&path).unwrap(), gpus);
         std::fs::write(&path, "{").unwrap();
         assert!(read_gpu_file(&path).is_err());
+    }
+
+    #[test]
+    fn overrides_come_before_detection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gpus.json");
+        let listed = parse_nvidia_smi(TWO_4090).unwrap();
+        std::fs::write(&path, serde_json::to_string(&listed).unwrap()).unwrap();
+        let both = GpuSource {
+            file: Some(path),
+            inline: Some("1xT4:15360".into()),
+        };
+        assert_eq!(detect_with_source(&both).unwrap(), (listed, Detected::File));
+        let inline = GpuSource {
+            file: None,
+            inline: Some("1xT4:15360".into()),
+        };
+        let (gpus, detected) = detect_with_source(&inline).unwrap();
+        assert_eq!((gpus.len(), detected), (1, Detected::Inline));
+    }
+
+    #[test]
+    fn a_machine_without_nvidia_software_detects_no_gpus() {
+        // Where neither the kernel driver nor nvidia-smi is installed (this
+        // test machine), NVML is absent and nvidia-smi too: no GPUs, no error.
+        let nvidia_smi_installed = !matches!(
+            Command::new("nvidia-smi").arg("--help").output(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        );
+        if Path::new("/proc/driver/nvidia").exists() || nvidia_smi_installed {
+            eprintln!("skipped: this machine has NVIDIA software");
+            return;
+        }
+        assert_eq!(
+            detect_with_source(&GpuSource::default()).unwrap(),
+            (Vec::new(), Detected::Nothing)
+        );
     }
 }

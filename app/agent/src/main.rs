@@ -21,7 +21,7 @@ async fn main() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&gpus)?);
             } else if gpus.is_empty() {
-                println!("no GPUs detected (nvidia-smi is missing or lists none)");
+                println!("no GPUs detected (no NVIDIA driver: neither NVML nor nvidia-smi is installed, or they list none)");
             } else {
                 for g in &gpus {
                     println!("{}  {}  {} MiB  {}", g.index, g.model, g.vram_mib, g.uuid);
