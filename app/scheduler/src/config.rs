@@ -69,6 +69,14 @@ pub struct Config {
     /// Postgres connections of this replica.
     #[arg(long, env = "IOMESH_SCHEDULER_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+    /// Uptime minutes (the reward job's uptime input) are kept this many days;
+    /// must exceed the longest reward window not yet computed.
+    #[arg(
+        long,
+        env = "IOMESH_SCHEDULER_UPTIME_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    pub uptime_retention_days: u32,
 }
 
 impl Config {
@@ -89,6 +97,7 @@ impl Config {
             replica_timeout_ms: 10_000,
             watchdog_ms: 1_000,
             db_connections: 16,
+            uptime_retention_days: 90,
         }
     }
 
@@ -100,6 +109,10 @@ impl Config {
             ("--replica-heartbeat-ms", self.replica_heartbeat_ms),
             ("--watchdog-ms", self.watchdog_ms),
             ("--db-connections", u64::from(self.db_connections)),
+            (
+                "--uptime-retention-days",
+                u64::from(self.uptime_retention_days),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {

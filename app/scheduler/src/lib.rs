@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod replica;
+pub mod retention;
 pub mod rewards;
 pub mod sessions;
 pub mod watchdog;
@@ -175,6 +176,7 @@ pub async fn start_with_reporter(
     tasks.push(tokio::spawn(dispatch::run(shared.clone())));
     tasks.push(tokio::spawn(replica::run(shared.clone())));
     tasks.push(tokio::spawn(watchdog::run(shared.clone(), reporter)));
+    tasks.push(tokio::spawn(retention::run(shared.clone())));
     Ok(Running {
         shared,
         grpc_addr,

@@ -347,3 +347,52 @@ async fn closed_leases_count_what_their_final_settlement_paid_for(pool: PgPool) 
         2 * 3_600 + 300 + 120 + 50 + 50
     );
 }
+
+/// Uptime minutes past the retention are deleted (in batches larger than
+/// one statement's), those inside it stay and still count.
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn uptime_minutes_past_the_retention_are_pruned(pool: PgPool) {
+    let f = Fixture::new(&pool, 0).await;
+    let (node, _) = f.node("H100", 1, 0).await;
+    let this_minute = now() / 60 * 60;
+    let day = 86_400;
+    // 60,000 minutes ending 91 days ago (more than one delete batch), and
+    // the last 10 minutes.
+    sqlx::query(
+        "INSERT INTO node_uptime_minutes (node, minute) \
+         SELECT $1, $2 - m * 60 FROM generate_series(0, 59999) m",
+    )
+    .bind(node.to_bytes().as_slice())
+    .bind(this_minute - 91 * day)
+    .execute(&pool)
+    .await
+    .unwrap();
+    uptime(&pool, &node, (1..=10).map(|m| this_minute - 60 * m)).await;
+
+    let deleted = iomesh_scheduler::retention::prune_uptime(&pool, 90)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 60_000);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM node_uptime_minutes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 10);
+    assert_eq!(
+        iomesh_scheduler::retention::prune_uptime(&pool, 90)
+            .await
+            .unwrap(),
+        0
+    );
+    let rewards = compute(
+        &pool,
+        1,
+        this_minute - 3_600,
+        this_minute,
+        1_000,
+        &ClassWeights::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(line(&rewards, &node).uptime_seconds, 600);
+}
