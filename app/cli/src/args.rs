@@ -291,6 +291,14 @@ pub enum NodeCommand {
         /// Operator (hot key on the GPU machine) keypair file; default: your keypair.
         #[arg(long)]
         operator: Option<PathBuf>,
+        /// GPU model, count and VRAM from `iomesh-agent gpus --json` saved in
+        /// this file (`-`: stdin), instead of --gpu-model, --gpus and --vram-*.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with_all = ["gpu_model", "gpus", "vram_gib", "vram_mib"]
+        )]
+        agent_gpus: Option<PathBuf>,
         #[command(flatten)]
         spec: NodeSpecArgs,
     },

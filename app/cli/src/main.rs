@@ -1,5 +1,6 @@
 //! `iomesh`: the wallet CLI of the iomesh GPU marketplace.
 
+mod agent_gpus;
 mod args;
 mod commands;
 mod config;

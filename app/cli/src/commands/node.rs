@@ -2,6 +2,7 @@
 
 use super::sent;
 use crate::{
+    agent_gpus::{self, GpuListing},
     args::{NodeCommand, NodeSpecArgs},
     config::load_keypair,
     context::{duration_secs, pubkey, Context},
@@ -23,18 +24,29 @@ use iomesh_client::{
 };
 use serde_json::{json, Value};
 use solana_signer::Signer;
+use std::path::Path;
 
 pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Output> {
     match command {
-        NodeCommand::Register { operator, spec } => {
+        NodeCommand::Register {
+            operator,
+            agent_gpus,
+            spec,
+        } => {
+            let gpus = agent_gpus.as_deref().map(gpus_from_agent).transpose()?;
             let owner = ctx.signer()?;
             let operator = match operator {
                 Some(path) => load_keypair(&path, "--operator")?,
                 None => owner.insecure_clone(),
             };
             let market = ctx.client.market().await?;
-            let spec = new_spec(&spec, &market)?;
+            let spec = new_spec(&spec, gpus.as_ref(), &market)?;
             let address = pda::node(&operator.pubkey());
+            // Said back, as a list read from the agent is not on the command line.
+            let listed = format!(
+                "{} x {}, {} MiB each",
+                spec.gpu_count, spec.gpu_model, spec.vram_mib
+            );
             let instruction = ix::register_node(&owner.pubkey(), &operator.pubkey(), spec);
             let signature = ctx
                 .client
@@ -51,6 +63,7 @@ pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Output> {
                 vec![
                     ("Node", address.to_string()),
                     ("Operator", operator.pubkey().to_string()),
+                    ("GPUs", listed),
                 ],
             ))
         }
@@ -197,17 +210,42 @@ fn price(spec: &NodeSpecArgs) -> Result<Option<u64>> {
         .transpose()
 }
 
-fn new_spec(args: &NodeSpecArgs, market: &Market) -> Result<NodeSpec> {
+/// The GPUs listed by `iomesh-agent gpus --json` in `path`, as one listing.
+fn gpus_from_agent(path: &Path) -> Result<GpuListing> {
+    let listing = agent_gpus::read_listing(path)?;
+    if let Some(note) = listing.vram_note() {
+        eprintln!("{note}");
+    }
+    Ok(listing)
+}
+
+/// The spec of a new node; GPU model, count and VRAM come from the agent's
+/// list when given (clap refuses them alongside --agent-gpus).
+fn new_spec(args: &NodeSpecArgs, gpus: Option<&GpuListing>, market: &Market) -> Result<NodeSpec> {
     let required = |name: &str| anyhow!("--{name} is required to register a node");
-    let Some(vram_mib) = vram_mib(args)? else {
-        bail!("--vram-gib or --vram-mib is required to register a node");
+    let (gpu_model, gpu_count, vram_mib) = match gpus {
+        Some(gpus) => (gpus.gpu_model.clone(), gpus.gpu_count, gpus.vram_mib),
+        None => {
+            let unless_agent = |name: &str| {
+                anyhow!(
+                    "--{name} is required to register a node, unless --agent-gpus lists the GPUs"
+                )
+            };
+            let Some(vram_mib) = vram_mib(args)? else {
+                return Err(unless_agent("vram-gib or --vram-mib"));
+            };
+            (
+                args.gpu_model
+                    .clone()
+                    .ok_or_else(|| unless_agent("gpu-model"))?,
+                args.gpus.ok_or_else(|| unless_agent("gpus"))?,
+                vram_mib,
+            )
+        }
     };
     Ok(NodeSpec {
-        gpu_model: args
-            .gpu_model
-            .clone()
-            .ok_or_else(|| required("gpu-model"))?,
-        gpu_count: args.gpus.ok_or_else(|| required("gpus"))?,
+        gpu_model,
+        gpu_count,
         vram_mib,
         region: args.region.clone().ok_or_else(|| required("region"))?,
         price_usd_micros_per_gpu_hour: price(args)?.ok_or_else(|| required("price"))?,
