@@ -8,8 +8,9 @@ use solana_commitment_config::CommitmentConfig;
 use solana_keypair::{write_keypair_file, Keypair};
 use solana_signer::Signer;
 use std::{
+    io::Write,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -99,6 +100,11 @@ impl Env {
 
     /// Runs `iomesh` against the localnet, signed by `wallet`.
     pub async fn iomesh(&self, wallet: &Wallet, args: &[&str]) -> Run {
+        self.iomesh_with_stdin(wallet, args, Vec::new()).await
+    }
+
+    /// Runs `iomesh` like [`Env::iomesh`], with `stdin` piped to it.
+    pub async fn iomesh_with_stdin(&self, wallet: &Wallet, args: &[&str], stdin: Vec<u8>) -> Run {
         let mut full: Vec<String> = vec![
             "--url".into(),
             self.localnet.rpc_url(),
@@ -110,7 +116,7 @@ impl Env {
             "json".into(),
         ];
         full.extend(args.iter().map(|a| a.to_string()));
-        run_binary(full).await
+        run_binary_with_stdin(full, stdin).await
     }
 
     /// Base units of `symbol` held by `owner`'s associated token account.
@@ -154,15 +160,27 @@ pub fn new_wallet(dir: &Path, name: &str) -> Wallet {
 
 /// Runs the built binary with `args` (off the async workers).
 pub async fn run_binary(args: Vec<String>) -> Run {
+    run_binary_with_stdin(args, Vec::new()).await
+}
+
+/// Runs the built binary with `args`, writing `stdin` to it.
+pub async fn run_binary_with_stdin(args: Vec<String>, stdin: Vec<u8>) -> Run {
     tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_iomesh"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iomesh"))
             .args(&args)
             .env_remove("IOMESH_URL")
             .env_remove("IOMESH_LOCALNET_DIR")
             // No Solana CLI config of the machine leaks into the test.
             .env("HOME", std::env::temp_dir().join("iomesh-cli-test-home"))
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run iomesh");
+        // Written then closed before waiting, so the binary sees the end of
+        // its input; a run that never reads stdin may close it first.
+        let _ = child.stdin.take().expect("piped stdin").write_all(&stdin);
+        let out = child.wait_with_output().expect("wait for iomesh");
         Run {
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
