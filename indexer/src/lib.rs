@@ -14,6 +14,7 @@ pub mod decode;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod pipeline;
 pub mod reconcile;
 pub mod source;
 pub mod tables;

@@ -4,10 +4,14 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use iomesh_indexer::{
-    batcher, config::Config, db, http, metrics::Metrics, reconcile::Reconciler, source,
-    writer::Writer,
+    config::Config,
+    db, http,
+    metrics::Metrics,
+    pipeline::{Pipeline, PipelineConfig},
+    reconcile::Reconciler,
+    source,
 };
-use tokio::{net::TcpListener, sync::mpsc};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use yellowstone_grpc_proto::prelude::CommitmentLevel;
 
@@ -69,19 +73,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    let writer = Writer::new(pool, config.program_id, config.cursor_id.clone());
-    let (events, receiver) = mpsc::channel(config.channel_capacity);
-    // The batcher stops once the source drops its sender; it is only told to
-    // give up on a commit that keeps failing after a second signal.
-    let batcher_abort = CancellationToken::new();
-    let batcher = tokio::spawn(batcher::run(
-        receiver,
-        writer.clone(),
-        config.batch(),
-        metrics.clone(),
-        batcher_abort.clone(),
-    ));
-    let source_config = source::SourceConfig {
+    let source = source::SourceConfig {
         endpoint: config.grpc_endpoint.clone(),
         x_token: config.grpc_x_token.clone(),
         program_id: config.program_id,
@@ -98,28 +90,32 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.program_id,
         config.commitment.rpc(),
     );
-    let source = tokio::spawn(source::run(
-        source_config,
-        writer,
+    let pipeline = Pipeline::spawn(
+        pool,
+        PipelineConfig {
+            source,
+            batch: config.batch(),
+            channel_capacity: config.channel_capacity,
+            cursor_id: config.cursor_id.clone(),
+        },
         reconciler,
-        events,
         metrics,
-        shutdown.clone(),
-    ));
+    );
     tracing::info!(program = %config.program_id, grpc = %config.grpc_endpoint,
         rpc = %config.rpc_url, http = %config.http_addr, "indexer started");
 
     shutdown_signal().await?;
     tracing::info!("shutting down: flushing the pending batch");
-    shutdown.cancel();
+    let batcher_abort = pipeline.batcher_abort();
     let abort_on_second_signal = tokio::spawn(async move {
         if shutdown_signal().await.is_ok() {
             batcher_abort.cancel();
         }
     });
-    source.await.context("source task")??;
-    batcher.await.context("batcher task")??;
+    let stopped = pipeline.stop().await;
+    shutdown.cancel();
     abort_on_second_signal.abort();
+    stopped?;
     http.await.context("http task")??;
     tracing::info!("indexer stopped");
     Ok(())

@@ -3,11 +3,11 @@
 
 use crate::fixture::Chain;
 use iomesh_indexer::{
-    batcher::{self, BatchConfig},
+    batcher::BatchConfig,
     metrics::Metrics,
+    pipeline::{Pipeline, PipelineConfig},
     reconcile::Reconciler,
-    source::{self, SourceConfig},
-    writer::Writer,
+    source::SourceConfig,
 };
 use solana_commitment_config::CommitmentConfig;
 use sqlx::{PgPool, Row};
@@ -19,11 +19,7 @@ use std::{
     },
     time::Duration,
 };
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::mpsc,
-    task::JoinHandle,
-};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use yellowstone_grpc_proto::prelude::CommitmentLevel;
 
@@ -32,56 +28,41 @@ pub const TIMEOUT: Duration = Duration::from_secs(90);
 /// The indexer pipeline running in this process.
 pub struct Indexer {
     pub metrics: Metrics,
-    shutdown: CancellationToken,
-    source: JoinHandle<iomesh_indexer::Result<()>>,
-    batcher: JoinHandle<iomesh_indexer::Result<()>>,
+    pipeline: Pipeline,
 }
 
 impl Indexer {
     pub fn spawn(pool: &PgPool, grpc_url: String, rpc_url: String) -> Self {
+        let source = SourceConfig {
+            endpoint: grpc_url,
+            x_token: None,
+            program_id: iomesh::ID,
+            commitment: CommitmentLevel::Confirmed,
+            watchdog: Duration::from_secs(3),
+            reconcile_chunk: 512,
+        };
         let metrics = Metrics::new();
-        let shutdown = CancellationToken::new();
-        let writer = Writer::new(pool.clone(), iomesh::ID, "test");
-        let (events, receiver) = mpsc::channel(4_096);
-        let batcher = tokio::spawn(batcher::run(
-            receiver,
-            writer.clone(),
-            BatchConfig {
-                max_updates: 512,
-                max_delay: Duration::from_millis(10),
-                ..BatchConfig::default()
+        let pipeline = Pipeline::spawn(
+            pool.clone(),
+            PipelineConfig {
+                source,
+                batch: BatchConfig {
+                    max_updates: 512,
+                    max_delay: Duration::from_millis(10),
+                    ..BatchConfig::default()
+                },
+                channel_capacity: 4_096,
+                cursor_id: "test".into(),
             },
-            metrics.clone(),
-            CancellationToken::new(),
-        ));
-        let source = tokio::spawn(source::run(
-            SourceConfig {
-                endpoint: grpc_url,
-                x_token: None,
-                program_id: iomesh::ID,
-                commitment: CommitmentLevel::Confirmed,
-                watchdog: Duration::from_secs(3),
-                reconcile_chunk: 512,
-            },
-            writer,
             Reconciler::new(rpc_url, iomesh::ID, CommitmentConfig::confirmed()),
-            events,
             metrics.clone(),
-            shutdown.clone(),
-        ));
-        Self {
-            metrics,
-            shutdown,
-            source,
-            batcher,
-        }
+        );
+        Self { metrics, pipeline }
     }
 
     /// Graceful stop: the source ends, the batcher flushes what is pending.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        self.source.await.unwrap().unwrap();
-        self.batcher.await.unwrap().unwrap();
+        self.pipeline.stop().await.unwrap();
     }
 }
 

@@ -229,12 +229,7 @@ async fn place_leases(
 
     // carol: distributed training on two nodes of 4 GPUs with 80 GiB each,
     // started together or not at all.
-    let query = NodeQuery {
-        min_vram_mib: Some(VRAM_80GB),
-        min_free_gpus: Some(4),
-        ..NodeQuery::default()
-    };
-    let found = Renter::search(&stack.client, &query).await?;
+    let found = Renter::search(&stack.client, &with_vram(VRAM_80GB, 4)).await?;
     let members: Vec<usize> = found
         .iter()
         .filter_map(|(address, _)| suppliers.iter().position(|s| s.node == *address))
@@ -290,63 +285,33 @@ async fn place_leases(
             .await?;
     }
 
-    // alice: 2 GPUs with 80 GiB for the lease's length; then 2 RTX 3090 for
-    // twice as long, which she cancels.
-    let orders: [(usize, NodeQuery, &str, u16, u32, Ending); 4] = [
+    // alice: 2 GPUs with 80 GB for the lease's length; then 2 RTX 3090 for
+    // twice as long, which she cancels. bob pays in IO: the cheapest pair of
+    // RTX 4090 (a machine that will lose power), then a single RTX 4090.
+    let orders = [
+        (alice, with_vram(VRAM_80GB, 2), secs, Ending::RunsToEnd),
         (
             alice,
-            NodeQuery {
-                min_vram_mib: Some(VRAM_80GB),
-                min_free_gpus: Some(2),
-                ..NodeQuery::default()
-            },
-            "2 GPUs with >= 80 GB",
-            2,
-            secs,
-            Ending::RunsToEnd,
-        ),
-        (
-            alice,
-            NodeQuery {
-                gpu_model: Some("RTX 3090".into()),
-                min_free_gpus: Some(2),
-                ..NodeQuery::default()
-            },
-            "2 x RTX 3090",
-            2,
+            of_model("RTX 3090", 2),
             secs * 2,
             Ending::RenterCancels(Duration::from_secs(u64::from(secs / 3))),
         ),
-        // bob pays in IO: the cheapest pair of RTX 4090 (a machine that will
-        // lose power), then a single RTX 4090 elsewhere.
         (
             bob,
-            NodeQuery {
-                gpu_model: Some("RTX 4090".into()),
-                min_free_gpus: Some(2),
-                ..NodeQuery::default()
-            },
-            "2 x RTX 4090",
-            2,
+            of_model("RTX 4090", 2),
             secs * 2,
             Ending::NodeLosesPower(Duration::from_secs(u64::from(secs / 4))),
         ),
-        (
-            bob,
-            NodeQuery {
-                gpu_model: Some("RTX 4090".into()),
-                min_free_gpus: Some(1),
-                ..NodeQuery::default()
-            },
-            "1 x RTX 4090",
-            1,
-            secs,
-            Ending::RunsToEnd,
-        ),
+        (bob, of_model("RTX 4090", 1), secs, Ending::RunsToEnd),
     ];
-    for (renter, query, wanted, gpus, duration, ending) in orders {
+    for (renter, query, duration, ending) in orders {
         let name = renters[renter].name;
-        let supplier = pick(stack, suppliers, query, wanted, log, name).await?;
+        let gpus = query.min_free_gpus.unwrap_or(1);
+        let wanted = match &query.gpu_model {
+            Some(model) => format!("{gpus} x {model}"),
+            None => format!("{gpus} GPUs with >= 80 GB"),
+        };
+        let supplier = pick(stack, suppliers, query, &wanted, log, name).await?;
         let label = format!("#{} {name}", placed.len() + 1);
         let spec = job_spec(&label, None);
         let (address, lease) = renters[renter]
@@ -384,6 +349,24 @@ async fn place_leases(
         placed.push(p);
     }
     Ok(placed)
+}
+
+/// Nodes with `gpus` free GPUs of `model`.
+fn of_model(model: &str, gpus: u16) -> NodeQuery {
+    NodeQuery {
+        gpu_model: Some(model.into()),
+        min_free_gpus: Some(gpus),
+        ..NodeQuery::default()
+    }
+}
+
+/// Nodes with `gpus` free GPUs of at least `vram_mib` each.
+fn with_vram(vram_mib: u32, gpus: u16) -> NodeQuery {
+    NodeQuery {
+        min_vram_mib: Some(vram_mib),
+        min_free_gpus: Some(gpus),
+        ..NodeQuery::default()
+    }
 }
 
 fn lease_line(

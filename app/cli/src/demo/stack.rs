@@ -10,11 +10,11 @@ use iomesh_client::{
     Client,
 };
 use iomesh_indexer::{
-    batcher::{self, BatchConfig},
+    batcher::BatchConfig,
     metrics::Metrics,
+    pipeline::{Pipeline, PipelineConfig},
     reconcile::Reconciler,
-    source::{self, SourceConfig},
-    writer::Writer,
+    source::SourceConfig,
 };
 use iomesh_localnet::{Config as LocalnetConfig, Localnet};
 use iomesh_scheduler::{watchdog::Reporter, Config as SchedulerConfig, Running};
@@ -23,8 +23,6 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use sqlx::PgPool;
 use std::{path::Path, time::Duration};
-use tokio::{sync::mpsc, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
 use yellowstone_grpc_proto::prelude::CommitmentLevel;
 
 /// Slot length of the demo's localnet: short, so confirmations are quick.
@@ -40,7 +38,7 @@ pub struct Stack {
     pub faucet: Keypair,
     pub pool: PgPool,
     pub scheduler: Running,
-    indexer: Indexer,
+    indexer: Pipeline,
 }
 
 impl Stack {
@@ -91,7 +89,7 @@ impl Stack {
         let pool = iomesh_scheduler::db::connect(database_url, 24)
             .await
             .context("connecting to the demo database and applying the migrations")?;
-        let indexer = Indexer::spawn(&pool, localnet.grpc_url(), localnet.rpc_url());
+        let indexer = spawn_indexer(&pool, localnet.grpc_url(), localnet.rpc_url());
 
         let mut config = SchedulerConfig::new(database_url);
         config.replica_id = Some("demo-replica".into());
@@ -127,56 +125,29 @@ impl Stack {
         self.pool.close().await;
         self.localnet.shutdown().await;
         scheduler.context("stopping the scheduler")?;
-        indexer
+        indexer.context("stopping the indexer")
     }
 }
 
 /// The indexer pipeline (gRPC source → batcher → Postgres), as its binary runs it.
-struct Indexer {
-    shutdown: CancellationToken,
-    source: JoinHandle<iomesh_indexer::Result<()>>,
-    batcher: JoinHandle<iomesh_indexer::Result<()>>,
-}
-
-impl Indexer {
-    fn spawn(pool: &PgPool, grpc_url: String, rpc_url: String) -> Self {
-        let metrics = Metrics::new();
-        let shutdown = CancellationToken::new();
-        let writer = Writer::new(pool.clone(), iomesh::ID, "demo");
-        let (events, receiver) = mpsc::channel(4_096);
-        let batcher = tokio::spawn(batcher::run(
-            receiver,
-            writer.clone(),
-            BatchConfig::default(),
-            metrics.clone(),
-            CancellationToken::new(),
-        ));
-        let source = tokio::spawn(source::run(
-            SourceConfig {
-                endpoint: grpc_url,
-                x_token: None,
-                program_id: iomesh::ID,
-                commitment: CommitmentLevel::Confirmed,
-                watchdog: Duration::from_secs(10),
-                reconcile_chunk: 1_024,
-            },
-            writer,
-            Reconciler::new(rpc_url, iomesh::ID, CommitmentConfig::confirmed()),
-            events,
-            metrics,
-            shutdown.clone(),
-        ));
-        Self {
-            shutdown,
+fn spawn_indexer(pool: &PgPool, grpc_url: String, rpc_url: String) -> Pipeline {
+    let source = SourceConfig {
+        endpoint: grpc_url,
+        x_token: None,
+        program_id: iomesh::ID,
+        commitment: CommitmentLevel::Confirmed,
+        watchdog: Duration::from_secs(10),
+        reconcile_chunk: 1_024,
+    };
+    Pipeline::spawn(
+        pool.clone(),
+        PipelineConfig {
             source,
-            batcher,
-        }
-    }
-
-    async fn stop(self) -> Result<()> {
-        self.shutdown.cancel();
-        self.source.await.context("indexer source task")??;
-        self.batcher.await.context("indexer batcher task")??;
-        Ok(())
-    }
+            batch: BatchConfig::default(),
+            channel_capacity: 4_096,
+            cursor_id: "demo".into(),
+        },
+        Reconciler::new(rpc_url, iomesh::ID, CommitmentConfig::confirmed()),
+        Metrics::new(),
+    )
 }
