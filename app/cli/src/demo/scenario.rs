@@ -421,17 +421,50 @@ async fn wait_cluster_complete(stack: &Stack, cluster: &Pubkey) -> Result<()> {
     .await
 }
 
-/// The lease once it is active on-chain.
-async fn wait_active(stack: &Stack, p: &Placed, limit: Duration) -> Result<Lease> {
+/// The lease once it is active on-chain; `None` if it was closed first.
+async fn wait_active(stack: &Stack, p: &Placed, limit: Duration) -> Result<Option<Lease>> {
     poll(
         &format!("lease {} to be activated", p.label),
         limit,
         || async {
-            let lease = stack.client.fetch::<Lease>(&p.address).await?;
-            Ok(lease.filter(|l| l.status == LeaseStatus::Active))
+            Ok(match stack.client.fetch::<Lease>(&p.address).await? {
+                None => Some(None),
+                Some(lease) if lease.status == LeaseStatus::Active => Some(Some(lease)),
+                Some(_) => None,
+            })
         },
     )
     .await
+}
+
+/// How a lease the demo did not close ended: only the scheduler closes
+/// leases behind the demo's back, by reporting a silent node (a machine too
+/// busy to heartbeat within the grace looks dead). Said, and put in the books.
+async fn closed_by_the_scheduler(stack: &Stack, p: &Placed, log: &Log) -> Result<Outcome> {
+    let failed_at = poll(
+        &format!("the scheduler's failure report of {}", p.label),
+        Duration::from_secs(30),
+        || async {
+            Ok(sqlx::query_scalar::<_, i64>(
+                "SELECT failed_at FROM assignments WHERE lease = $1 AND failed_at IS NOT NULL",
+            )
+            .bind(p.address.as_ref())
+            .fetch_optional(&stack.pool)
+            .await?)
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "{} was closed, but not by the demo or a failure report",
+            p.label
+        )
+    })?;
+    log.say(format!(
+        "{}  was reported failed by the scheduler (its agent silent past the grace): this machine may be too busy",
+        p.label
+    ));
+    Ok(Outcome::Failed { at: failed_at })
 }
 
 /// A generous bound for every wait of the scenario.
@@ -449,7 +482,10 @@ async fn close_ended_leases(
 ) -> Result<Vec<(Pubkey, Outcome)>> {
     let mut outcomes = Vec::new();
     for p in placed.iter().filter(|p| p.ending == Ending::RunsToEnd) {
-        let lease = wait_active(stack, p, scenario_limit(p)).await?;
+        let Some(lease) = wait_active(stack, p, scenario_limit(p)).await? else {
+            outcomes.push((p.address, closed_by_the_scheduler(stack, p, log).await?));
+            continue;
+        };
         let ends_at = lease.activated_at + i64::from(lease.duration_secs);
         let wait = u64::try_from(ends_at + 1 - renters::now_secs()).unwrap_or(0);
         tokio::time::sleep(Duration::from_secs(wait)).await;
@@ -458,20 +494,28 @@ async fn close_ended_leases(
             p.label, lease.duration_secs, suppliers[p.supplier].name
         ));
         let owner = &suppliers[p.supplier].owner;
-        poll(
+        let closed_by_us = poll(
             &format!("{} to close", p.label),
             Duration::from_secs(30),
             || async {
+                if stack.client.fetch::<Lease>(&p.address).await?.is_none() {
+                    return Ok(Some(false));
+                }
                 let (keys, _) = stack.client.lease_keys(&p.address).await?;
                 let mut ixs = keys.create_payout_accounts(&owner.pubkey()).to_vec();
                 ixs.push(keys.create_refund_account(&owner.pubkey()));
                 ixs.push(keys.close());
                 // The chain's clock may trail this machine's by a second.
-                Ok(stack.client.send(&ixs, owner, &[]).await.ok())
+                Ok(stack.client.send(&ixs, owner, &[]).await.ok().map(|_| true))
             },
         )
         .await?;
-        outcomes.push((p.address, Outcome::Ended));
+        let outcome = if closed_by_us {
+            Outcome::Ended
+        } else {
+            closed_by_the_scheduler(stack, p, log).await?
+        };
+        outcomes.push((p.address, outcome));
     }
     Ok(outcomes)
 }
@@ -487,9 +531,16 @@ async fn renter_cancels(
         let Ending::RenterCancels(after) = p.ending else {
             continue;
         };
-        wait_active(stack, p, scenario_limit(p)).await?;
+        if wait_active(stack, p, scenario_limit(p)).await?.is_none() {
+            outcomes.push((p.address, closed_by_the_scheduler(stack, p, log).await?));
+            continue;
+        }
         tokio::time::sleep(after).await;
         let renter = &renters[p.renter];
+        if stack.client.fetch::<Lease>(&p.address).await?.is_none() {
+            outcomes.push((p.address, closed_by_the_scheduler(stack, p, log).await?));
+            continue;
+        }
         log.say(format!(
             "{}  {} cancels: the node is paid up to now, the rest is refunded",
             p.label, renter.name
@@ -511,7 +562,10 @@ async fn machine_loses_power(
         let Ending::NodeLosesPower(after) = p.ending else {
             continue;
         };
-        wait_active(stack, p, scenario_limit(p)).await?;
+        if wait_active(stack, p, scenario_limit(p)).await?.is_none() {
+            outcomes.push((p.address, closed_by_the_scheduler(stack, p, log).await?));
+            continue;
+        }
         tokio::time::sleep(after).await;
         let supplier = &suppliers[p.supplier];
         supplier.power_failure();
