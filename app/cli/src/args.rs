@@ -306,6 +306,14 @@ pub enum NodeCommand {
     Update {
         /// Node address or operator key.
         node: String,
+        /// GPU model, count and VRAM from `iomesh-agent gpus --json` in this
+        /// file (`-`: stdin), e.g. after GPUs were added to the machine.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with_all = ["gpu_model", "gpus", "vram_gib", "vram_mib"]
+        )]
+        agent_gpus: Option<PathBuf>,
         #[command(flatten)]
         spec: NodeSpecArgs,
     },

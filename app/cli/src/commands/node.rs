@@ -67,11 +67,15 @@ pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Output> {
                 ],
             ))
         }
-        NodeCommand::Update { node, spec } => {
+        NodeCommand::Update {
+            node,
+            agent_gpus,
+            spec,
+        } => {
+            let gpus = agent_gpus.as_deref().map(gpus_from_agent).transpose()?;
             let owner = ctx.signer()?;
             let (address, current) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
-            let market = ctx.client.market().await?;
-            let spec = updated_spec(&spec, &current, &market)?;
+            let spec = updated_spec(&spec, gpus.as_ref(), &current)?;
             let instruction = ix::update_node(&owner.pubkey(), &address, spec);
             let signature = ctx.client.send(&[instruction], &owner, &[]).await?;
             Ok(sent(
@@ -260,14 +264,23 @@ fn new_spec(args: &NodeSpecArgs, gpus: Option<&GpuListing>, market: &Market) -> 
     })
 }
 
-fn updated_spec(args: &NodeSpecArgs, node: &Node, _market: &Market) -> Result<NodeSpec> {
+/// The node's spec with the given flags (or the agent's GPU list) changed.
+/// The program refuses a GPU count below the GPUs leased out.
+fn updated_spec(args: &NodeSpecArgs, gpus: Option<&GpuListing>, node: &Node) -> Result<NodeSpec> {
+    let (gpu_model, gpu_count, vram_mib) = match gpus {
+        Some(gpus) => (gpus.gpu_model.clone(), gpus.gpu_count, gpus.vram_mib),
+        None => (
+            args.gpu_model
+                .clone()
+                .unwrap_or_else(|| decode_text(&node.gpu_model).to_string()),
+            args.gpus.unwrap_or(node.gpu_count),
+            vram_mib(args)?.unwrap_or(node.vram_mib),
+        ),
+    };
     Ok(NodeSpec {
-        gpu_model: args
-            .gpu_model
-            .clone()
-            .unwrap_or_else(|| decode_text(&node.gpu_model).to_string()),
-        gpu_count: args.gpus.unwrap_or(node.gpu_count),
-        vram_mib: vram_mib(args)?.unwrap_or(node.vram_mib),
+        gpu_model,
+        gpu_count,
+        vram_mib,
         region: args
             .region
             .clone()

@@ -81,6 +81,25 @@ async fn registers_a_node_from_the_agents_gpu_list() {
     assert_eq!(s(&node["region"]), "eu-west");
     assert_eq!(u(&node["price_usd_micros_per_gpu_hour"]), 2_000_000);
 
+    // Four more GPUs in the machine: `node update` takes the new list; the
+    // region and the price stay.
+    let listed = agent_gpus_json(&["--gpus", "8xNVIDIA GeForce RTX 4090:24564"]).await;
+    env.iomesh_with_stdin(
+        &supplier,
+        &["node", "update", &operator.pubkey(), "--agent-gpus", "-"],
+        listed,
+    )
+    .await
+    .json();
+    let node = env
+        .iomesh(&supplier, &["node", "show", &operator.pubkey()])
+        .await
+        .json();
+    assert_eq!(u(&node["gpu_count"]), 8);
+    assert_eq!(s(&node["gpu_model"]), "RTX 4090");
+    assert_eq!(s(&node["region"]), "eu-west");
+    assert_eq!(u(&node["price_usd_micros_per_gpu_hour"]), 2_000_000);
+
     // GPUs of one model with different VRAM, from a file: the smallest is
     // listed, and the supplier is told so.
     let file = env.dir.path().join("uneven.json");
