@@ -84,6 +84,9 @@ impl WriteStats {
     }
 }
 
+/// Closed accounts of one kind, column by column: pubkeys, slots, write versions.
+type Tombstones = (Vec<Vec<u8>>, Vec<i64>, Vec<i64>);
+
 /// Writes batches for one program into one database.
 #[derive(Clone)]
 pub struct Writer {
@@ -205,7 +208,7 @@ impl Writer {
         stats.skipped = updates.len() - applied.len();
 
         let mut rows: HashMap<Kind, Rows> = HashMap::new();
-        let mut tombstones: HashMap<Kind, (Vec<Vec<u8>>, Vec<i64>, Vec<i64>)> = HashMap::new();
+        let mut tombstones: HashMap<Kind, Tombstones> = HashMap::new();
         for (update, decoded) in updates.iter().zip(&decoded) {
             let Some(stored_kind) = applied.get(update.pubkey.as_ref()) else {
                 continue;

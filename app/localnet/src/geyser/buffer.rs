@@ -50,6 +50,9 @@ struct State {
     last_frozen: Option<(Slot, Hash)>,
 }
 
+/// The batches to replay, then the receiver of what is published next.
+pub type Subscription = (Vec<Arc<Batch>>, broadcast::Receiver<Arc<Batch>>);
+
 /// Subscribers' view of where replay can start.
 #[derive(Debug)]
 pub struct Unavailable {
@@ -288,10 +291,7 @@ impl Feed {
     /// A receiver of everything published from now on, and, for `from_slot`,
     /// the batches of slots `>= from_slot` published before: taken together
     /// so nothing is missed or repeated.
-    pub fn subscribe(
-        &self,
-        from_slot: Option<Slot>,
-    ) -> Result<(Vec<Arc<Batch>>, broadcast::Receiver<Arc<Batch>>), Unavailable> {
+    pub fn subscribe(&self, from_slot: Option<Slot>) -> Result<Subscription, Unavailable> {
         let state = self.state();
         let replay = match from_slot {
             None => Vec::new(),

@@ -2,10 +2,8 @@
 //! real indexer filling Postgres, `iomesh-scheduler rewards --publish` run as
 //! a process, and a node owner claiming with the proof from its epoch file.
 
-#[allow(dead_code)]
 #[path = "../postgres/common.rs"]
 mod common;
-#[allow(dead_code)]
 #[path = "../../../../indexer/tests/localnet/fixture.rs"]
 mod fixture;
 #[allow(dead_code)]

@@ -112,11 +112,9 @@ async fn a_submitted_lease_reaches_its_agent_is_adopted_on_reconnect_and_stopped
 
     // The renter cancels the first lease on-chain: the agent is told to stop.
     chain.close(&leases[0]).await;
-    let stop = loop {
-        match agent.recv().await.unwrap() {
-            SchedMsg::Stop(stop) => break stop,
-            other => panic!("expected Stop, got {other:?}"),
-        }
+    let stop = match agent.recv().await.unwrap() {
+        SchedMsg::Stop(stop) => stop,
+        other => panic!("expected Stop, got {other:?}"),
     };
     assert_eq!(stop.lease, leases[0].to_string());
     assert_eq!(stop.reason(), StopReason::Cancelled);
@@ -137,8 +135,7 @@ async fn a_submitted_lease_reaches_its_agent_is_adopted_on_reconnect_and_stopped
     .bind(node.as_ref())
     .execute(&pool)
     .await
-    .err()
-    .expect("a second open assignment violates the unique index");
+    .expect_err("a second open assignment violates the unique index");
     assert!(
         duplicate
             .to_string()

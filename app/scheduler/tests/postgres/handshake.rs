@@ -83,7 +83,7 @@ async fn a_second_connection_of_a_node_replaces_the_first(pool: PgPool) {
     let mut second = TestAgent::connect(&a.grpc_url(), &operator.pubkey(), &operator, &[])
         .await
         .unwrap();
-    let closed = first.recv().await.err().expect("the first stream ends");
+    let closed = first.recv().await.expect_err("the first stream ends");
     assert_eq!(closed.code(), Code::Aborted, "{closed:?}");
     assert!(
         closed.message().contains("replaced"),
@@ -106,7 +106,7 @@ async fn a_second_connection_of_a_node_replaces_the_first(pool: PgPool) {
         ("replica-b", third.welcome.session_id.as_str())
     );
     second.heartbeat(&[]).await;
-    let closed = second.recv().await.err().expect("the replaced stream ends");
+    let closed = second.recv().await.expect_err("the replaced stream ends");
     assert_eq!(closed.code(), Code::Aborted, "{closed:?}");
     // The old session's cleanup did not delete the new row.
     let still: String = sqlx::query_scalar("SELECT session_id FROM agent_sessions WHERE node = $1")
