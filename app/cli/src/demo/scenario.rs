@@ -591,8 +591,33 @@ async fn machine_loses_power(
             p.label
         ));
         outcomes.push((p.address, Outcome::Failed { at: failed_at }));
+        log.say(why_no_work(stack, supplier).await?);
     }
     Ok(outcomes)
+}
+
+/// What the scheduler's HTTP API says of a node that gets no work.
+async fn why_no_work(stack: &Stack, supplier: &Supplier) -> Result<String> {
+    let url = format!("{}/v1/nodes/{}", stack.scheduler.http_url(), supplier.node);
+    let view: serde_json::Value = poll(
+        "the node offline in the scheduler's API",
+        Duration::from_secs(30),
+        || async {
+            let view: serde_json::Value = reqwest::get(&url).await?.json().await?;
+            Ok((view["online"] == false).then_some(view))
+        },
+    )
+    .await?;
+    let reasons: Vec<&str> = view["no_work_reasons"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    Ok(format!(
+        "{}: GET /v1/nodes/{} says it gets no work: {}",
+        supplier.name,
+        supplier.node,
+        reasons.join("; ")
+    ))
 }
 
 /// Waits until Postgres has every lease closed and every assignment ended:

@@ -51,6 +51,7 @@ async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain
         "activated on-chain by the node's operator",
         "loses power",
         "reports the silent node on-chain",
+        "says it gets no work: offline: no agent session",
         "cancels",
         "the scheduler saw the closure: assignment ended, job stopped",
         "the scheduler saw the closure: assignment failed",
