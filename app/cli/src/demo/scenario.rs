@@ -520,6 +520,23 @@ async fn close_ended_leases(
     Ok(outcomes)
 }
 
+/// Waits until the lease has been active for `after`; its outcome instead
+/// if the scheduler closed it first.
+async fn active_for(
+    stack: &Stack,
+    p: &Placed,
+    after: Duration,
+    log: &Log,
+) -> Result<Option<Outcome>> {
+    if wait_active(stack, p, scenario_limit(p)).await?.is_some() {
+        tokio::time::sleep(after).await;
+        if stack.client.fetch::<Lease>(&p.address).await?.is_some() {
+            return Ok(None);
+        }
+    }
+    closed_by_the_scheduler(stack, p, log).await.map(Some)
+}
+
 async fn renter_cancels(
     stack: &Stack,
     renters: &[Renter],
@@ -531,16 +548,11 @@ async fn renter_cancels(
         let Ending::RenterCancels(after) = p.ending else {
             continue;
         };
-        if wait_active(stack, p, scenario_limit(p)).await?.is_none() {
-            outcomes.push((p.address, closed_by_the_scheduler(stack, p, log).await?));
+        if let Some(closed) = active_for(stack, p, after, log).await? {
+            outcomes.push((p.address, closed));
             continue;
         }
-        tokio::time::sleep(after).await;
         let renter = &renters[p.renter];
-        if stack.client.fetch::<Lease>(&p.address).await?.is_none() {
-            outcomes.push((p.address, closed_by_the_scheduler(stack, p, log).await?));
-            continue;
-        }
         log.say(format!(
             "{}  {} cancels: the node is paid up to now, the rest is refunded",
             p.label, renter.name
@@ -562,11 +574,10 @@ async fn machine_loses_power(
         let Ending::NodeLosesPower(after) = p.ending else {
             continue;
         };
-        if wait_active(stack, p, scenario_limit(p)).await?.is_none() {
-            outcomes.push((p.address, closed_by_the_scheduler(stack, p, log).await?));
+        if let Some(closed) = active_for(stack, p, after, log).await? {
+            outcomes.push((p.address, closed));
             continue;
         }
-        tokio::time::sleep(after).await;
         let supplier = &suppliers[p.supplier];
         supplier.power_failure();
         log.say(format!(
