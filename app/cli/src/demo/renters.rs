@@ -113,7 +113,7 @@ impl Renter {
         let args = CreateClusterArgs {
             nonce,
             leases_expected: leases,
-            funding_deadline: now_secs() + 600,
+            funding_deadline: iomesh_agent::now_secs() + 600,
         };
         let renter = self.keypair.pubkey();
         client
@@ -174,10 +174,6 @@ pub fn mint(bootstrap: &Bootstrap, symbol: &str) -> Result<TokenMint> {
         .mint(symbol)
         .map(|m| m.token_mint())
         .with_context(|| format!("the bootstrap has no {symbol} mint"))
-}
-
-pub fn now_secs() -> i64 {
-    iomesh_agent::now_secs()
 }
 
 /// The demo's job: a small real workload that hashes random data once a

@@ -5,7 +5,7 @@
 use super::{
     books::{self, LeaseRecord, MintInfo, Outcome, Parties, Snapshot},
     progress::{self, Log, Stage, Watched},
-    renters::{self, job_spec, Renter},
+    renters::{job_spec, Renter},
     stack::Stack,
     suppliers::Supplier,
 };
@@ -441,9 +441,26 @@ async fn wait_active(stack: &Stack, p: &Placed, limit: Duration) -> Result<Optio
 /// leases behind the demo's back, by reporting a silent node (a machine too
 /// busy to heartbeat within the grace looks dead). Said, and put in the books.
 async fn closed_by_the_scheduler(stack: &Stack, p: &Placed, log: &Log) -> Result<Outcome> {
-    let failed_at = poll(
-        &format!("the scheduler's failure report of {}", p.label),
-        Duration::from_secs(30),
+    let failed_at = reported_failed_at(stack, p, Duration::from_secs(30))
+        .await
+        .with_context(|| {
+            format!(
+                "{} was closed, but not by the demo or a failure report",
+                p.label
+            )
+        })?;
+    log.say(format!(
+        "{}  was reported failed by the scheduler (its agent silent past the grace): this machine may be too busy",
+        p.label
+    ));
+    Ok(Outcome::Failed { at: failed_at })
+}
+
+/// The failure time the scheduler reported on-chain for `p`, once it has.
+async fn reported_failed_at(stack: &Stack, p: &Placed, limit: Duration) -> Result<i64> {
+    poll(
+        &format!("the scheduler to report {} failed", p.label),
+        limit,
         || async {
             Ok(sqlx::query_scalar::<_, i64>(
                 "SELECT failed_at FROM assignments WHERE lease = $1 AND failed_at IS NOT NULL",
@@ -454,17 +471,6 @@ async fn closed_by_the_scheduler(stack: &Stack, p: &Placed, log: &Log) -> Result
         },
     )
     .await
-    .with_context(|| {
-        format!(
-            "{} was closed, but not by the demo or a failure report",
-            p.label
-        )
-    })?;
-    log.say(format!(
-        "{}  was reported failed by the scheduler (its agent silent past the grace): this machine may be too busy",
-        p.label
-    ));
-    Ok(Outcome::Failed { at: failed_at })
 }
 
 /// A generous bound for every wait of the scenario.
@@ -487,7 +493,7 @@ async fn close_ended_leases(
             continue;
         };
         let ends_at = lease.activated_at + i64::from(lease.duration_secs);
-        let wait = u64::try_from(ends_at + 1 - renters::now_secs()).unwrap_or(0);
+        let wait = u64::try_from(ends_at + 1 - iomesh_agent::now_secs()).unwrap_or(0);
         tokio::time::sleep(Duration::from_secs(wait)).await;
         log.say(format!(
             "{}  ran its full {} s; {} closes it and is paid from escrow",
@@ -584,19 +590,7 @@ async fn machine_loses_power(
             "{}  {} loses power: its agent goes silent, its job dies",
             p.label, supplier.name
         ));
-        let failed_at = poll(
-            &format!("the scheduler to report {} failed", p.label),
-            scenario_limit(p),
-            || async {
-                Ok(sqlx::query_scalar::<_, i64>(
-                    "SELECT failed_at FROM assignments WHERE lease = $1 AND failed_at IS NOT NULL",
-                )
-                .bind(p.address.as_ref())
-                .fetch_optional(&stack.pool)
-                .await?)
-            },
-        )
-        .await?;
+        let failed_at = reported_failed_at(stack, p, scenario_limit(p)).await?;
         log.say(format!(
             "{}  the scheduler reports the silent node on-chain (service last seen at {failed_at}): the renter is refunded",
             p.label
