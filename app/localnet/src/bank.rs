@@ -158,7 +158,7 @@ impl Chain {
             &bank,
             iomesh::ID,
             "iomesh",
-            solana_program_test::processor!(iomesh::native::process_instruction),
+            iomesh_native_host::checked_processor!(iomesh::native::process_instruction),
         );
         add_builtin(
             &bank,
@@ -514,6 +514,7 @@ pub async fn install_syscall_stubs() {
                     .start_with_context()
                     .await,
             );
+            iomesh_native_host::install_cpi_checks();
         })
         .await;
 }
