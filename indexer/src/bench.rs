@@ -127,7 +127,7 @@ fn workload(args: &BenchArgs, count: usize) -> Vec<SubscribeUpdate> {
             in_cluster: false,
             cluster_nonce: 0,
             cluster_funding_deadline: 0,
-            reserved: [0; 4],
+            reserved: [0; 132],
         };
         let mut data = Vec::with_capacity(Lease::SPACE);
         lease.try_serialize(&mut data).expect("serialize");

@@ -4,7 +4,7 @@
 
 use anchor_lang::{AccountDeserialize, Discriminator};
 use iomesh::state::{
-    Cluster, IosdConfig, Lease, Market, Node, PaymentMint, PendingSlash, RewardEpoch,
+    Cluster, Credit, IosdConfig, Lease, Market, Node, PaymentMint, PendingSlash, RewardEpoch,
 };
 use solana_pubkey::Pubkey;
 use spl_token_2022_interface::{extension::StateWithExtensions, state::Account as TokenAccount};
@@ -21,6 +21,7 @@ pub enum Decoded {
     /// The epoch and its claim bitmap (the bytes after the struct).
     RewardEpoch(Box<RewardEpoch>, Vec<u8>),
     IosdConfig(Box<IosdConfig>),
+    Credit(Box<Credit>),
     Vault(Vault),
     /// Owned by the program but with a discriminator this build does not know
     /// (a newer program version), or owned by a program the indexer does not decode.
@@ -49,13 +50,14 @@ pub enum Kind {
     PendingSlash,
     RewardEpoch,
     IosdConfig,
+    Credit,
     Vault,
     Unknown,
     Undecodable,
 }
 
 impl Kind {
-    pub const TYPED: [Kind; 9] = [
+    pub const TYPED: [Kind; 10] = [
         Kind::Market,
         Kind::PaymentMint,
         Kind::Node,
@@ -64,6 +66,7 @@ impl Kind {
         Kind::PendingSlash,
         Kind::RewardEpoch,
         Kind::IosdConfig,
+        Kind::Credit,
         Kind::Vault,
     ];
 
@@ -77,6 +80,7 @@ impl Kind {
             Kind::PendingSlash => "pending_slash",
             Kind::RewardEpoch => "reward_epoch",
             Kind::IosdConfig => "iosd_config",
+            Kind::Credit => "credit",
             Kind::Vault => "vault",
             Kind::Unknown => "unknown",
             Kind::Undecodable => "undecodable",
@@ -101,6 +105,7 @@ impl Kind {
             Kind::PendingSlash => Some("pending_slashes"),
             Kind::RewardEpoch => Some("reward_epochs"),
             Kind::IosdConfig => Some("iosd_config"),
+            Kind::Credit => Some("credits"),
             Kind::Vault => Some("vaults"),
             Kind::Unknown | Kind::Undecodable => None,
         }
@@ -118,6 +123,7 @@ impl Decoded {
             Decoded::PendingSlash(_) => Kind::PendingSlash,
             Decoded::RewardEpoch(..) => Kind::RewardEpoch,
             Decoded::IosdConfig(_) => Kind::IosdConfig,
+            Decoded::Credit(_) => Kind::Credit,
             Decoded::Vault(_) => Kind::Vault,
             Decoded::Unknown => Kind::Unknown,
             Decoded::Undecodable(_) => Kind::Undecodable,
@@ -171,6 +177,8 @@ fn decode_program_account(data: &[u8]) -> Decoded {
         })
     } else if discriminator == IosdConfig::DISCRIMINATOR {
         typed(data, "IosdConfig").map(Decoded::IosdConfig)
+    } else if discriminator == Credit::DISCRIMINATOR {
+        typed(data, "Credit").map(Decoded::Credit)
     } else {
         Ok(Decoded::Unknown)
     };

@@ -5,8 +5,8 @@
 
 use crate::decode::{Decoded, Kind, Vault};
 use iomesh::state::{
-    decode_text, Cluster, IosdConfig, Lease, LeaseStatus, Market, Node, NodeStatus, PaymentMint,
-    PendingSlash, PriceSource, RewardEpoch,
+    decode_text, Cluster, Credit, IosdConfig, Lease, LeaseStatus, Market, Node, NodeStatus,
+    PaymentMint, PendingSlash, PriceSource, RewardEpoch,
 };
 
 /// How a column travels: every column is one binary Postgres array.
@@ -99,6 +99,7 @@ pub const PAYMENT_MINTS: Table = Table {
         col("usd_price_micros", U64),
         col("price_updated_at", Int8),
         col("symbol", Text),
+        col("unswept_fees", U64),
     ],
 };
 
@@ -228,6 +229,18 @@ pub const IOSD_CONFIG: Table = Table {
     ],
 };
 
+pub const CREDITS: Table = Table {
+    kind: Kind::Credit,
+    name: "credits",
+    columns: &[
+        col("version", Int4),
+        col("owner", Bytea),
+        col("vault", Bytea),
+        col("amount", U64),
+        col("rent_payer", Bytea),
+    ],
+};
+
 pub const VAULTS: Table = Table {
     kind: Kind::Vault,
     name: "vaults",
@@ -239,7 +252,7 @@ pub const VAULTS: Table = Table {
     ],
 };
 
-pub const TABLES: [&Table; 9] = [
+pub const TABLES: [&Table; 10] = [
     &MARKETS,
     &PAYMENT_MINTS,
     &NODES,
@@ -248,6 +261,7 @@ pub const TABLES: [&Table; 9] = [
     &PENDING_SLASHES,
     &REWARD_EPOCHS,
     &IOSD_CONFIG,
+    &CREDITS,
     &VAULTS,
 ];
 
@@ -266,6 +280,7 @@ pub fn push_decoded(row: &mut RowWriter<'_>, decoded: &Decoded) {
         Decoded::PendingSlash(p) => push_pending_slash(row, p),
         Decoded::RewardEpoch(e, bitmap) => push_reward_epoch(row, e, bitmap),
         Decoded::IosdConfig(c) => push_iosd_config(row, c),
+        Decoded::Credit(c) => push_credit(row, c),
         Decoded::Vault(v) => push_vault(row, v),
         Decoded::Unknown | Decoded::Undecodable(_) => {
             unreachable!("only typed kinds have a table")
@@ -309,7 +324,16 @@ fn push_payment_mint(row: &mut RowWriter<'_>, p: &PaymentMint) {
         .int8(p.max_price_age_secs.into())
         .u64(p.usd_price_micros)
         .int8(p.price_updated_at)
-        .text(decode_text(&p.symbol));
+        .text(decode_text(&p.symbol))
+        .u64(p.unswept_fees);
+}
+
+fn push_credit(row: &mut RowWriter<'_>, c: &Credit) {
+    row.int4(c.version.into())
+        .bytes(c.owner.as_ref())
+        .bytes(c.vault.as_ref())
+        .u64(c.amount)
+        .bytes(c.rent_payer.as_ref());
 }
 
 fn push_node(row: &mut RowWriter<'_>, n: &Node) {

@@ -167,7 +167,7 @@ mod tests {
             in_cluster: false,
             cluster_nonce: 0,
             cluster_funding_deadline: 0,
-            reserved: [0; 4],
+            reserved: [0; 132],
         };
         let mut data = Vec::new();
         lease.try_serialize(&mut data).unwrap();

@@ -272,6 +272,20 @@ impl LeaseKeys {
     fn payer_token_account(&self) -> Pubkey {
         self.mint.ata(&self.payer)
     }
+    fn vault(&self) -> Pubkey {
+        pda::vault(&self.mint.mint)
+    }
+    fn payment_mint(&self) -> Pubkey {
+        pda::payment_mint(&self.mint.mint)
+    }
+    /// Keeps the supplier's payouts when its token account cannot take them.
+    pub fn supplier_credit(&self) -> Pubkey {
+        pda::credit(&self.vault(), &self.node_owner)
+    }
+    /// Keeps the payer's refunds when its token account cannot take them.
+    pub fn payer_credit(&self) -> Pubkey {
+        pda::credit(&self.vault(), &self.payer)
+    }
     /// Appends the cluster (writable) after the named accounts.
     fn with_cluster(&self, mut instruction: Instruction) -> Instruction {
         if let Some(cluster) = self.cluster {
@@ -300,9 +314,11 @@ impl LeaseKeys {
                 lease: self.lease,
                 node: self.node,
                 mint: self.mint.mint,
-                vault: pda::vault(&self.mint.mint),
+                payment_mint: self.payment_mint(),
+                vault: self.vault(),
                 supplier_token_account: self.supplier_token_account(),
                 treasury_token_account: self.treasury_token_account(),
+                supplier_credit: self.supplier_credit(),
                 token_program: self.mint.token_program,
             },
             data::SettleLease {},
@@ -335,13 +351,17 @@ impl LeaseKeys {
                 lease: self.lease,
                 node: self.node,
                 mint: self.mint.mint,
-                vault: pda::vault(&self.mint.mint),
+                payment_mint: self.payment_mint(),
+                vault: self.vault(),
                 supplier_token_account: Some(self.supplier_token_account()),
                 treasury_token_account: Some(self.treasury_token_account()),
                 payer_token_account: self.payer_token_account(),
+                supplier_credit: self.supplier_credit(),
+                payer_credit: self.payer_credit(),
                 payer: self.payer,
                 renter: self.renter,
                 token_program: self.mint.token_program,
+                system_program: system_program::ID,
             },
             data::CancelLease {},
         ))
@@ -355,13 +375,17 @@ impl LeaseKeys {
                 lease: self.lease,
                 node: self.node,
                 mint: self.mint.mint,
-                vault: pda::vault(&self.mint.mint),
+                payment_mint: self.payment_mint(),
+                vault: self.vault(),
                 supplier_token_account: self.supplier_token_account(),
                 treasury_token_account: self.treasury_token_account(),
                 payer_token_account: self.payer_token_account(),
+                supplier_credit: self.supplier_credit(),
+                payer_credit: self.payer_credit(),
                 payer: self.payer,
                 scheduler_authority: *scheduler_authority,
                 token_program: self.mint.token_program,
+                system_program: system_program::ID,
             },
             data::ReportFailure { failed_at },
         )
@@ -374,10 +398,12 @@ impl LeaseKeys {
                 lease: self.lease,
                 node: self.node,
                 mint: self.mint.mint,
-                vault: pda::vault(&self.mint.mint),
+                vault: self.vault(),
                 payer_token_account: self.payer_token_account(),
+                payer_credit: self.payer_credit(),
                 payer: self.payer,
                 token_program: self.mint.token_program,
+                system_program: system_program::ID,
             },
             data::ExpireLease {},
         ))
@@ -390,12 +416,16 @@ impl LeaseKeys {
                 lease: self.lease,
                 node: self.node,
                 mint: self.mint.mint,
-                vault: pda::vault(&self.mint.mint),
+                payment_mint: self.payment_mint(),
+                vault: self.vault(),
                 supplier_token_account: self.supplier_token_account(),
                 treasury_token_account: self.treasury_token_account(),
                 payer_token_account: self.payer_token_account(),
+                supplier_credit: self.supplier_credit(),
+                payer_credit: self.payer_credit(),
                 payer: self.payer,
                 token_program: self.mint.token_program,
+                system_program: system_program::ID,
             },
             data::CloseLease {},
         )
@@ -440,6 +470,7 @@ pub fn unwind_cluster(
             mint: mint.mint,
             vault: pda::vault(&mint.mint),
             token_program: mint.token_program,
+            system_program: system_program::ID,
         },
         data::UnwindCluster {},
     );
@@ -450,6 +481,7 @@ pub fn unwind_cluster(
             AccountMeta::new(lease.node, false),
             AccountMeta::new(mint.ata(&lease.payer), false),
             AccountMeta::new(lease.payer, false),
+            AccountMeta::new(pda::credit(&pda::vault(&mint.mint), &lease.payer), false),
         ]);
     }
     instruction
@@ -462,6 +494,57 @@ pub fn close_cluster(renter: &Pubkey, cluster: &Pubkey) -> Instruction {
             renter: *renter,
         },
         data::CloseCluster {},
+    )
+}
+
+// ---------------------------------------------------------------- credits
+
+/// Pays `owner` what the program kept for it in `vault` (a mint's escrow
+/// vault, or the IO stake vault) to `destination`, any token account of the
+/// mint; lamports kept for it go to its wallet (owner signs).
+pub fn withdraw_credit(
+    owner: &Pubkey,
+    vault: &Pubkey,
+    mint: &TokenMint,
+    destination: &Pubkey,
+) -> Instruction {
+    ix(
+        acc::WithdrawCredit {
+            market: pda::market(),
+            credit: pda::credit(vault, owner),
+            vault: *vault,
+            mint: mint.mint,
+            destination: *destination,
+            owner: *owner,
+            token_program: mint.token_program,
+        },
+        data::WithdrawCredit {},
+    )
+}
+
+/// Closes an emptied credit, its rent back to `rent_payer` (anyone signs).
+pub fn close_credit(credit: &Pubkey, rent_payer: &Pubkey) -> Instruction {
+    ix(
+        acc::CloseCredit {
+            credit: *credit,
+            rent_payer: *rent_payer,
+        },
+        data::CloseCredit {},
+    )
+}
+
+/// Pays the treasury the fees of `mint` its token account could not take (anyone signs).
+pub fn sweep_fees(treasury: &Pubkey, mint: &TokenMint) -> Instruction {
+    ix(
+        acc::SweepFees {
+            market: pda::market(),
+            mint: mint.mint,
+            payment_mint: pda::payment_mint(&mint.mint),
+            vault: pda::vault(&mint.mint),
+            treasury_token_account: mint.ata(treasury),
+            token_program: mint.token_program,
+        },
+        data::SweepFees {},
     )
 }
 
@@ -689,7 +772,7 @@ mod tests {
     }
 
     #[test]
-    fn unwind_passes_lease_node_payer_account_and_payer_per_lease() {
+    fn unwind_passes_lease_node_payer_account_payer_and_credit_per_lease() {
         let renter = Pubkey::new_unique();
         let cluster = pda::cluster(&renter, 7);
         let mint = usdc();
@@ -703,13 +786,19 @@ mod tests {
         let ix = unwind_cluster(&renter, &cluster, &mint, &leases);
         let named =
             ix.accounts.len() - leases.len() * iomesh::instructions::unwind_cluster::UNWIND_GROUP;
-        assert_eq!(named, 6);
+        assert_eq!(named, 7);
         for (i, lease) in leases.iter().enumerate() {
-            let group = &ix.accounts[named + 4 * i..named + 4 * (i + 1)];
+            let group = &ix.accounts[named + 5 * i..named + 5 * (i + 1)];
             let keys: Vec<Pubkey> = group.iter().map(|m| m.pubkey).collect();
             assert_eq!(
                 keys,
-                [lease.lease, lease.node, mint.ata(&lease.payer), lease.payer]
+                [
+                    lease.lease,
+                    lease.node,
+                    mint.ata(&lease.payer),
+                    lease.payer,
+                    pda::credit(&pda::vault(&mint.mint), &lease.payer)
+                ]
             );
             assert!(group.iter().all(|m| m.is_writable && !m.is_signer));
         }

@@ -67,3 +67,13 @@ pub fn iosd_config() -> Pubkey {
 pub fn iosd_mint_authority() -> Pubkey {
     Pubkey::find_program_address(&[seeds::IOSD_MINT_AUTHORITY], &iomesh::ID).0
 }
+
+/// What the program keeps for `owner` out of `vault` when `owner`'s token
+/// account could not take a payout or refund.
+pub fn credit(vault: &Pubkey, owner: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::CREDIT, vault.as_ref(), owner.as_ref()],
+        &iomesh::ID,
+    )
+    .0
+}

@@ -174,7 +174,7 @@ fn lease(renter: &Pubkey, node: &Pubkey, nonce: u64) -> Lease {
         in_cluster: false,
         cluster_nonce: 0,
         cluster_funding_deadline: 0,
-        reserved: [0; 4],
+        reserved: [0; 132],
     }
 }
 

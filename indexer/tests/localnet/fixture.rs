@@ -301,26 +301,20 @@ impl Chain {
 
     /// The renter cancels: the lease is paid out, refunded and closed.
     pub async fn cancel(&self, node: &TestNode, renter: &Keypair, lease: Pubkey) {
-        self.send(
-            &[ix(
-                acc::CancelLease {
-                    market: market_pda(),
-                    lease,
-                    node: node.address,
-                    mint: self.mint,
-                    vault: vault_pda(&self.mint),
-                    supplier_token_account: Some(self.ata(&node.owner.pubkey())),
-                    treasury_token_account: Some(self.ata(&self.treasury.pubkey())),
-                    payer_token_account: self.ata(&renter.pubkey()),
-                    payer: renter.pubkey(),
-                    renter: renter.pubkey(),
-                    token_program: self.token_program,
-                },
-                args::CancelLease {},
-            )],
-            &[renter],
-        )
-        .await;
+        let keys = iomesh_client::instructions::LeaseKeys {
+            lease,
+            node: node.address,
+            node_owner: node.owner.pubkey(),
+            treasury: self.treasury.pubkey(),
+            payer: renter.pubkey(),
+            renter: renter.pubkey(),
+            mint: iomesh_client::tokens::TokenMint {
+                mint: self.mint,
+                token_program: self.token_program,
+            },
+            cluster: None,
+        };
+        self.send(&[keys.cancel()], &[renter]).await;
     }
 
     /// Every program account, the escrow vault and (once they exist) the IO

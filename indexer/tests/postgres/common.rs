@@ -68,7 +68,8 @@ pub fn payment_mint() -> PaymentMint {
         symbol: encode_text::<8>("USDC").unwrap(),
         price_feed_id: [0; 32],
         max_confidence_bps: 0,
-        reserved: [0; 62],
+        unswept_fees: 0,
+        reserved: [0; 54],
     }
 }
 
@@ -124,7 +125,7 @@ pub fn lease(nonce: u64) -> Lease {
         in_cluster: false,
         cluster_nonce: 0,
         cluster_funding_deadline: 0,
-        reserved: [0; 4],
+        reserved: [0; 132],
     }
 }
 

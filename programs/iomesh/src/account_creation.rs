@@ -50,20 +50,58 @@ pub fn create_pda<'info>(
         };
         system_program::transfer(CpiContext::new(system.key(), accounts), shortfall)?;
     }
+    allocate_and_assign(account, system.key(), owner, space, signer_seeds)
+}
+
+/// Allocates `space` bytes at the funded PDA `account` and gives it to `owner`.
+fn allocate_and_assign<'info>(
+    account: &AccountInfo<'info>,
+    system: Pubkey,
+    owner: &Pubkey,
+    space: usize,
+    signer_seeds: &[&[u8]],
+) -> Result<()> {
+    let signer: &[&[&[u8]]] = &[signer_seeds];
     let accounts = Allocate {
         account_to_allocate: account.clone(),
     };
     system_program::allocate(
-        CpiContext::new_with_signer(system.key(), accounts, signer),
+        CpiContext::new_with_signer(system, accounts, signer),
         space as u64,
     )?;
     let accounts = Assign {
         account_to_assign: account.clone(),
     };
-    system_program::assign(
-        CpiContext::new_with_signer(system.key(), accounts, signer),
-        owner,
-    )
+    system_program::assign(CpiContext::new_with_signer(system, accounts, signer), owner)
+}
+
+/// Creates this program's PDA `account` with `space` bytes and writes `value`
+/// into it, its rent taken from `source`: an account of this program whose
+/// lamports it may spend (one being closed in the same instruction).
+///
+/// The lamports move after the system program's calls: a cross-program call
+/// sees only the accounts it is given, and one that saw `account` richer
+/// without seeing `source` poorer would refuse the caller as unbalanced.
+pub fn create_program_account_from<'info, T: AccountSerialize>(
+    source: &AccountInfo<'info>,
+    account: &AccountInfo<'info>,
+    system: &Program<'info, System>,
+    space: usize,
+    signer_seeds: &[&[u8]],
+    value: &T,
+) -> Result<()> {
+    require!(
+        account.owner == &system_program::ID && account.data_is_empty(),
+        IomeshError::AccountAlreadyInUse
+    );
+    allocate_and_assign(account, system.key(), &crate::ID, space, signer_seeds)?;
+    let rent = Rent::get()?.minimum_balance(space);
+    let shortfall = rent.saturating_sub(account.lamports());
+    source.sub_lamports(shortfall)?;
+    account.add_lamports(shortfall)?;
+    let mut data = account.try_borrow_mut_data()?;
+    let mut writer: &mut [u8] = &mut data;
+    value.try_serialize(&mut writer)
 }
 
 /// Creates a program account and writes `value` (discriminator and fields) into it.

@@ -217,4 +217,20 @@ pub enum IomeshError {
     InvalidOracleConfig,
     #[msg("account invariant violated")]
     InvariantViolated,
+    #[msg("a payout account is not the payee's associated token account or its credit account for this mint")]
+    PayoutAccountMismatch,
+    #[msg("an account this instruction writes was passed read-only")]
+    AccountNotWritable,
+    #[msg("the payee's token account cannot receive (closed, frozen, given away or requiring a memo) and it has no credit account yet; ending the lease credits it")]
+    PayeeCannotReceive,
+    #[msg("signer is not the credit's owner")]
+    NotCreditOwner,
+    #[msg("the credit holds nothing to withdraw")]
+    CreditEmpty,
+    #[msg("the credit still holds tokens or lamports: its owner must withdraw them first")]
+    CreditNotEmpty,
+    #[msg("the payment mint has no unswept fees")]
+    NoUnsweptFees,
+    #[msg("the treasury's token account cannot receive (closed, frozen, given away or requiring a memo)")]
+    TreasuryCannotReceive,
 }

@@ -366,3 +366,57 @@ pub struct PaymentMintOracleSet {
     /// Feed id; confidence in basis points; age in seconds.
     pub oracle: MintOracle,
 }
+
+/// A payment its recipient's token account could not take, kept for them.
+#[event]
+pub struct Credited {
+    pub credit: Pubkey,
+    pub owner: Pubkey,
+    /// The program's token account holding the tokens.
+    pub vault: Pubkey,
+    pub mint: Pubkey,
+    /// Base units added.
+    pub amount: u64,
+    /// Base units the credit now holds.
+    pub total: u64,
+}
+
+#[event]
+pub struct CreditWithdrawn {
+    pub credit: Pubkey,
+    pub owner: Pubkey,
+    pub vault: Pubkey,
+    pub mint: Pubkey,
+    /// The token account the owner chose.
+    pub destination: Pubkey,
+    /// Base units paid out.
+    pub amount: u64,
+    /// Lamports above the account's rent paid to the owner (rent its wallet could not take).
+    pub lamports: u64,
+}
+
+#[event]
+pub struct CreditClosed {
+    pub credit: Pubkey,
+    pub owner: Pubkey,
+    /// Who funded the rent and got it back.
+    pub rent_payer: Pubkey,
+}
+
+/// A network fee the treasury's token account could not take, kept in the vault.
+#[event]
+pub struct FeesHeld {
+    pub mint: Pubkey,
+    /// Base units added.
+    pub amount: u64,
+    /// Base units now held for the treasury.
+    pub unswept_fees: u64,
+}
+
+#[event]
+pub struct FeesSwept {
+    pub mint: Pubkey,
+    pub treasury_token_account: Pubkey,
+    /// Base units paid to the treasury.
+    pub amount: u64,
+}

@@ -17,6 +17,7 @@ pub mod mint_policy;
 #[cfg(not(target_os = "solana"))]
 pub mod native;
 pub mod oracle;
+pub mod payouts;
 pub mod seeds;
 pub mod state;
 pub mod transfers;
@@ -221,5 +222,20 @@ pub mod iomesh {
     /// Ends a lease that ran to its end: final payout, refund, rent back (anyone).
     pub fn close_lease(ctx: Context<CloseLease>) -> Result<()> {
         instructions::close_lease::handler(ctx)
+    }
+
+    /// Pays a credit's owner what its accounts could not take, to a token account of its choice (owner).
+    pub fn withdraw_credit(ctx: Context<WithdrawCredit>) -> Result<()> {
+        instructions::withdraw_credit::handler(ctx)
+    }
+
+    /// Closes an emptied credit, its rent back to whoever funded it (anyone).
+    pub fn close_credit(ctx: Context<CloseCredit>) -> Result<()> {
+        instructions::close_credit::handler(ctx)
+    }
+
+    /// Pays the treasury the fees its token account could not take when due (anyone).
+    pub fn sweep_fees(ctx: Context<SweepFees>) -> Result<()> {
+        instructions::sweep_fees::handler(ctx)
     }
 }

@@ -26,3 +26,5 @@ pub const IOSD_MINT_AUTHORITY: &[u8] = b"iosd_mint_authority";
 pub const SLASH: &[u8] = b"slash";
 /// `["cluster", renter, nonce_le_bytes]`: leases that start together.
 pub const CLUSTER: &[u8] = b"cluster";
+/// `["credit", vault, owner]`: tokens owed, out of `vault`, to a wallet whose account could not receive them.
+pub const CREDIT: &[u8] = b"credit";

@@ -34,7 +34,7 @@ pub fn deposit<'info>(
 pub fn pay_out<'info>(
     token_program: &Interface<'info, TokenInterface>,
     vault: &InterfaceAccount<'info, TokenAccount>,
-    to: &InterfaceAccount<'info, TokenAccount>,
+    to: &AccountInfo<'info>,
     mint: &InterfaceAccount<'info, Mint>,
     market: &AccountInfo<'info>,
     market_bump: u8,
@@ -48,7 +48,7 @@ pub fn pay_out<'info>(
     let accounts = TransferChecked {
         from: vault.to_account_info(),
         mint: mint.to_account_info(),
-        to: to.to_account_info(),
+        to: to.clone(),
         authority: market.clone(),
     };
     token_interface::transfer_checked(

@@ -619,14 +619,15 @@ async fn payouts_and_refunds_cannot_be_redirected() {
     let attacker = s.attacker.pubkey();
 
     // Supplier or treasury share to the attacker's account: each is pinned to
-    // the associated token account of the node owner / market treasury.
+    // the address of the node owner's / market treasury's associated token
+    // account (`payouts`).
     let mut accounts = s.a.settle_accounts();
     accounts.supplier_token_account = s.attacker_ata;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
         &[],
         0,
-        AnchorError::ConstraintTokenOwner,
+        IomeshError::PayoutAccountMismatch,
         // the guard sits on `supplier_token_account`
     )
     .await;
@@ -636,7 +637,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
         &[ix(accounts, args::SettleLease {})],
         &[],
         0,
-        AnchorError::ConstraintTokenOwner,
+        IomeshError::PayoutAccountMismatch,
         // the guard sits on `treasury_token_account`
     )
     .await;
@@ -650,7 +651,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
         &[ix(accounts, args::SettleLease {})],
         &[],
         0,
-        AnchorError::ConstraintAssociated,
+        IomeshError::PayoutAccountMismatch,
         // the guard sits on `supplier_token_account`
     )
     .await;
@@ -663,7 +664,7 @@ async fn payouts_and_refunds_cannot_be_redirected() {
         &[ix(accounts, args::CloseLease {})],
         &[],
         0,
-        AnchorError::ConstraintTokenOwner,
+        IomeshError::PayoutAccountMismatch,
         // the guard sits on `payer_token_account`
     )
     .await;
@@ -722,7 +723,7 @@ async fn renter_cannot_take_a_sponsors_refund() {
         .send_as(&renter, &[ix(accounts, args::CancelLease {})], &[])
         .await;
     // The guard sits on `payer_token_account`.
-    assert_error_at(&sent.result, 0, AnchorError::ConstraintTokenOwner);
+    assert_error_at(&sent.result, 0, IomeshError::PayoutAccountMismatch);
     let mut accounts = a.cancel_accounts(renter.pubkey(), true);
     accounts.payer = renter.pubkey();
     accounts.payer_token_account = renter_ata;
@@ -1039,15 +1040,15 @@ async fn one_account_in_two_mutable_slots_is_refused() {
     // The vault as the supplier's / treasury's account (the vault paying
     // itself while the lease records a payout). These slots are marked `dup`
     // (node owner, treasury and payer may legitimately share an account), so
-    // Anchor's duplicate check skips them; the associated-token constraint is
-    // the guard: the vault's owner is the market PDA, not the node owner.
+    // Anchor's duplicate check skips them; the address pin is the guard: the
+    // vault is not the node owner's associated token account.
     let mut accounts = s.a.settle_accounts();
     accounts.supplier_token_account = vault;
     s.refused(
         &[ix(accounts, args::SettleLease {})],
         &[],
         0,
-        AnchorError::ConstraintTokenOwner,
+        IomeshError::PayoutAccountMismatch,
         // the guard sits on `supplier_token_account`
     )
     .await;
@@ -1057,7 +1058,7 @@ async fn one_account_in_two_mutable_slots_is_refused() {
         &[ix(accounts, args::SettleLease {})],
         &[],
         0,
-        AnchorError::ConstraintTokenOwner,
+        IomeshError::PayoutAccountMismatch,
         // the guard sits on `treasury_token_account`
     )
     .await;
@@ -1068,7 +1069,7 @@ async fn one_account_in_two_mutable_slots_is_refused() {
         &[ix(accounts, args::CancelLease {})],
         &[&renter],
         0,
-        AnchorError::ConstraintTokenOwner,
+        IomeshError::PayoutAccountMismatch,
         // the guard sits on `payer_token_account`
     )
     .await;

@@ -7,7 +7,6 @@ use anchor_lang::error::ErrorCode as AnchorError;
 use anchor_spl::{token::spl_token, token_2022::spl_token_2022};
 use common::*;
 use iomesh::{
-    accounts as acc,
     error::IomeshError,
     instruction as args,
     state::{LeaseStatus, MarketParams},
@@ -1007,19 +1006,7 @@ async fn report_failure_refuses_anyone_but_the_scheduler() {
     env.airdrop(&operator.pubkey(), 1_000_000_000).await;
     for signer in [&stranger, &authority, &operator] {
         let ix = ix(
-            acc::ReportFailure {
-                market: market_pda(),
-                lease: a.lease,
-                node: a.node,
-                mint: a.mint.mint,
-                vault: a.mint.vault(),
-                supplier_token_account: a.supplier,
-                treasury_token_account: a.treasury,
-                payer_token_account: a.payer_token_account,
-                payer: a.payer,
-                scheduler_authority: signer.pubkey(),
-                token_program: a.mint.token_program,
-            },
+            a.report_failure_accounts(signer.pubkey()),
             args::ReportFailure { failed_at: now },
         );
         assert_error(

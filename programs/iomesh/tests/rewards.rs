@@ -324,7 +324,7 @@ async fn a_100k_leaf_epoch_is_grown_in_place_and_its_deepest_leaf_claimed_in_one
     assert_eq!(env.lamports(epoch_pda(9)).await, rent);
 
     // The claim, signed by the owner paying its own fee, as a wallet would send it.
-    let blockhash = env.ctx.last_blockhash;
+    let blockhash = env.latest_blockhash().await;
     let tx = solana_transaction::Transaction::new_signed_with_payer(
         &[claim],
         Some(&owner.pubkey()),

@@ -216,7 +216,7 @@ pub fn lease(renter: &Pubkey, node: &Pubkey, nonce: u64, job_spec_hash: [u8; 32]
         in_cluster: false,
         cluster_nonce: 0,
         cluster_funding_deadline: 0,
-        reserved: [0; 4],
+        reserved: [0; 132],
     }
 }
 

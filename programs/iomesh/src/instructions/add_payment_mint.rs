@@ -62,7 +62,8 @@ pub fn handler(ctx: Context<AddPaymentMint>, args: AddPaymentMintArgs) -> Result
         symbol: encode_text(&args.symbol)?,
         price_feed_id: [0; 32],
         max_confidence_bps: 0,
-        reserved: [0; 62],
+        unswept_fees: 0,
+        reserved: [0; 54],
     };
     payment_mint.invariant()?;
 

@@ -1,8 +1,11 @@
-use super::{
-    cluster_slot,
-    lease_settlement::{self, VaultAccounts},
+use super::{cluster_slot, lease_settlement};
+use crate::{
+    error::IomeshError,
+    events::LeaseEndReason,
+    payouts::{payout_address, Payee, Treasury, VaultAccounts},
+    seeds,
+    state::*,
 };
-use crate::{error::IomeshError, events::LeaseEndReason, seeds, state::*};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
@@ -24,6 +27,9 @@ pub struct CancelLease<'info> {
     pub node: Box<Account<'info, Node>>,
     #[account(mint::token_program = token_program)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
+    /// Keeps the fees the treasury cannot take.
+    #[account(mut, seeds = [seeds::PAYMENT_MINT, mint.key().as_ref()], bump = payment_mint.bump)]
+    pub payment_mint: Box<Account<'info, PaymentMint>>,
     #[account(
         mut,
         seeds = [seeds::VAULT, mint.key().as_ref()],
@@ -33,37 +39,41 @@ pub struct CancelLease<'info> {
         token::token_program = token_program
     )]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// Needed only when service has accrued (an active lease).
+    /// CHECK: the node owner's associated token account, which may not exist
+    /// or be unable to receive (`payouts`). Needed only when service has accrued.
     #[account(
         mut,
         dup,
-        associated_token::mint = mint,
-        associated_token::authority = node.owner,
-        associated_token::token_program = token_program
+        address = payout_address(&node.owner, &mint.key(), &token_program.key()) @ IomeshError::PayoutAccountMismatch
     )]
-    pub supplier_token_account: Option<Box<InterfaceAccount<'info, TokenAccount>>>,
-    /// Needed only when service has accrued (an active lease).
+    pub supplier_token_account: Option<UncheckedAccount<'info>>,
+    /// CHECK: the treasury's associated token account (as above). Needed only when service has accrued.
     #[account(
         mut,
         dup,
-        associated_token::mint = mint,
-        associated_token::authority = market.treasury,
-        associated_token::token_program = token_program
+        address = payout_address(&market.treasury, &mint.key(), &token_program.key()) @ IomeshError::PayoutAccountMismatch
     )]
-    pub treasury_token_account: Option<Box<InterfaceAccount<'info, TokenAccount>>>,
+    pub treasury_token_account: Option<UncheckedAccount<'info>>,
+    /// CHECK: the payer's associated token account (as above).
     #[account(
         mut,
         dup,
-        associated_token::mint = mint,
-        associated_token::authority = payer,
-        associated_token::token_program = token_program
+        address = payout_address(&payer.key(), &mint.key(), &token_program.key()) @ IomeshError::PayoutAccountMismatch
     )]
-    pub payer_token_account: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// Receives the refund (its associated token account) and the lease rent.
+    pub payer_token_account: UncheckedAccount<'info>,
+    /// CHECK: keeps the supplier's payout when its token account cannot take it; created if needed.
+    #[account(mut, dup, seeds = [seeds::CREDIT, vault.key().as_ref(), node.owner.as_ref()], bump)]
+    pub supplier_credit: UncheckedAccount<'info>,
+    /// CHECK: keeps the payer's refund (and rent) when its accounts cannot take them; created if needed.
+    #[account(mut, dup, seeds = [seeds::CREDIT, vault.key().as_ref(), payer.key().as_ref()], bump)]
+    pub payer_credit: UncheckedAccount<'info>,
+    /// CHECK: the lease's payer (`has_one`): gets the rent back, credited
+    /// whichever program owns it.
     #[account(mut)]
-    pub payer: SystemAccount<'info>,
+    pub payer: UncheckedAccount<'info>,
     pub renter: Signer<'info>,
     pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
 }
 
 /// The renter ends the lease: a pending one is fully refunded; an active one
@@ -81,18 +91,40 @@ pub fn handler<'info>(ctx: Context<'info, CancelLease<'info>>) -> Result<()> {
     };
     // Before anything changes the lease: only a pending member frees a slot.
     cluster_slot::release(&a.lease, ctx.remaining_accounts)?;
+    let payer = Payee {
+        wallet: a.payer.key(),
+        token_account: &a.payer_token_account,
+        credit: &a.payer_credit,
+    };
     let mut reason = LeaseEndReason::Cancelled;
     if a.lease.status == LeaseStatus::Active {
         if now >= a.lease.ends_at()? {
             // Cancelling a lease that already ran its course is closing it.
             reason = LeaseEndReason::Completed;
         }
+        let supplier = a
+            .supplier_token_account
+            .as_deref()
+            .map(|token_account| Payee {
+                wallet: a.node.owner,
+                token_account,
+                credit: &a.supplier_credit,
+            });
+        let mut treasury = a
+            .treasury_token_account
+            .as_deref()
+            .map(|token_account| Treasury {
+                token_account,
+                payment_mint: &mut a.payment_mint,
+            });
+        let rent = lease_settlement::lease_rent(&a.lease, &a.system_program);
         lease_settlement::settle_until(
             &vault,
             &mut a.lease,
             &mut a.node,
-            a.supplier_token_account.as_deref(),
-            a.treasury_token_account.as_deref(),
+            supplier.as_ref(),
+            treasury.as_mut(),
+            Some(&rent),
             now,
         )?;
     }
@@ -100,8 +132,9 @@ pub fn handler<'info>(ctx: Context<'info, CancelLease<'info>>) -> Result<()> {
         &vault,
         &mut a.lease,
         &mut a.node,
-        &a.payer_token_account,
-        &a.payer.to_account_info(),
+        &payer,
+        &a.payer,
+        &a.system_program,
         reason,
     )
 }

@@ -99,7 +99,7 @@ pub fn handler(ctx: Context<ClaimReward>, args: ClaimRewardArgs) -> Result<()> {
     transfers::pay_out(
         &a.token_program,
         &a.rewards_escrow,
-        &a.owner_token_account,
+        &a.owner_token_account.to_account_info(),
         &a.io_mint,
         &a.market.to_account_info(),
         a.market.bump,

@@ -45,7 +45,7 @@ pub fn handler(ctx: Context<ClawbackEpoch>) -> Result<()> {
     transfers::pay_out(
         &a.token_program,
         &a.rewards_escrow,
-        &a.rewards_reserve,
+        &a.rewards_reserve.to_account_info(),
         &a.io_mint,
         &a.market.to_account_info(),
         a.market.bump,

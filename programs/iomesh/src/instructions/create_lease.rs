@@ -145,7 +145,7 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         in_cluster: accounts.cluster.is_some(),
         cluster_nonce,
         cluster_funding_deadline,
-        reserved: [0; 4],
+        reserved: [0; 132],
     };
     lease.invariant()?;
     let renter_key = accounts.renter.key();

@@ -1,8 +1,11 @@
-use super::{
-    cluster_slot,
-    lease_settlement::{self, VaultAccounts},
+use super::{cluster_slot, lease_settlement};
+use crate::{
+    error::IomeshError,
+    events::LeaseEndReason,
+    payouts::{payout_address, Payee, VaultAccounts},
+    seeds,
+    state::*,
 };
-use crate::{error::IomeshError, events::LeaseEndReason, seeds, state::*};
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
@@ -32,16 +35,22 @@ pub struct ExpireLease<'info> {
         token::token_program = token_program
     )]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the payer's associated token account (as above).
     #[account(
         mut,
-        associated_token::mint = mint,
-        associated_token::authority = payer,
-        associated_token::token_program = token_program
+        dup,
+        address = payout_address(&payer.key(), &mint.key(), &token_program.key()) @ IomeshError::PayoutAccountMismatch
     )]
-    pub payer_token_account: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub payer_token_account: UncheckedAccount<'info>,
+    /// CHECK: keeps the payer's refund (and rent) when its accounts cannot take them; created if needed.
+    #[account(mut, dup, seeds = [seeds::CREDIT, vault.key().as_ref(), payer.key().as_ref()], bump)]
+    pub payer_credit: UncheckedAccount<'info>,
+    /// CHECK: the lease's payer (`has_one`): gets the rent back, credited
+    /// whichever program owns it.
     #[account(mut)]
-    pub payer: SystemAccount<'info>,
+    pub payer: UncheckedAccount<'info>,
     pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
 }
 
 /// Anyone may end a lease whose operator never activated it in time: full
@@ -65,12 +74,18 @@ pub fn handler<'info>(ctx: Context<'info, ExpireLease<'info>>) -> Result<()> {
         vault: &a.vault,
         token_program: &a.token_program,
     };
+    let payer = Payee {
+        wallet: a.payer.key(),
+        token_account: &a.payer_token_account,
+        credit: &a.payer_credit,
+    };
     lease_settlement::finish(
         &vault,
         &mut a.lease,
         &mut a.node,
-        &a.payer_token_account,
-        &a.payer.to_account_info(),
+        &payer,
+        &a.payer,
+        &a.system_program,
         LeaseEndReason::Expired,
     )
 }

@@ -1,5 +1,10 @@
 use crate::{
-    error::IomeshError, events::SlashFinalized, math::SafeMath, seeds, state::*, transfers,
+    error::IomeshError,
+    events::SlashFinalized,
+    math::SafeMath,
+    payouts::{payout_address, Payee, RentSource, VaultAccounts},
+    seeds,
+    state::*,
 };
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{self, Burn, Mint, TokenAccount, TokenInterface};
@@ -30,17 +35,21 @@ pub struct FinalizeSlash<'info> {
         token::token_program = token_program
     )]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the harmed wallet's IO associated token account, which may not
+    /// exist or be unable to receive (`payouts`).
     #[account(
         mut,
-        associated_token::mint = io_mint,
-        associated_token::authority = pending_slash.harmed,
-        associated_token::token_program = token_program
+        address = payout_address(&pending_slash.harmed, &io_mint.key(), &token_program.key()) @ IomeshError::PayoutAccountMismatch
     )]
-    pub harmed_token_account: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub harmed_token_account: UncheckedAccount<'info>,
+    /// CHECK: keeps the harmed wallet's share when its token account cannot take it; created if needed.
+    #[account(mut, seeds = [seeds::CREDIT, stake_vault.key().as_ref(), pending_slash.harmed.as_ref()], bump)]
+    pub harmed_credit: UncheckedAccount<'info>,
     /// CHECK: receives the pending slash's rent; checked against it by `has_one`.
     #[account(mut)]
     pub rent_payer: UncheckedAccount<'info>,
     pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
 }
 
 /// After the appeal window, anyone pays the harmed wallet its share of the
@@ -51,15 +60,25 @@ pub fn handler(ctx: Context<FinalizeSlash>) -> Result<()> {
     let slash = &a.pending_slash;
     require!(now >= slash.appeal_ends_at, IomeshError::AppealWindowOpen);
     let burned = slash.burned_amount()?;
-    transfers::pay_out(
-        &a.token_program,
-        &a.stake_vault,
-        &a.harmed_token_account,
-        &a.io_mint,
-        &a.market.to_account_info(),
-        a.market.bump,
-        slash.harmed_amount,
-    )?;
+    let stake_vault = VaultAccounts {
+        market: &a.market,
+        mint: &a.io_mint,
+        vault: &a.stake_vault,
+        token_program: &a.token_program,
+    };
+    let harmed = Payee {
+        wallet: slash.harmed,
+        token_account: &a.harmed_token_account,
+        credit: &a.harmed_credit,
+    };
+    // The pending slash is closed by this instruction: its rent (the slashing
+    // authority's) funds the harmed wallet's credit account if one is needed.
+    let rent = RentSource {
+        account: slash.to_account_info(),
+        rent_payer: slash.rent_payer,
+        system_program: &a.system_program,
+    };
+    stake_vault.pay(&harmed, slash.harmed_amount, Some(&rent))?;
     if burned > 0 {
         let bump = [a.market.bump];
         let signer_seeds: &[&[&[u8]]] = &[&[seeds::MARKET, &bump]];

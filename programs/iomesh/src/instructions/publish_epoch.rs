@@ -101,7 +101,7 @@ pub fn handler(ctx: Context<PublishEpoch>, args: PublishEpochArgs) -> Result<()>
     transfers::pay_out(
         &a.token_program,
         &a.rewards_reserve,
-        &a.rewards_escrow,
+        &a.rewards_escrow.to_account_info(),
         &a.io_mint,
         &a.market.to_account_info(),
         a.market.bump,

@@ -1,18 +1,17 @@
-use super::lease_settlement::{self, VaultAccounts};
+use super::lease_settlement;
 use crate::{
     error::IomeshError,
     events::{ClusterClosed, ClusterUnwound, LeaseEndReason},
+    payouts::{can_take_lamports, Payee, VaultAccounts},
     seeds,
     state::*,
 };
 use anchor_lang::prelude::*;
-use anchor_spl::{
-    associated_token::get_associated_token_address_with_program_id,
-    token_interface::{Mint, TokenAccount, TokenInterface},
-};
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
-/// Accounts per unwound lease in `remaining_accounts`: lease, node, payer token account, payer.
-pub const UNWIND_GROUP: usize = 4;
+/// Accounts per unwound lease in `remaining_accounts`, all writable: lease,
+/// node, payer token account, payer, payer credit (`["credit", vault, payer]`).
+pub const UNWIND_GROUP: usize = 5;
 
 #[derive(Accounts)]
 pub struct UnwindCluster<'info> {
@@ -25,9 +24,10 @@ pub struct UnwindCluster<'info> {
         has_one = renter @ IomeshError::LeaseAccountMismatch
     )]
     pub cluster: Box<Account<'info, Cluster>>,
-    /// Receives the cluster's rent once every funded lease is unwound.
+    /// CHECK: the cluster's renter (`has_one`): receives the cluster's rent
+    /// once every funded lease is unwound, whichever program owns it.
     #[account(mut)]
-    pub renter: SystemAccount<'info>,
+    pub renter: UncheckedAccount<'info>,
     /// The mint of the leases unwound by this instruction (one mint per call).
     #[account(mint::token_program = token_program)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
@@ -41,6 +41,7 @@ pub struct UnwindCluster<'info> {
     )]
     pub vault: Box<InterfaceAccount<'info, TokenAccount>>,
     pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
 }
 
 /// Anyone may unwind a cluster that missed its funding deadline: each lease
@@ -69,7 +70,7 @@ pub fn handler<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
     let mut unwound: u16 = 0;
     // At most 64 leases per cluster, and a transaction holds far fewer groups.
     for group in groups.chunks_exact(UNWIND_GROUP) {
-        let [lease_info, node_info, payer_token_info, payer_info] = group else {
+        let [lease_info, node_info, payer_token_info, payer_info, payer_credit_info] = group else {
             return err!(IomeshError::InvalidUnwindAccounts);
         };
         let mut lease: Account<'info, Lease> = Account::try_from(lease_info)?;
@@ -100,24 +101,27 @@ pub fn handler<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
             lease.status == LeaseStatus::Pending,
             IomeshError::LeaseNotPending
         );
+        // The node's GPUs are released: a read-only node would keep them reserved.
+        require!(node_info.is_writable, IomeshError::AccountNotWritable);
         let mut node: Account<'info, Node> = Account::try_from(node_info)?;
-        let payer_token_account: InterfaceAccount<'info, TokenAccount> =
-            InterfaceAccount::try_from(payer_token_info)?;
-        require_keys_eq!(
-            *payer_token_info.key,
-            get_associated_token_address_with_program_id(
-                payer_info.key,
-                &a.mint.key(),
-                &a.token_program.key()
-            ),
-            IomeshError::LeaseAccountMismatch
+        let payer = Payee {
+            wallet: *payer_info.key,
+            token_account: payer_token_info,
+            credit: payer_credit_info,
+        };
+        vault.verify_payee(&payer)?;
+        // Only an executable address (which takes no lamports) may be read-only.
+        require!(
+            payer_info.is_writable || payer_info.executable,
+            IomeshError::AccountNotWritable
         );
         lease_settlement::finish(
             &vault,
             &mut lease,
             &mut node,
-            &payer_token_account,
+            &payer,
             payer_info,
+            &a.system_program,
             LeaseEndReason::Unwound,
         )?;
         // Written back now: a later group may hold a lease on the same node.
@@ -136,7 +140,8 @@ pub fn handler<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
         total_unwound: cluster.leases_unwound,
         leases_funded: cluster.leases_funded,
     });
-    if cluster.leases_unwound == cluster.leases_funded {
+    // An executable renter address cannot take lamports: the empty cluster stays open.
+    if cluster.leases_unwound == cluster.leases_funded && can_take_lamports(&a.renter) {
         emit!(ClusterClosed {
             cluster: cluster.key(),
             renter: cluster.renter,

@@ -15,7 +15,7 @@ pub fn handler(ctx: Context<StakeAccounts>) -> Result<()> {
     transfers::pay_out(
         &a.token_program,
         &a.stake_vault,
-        &a.owner_token_account,
+        &a.owner_token_account.to_account_info(),
         &a.io_mint,
         &a.market.to_account_info(),
         a.market.bump,

@@ -53,7 +53,7 @@ pub struct Lease {
     pub cluster_nonce: u64,
     /// The cluster's funding deadline (Unix seconds), copied at creation; 0 when not in a cluster.
     pub cluster_funding_deadline: i64,
-    pub reserved: [u8; 4],
+    pub reserved: [u8; 132],
 }
 
 impl Lease {
@@ -158,5 +158,10 @@ impl Lease {
     }
 }
 
-/// A compile-time check of the size target: a lease account is at most 256 bytes.
-const _: () = assert!(Lease::SPACE <= 256);
+/// The lease's rent pays for what its ending may have to create: the payer's
+/// and the supplier's credit accounts when neither can receive (see
+/// `payouts`). Rent grows linearly with `size + 128` bytes, so this holds at
+/// any rent rate.
+const _: () = assert!(Lease::SPACE + 128 >= 2 * (super::Credit::SPACE + 128));
+/// And no bigger than that needs, with room for later fields.
+const _: () = assert!(Lease::SPACE <= 384);

@@ -2,6 +2,7 @@
 //! later fields, and an `invariant()` checked by every instruction that changes it.
 
 pub mod cluster;
+pub mod credit;
 pub mod iosd_config;
 pub mod lease;
 pub mod market;
@@ -11,6 +12,7 @@ pub mod pending_slash;
 pub mod reward_epoch;
 
 pub use cluster::*;
+pub use credit::*;
 pub use iosd_config::*;
 pub use lease::*;
 pub use market::*;

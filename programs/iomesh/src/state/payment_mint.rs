@@ -49,7 +49,10 @@ pub struct PaymentMint {
     pub price_feed_id: [u8; 32],
     /// Largest accepted oracle `conf / price`, in basis points (oracle-priced mints only).
     pub max_confidence_bps: u16,
-    pub reserved: [u8; 62],
+    /// Network fees the treasury's token account could not take (frozen,
+    /// closed, given away): held in the vault until `sweep_fees` pays them.
+    pub unswept_fees: u64,
+    pub reserved: [u8; 54],
 }
 
 impl PaymentMint {

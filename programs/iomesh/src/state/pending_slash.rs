@@ -68,3 +68,6 @@ impl PendingSlash {
         Ok(())
     }
 }
+
+/// A pending slash's rent can fund the harmed wallet's credit account.
+const _: () = assert!(PendingSlash::SPACE >= super::Credit::SPACE);

@@ -39,7 +39,7 @@ pub fn program_test() -> ProgramTest {
     let mut test = ProgramTest::new(
         "iomesh",
         iomesh::ID,
-        solana_program_test::processor!(iomesh::native::process_instruction),
+        iomesh_native_host::checked_processor!(iomesh::native::process_instruction),
     );
     test.prefer_bpf(false);
     test
@@ -172,15 +172,13 @@ pub struct TestEnv {
     pub iosd: TestMint,
     seen: HashSet<[u8; 64]>,
     uniquifier: u32,
-    /// When `ctx.last_blockhash` was fetched: the bank keeps a blockhash for
-    /// 150 slots (about a minute), and long property runs outlive that.
-    blockhash_at: std::time::Instant,
 }
 
 impl TestEnv {
     /// The program and SPL programs, with funded market keys but no market yet.
     pub async fn bare() -> Self {
         let ctx = program_test().start_with_context().await;
+        iomesh_native_host::install_cpi_checks();
         let keys = MarketKeys {
             authority: Keypair::new(),
             treasury: Keypair::new(),
@@ -199,7 +197,6 @@ impl TestEnv {
             iosd: placeholder,
             seen: HashSet::new(),
             uniquifier: 0,
-            blockhash_at: std::time::Instant::now(),
         };
         for key in [
             env.keys.authority.pubkey(),
@@ -667,6 +664,7 @@ impl TestEnv {
             lease,
             node: state.node,
             mint,
+            node_owner: node.owner,
             supplier: mint.ata(&node.owner),
             treasury: mint.ata(&self.keys.treasury.pubkey()),
             payer: state.payer,
@@ -699,37 +697,13 @@ impl TestEnv {
 
     pub fn report_failure_ix(&self, a: &LeaseAccounts, failed_at: i64) -> Instruction {
         ix(
-            acc::ReportFailure {
-                market: market_pda(),
-                lease: a.lease,
-                node: a.node,
-                mint: a.mint.mint,
-                vault: a.mint.vault(),
-                supplier_token_account: a.supplier,
-                treasury_token_account: a.treasury,
-                payer_token_account: a.payer_token_account,
-                payer: a.payer,
-                scheduler_authority: self.keys.scheduler.pubkey(),
-                token_program: a.mint.token_program,
-            },
+            a.report_failure_accounts(self.keys.scheduler.pubkey()),
             args::ReportFailure { failed_at },
         )
     }
 
     pub fn expire_ix(&self, a: &LeaseAccounts) -> Instruction {
-        a.with_cluster(ix(
-            acc::ExpireLease {
-                market: market_pda(),
-                lease: a.lease,
-                node: a.node,
-                mint: a.mint.mint,
-                vault: a.mint.vault(),
-                payer_token_account: a.payer_token_account,
-                payer: a.payer,
-                token_program: a.mint.token_program,
-            },
-            args::ExpireLease {},
-        ))
+        a.with_cluster(ix(a.expire_accounts(), args::ExpireLease {}))
     }
 
     pub fn extend_ix(&self, a: &LeaseAccounts, funder: Pubkey, added_secs: u32) -> Instruction {
@@ -805,6 +779,7 @@ pub struct LeaseAccounts {
     pub lease: Pubkey,
     pub node: Pubkey,
     pub mint: TestMint,
+    pub node_owner: Pubkey,
     pub supplier: Pubkey,
     pub treasury: Pubkey,
     pub payer: Pubkey,
@@ -822,15 +797,27 @@ impl LeaseAccounts {
         instruction
     }
 
+    /// Where the supplier's payouts are kept when its token account cannot take them.
+    pub fn supplier_credit(&self) -> Pubkey {
+        credit_pda(&self.mint.vault(), &self.node_owner)
+    }
+
+    /// Where the payer's refunds are kept when its token account cannot take them.
+    pub fn payer_credit(&self) -> Pubkey {
+        credit_pda(&self.mint.vault(), &self.payer)
+    }
+
     pub fn settle_accounts(&self) -> acc::SettleLease {
         acc::SettleLease {
             market: market_pda(),
             lease: self.lease,
             node: self.node,
             mint: self.mint.mint,
+            payment_mint: payment_mint_pda(&self.mint.mint),
             vault: self.mint.vault(),
             supplier_token_account: self.supplier,
             treasury_token_account: self.treasury,
+            supplier_credit: self.supplier_credit(),
             token_program: self.mint.token_program,
         }
     }
@@ -841,12 +828,16 @@ impl LeaseAccounts {
             lease: self.lease,
             node: self.node,
             mint: self.mint.mint,
+            payment_mint: payment_mint_pda(&self.mint.mint),
             vault: self.mint.vault(),
             supplier_token_account: self.supplier,
             treasury_token_account: self.treasury,
             payer_token_account: self.payer_token_account,
+            supplier_credit: self.supplier_credit(),
+            payer_credit: self.payer_credit(),
             payer: self.payer,
             token_program: self.mint.token_program,
+            system_program: anchor_lang::system_program::ID,
         }
     }
 
@@ -857,15 +848,63 @@ impl LeaseAccounts {
             lease: self.lease,
             node: self.node,
             mint: self.mint.mint,
+            payment_mint: payment_mint_pda(&self.mint.mint),
             vault: self.mint.vault(),
             supplier_token_account: with_payout_accounts.then_some(self.supplier),
             treasury_token_account: with_payout_accounts.then_some(self.treasury),
             payer_token_account: self.payer_token_account,
+            supplier_credit: self.supplier_credit(),
+            payer_credit: self.payer_credit(),
             payer: self.payer,
             renter,
             token_program: self.mint.token_program,
+            system_program: anchor_lang::system_program::ID,
         }
     }
+
+    pub fn report_failure_accounts(&self, scheduler_authority: Pubkey) -> acc::ReportFailure {
+        acc::ReportFailure {
+            market: market_pda(),
+            lease: self.lease,
+            node: self.node,
+            mint: self.mint.mint,
+            payment_mint: payment_mint_pda(&self.mint.mint),
+            vault: self.mint.vault(),
+            supplier_token_account: self.supplier,
+            treasury_token_account: self.treasury,
+            payer_token_account: self.payer_token_account,
+            supplier_credit: self.supplier_credit(),
+            payer_credit: self.payer_credit(),
+            payer: self.payer,
+            scheduler_authority,
+            token_program: self.mint.token_program,
+            system_program: anchor_lang::system_program::ID,
+        }
+    }
+
+    pub fn expire_accounts(&self) -> acc::ExpireLease {
+        acc::ExpireLease {
+            market: market_pda(),
+            lease: self.lease,
+            node: self.node,
+            mint: self.mint.mint,
+            vault: self.mint.vault(),
+            payer_token_account: self.payer_token_account,
+            payer_credit: self.payer_credit(),
+            payer: self.payer,
+            token_program: self.mint.token_program,
+            system_program: anchor_lang::system_program::ID,
+        }
+    }
+}
+
+/// `["credit", vault, owner]`: what the program keeps for `owner` out of `vault`.
+pub fn credit_pda(vault: &Pubkey, owner: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[seeds::CREDIT, vault.as_ref(), owner.as_ref()],
+        &iomesh::ID,
+    )
+    .0
 }
 
 // ---------------------------------------------------------------- pricing rules
@@ -909,6 +948,7 @@ pub fn lease_accounts_in(
         lease,
         node,
         mint,
+        node_owner: *node_owner,
         supplier: mint.ata(node_owner),
         treasury: mint.ata(treasury),
         payer: *payer,
@@ -1051,17 +1091,24 @@ impl TestEnv {
 }
 
 impl TestEnv {
-    /// Fetches a recent blockhash once the one in use is 20 seconds old.
+    /// Fetches the bank's newest blockhash before every transaction.
+    ///
+    /// program-test registers a new blockhash every few milliseconds of wall
+    /// time (whenever the runtime polls its ticker) without advancing the block
+    /// height, and panics on a blockhash more than 150 registrations old. A
+    /// blockhash kept for a while therefore fails by chance on a slow machine;
+    /// one fetched right before sending is at most a few registrations old.
     async fn refresh_blockhash(&mut self) {
-        if self.blockhash_at.elapsed() > std::time::Duration::from_secs(20) {
-            self.ctx.last_blockhash = self
-                .ctx
-                .banks_client
-                .get_latest_blockhash()
-                .await
-                .expect("latest blockhash");
-            self.blockhash_at = std::time::Instant::now();
-        }
+        self.ctx.last_blockhash = self.latest_blockhash().await;
+    }
+
+    /// The bank's newest blockhash, for a transaction signed by the test itself.
+    pub async fn latest_blockhash(&mut self) -> solana_hash::Hash {
+        self.ctx
+            .banks_client
+            .get_latest_blockhash()
+            .await
+            .expect("latest blockhash")
     }
 
     /// Signs `instructions` with `fee_payer` (paying) and `signers`. A transaction
@@ -1215,6 +1262,7 @@ impl TestEnv {
                 mint: mint.mint,
                 vault: mint.vault(),
                 token_program: mint.token_program,
+                system_program: anchor_lang::system_program::ID,
             },
             args::UnwindCluster {},
         );
@@ -1225,6 +1273,7 @@ impl TestEnv {
                 AccountMeta::new(lease.node, false),
                 AccountMeta::new(lease.payer_token_account, false),
                 AccountMeta::new(lease.payer, false),
+                AccountMeta::new(lease.payer_credit(), false),
             ]);
         }
         instruction
@@ -1406,8 +1455,10 @@ impl TestEnv {
                 io_mint: self.io.mint,
                 stake_vault: stake_vault_pda(),
                 harmed_token_account: self.io.ata(&slash.harmed),
+                harmed_credit: credit_pda(&stake_vault_pda(), &slash.harmed),
                 rent_payer: slash.rent_payer,
                 token_program: self.io.token_program,
+                system_program: anchor_lang::system_program::ID,
             },
             args::FinalizeSlash {},
         )
