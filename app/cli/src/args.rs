@@ -68,6 +68,9 @@ pub enum Command {
     /// IOSD, the USD credit: mint it by burning IO at the oracle price.
     #[command(subcommand)]
     Iosd(IosdCommand),
+    /// Payouts and refunds the program kept for you because your token account could not take them.
+    #[command(subcommand)]
+    Credit(CreditCommand),
     /// SOL and token balances of your wallet (or --address).
     Balance {
         #[arg(long)]
@@ -484,6 +487,27 @@ pub enum RewardsCommand {
         /// Node address or operator key.
         #[arg(long)]
         node: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreditCommand {
+    /// What the program keeps for your wallet (or --address), per token.
+    Show {
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Takes a credit out: the tokens to a token account you choose (default:
+    /// your associated account, created if missing), lamports to your wallet.
+    Withdraw {
+        /// The token: a payment mint's symbol or address.
+        token: String,
+        /// The credit held in the IO stake vault (a slash's share), not in the token's escrow vault.
+        #[arg(long)]
+        stake_vault: bool,
+        /// A token account of the mint to receive the tokens.
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 

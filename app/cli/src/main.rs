@@ -41,6 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(command) => commands::cluster::run(&ctx, command).await?,
         Command::Rewards(command) => commands::rewards::run(&ctx, command).await?,
         Command::Iosd(command) => commands::iosd::run(&ctx, command).await?,
+        Command::Credit(command) => commands::credit::run(&ctx, command).await?,
         Command::Balance { address } => commands::wallet::balance(&ctx, address).await?,
         Command::Airdrop { amount, to } => commands::wallet::airdrop(&ctx, amount, to).await?,
         Command::Faucet { symbol, amount, to } => {

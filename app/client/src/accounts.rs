@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
-use iomesh::state::{Cluster, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch};
+use iomesh::state::{Cluster, Credit, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch};
 
 /// An account type of the program, with a human name for errors.
 pub trait ProgramAccount: AccountDeserialize + Discriminator {
@@ -31,6 +31,10 @@ impl ProgramAccount for Lease {
 impl ProgramAccount for Cluster {
     const WHAT: &'static str = "iomesh cluster";
     const SPACE: usize = Cluster::SPACE;
+}
+impl ProgramAccount for Credit {
+    const WHAT: &'static str = "iomesh credit";
+    const SPACE: usize = Credit::SPACE;
 }
 impl ProgramAccount for IosdConfig {
     const WHAT: &'static str = "iomesh IOSD config";
@@ -92,6 +96,8 @@ pub mod offsets {
     pub const LEASE_PAYER: usize = LEASE_RENTER + 32;
     /// `Lease::node`.
     pub const LEASE_NODE: usize = LEASE_PAYER + 32;
+    /// `Credit::owner`.
+    pub const CREDIT_OWNER: usize = 8 + 1 + 1;
 }
 
 #[cfg(test)]
@@ -141,6 +147,23 @@ mod tests {
         assert_eq!(&data[offsets::NODE_REGION..][..16], &node.region);
         let decoded: Node = decode(&Pubkey::new_unique(), &iomesh::ID, &data).unwrap();
         assert_eq!(decoded.owner, node.owner);
+    }
+
+    #[test]
+    fn credit_owner_offset_matches_the_serialised_layout() {
+        let credit = Credit {
+            version: 1,
+            bump: 254,
+            owner: Pubkey::new_unique(),
+            vault: Pubkey::new_unique(),
+            amount: 7,
+            rent_payer: Pubkey::new_unique(),
+            reserved: [0; 8],
+        };
+        let mut data = Vec::new();
+        credit.try_serialize(&mut data).unwrap();
+        assert_eq!(data.len(), Credit::SPACE);
+        assert_eq!(&data[offsets::CREDIT_OWNER..][..32], credit.owner.as_ref());
     }
 
     #[test]

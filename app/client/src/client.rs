@@ -5,14 +5,14 @@
 use crate::{
     accounts::{self, offsets, ProgramAccount},
     error::{Error, Result, Shortfall},
-    instructions::{Instruction, LeaseKeys},
+    instructions::{self, Instruction, LeaseKeys},
     pda, program_errors,
     query::NodeQuery,
     tokens::{self, TokenMint},
     units,
 };
 use anchor_lang::{prelude::Pubkey, Discriminator};
-use iomesh::state::{Cluster, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch};
+use iomesh::state::{Cluster, Credit, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch};
 use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_client::{
     client_error::{ClientError, ClientErrorKind},
@@ -224,6 +224,16 @@ impl Client {
         Ok(mints)
     }
 
+    /// Everything the program keeps for `owner` because its token accounts
+    /// could not take a payout or refund (one credit per vault).
+    pub async fn credits(&self, owner: &Pubkey) -> Result<Vec<(Pubkey, Credit)>> {
+        self.fetch_all::<Credit>(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+            accounts::offsets::CREDIT_OWNER,
+            owner.to_bytes().to_vec(),
+        ))])
+        .await
+    }
+
     /// A node by its address or by its operator key.
     pub async fn resolve_node(&self, key: &Pubkey) -> Result<(Pubkey, Node)> {
         if let Some(account) = self.account(key).await? {
@@ -325,6 +335,34 @@ impl Client {
             },
             decimals,
         ))
+    }
+
+    /// Instructions creating the associated token accounts of `mint` that
+    /// `owners` do not have yet, paid by `funder`, so that payouts reach them
+    /// directly. An account that exists but cannot receive (given away,
+    /// frozen) is left alone: the program keeps such a payment in the
+    /// owner's credit, and creating it again would fail the transaction.
+    pub async fn create_missing_token_accounts(
+        &self,
+        funder: &Pubkey,
+        mint: &TokenMint,
+        owners: &[Pubkey],
+    ) -> Result<Vec<Instruction>> {
+        let mut owners = owners.to_vec();
+        owners.sort();
+        owners.dedup();
+        let addresses: Vec<Pubkey> = owners.iter().map(|owner| mint.ata(owner)).collect();
+        let found = self
+            .rpc
+            .get_multiple_accounts(&addresses)
+            .await
+            .map_err(|e| self.rpc_error(e))?;
+        Ok(owners
+            .iter()
+            .zip(found)
+            .filter(|(_, account)| account.is_none())
+            .map(|(owner, _)| instructions::create_ata_idempotent(funder, owner, mint))
+            .collect())
     }
 
     /// Base units held by a token account; 0 when it does not exist.

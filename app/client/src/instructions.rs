@@ -294,17 +294,14 @@ impl LeaseKeys {
         instruction
     }
 
-    /// The supplier's and treasury's token accounts, created if missing (payouts need them).
-    pub fn create_payout_accounts(&self, funder: &Pubkey) -> [Instruction; 2] {
-        [
-            create_ata_idempotent(funder, &self.node_owner, &self.mint),
-            create_ata_idempotent(funder, &self.treasury, &self.mint),
-        ]
+    /// The wallets a settlement pays: the node owner and the treasury.
+    pub fn payees(&self) -> [Pubkey; 2] {
+        [self.node_owner, self.treasury]
     }
 
-    /// The payer's token account, created if missing (refunds need it).
-    pub fn create_refund_account(&self, funder: &Pubkey) -> Instruction {
-        create_ata_idempotent(funder, &self.payer, &self.mint)
+    /// The wallets an ending pays: the node owner, the treasury and the payer.
+    pub fn ending_payees(&self) -> [Pubkey; 3] {
+        [self.node_owner, self.treasury, self.payer]
     }
 
     pub fn settle(&self) -> Instruction {

@@ -48,6 +48,13 @@ pub fn token_account(data: &[u8]) -> Option<(Pubkey, Pubkey, u64)> {
         .map(|state| (state.base.mint, state.base.owner, state.base.amount))
 }
 
+/// Whether a token account's data says it is frozen.
+pub fn token_account_frozen(data: &[u8]) -> bool {
+    StateWithExtensions::<TokenAccountState>::unpack(data)
+        .map(|state| state.base.is_frozen())
+        .unwrap_or(false)
+}
+
 /// "SPL Token", "Token-2022", or "unknown" for any other program.
 pub fn token_program_name(program: &Pubkey) -> &'static str {
     if *program == spl_token::ID {

@@ -236,8 +236,10 @@ async fn send_report(
 ) -> Result<solana_signature::Signature> {
     let (keys, _) = reporter.client.lease_keys(lease).await?;
     let authority = reporter.authority.pubkey();
-    let mut ixs = keys.create_payout_accounts(&authority).to_vec();
-    ixs.push(keys.create_refund_account(&authority));
+    let mut ixs = reporter
+        .client
+        .create_missing_token_accounts(&authority, &keys.mint, &keys.ending_payees())
+        .await?;
     ixs.push(keys.report_failure(&authority, failed_at));
     Ok(reporter.client.send(&ixs, &reporter.authority, &[]).await?)
 }

@@ -155,8 +155,11 @@ async fn job_stops_when_its_lease_is_cancelled_on_chain() {
     let pid = agent.jobs.get(&lease).expect("job runs").pid;
 
     let (keys, _) = market.client.lease_keys(&address).await.unwrap();
-    let mut cancel = keys.create_payout_accounts(&renter.pubkey()).to_vec();
-    cancel.push(keys.create_refund_account(&renter.pubkey()));
+    let mut cancel = market
+        .client
+        .create_missing_token_accounts(&renter.pubkey(), &keys.mint, &keys.ending_payees())
+        .await
+        .unwrap();
     cancel.push(keys.cancel());
     market
         .client

@@ -8,11 +8,10 @@ use crate::{
     output::{short, Human, Output, Table},
     views,
 };
-use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context as _, Result};
 use iomesh_client::{
     instructions::{self as ix, Instruction},
-    iomesh::{math, CreateLeaseArgs},
+    iomesh::{math, state::Credit, CreateLeaseArgs},
     pda, quote,
     units::{self, format_duration},
     LeaseRole, TokenMint,
@@ -142,7 +141,10 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
             let signer = ctx.signer()?;
             let lease = pubkey(&lease, "lease")?;
             let (keys, before) = ctx.client.lease_keys(&lease).await?;
-            let mut instructions = keys.create_payout_accounts(&signer.pubkey()).to_vec();
+            let mut instructions = ctx
+                .client
+                .create_missing_token_accounts(&signer.pubkey(), &keys.mint, &keys.payees())
+                .await?;
             instructions.push(keys.settle());
             let signature = ctx.client.send(&instructions, &signer, &[]).await?;
             let after = ctx.client.lease(&lease).await?;
@@ -212,33 +214,20 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
                     renter.pubkey()
                 );
             }
-            ending(ctx, &renter, &lease, "lease cancelled", |keys, me| {
-                let mut all = keys.create_payout_accounts(me).to_vec();
-                all.push(keys.create_refund_account(me));
-                all.push(keys.cancel());
-                all
+            ending(ctx, &renter, &lease, "lease cancelled", |keys| {
+                keys.cancel()
             })
             .await
         }
         LeaseCommand::Close { lease } => {
             let signer = ctx.signer()?;
-            ending(ctx, &signer, &lease, "lease closed", |keys, me| {
-                let mut all = keys.create_payout_accounts(me).to_vec();
-                all.push(keys.create_refund_account(me));
-                all.push(keys.close());
-                all
-            })
-            .await
+            ending(ctx, &signer, &lease, "lease closed", |keys| keys.close()).await
         }
         LeaseCommand::Expire { lease } => {
             let signer = ctx.signer()?;
-            ending(
-                ctx,
-                &signer,
-                &lease,
-                "lease expired and refunded",
-                |keys, me| vec![keys.create_refund_account(me), keys.expire()],
-            )
+            ending(ctx, &signer, &lease, "lease expired and refunded", |keys| {
+                keys.expire()
+            })
             .await
         }
         LeaseCommand::Show { lease } => {
@@ -306,32 +295,60 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
 }
 
 /// Sends an instruction that ends a lease and reports the refund.
+/// Sends the ending `build` makes, after creating the payees' token accounts
+/// that do not exist yet, and reports the refund: what reached the payer's
+/// token account, and what the program kept in its credit because that
+/// account could not take it.
 async fn ending(
     ctx: &Context,
     signer: &solana_keypair::Keypair,
     lease: &str,
     what: &str,
-    build: impl FnOnce(&ix::LeaseKeys, &Pubkey) -> Vec<Instruction>,
+    build: impl FnOnce(&ix::LeaseKeys) -> Instruction,
 ) -> Result<Output> {
     let lease = pubkey(lease, "lease")?;
     let (keys, state) = ctx.client.lease_keys(&lease).await?;
     let mint = ctx.client.payment_mint(&state.mint).await?;
     let refund_account = keys.mint.ata(&keys.payer);
-    let before = ctx.client.token_balance(&refund_account).await?;
-    let instructions = build(&keys, &signer.pubkey());
+    let credit = keys.payer_credit();
+    let kept = |credit: Option<Credit>| credit.map_or(0, |c| c.amount);
+    let before = (
+        ctx.client.token_balance(&refund_account).await?,
+        kept(ctx.client.fetch::<Credit>(&credit).await?),
+    );
+    let mut instructions = ctx
+        .client
+        .create_missing_token_accounts(&signer.pubkey(), &keys.mint, &keys.ending_payees())
+        .await?;
+    instructions.push(build(&keys));
     let signature = ctx.client.send(&instructions, signer, &[]).await?;
-    let after = ctx.client.token_balance(&refund_account).await?;
-    let refunded = after.saturating_sub(before);
+    let after = (
+        ctx.client.token_balance(&refund_account).await?,
+        kept(ctx.client.fetch::<Credit>(&credit).await?),
+    );
+    let refunded = after.0.saturating_sub(before.0);
+    let kept = after.1.saturating_sub(before.1);
+    let mut human = vec![("Refunded", token_amount(refunded + kept, &mint))];
+    if kept > 0 {
+        human.push((
+            "Kept for the payer",
+            format!(
+                "{} (its token account cannot receive: `iomesh credit withdraw`)",
+                token_amount(kept, &mint)
+            ),
+        ));
+    }
     Ok(sent(
         what,
         signature,
         json!({
             "lease": lease.to_string(),
             "was": views::lease_status(state.status),
-            "refunded": refunded,
+            "refunded": refunded + kept,
+            "refund_kept_in_credit": kept,
             "payer": keys.payer.to_string(),
         }),
-        vec![("Refunded", token_amount(refunded, &mint))],
+        human,
     ))
 }
 

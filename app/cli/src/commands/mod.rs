@@ -1,6 +1,7 @@
 //! One module per command family; each returns an `Output` to print.
 
 pub mod cluster;
+pub mod credit;
 pub mod gpus;
 pub mod iosd;
 pub mod lease;

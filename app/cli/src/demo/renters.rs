@@ -159,7 +159,9 @@ impl Renter {
     pub async fn cancel(&self, client: &Client, lease: &Pubkey) -> Result<i64> {
         let (keys, _) = client.lease_keys(lease).await?;
         let payer = self.keypair.pubkey();
-        let mut ixs = keys.create_payout_accounts(&payer).to_vec();
+        let mut ixs = client
+            .create_missing_token_accounts(&payer, &keys.mint, &keys.payees())
+            .await?;
         ixs.push(keys.cancel());
         let signature = client
             .send(&ixs, &self.keypair, &[])

@@ -508,8 +508,14 @@ async fn close_ended_leases(
                     return Ok(Some(false));
                 }
                 let (keys, _) = stack.client.lease_keys(&p.address).await?;
-                let mut ixs = keys.create_payout_accounts(&owner.pubkey()).to_vec();
-                ixs.push(keys.create_refund_account(&owner.pubkey()));
+                let mut ixs = stack
+                    .client
+                    .create_missing_token_accounts(
+                        &owner.pubkey(),
+                        &keys.mint,
+                        &keys.ending_payees(),
+                    )
+                    .await?;
                 ixs.push(keys.close());
                 // The chain's clock may trail this machine's by a second.
                 Ok(stack.client.send(&ixs, owner, &[]).await.ok().map(|_| true))

@@ -4,6 +4,7 @@
 mod agent_gpus;
 mod bad_input;
 mod common;
+mod credits;
 mod demo;
 mod flow;
 mod lifecycle;

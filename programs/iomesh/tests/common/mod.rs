@@ -361,6 +361,15 @@ impl TestEnv {
 
     /// A mint with 6 decimals whose mint authority is the market authority.
     pub async fn create_mint(&mut self, token_program: Pubkey) -> TestMint {
+        self.create_mint_with(token_program, None).await
+    }
+
+    /// Like `create_mint`, with a freeze authority (as USDC has one).
+    pub async fn create_mint_with(
+        &mut self,
+        token_program: Pubkey,
+        freeze_authority: Option<&Pubkey>,
+    ) -> TestMint {
         let mint = Keypair::new();
         let payer = self.payer();
         // A mint without extensions is 82 bytes in both token programs.
@@ -383,7 +392,7 @@ impl TestEnv {
             &token_program,
             &mint.pubkey(),
             &self.keys.authority.pubkey(),
-            None,
+            freeze_authority,
             DECIMALS,
         )
         .unwrap();
@@ -895,6 +904,56 @@ impl LeaseAccounts {
             token_program: self.mint.token_program,
             system_program: anchor_lang::system_program::ID,
         }
+    }
+}
+
+impl TestEnv {
+    /// What the program keeps for `owner` out of `vault`, if anything was ever kept.
+    pub async fn credit(&mut self, vault: Pubkey, owner: &Pubkey) -> Option<Credit> {
+        self.fetch(credit_pda(&vault, owner)).await
+    }
+
+    /// `owner` takes its credit out of `mint`'s vault into `destination`.
+    pub fn withdraw_credit_ix(
+        &self,
+        owner: Pubkey,
+        vault: Pubkey,
+        mint: TestMint,
+        destination: Pubkey,
+    ) -> Instruction {
+        ix(
+            acc::WithdrawCredit {
+                market: market_pda(),
+                credit: credit_pda(&vault, &owner),
+                vault,
+                mint: mint.mint,
+                destination,
+                owner,
+                token_program: mint.token_program,
+            },
+            args::WithdrawCredit {},
+        )
+    }
+
+    pub fn close_credit_ix(&self, credit: Pubkey, rent_payer: Pubkey) -> Instruction {
+        ix(
+            acc::CloseCredit { credit, rent_payer },
+            args::CloseCredit {},
+        )
+    }
+
+    pub fn sweep_fees_ix(&self, mint: TestMint) -> Instruction {
+        ix(
+            acc::SweepFees {
+                market: market_pda(),
+                mint: mint.mint,
+                payment_mint: payment_mint_pda(&mint.mint),
+                vault: mint.vault(),
+                treasury_token_account: mint.ata(&self.keys.treasury.pubkey()),
+                token_program: mint.token_program,
+            },
+            args::SweepFees {},
+        )
     }
 }
 
@@ -1621,6 +1680,15 @@ impl TestEnv {
 
     /// A Token-2022 IOSD mint whose only authority is the program's PDA, and `init_iosd` with `policy`.
     pub async fn setup_iosd(&mut self, policy: iomesh::IosdPolicy) -> TestMint {
+        let iosd = self.create_iosd_mint().await;
+        let authority = self.keys.authority.insecure_clone();
+        let ix = self.init_iosd_ix(iosd, authority.pubkey(), policy);
+        self.send(&[ix], &[&authority]).await.unwrap();
+        iosd
+    }
+
+    /// A Token-2022 mint whose mint authority is the IOSD mint authority PDA.
+    pub async fn create_iosd_mint(&mut self) -> TestMint {
         let mint = Keypair::new();
         let payer = self.payer();
         let rent = self
@@ -1646,25 +1714,30 @@ impl TestEnv {
         )
         .unwrap();
         self.send(&[create, init], &[&mint]).await.unwrap();
-        let iosd = TestMint {
+        TestMint {
             mint: mint.pubkey(),
             token_program: spl_token_2022::ID,
-        };
-        let authority = self.keys.authority.insecure_clone();
-        let ix = ix(
+        }
+    }
+
+    pub fn init_iosd_ix(
+        &self,
+        iosd: TestMint,
+        authority: Pubkey,
+        policy: iomesh::IosdPolicy,
+    ) -> Instruction {
+        ix(
             acc::InitIosd {
                 market: market_pda(),
                 iosd_config: iosd_config_pda(),
                 iosd_mint: iosd.mint,
                 iosd_mint_authority: iosd_mint_authority_pda(),
-                authority: authority.pubkey(),
+                authority,
                 token_program: iosd.token_program,
                 system_program: anchor_lang::system_program::ID,
             },
             args::InitIosd { policy },
-        );
-        self.send(&[ix], &[&authority]).await.unwrap();
-        iosd
+        )
     }
 
     pub fn mint_iosd_ix(
