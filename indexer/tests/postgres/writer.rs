@@ -398,6 +398,52 @@ async fn economics_accounts_land_field_by_field_and_close_as_tombstones(pool: Pg
 }
 
 #[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn credits_and_unswept_fees_land_field_by_field(pool: PgPool) {
+    let writer = writer(&pool);
+    let credit = iomesh::state::Credit {
+        version: 1,
+        bump: 250,
+        owner: key(50),
+        vault: key(51),
+        amount: u64::MAX - 9,
+        rent_payer: key(52),
+        reserved: [0; 8],
+    };
+    let mut mint = payment_mint();
+    mint.unswept_fees = 4_242;
+    let (credit_key, mint_key) = (key(120), key(121));
+    let credit_data = encode(&credit);
+    let stats = writer
+        .write(&batch(vec![
+            live(credit_key, 9, 1, credit_data.clone()),
+            live(mint_key, 9, 2, encode(&mint)),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!((stats.written, stats.unknown, stats.undecodable), (2, 0, 0));
+    let c = sqlx::query(
+        "SELECT version, owner, vault, amount::text, rent_payer, data FROM credits WHERE pubkey = $1",
+    )
+    .bind(b(&credit_key))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(c.get::<i32, _>(0), 1);
+    assert_eq!(c.get::<Vec<u8>, _>(1), b(&key(50)));
+    assert_eq!(c.get::<Vec<u8>, _>(2), b(&key(51)));
+    assert_eq!(c.get::<String, _>(3), (u64::MAX - 9).to_string());
+    assert_eq!(c.get::<Vec<u8>, _>(4), b(&key(52)));
+    assert_eq!(c.get::<Vec<u8>, _>(5), credit_data);
+    let unswept: String =
+        sqlx::query_scalar("SELECT unswept_fees::text FROM payment_mints WHERE pubkey = $1")
+            .bind(b(&mint_key))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(unswept, "4242");
+}
+
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
 async fn replays_and_out_of_order_updates_never_overwrite_newer_rows(pool: PgPool) {
     let writer = writer(&pool);
     let lease = key(50);
