@@ -8,6 +8,7 @@ pub mod chain;
 pub mod config;
 pub mod gpu;
 pub mod jobs;
+pub mod logs;
 pub mod runner;
 pub mod session;
 
