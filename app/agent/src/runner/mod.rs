@@ -3,8 +3,10 @@
 //! the lease directory, so an agent that restarts can still learn how a job
 //! it no longer parents ended.
 
+pub mod cgroup;
 pub mod container;
 pub mod proc;
+pub mod sandbox;
 pub mod state;
 
 use iomesh_agent_proto::JobSpec;
@@ -21,6 +23,38 @@ const SHIM: &str = r#""$@"; code=$?; printf '%s\n' "$code" > "$0"; exit "$code""
 
 /// PATH for jobs when the agent itself has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What one job may use of the machine; 0 means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Memory (RAM, page cache, /tmp and /dev/shm) in bytes.
+    pub memory_bytes: u64,
+    /// Processes and threads.
+    pub max_procs: u64,
+}
+
+impl JobLimits {
+    /// Default process limit: far above what training needs (threads
+    /// count), far below what a fork bomb wants.
+    pub const DEFAULT_MAX_PROCS: u64 = 16_384;
+
+    /// The node default: 90% of the machine's memory, so one job cannot
+    /// starve the agent and the system, and `DEFAULT_MAX_PROCS`.
+    pub fn node_default() -> Self {
+        JobLimits {
+            memory_bytes: total_memory_bytes().map_or(0, |total| total / 10 * 9),
+            max_procs: Self::DEFAULT_MAX_PROCS,
+        }
+    }
+}
+
+/// MemTotal from /proc/meminfo.
+pub fn total_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
