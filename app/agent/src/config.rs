@@ -3,6 +3,7 @@
 use crate::{
     gpu::{self, Gpu, GpuSource},
     runner::{container, RunnerConfig},
+    shim::ShimArgs,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use solana_keypair::{read_keypair_file, Keypair};
@@ -27,6 +28,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Supervise one job (started by the agent itself, see `shim`).
+    #[command(name = "job-shim", hide = true)]
+    JobShim(ShimArgs),
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod logs;
 pub mod runner;
 pub mod session;
+pub mod shim;
 
 use agent::Agent;
 use iomesh_agent_proto::v1::AgentMessage;
