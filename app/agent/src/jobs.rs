@@ -5,7 +5,7 @@
 use crate::runner::{
     self, container, proc,
     state::{self, JobRecord, LeaseDir},
-    RunError, RunnerConfig, Watcher,
+    RunError, Runner, RunnerConfig, Watcher,
 };
 use iomesh_agent_proto::{
     v1::{agent_message, AgentMessage, JobState, JobUpdate},
@@ -60,7 +60,7 @@ pub struct Jobs {
 struct Inner {
     dir: PathBuf,
     gpus: BTreeSet<u32>,
-    runner: RunnerConfig,
+    runner: Runner,
     jobs: Mutex<HashMap<String, Entry>>,
     events: mpsc::Sender<AgentMessage>,
 }
@@ -68,6 +68,7 @@ struct Inner {
 impl Jobs {
     /// Opens the job directory under `state_dir`, reattaching to jobs that
     /// still run and reporting (on `events`) those that ended meanwhile.
+    /// Fails when the configured sandbox does not work here.
     pub async fn open(
         state_dir: &Path,
         gpus: impl IntoIterator<Item = u32>,
@@ -80,6 +81,7 @@ impl Jobs {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(state_error)?;
+        let runner = Runner::new(runner, state_dir)?;
         let jobs = Jobs {
             inner: Arc::new(Inner {
                 dir: dir.clone(),
@@ -112,11 +114,17 @@ impl Jobs {
                 // It ended while no agent watched it: report how, then forget
                 // it. Its group is not signalled: the pid may be reused by now.
                 let exit_code = lease_dir.exit_code();
+                runner::clean_up(&record);
                 let _ = lease_dir.finish();
                 jobs.emit(ended_update(&record, exit_code, None)).await;
             }
         }
         Ok((jobs, reattached))
+    }
+
+    /// How jobs are run here.
+    pub fn runner_config(&self) -> &RunnerConfig {
+        self.inner.runner.config()
     }
 
     pub fn jobs_dir(&self) -> &Path {
@@ -151,13 +159,10 @@ impl Jobs {
             });
         }
         let gpus = &free[..gpu_count as usize];
-        let (child, record) = runner::spawn(
-            lease,
-            spec,
-            gpus,
-            &self.lease_dir(lease),
-            &self.inner.runner,
-        )?;
+        let (child, record) = self
+            .inner
+            .runner
+            .spawn(lease, spec, gpus, &self.lease_dir(lease))?;
         tracing::info!(lease, pid = record.pid, ?gpus, "job started");
         let stop = self.spawn_supervisor(record.clone(), Watcher::Child(child));
         jobs.insert(
@@ -250,7 +255,7 @@ impl Jobs {
         tokio::spawn(async move {
             let lease = record.lease.clone();
             let dir = jobs.lease_dir(&lease);
-            let grace = jobs.inner.runner.stop_grace;
+            let grace = jobs.inner.runner.config().stop_grace;
             let (exit_code, cause) = tokio::select! {
                 code = watcher.wait(&dir) => (code, None),
                 Ok(cause) = &mut stop_rx => {
@@ -265,6 +270,8 @@ impl Jobs {
             // Whatever the job left behind in its group goes with it.
             proc::stop_group(record.pid, grace).await;
             let record = jobs.get(&lease).unwrap_or(record);
+            let cleaned = record.clone();
+            let _ = tokio::task::spawn_blocking(move || runner::clean_up(&cleaned)).await;
             if let Err(err) = dir.finish() {
                 tracing::error!(lease, %err, "cannot remove job state");
             }

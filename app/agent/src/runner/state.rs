@@ -1,9 +1,8 @@
 //! Per-lease files under the agent's state directory:
 //! `jobs/<lease>/state.json` (what an agent restart needs to reattach),
-//! `stdout.log`, `stderr.log`, `logs/` (see `crate::logs`), `exit_code`
-//! (written by the job's shim when its command returns), `work/` (the job's
-//! working directory) and, once the retention period deleted the rest,
-//! `deleted`.
+//! `logs/` (the job's output, see `crate::logs`), `exit_code` (written by the
+//! job's shim when its command returns), `work/` (the job's working
+//! directory) and, once the retention period deleted the rest, `deleted`.
 
 use serde::{Deserialize, Serialize};
 use std::{
@@ -33,6 +32,10 @@ pub struct JobRecord {
     /// Unix seconds at which the lease stops billing (activated_at + duration).
     #[serde(default)]
     pub ends_at: Option<i64>,
+    /// The job's cgroup directories (its memory and process limits), removed
+    /// when it ends.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 /// The directories and files of one lease.
@@ -64,12 +67,6 @@ impl LeaseDir {
     /// The job's log files (`crate::logs`).
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
-    }
-    pub fn stdout(&self) -> PathBuf {
-        self.root.join("stdout.log")
-    }
-    pub fn stderr(&self) -> PathBuf {
-        self.root.join("stderr.log")
     }
     pub fn exit_code_file(&self) -> PathBuf {
         self.root.join("exit_code")
