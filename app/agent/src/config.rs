@@ -147,6 +147,9 @@ pub struct RunArgs {
     /// How many files (rotated, the oldest deleted) share that bound.
     #[arg(long, env = "IOMESH_AGENT_LOG_FILES", default_value_t = LogLimits::DEFAULT.files)]
     pub log_files: u32,
+    /// Hours a lease's logs and work directory are kept after its job ended.
+    #[arg(long, env = "IOMESH_AGENT_LOG_RETENTION_HOURS", default_value_t = 24)]
+    pub log_retention_hours: u64,
 }
 
 /// Everything the agent runs with, validated.
@@ -231,6 +234,7 @@ impl RunArgs {
             sandbox,
             limits,
             logs: LogLimits::new(self.log_max_bytes, self.log_files)?,
+            log_retention: Duration::from_secs(self.log_retention_hours.saturating_mul(3600)),
         };
         Ok(AgentConfig {
             scheduler_url: self.scheduler,

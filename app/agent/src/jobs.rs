@@ -1,18 +1,23 @@
 //! The jobs this node runs: which GPUs each holds, a supervisor per job that
-//! reports how it ended, stop on request, and reattachment after an agent
-//! restart from the per-lease state files.
+//! reports how it ended, stop on request, reattachment after an agent
+//! restart from the per-lease state files, and the deletion of finished
+//! leases' files after the retention period.
 
-use crate::runner::{
-    self, container, proc,
-    state::{self, JobRecord, LeaseDir},
-    RunError, Runner, RunnerConfig, Watcher,
+use crate::{
+    logs::{LogError, LogReader},
+    retention,
+    runner::{
+        self, container, proc,
+        state::{self, JobRecord, LeaseDir},
+        RunError, Runner, RunnerConfig, Watcher,
+    },
 };
 use iomesh_agent_proto::{
     v1::{agent_message, AgentMessage, JobState, JobUpdate},
     JobSpec,
 };
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -119,7 +124,56 @@ impl Jobs {
                 jobs.emit(ended_update(&record, exit_code, None)).await;
             }
         }
+        jobs.sweep_periodically();
         Ok((jobs, reattached))
+    }
+
+    /// Deletes the files of leases whose job ended more than the retention
+    /// period ago (see `retention`); returns those leases.
+    pub fn sweep_expired(&self) -> std::io::Result<Vec<String>> {
+        let running: HashSet<String> = self.running().into_iter().map(|r| r.lease).collect();
+        let deleted = retention::sweep(
+            &self.inner.dir,
+            self.inner.runner.config().log_retention,
+            &running,
+            crate::now_ms(),
+        )?;
+        if !deleted.is_empty() {
+            tracing::info!(
+                ?deleted,
+                "deleted the files of leases past their retention period"
+            );
+        }
+        Ok(deleted)
+    }
+
+    /// Sweeps now and every `retention::SWEEP_EVERY` while these jobs exist.
+    fn sweep_periodically(&self) {
+        if let Err(err) = self.sweep_expired() {
+            tracing::warn!(%err, "sweeping finished leases failed");
+        }
+        let jobs = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(retention::SWEEP_EVERY).await;
+                let Some(inner) = jobs.upgrade() else { return };
+                let jobs = Jobs { inner };
+                let swept = tokio::task::spawn_blocking(move || jobs.sweep_expired()).await;
+                if let Ok(Err(err)) = swept {
+                    tracing::warn!(%err, "sweeping finished leases failed");
+                }
+            }
+        });
+    }
+
+    /// The log of `lease`'s job on this node.
+    pub fn logs(&self, lease: &str) -> Result<LogReader, LogError> {
+        let dir = self.lease_dir(lease);
+        // A lease name is one directory: nothing else is reachable by it.
+        if lease.is_empty() || lease.contains('/') || lease.starts_with('.') {
+            return Err(LogError::NotFound(dir.root().to_path_buf()));
+        }
+        LogReader::open(dir.root())
     }
 
     /// How jobs are run here.

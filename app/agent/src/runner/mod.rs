@@ -73,11 +73,14 @@ pub struct RunnerConfig {
     pub limits: JobLimits,
     /// How much log each lease keeps.
     pub logs: LogLimits,
+    /// How long a lease's directory (logs included) is kept after its job ended.
+    pub log_retention: Duration,
 }
 
 impl RunnerConfig {
     /// The agent's defaults with `shim_program` and `sandbox`: no Docker,
-    /// 10 s stop grace, node default limits, 64 MiB of logs in 4 files.
+    /// 10 s stop grace, node default limits, 64 MiB of logs in 4 files kept
+    /// 24 hours.
     pub fn new(shim_program: PathBuf, sandbox: Sandbox) -> Self {
         RunnerConfig {
             docker: false,
@@ -86,6 +89,7 @@ impl RunnerConfig {
             sandbox,
             limits: JobLimits::node_default(),
             logs: LogLimits::DEFAULT,
+            log_retention: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod chain;
 mod common;
+mod logs;
 mod runner;
 mod sandbox;
 mod session;
