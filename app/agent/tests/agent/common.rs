@@ -286,8 +286,8 @@ pub async fn wait_update(
 }
 
 /// An agent state directory that, when dropped (also when a test fails),
-/// kills the process group of every job still recorded in it, so a failing
-/// test leaves no jobs behind.
+/// kills the process group of every job still recorded in it and removes
+/// its cgroups, so a failing test leaves no jobs behind.
 pub struct StateDir(tempfile::TempDir);
 
 impl StateDir {
@@ -310,6 +310,7 @@ impl Drop for StateDir {
                 if iomesh_agent::runner::proc::is_alive(record.pid, record.start_ticks) {
                     iomesh_agent::runner::proc::signal_group(record.pid, libc::SIGKILL);
                 }
+                iomesh_agent::runner::clean_up(&record);
             }
         }
     }
