@@ -2,7 +2,13 @@
 
 use crate::{
     gpu::{self, Gpu, GpuSource},
-    runner::{container, RunnerConfig},
+    logs::{LogLimits, LogLimitsError},
+    runner::{
+        container,
+        sandbox::{Bwrap, JobUser, Sandbox},
+        JobLimits, RunnerConfig,
+    },
+    shim::{self, ShimArgs, ShimNotFound},
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use solana_keypair::{read_keypair_file, Keypair};
@@ -27,6 +33,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Supervise one job (started by the agent itself, see `shim`).
+    #[command(name = "job-shim", hide = true)]
+    JobShim(ShimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +63,16 @@ pub enum DockerMode {
     /// Use Docker for specs with an image when a working `docker` is found.
     Auto,
     Never,
+}
+
+/// How host jobs are isolated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SandboxMode {
+    /// bubblewrap: own namespaces, read-only host, hidden state and keys,
+    /// only the leased GPUs.
+    Bwrap,
+    /// No sandbox: jobs run as the agent's user, unprotected.
+    None,
 }
 
 /// What happens to running jobs when the agent itself stops.
@@ -104,6 +123,33 @@ pub struct RunArgs {
     /// What to do with running jobs on SIGTERM / Ctrl-C.
     #[arg(long, env = "IOMESH_AGENT_ON_SHUTDOWN", value_enum, default_value_t = OnShutdown::Leave)]
     pub on_shutdown: OnShutdown,
+    /// How host jobs are isolated; `none` lets them read the operator key.
+    #[arg(long, env = "IOMESH_AGENT_SANDBOX", value_enum, default_value_t = SandboxMode::Bwrap)]
+    pub sandbox: SandboxMode,
+    /// The bubblewrap program (looked up on PATH).
+    #[arg(long, env = "IOMESH_AGENT_BWRAP", default_value = "bwrap")]
+    pub bwrap: PathBuf,
+    /// Where the GPU device files (nvidia0, nvidiactl, …) are.
+    #[arg(long, env = "IOMESH_AGENT_DEVICE_ROOT", default_value = "/dev")]
+    pub device_root: PathBuf,
+    /// Host UID:GID sandboxed jobs run as when the agent runs as root.
+    #[arg(long, env = "IOMESH_AGENT_JOB_USER", default_value = "65534:65534")]
+    pub job_user: JobUser,
+    /// Memory limit of each job in MiB; 0 = unlimited [default: 90% of RAM].
+    #[arg(long, env = "IOMESH_AGENT_JOB_MEMORY_MIB")]
+    pub job_memory_mib: Option<u64>,
+    /// Limit on each job's processes and threads; 0 = unlimited.
+    #[arg(long, env = "IOMESH_AGENT_JOB_MAX_PROCS", default_value_t = JobLimits::DEFAULT_MAX_PROCS)]
+    pub job_max_procs: u64,
+    /// Bound on each lease's log files together, in bytes.
+    #[arg(long, env = "IOMESH_AGENT_LOG_MAX_BYTES", default_value_t = LogLimits::DEFAULT.max_bytes)]
+    pub log_max_bytes: u64,
+    /// How many files (rotated, the oldest deleted) share that bound.
+    #[arg(long, env = "IOMESH_AGENT_LOG_FILES", default_value_t = LogLimits::DEFAULT.files)]
+    pub log_files: u32,
+    /// Hours a lease's logs and work directory are kept after its job ended.
+    #[arg(long, env = "IOMESH_AGENT_LOG_RETENTION_HOURS", default_value_t = 24)]
+    pub log_retention_hours: u64,
 }
 
 /// Everything the agent runs with, validated.
@@ -132,6 +178,10 @@ pub enum ConfigError {
     Zero { flag: &'static str },
     #[error("--state-dir {path}: {detail}")]
     StateDir { path: String, detail: String },
+    #[error(transparent)]
+    Logs(#[from] LogLimitsError),
+    #[error(transparent)]
+    Shim(#[from] ShimNotFound),
 }
 
 impl RunArgs {
@@ -161,16 +211,38 @@ impl RunArgs {
             path: self.state_dir.display().to_string(),
             detail: e.to_string(),
         })?;
+        let sandbox = match self.sandbox {
+            SandboxMode::None => Sandbox::None,
+            SandboxMode::Bwrap => Sandbox::Bwrap(Bwrap {
+                program: self.bwrap,
+                device_root: self.device_root,
+                hidden_files: vec![self.keypair.clone()],
+                job_user: JobUser::for_this_agent(self.job_user),
+            }),
+        };
+        let limits = JobLimits {
+            memory_bytes: match self.job_memory_mib {
+                Some(mib) => mib.saturating_mul(1024 * 1024),
+                None => JobLimits::node_default().memory_bytes,
+            },
+            max_procs: self.job_max_procs,
+        };
+        let runner = RunnerConfig {
+            docker: self.docker == DockerMode::Auto && container::docker_available(),
+            stop_grace: Duration::from_secs(self.stop_grace_secs),
+            shim_program: shim::locate()?,
+            sandbox,
+            limits,
+            logs: LogLimits::new(self.log_max_bytes, self.log_files)?,
+            log_retention: Duration::from_secs(self.log_retention_hours.saturating_mul(3600)),
+        };
         Ok(AgentConfig {
             scheduler_url: self.scheduler,
             rpc_url: self.rpc_url,
             operator: Arc::new(operator),
             state_dir: self.state_dir,
             gpus,
-            runner: RunnerConfig {
-                docker: self.docker == DockerMode::Auto && container::docker_available(),
-                stop_grace: Duration::from_secs(self.stop_grace_secs),
-            },
+            runner,
             lease_check_interval: Duration::from_secs(self.lease_check_secs),
             on_shutdown: self.on_shutdown,
         })

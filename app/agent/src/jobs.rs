@@ -1,18 +1,23 @@
 //! The jobs this node runs: which GPUs each holds, a supervisor per job that
-//! reports how it ended, stop on request, and reattachment after an agent
-//! restart from the per-lease state files.
+//! reports how it ended, stop on request, reattachment after an agent
+//! restart from the per-lease state files, and the deletion of finished
+//! leases' files after the retention period.
 
-use crate::runner::{
-    self, container, proc,
-    state::{self, JobRecord, LeaseDir},
-    RunError, RunnerConfig, Watcher,
+use crate::{
+    logs::{LogError, LogReader},
+    retention,
+    runner::{
+        self, container, proc,
+        state::{self, JobRecord, LeaseDir},
+        RunError, Runner, RunnerConfig, Watcher,
+    },
 };
 use iomesh_agent_proto::{
     v1::{agent_message, AgentMessage, JobState, JobUpdate},
     JobSpec,
 };
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, HashSet},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
@@ -60,7 +65,7 @@ pub struct Jobs {
 struct Inner {
     dir: PathBuf,
     gpus: BTreeSet<u32>,
-    runner: RunnerConfig,
+    runner: Runner,
     jobs: Mutex<HashMap<String, Entry>>,
     events: mpsc::Sender<AgentMessage>,
 }
@@ -68,6 +73,7 @@ struct Inner {
 impl Jobs {
     /// Opens the job directory under `state_dir`, reattaching to jobs that
     /// still run and reporting (on `events`) those that ended meanwhile.
+    /// Fails when the configured sandbox does not work here.
     pub async fn open(
         state_dir: &Path,
         gpus: impl IntoIterator<Item = u32>,
@@ -80,6 +86,7 @@ impl Jobs {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(state_error)?;
+        let runner = Runner::new(runner, state_dir)?;
         let jobs = Jobs {
             inner: Arc::new(Inner {
                 dir: dir.clone(),
@@ -112,11 +119,66 @@ impl Jobs {
                 // It ended while no agent watched it: report how, then forget
                 // it. Its group is not signalled: the pid may be reused by now.
                 let exit_code = lease_dir.exit_code();
+                runner::clean_up(&record);
                 let _ = lease_dir.finish();
                 jobs.emit(ended_update(&record, exit_code, None)).await;
             }
         }
+        jobs.sweep_periodically();
         Ok((jobs, reattached))
+    }
+
+    /// Deletes the files of leases whose job ended more than the retention
+    /// period ago (see `retention`); returns those leases.
+    pub fn sweep_expired(&self) -> std::io::Result<Vec<String>> {
+        let running: HashSet<String> = self.running().into_iter().map(|r| r.lease).collect();
+        let deleted = retention::sweep(
+            &self.inner.dir,
+            self.inner.runner.config().log_retention,
+            &running,
+            crate::now_ms(),
+        )?;
+        if !deleted.is_empty() {
+            tracing::info!(
+                ?deleted,
+                "deleted the files of leases past their retention period"
+            );
+        }
+        Ok(deleted)
+    }
+
+    /// Sweeps now and every `retention::SWEEP_EVERY` while these jobs exist.
+    fn sweep_periodically(&self) {
+        if let Err(err) = self.sweep_expired() {
+            tracing::warn!(%err, "sweeping finished leases failed");
+        }
+        let jobs = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(retention::SWEEP_EVERY).await;
+                let Some(inner) = jobs.upgrade() else { return };
+                let jobs = Jobs { inner };
+                let swept = tokio::task::spawn_blocking(move || jobs.sweep_expired()).await;
+                if let Ok(Err(err)) = swept {
+                    tracing::warn!(%err, "sweeping finished leases failed");
+                }
+            }
+        });
+    }
+
+    /// The log of `lease`'s job on this node.
+    pub fn logs(&self, lease: &str) -> Result<LogReader, LogError> {
+        let dir = self.lease_dir(lease);
+        // A lease name is one directory: nothing else is reachable by it.
+        if lease.is_empty() || lease.contains('/') || lease.starts_with('.') {
+            return Err(LogError::NotFound(dir.root().to_path_buf()));
+        }
+        LogReader::open(dir.root())
+    }
+
+    /// How jobs are run here.
+    pub fn runner_config(&self) -> &RunnerConfig {
+        self.inner.runner.config()
     }
 
     pub fn jobs_dir(&self) -> &Path {
@@ -151,13 +213,10 @@ impl Jobs {
             });
         }
         let gpus = &free[..gpu_count as usize];
-        let (child, record) = runner::spawn(
-            lease,
-            spec,
-            gpus,
-            &self.lease_dir(lease),
-            &self.inner.runner,
-        )?;
+        let (child, record) = self
+            .inner
+            .runner
+            .spawn(lease, spec, gpus, &self.lease_dir(lease))?;
         tracing::info!(lease, pid = record.pid, ?gpus, "job started");
         let stop = self.spawn_supervisor(record.clone(), Watcher::Child(child));
         jobs.insert(
@@ -250,7 +309,7 @@ impl Jobs {
         tokio::spawn(async move {
             let lease = record.lease.clone();
             let dir = jobs.lease_dir(&lease);
-            let grace = jobs.inner.runner.stop_grace;
+            let grace = jobs.inner.runner.config().stop_grace;
             let (exit_code, cause) = tokio::select! {
                 code = watcher.wait(&dir) => (code, None),
                 Ok(cause) = &mut stop_rx => {
@@ -265,6 +324,8 @@ impl Jobs {
             // Whatever the job left behind in its group goes with it.
             proc::stop_group(record.pid, grace).await;
             let record = jobs.get(&lease).unwrap_or(record);
+            let cleaned = record.clone();
+            let _ = tokio::task::spawn_blocking(move || runner::clean_up(&cleaned)).await;
             if let Err(err) = dir.finish() {
                 tracing::error!(lease, %err, "cannot remove job state");
             }

@@ -1,15 +1,18 @@
 //! iomesh GPU node agent: detects the node's GPUs, keeps one stream open to
 //! the scheduler, checks each assignment against the lease on-chain, runs the
-//! job on exactly the leased GPUs, activates the lease with the operator key
-//! and stops the job when the lease ends or is cancelled.
+//! job on exactly the leased GPUs in a sandbox, activates the lease with the
+//! operator key and stops the job when the lease ends or is cancelled.
 
 pub mod agent;
 pub mod chain;
 pub mod config;
 pub mod gpu;
 pub mod jobs;
+pub mod logs;
+pub mod retention;
 pub mod runner;
 pub mod session;
+pub mod shim;
 
 use agent::Agent;
 use iomesh_agent_proto::v1::AgentMessage;
@@ -22,8 +25,9 @@ use tokio::sync::mpsc;
 /// long disconnection slows the producers instead of growing without end.
 pub const EVENT_QUEUE: usize = 1024;
 
-/// Builds the agent from `config`: opens the job state directory and
-/// reattaches to the jobs still running. The receiver feeds `session::run`.
+/// Builds the agent from `config`: checks the job sandbox, opens the job
+/// state directory and reattaches to the jobs still running. The receiver
+/// feeds `session::run`.
 pub async fn start(
     config: &config::AgentConfig,
 ) -> Result<(Arc<Agent>, mpsc::Receiver<AgentMessage>), jobs::JobError> {

@@ -1,6 +1,7 @@
 //! The container runner: `docker run` in the foreground, under the same shim
 //! and process group as a host process, with exactly the leased GPUs.
 
+use super::JobLimits;
 use iomesh_agent_proto::JobSpec;
 use std::path::Path;
 
@@ -9,14 +10,16 @@ pub fn container_name(lease: &str) -> String {
     format!("iomesh-{lease}")
 }
 
-/// `docker` arguments that run `spec` on `gpus`. Docker parses `--gpus` as
-/// CSV, so a list of devices must itself be quoted: `"device=0,1"`.
+/// `docker` arguments that run `spec` on `gpus` within `limits`. Docker
+/// parses `--gpus` as CSV, so a list of devices must itself be quoted:
+/// `"device=0,1"`.
 pub fn docker_run_args(
     lease: &str,
     spec: &JobSpec,
     image: &str,
     gpus: &[u32],
     work: &Path,
+    limits: &JobLimits,
 ) -> Vec<String> {
     let devices = gpus
         .iter()
@@ -38,6 +41,14 @@ pub fn docker_run_args(
         "-w".into(),
         "/workspace".into(),
     ];
+    if limits.memory_bytes > 0 {
+        args.push("--memory".into());
+        args.push(format!("{}b", limits.memory_bytes));
+    }
+    if limits.max_procs > 0 {
+        args.push("--pids-limit".into());
+        args.push(limits.max_procs.to_string());
+    }
     for (key, value) in &spec.env {
         args.push("-e".into());
         args.push(format!("{key}={value}"));
@@ -94,6 +105,10 @@ mod tests {
             "pytorch/pytorch:2.4",
             &[2, 5],
             Path::new("/s/w"),
+            &JobLimits {
+                memory_bytes: 8 << 30,
+                max_procs: 4096,
+            },
         );
         let pos = |flag: &str| args.iter().position(|a| a == flag).unwrap();
         assert_eq!(args[0], "run");
@@ -101,6 +116,8 @@ mod tests {
         assert_eq!(args[pos("--name") + 1], "iomesh-LeAse1");
         assert_eq!(args[pos("-v") + 1], "/s/w:/workspace");
         assert_eq!(args[pos("-p") + 1], "8888");
+        assert_eq!(args[pos("--memory") + 1], "8589934592b");
+        assert_eq!(args[pos("--pids-limit") + 1], "4096");
         assert!(args.windows(2).any(|w| w == ["-e", "EPOCHS=3"]));
         assert!(args.windows(2).any(|w| w == ["-e", "IOMESH_LEASE=LeAse1"]));
         // The image comes after every option, the command after the image.
@@ -113,8 +130,20 @@ mod tests {
     #[test]
     fn one_gpu_and_no_command_keep_the_image_default() {
         let spec = JobSpec::parse(br#"{"image":"nvidia/cuda:12.4-base"}"#).unwrap();
-        let args = docker_run_args("L", &spec, "nvidia/cuda:12.4-base", &[0], Path::new("/w"));
+        let unlimited = JobLimits {
+            memory_bytes: 0,
+            max_procs: 0,
+        };
+        let args = docker_run_args(
+            "L",
+            &spec,
+            "nvidia/cuda:12.4-base",
+            &[0],
+            Path::new("/w"),
+            &unlimited,
+        );
         assert!(args.contains(&"\"device=0\"".to_string()));
+        assert!(!args.iter().any(|a| a == "--memory" || a == "--pids-limit"));
         assert_eq!(args.last().unwrap(), "nvidia/cuda:12.4-base");
     }
 }

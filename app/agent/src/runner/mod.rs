@@ -1,26 +1,63 @@
-//! Starting a job and waiting for it. A job runs under a tiny `sh` shim that
-//! leads the job's own process group and records the command's exit code in
-//! the lease directory, so an agent that restarts can still learn how a job
-//! it no longer parents ended.
+//! Starting a job and waiting for it. Every job runs under the agent's job
+//! shim (`crate::shim`), which leads the job's own process group, writes its
+//! output to the lease's log and records its exit code in the lease
+//! directory, so an agent that restarts can still learn how a job it no
+//! longer parents ended. Host jobs run in the bubblewrap sandbox
+//! (`sandbox`), within the limits of a per-job cgroup (`cgroup`).
 
+pub mod cgroup;
 pub mod container;
 pub mod proc;
+pub mod sandbox;
 pub mod state;
 
+use crate::{logs::LogLimits, shim};
+use cgroup::Cgroups;
 use iomesh_agent_proto::JobSpec;
+use sandbox::{Prepared, Sandbox, SandboxError};
 use state::{JobRecord, LeaseDir};
 use std::{
+    collections::BTreeMap,
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
 };
 
-/// Runs `"$@"`, writes its exit code to `$0`, exits with it.
-const SHIM: &str = r#""$@"; code=$?; printf '%s\n' "$code" > "$0"; exit "$code""#;
-
 /// PATH for jobs when the agent itself has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What one job may use of the machine; 0 means unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Memory (RAM, page cache, /tmp and /dev/shm) in bytes.
+    pub memory_bytes: u64,
+    /// Processes and threads.
+    pub max_procs: u64,
+}
+
+impl JobLimits {
+    /// Default process limit: far above what training needs (threads
+    /// count), far below what a fork bomb wants.
+    pub const DEFAULT_MAX_PROCS: u64 = 16_384;
+
+    /// The node default: 90% of the machine's memory, so one job cannot
+    /// starve the agent and the system, and `DEFAULT_MAX_PROCS`.
+    pub fn node_default() -> Self {
+        JobLimits {
+            memory_bytes: total_memory_bytes().map_or(0, |total| total / 10 * 9),
+            max_procs: Self::DEFAULT_MAX_PROCS,
+        }
+    }
+}
+
+/// MemTotal from /proc/meminfo.
+pub fn total_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
@@ -28,6 +65,33 @@ pub struct RunnerConfig {
     pub docker: bool,
     /// How long a job has between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// The program run as `<shim_program> job-shim …` to supervise each job
+    /// (`crate::shim::locate` finds one).
+    pub shim_program: PathBuf,
+    /// How host jobs (those without a container image) are isolated.
+    pub sandbox: Sandbox,
+    pub limits: JobLimits,
+    /// How much log each lease keeps.
+    pub logs: LogLimits,
+    /// How long a lease's directory (logs included) is kept after its job ended.
+    pub log_retention: Duration,
+}
+
+impl RunnerConfig {
+    /// The agent's defaults with `shim_program` and `sandbox`: no Docker,
+    /// 10 s stop grace, node default limits, 64 MiB of logs in 4 files kept
+    /// 24 hours.
+    pub fn new(shim_program: PathBuf, sandbox: Sandbox) -> Self {
+        RunnerConfig {
+            docker: false,
+            stop_grace: Duration::from_secs(10),
+            shim_program,
+            sandbox,
+            limits: JobLimits::node_default(),
+            logs: LogLimits::DEFAULT,
+            log_retention: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +106,14 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the job shim `{program}` (the agent's `job-shim` subcommand): {source}")]
+    Shim {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 /// How a job's process is started.
@@ -58,12 +130,13 @@ fn plan(
     gpus: &[u32],
     dir: &LeaseDir,
     docker: bool,
+    limits: &JobLimits,
 ) -> Result<Plan, RunError> {
     if let Some(image) = &spec.image {
         if docker {
             return Ok(Plan {
                 program: "docker".into(),
-                args: container::docker_run_args(lease, spec, image, gpus, &dir.work()),
+                args: container::docker_run_args(lease, spec, image, gpus, &dir.work(), limits),
                 container: Some(container::container_name(lease)),
             });
         }
@@ -89,6 +162,19 @@ fn plan(
         args: spec.command[1..].to_vec(),
         container: None,
     })
+}
+
+/// A host job's environment: what the renter asked for, not the agent's,
+/// and exactly the leased devices.
+fn job_env(lease: &str, spec: &JobSpec, gpus: &[u32], dir: &LeaseDir) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert("PATH".to_string(), job_path(spec));
+    env.insert("HOME".to_string(), dir.work().display().to_string());
+    env.extend(spec.env.clone());
+    env.insert("CUDA_DEVICE_ORDER".into(), "PCI_BUS_ID".into());
+    env.insert("CUDA_VISIBLE_DEVICES".into(), cuda_visible_devices(gpus));
+    env.insert("IOMESH_LEASE".into(), lease.to_string());
+    env
 }
 
 fn job_path(spec: &JobSpec) -> String {
@@ -117,71 +203,186 @@ pub fn cuda_visible_devices(gpus: &[u32]) -> String {
         .join(",")
 }
 
-/// Starts `spec` for `lease` on `gpus` in its own process group, with its
-/// logs and working directory under `dir`.
-pub fn spawn(
-    lease: &str,
-    spec: &JobSpec,
-    gpus: &[u32],
-    dir: &LeaseDir,
-    config: &RunnerConfig,
-) -> Result<(tokio::process::Child, JobRecord), RunError> {
-    let io_error = |source| RunError::Io {
-        dir: dir.root().to_path_buf(),
-        source,
-    };
-    let plan = plan(lease, spec, gpus, dir, config.docker)?;
-    dir.prepare().map_err(io_error)?;
-    let log = |path: PathBuf| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-    };
-    let mut command = tokio::process::Command::new("/bin/sh");
-    command
-        .arg("-c")
-        .arg(SHIM)
-        .arg(dir.exit_code_file())
-        .arg(&plan.program)
-        .args(&plan.args)
-        .current_dir(dir.work())
-        .stdin(Stdio::null())
-        .stdout(log(dir.stdout()).map_err(io_error)?)
-        .stderr(log(dir.stderr()).map_err(io_error)?)
-        // Its own group, so a stop reaches every process of the job.
-        .process_group(0);
-    if plan.container.is_none() {
-        // A host job sees only what the renter asked for, not the agent's
-        // environment, and exactly the leased devices.
-        command
-            .env_clear()
-            .env("PATH", job_path(spec))
-            .env("HOME", dir.work())
-            .envs(&spec.env)
-            .env("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-            .env("CUDA_VISIBLE_DEVICES", cuda_visible_devices(gpus))
-            .env("IOMESH_LEASE", lease);
+/// Starts jobs as configured, with what was found at startup: a working
+/// sandbox and the cgroups jobs can be limited by.
+pub struct Runner {
+    config: RunnerConfig,
+    sandbox: Option<Prepared>,
+    cgroups: Option<Cgroups>,
+}
+
+impl Runner {
+    /// Checks the sandbox (a missing or broken bwrap is an error) and finds
+    /// the cgroups for the limits, saying what goes unprotected.
+    pub fn new(config: RunnerConfig, state_dir: &Path) -> Result<Runner, RunError> {
+        let sandbox = match &config.sandbox {
+            Sandbox::None => {
+                tracing::warn!(
+                    "--sandbox none: JOBS RUN UNPROTECTED, as the agent's user and with its view \
+                     of the machine: they can read the operator keypair and other leases' files, \
+                     see and signal the agent, and use every GPU"
+                );
+                None
+            }
+            Sandbox::Bwrap(bwrap) => {
+                let prepared = bwrap.prepare(state_dir, config.limits.memory_bytes)?;
+                tracing::info!(
+                    bwrap = %prepared.program.display(),
+                    job_user = ?prepared.job_user,
+                    "jobs run in the bubblewrap sandbox"
+                );
+                Some(prepared)
+            }
+        };
+        let cgroups = Cgroups::detect(&config.limits);
+        let limits = config.limits;
+        if limits.memory_bytes > 0 && !cgroups.as_ref().is_some_and(Cgroups::limits_memory) {
+            tracing::warn!(
+                memory_bytes = limits.memory_bytes,
+                "job memory is NOT limited: no writable cgroup (v2, or v1 memory) for the agent"
+            );
+        }
+        if limits.max_procs > 0 && !cgroups.as_ref().is_some_and(Cgroups::limits_procs) {
+            tracing::info!(
+                max_procs = limits.max_procs,
+                "no writable pids cgroup: job processes are limited by RLIMIT_NPROC instead"
+            );
+        }
+        if let Some(cgroups) = &cgroups {
+            tracing::info!(?cgroups, ?limits, "job limits enforced by per-job cgroups");
+        }
+        Ok(Runner {
+            config,
+            sandbox,
+            cgroups,
+        })
     }
-    let child = command.spawn().map_err(io_error)?;
-    let pid = child.id().ok_or_else(|| {
-        io_error(std::io::Error::other(
-            "the job exited before its pid was read",
-        ))
-    })?;
-    let start_ticks = proc::stat(pid).map(|s| s.start_ticks).unwrap_or_default();
-    let record = JobRecord {
-        lease: lease.to_string(),
-        pid,
-        start_ticks,
-        started_at_ms: crate::now_ms(),
-        gpus: gpus.to_vec(),
-        container: plan.container,
-        activate_signature: None,
-        ends_at: None,
-    };
-    dir.save(&record).map_err(io_error)?;
-    Ok((child, record))
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
+    }
+
+    /// Starts `spec` for `lease` on `gpus` under its shim, in its own
+    /// process group, with its log and working directory under `dir`.
+    pub fn spawn(
+        &self,
+        lease: &str,
+        spec: &JobSpec,
+        gpus: &[u32],
+        dir: &LeaseDir,
+    ) -> Result<(tokio::process::Child, JobRecord), RunError> {
+        let config = &self.config;
+        let io_error = |source| RunError::Io {
+            dir: dir.root().to_path_buf(),
+            source,
+        };
+        let plan = plan(lease, spec, gpus, dir, config.docker, &config.limits)?;
+        dir.prepare().map_err(io_error)?;
+        let host_job = plan.container.is_none();
+        let sandbox = self.sandbox.as_ref().filter(|_| host_job);
+        if let Some(sandbox) = sandbox {
+            sandbox
+                .prepare_work(dir.root(), &dir.work())
+                .map_err(io_error)?;
+        }
+        // A container's limits are Docker's (docker run --memory …).
+        let cgroups = match (&self.cgroups, host_job) {
+            (Some(cgroups), true) => cgroups
+                .create(lease, dir.root(), &config.limits)
+                .unwrap_or_else(|err| {
+                    tracing::warn!(lease, %err, "cannot create the job's cgroup; its memory is not limited");
+                    Vec::new()
+                }),
+            _ => Vec::new(),
+        };
+        let procs_limited =
+            !cgroups.is_empty() && self.cgroups.as_ref().is_some_and(Cgroups::limits_procs);
+
+        let mut command = tokio::process::Command::new(&config.shim_program);
+        command
+            .arg(shim::SUBCOMMAND)
+            .arg("--lease-dir")
+            .arg(dir.root())
+            .arg("--log-max-bytes")
+            .arg(config.logs.max_bytes.to_string())
+            .arg("--log-files")
+            .arg(config.logs.files.to_string());
+        for cgroup in &cgroups {
+            command.arg("--cgroup").arg(cgroup);
+        }
+        if host_job && !procs_limited && config.limits.max_procs > 0 {
+            command
+                .arg("--max-procs")
+                .arg(config.limits.max_procs.to_string());
+        }
+        if let Some(sandbox) = sandbox {
+            command.arg("--sandboxed");
+            if let Some(user) = sandbox.job_user {
+                command.arg("--run-as").arg(user.to_string());
+            }
+        }
+        command.arg("--");
+        if let Some(sandbox) = sandbox {
+            command
+                .arg(&sandbox.program)
+                .args(sandbox.args(&dir.work(), gpus))
+                .arg("--");
+        }
+        command
+            .arg(&plan.program)
+            .args(&plan.args)
+            .current_dir(dir.work())
+            .stdin(Stdio::null())
+            // The shim reports through the job's log; it must not hold the
+            // agent's output open after the agent exits.
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own group, so a stop reaches the shim and every process
+            // of the job that stays in the group.
+            .process_group(0);
+        if host_job {
+            // Carried past the shim and bwrap to the job alone (see
+            // `shim::env`).
+            command.env_clear();
+            for (name, value) in job_env(lease, spec, gpus, dir) {
+                command.env(shim::env::carrier(&name), value);
+            }
+        }
+        let child = command.spawn().map_err(|source| {
+            let _ = cgroup::remove(&cgroups);
+            RunError::Shim {
+                program: config.shim_program.clone(),
+                source,
+            }
+        })?;
+        let pid = child.id().ok_or_else(|| {
+            io_error(std::io::Error::other(
+                "the job exited before its pid was read",
+            ))
+        })?;
+        let start_ticks = proc::stat(pid).map(|s| s.start_ticks).unwrap_or_default();
+        let record = JobRecord {
+            lease: lease.to_string(),
+            pid,
+            start_ticks,
+            started_at_ms: crate::now_ms(),
+            gpus: gpus.to_vec(),
+            container: plan.container,
+            activate_signature: None,
+            ends_at: None,
+            cgroups,
+        };
+        dir.save(&record).map_err(io_error)?;
+        Ok((child, record))
+    }
+}
+
+/// Removes what a job that ended left behind: its cgroups (and any process
+/// still in them). Blocking.
+pub fn clean_up(record: &JobRecord) {
+    if let Err(err) = cgroup::remove(&record.cgroups) {
+        tracing::warn!(lease = record.lease, %err, "cannot remove the job's cgroup");
+    }
 }
 
 /// Waits for a job's shim to exit: directly when the agent started it,
@@ -217,6 +418,11 @@ impl Watcher {
 mod tests {
     use super::*;
 
+    const LIMITS: JobLimits = JobLimits {
+        memory_bytes: 0,
+        max_procs: 0,
+    };
+
     #[test]
     fn resolves_commands_like_execvp() {
         assert!(resolve("sh", "/nonexistent:/bin:/usr/bin").is_some());
@@ -231,11 +437,11 @@ mod tests {
         let lease_dir = LeaseDir::new(dir.path(), "L");
         let spec = JobSpec::parse(br#"{"image":"x"}"#).unwrap();
         assert!(matches!(
-            plan("L", &spec, &[0], &lease_dir, false),
+            plan("L", &spec, &[0], &lease_dir, false, &LIMITS),
             Err(RunError::NoDocker(_))
         ));
         let spec = JobSpec::parse(br#"{"command":["surely-not-installed-xyz"]}"#).unwrap();
-        let err = plan("L", &spec, &[0], &lease_dir, false).unwrap_err();
+        let err = plan("L", &spec, &[0], &lease_dir, false, &LIMITS).unwrap_err();
         assert!(
             err.to_string().contains("surely-not-installed-xyz"),
             "{err}"

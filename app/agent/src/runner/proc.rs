@@ -8,6 +8,7 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcStat {
     pub state: char,
+    pub ppid: i32,
     pub pgrp: i32,
     /// Start time after boot in clock ticks: with the pid, it identifies a
     /// process even after the pid is reused.
@@ -19,9 +20,11 @@ pub struct ProcStat {
 pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // fields[0] is field 3 (state); pgrp is field 5, starttime field 22.
+    // fields[0] is field 3 (state); ppid is field 4, pgrp field 5,
+    // starttime field 22.
     Some(ProcStat {
         state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
     })
@@ -37,15 +40,44 @@ pub fn is_alive(pid: u32, start_ticks: u64) -> bool {
     matches!(stat(pid), Some(s) if s.start_ticks == start_ticks && s.state != 'Z')
 }
 
-/// Pids of the live (not zombie) members of process group `pgid`.
-pub fn group_members(pgid: u32) -> Vec<u32> {
+/// Every pid in /proc.
+fn all_pids() -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
+/// Pids of the live (not zombie) members of process group `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    all_pids()
+        .into_iter()
         .filter(|pid| matches!(stat(*pid), Some(s) if s.pgrp == pgid as i32 && s.state != 'Z'))
         .collect()
+}
+
+/// Pids of the live descendants of `pid` (children, their children, …).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, i32)> = all_pids()
+        .into_iter()
+        .filter_map(|p| match stat(p) {
+            Some(s) if s.state != 'Z' => Some((p, s.ppid)),
+            _ => None,
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(child, ppid) in &parents {
+            if ppid == parent as i32 && !found.contains(&child) {
+                found.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    found
 }
 
 /// Sends `signal` to every process of group `pgid`; false if none is left.
@@ -56,6 +88,16 @@ pub fn signal_group(pgid: u32, signal: i32) -> bool {
     }
     // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
     unsafe { libc::kill(-(pgid as i32), signal) == 0 }
+}
+
+/// Sends `signal` to each of `pids`; how many got it.
+pub fn signal_each(pids: &[u32], signal: i32) -> usize {
+    pids.iter()
+        .filter(|&&pid| {
+            // SAFETY: kill(2) on a positive pid; no memory is touched.
+            pid > 1 && unsafe { libc::kill(pid as i32, signal) == 0 }
+        })
+        .count()
 }
 
 /// Stops group `pgid`: SIGTERM, then SIGKILL to whatever is left after
@@ -96,11 +138,38 @@ mod tests {
             parse_stat(line),
             Some(ProcStat {
                 state: 'S',
+                ppid: 1,
                 pgrp: 4242,
                 start_ticks: 987654
             })
         );
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn finds_the_descendants_of_a_process() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = descendants(me);
+            if found.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(found.contains(&child.id()), "{found:?}");
+        let grandchildren = found
+            .iter()
+            .filter(|p| stat(**p).unwrap().ppid == child.id() as i32)
+            .count();
+        assert_eq!(grandchildren, 2, "{found:?}");
+        signal_each(&descendants(child.id()), libc::SIGKILL);
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Per-lease files under the agent's state directory:
 //! `jobs/<lease>/state.json` (what an agent restart needs to reattach),
-//! `stdout.log`, `stderr.log`, `exit_code` (written by the job's shim when its
-//! command returns) and `work/` (the job's working directory).
+//! `logs/` (the job's output, see `crate::logs`), `exit_code` (written by the
+//! job's shim when its command returns), `work/` (the job's working
+//! directory) and, once the retention period deleted the rest, `deleted`.
 
 use serde::{Deserialize, Serialize};
 use std::{
@@ -31,6 +32,10 @@ pub struct JobRecord {
     /// Unix seconds at which the lease stops billing (activated_at + duration).
     #[serde(default)]
     pub ends_at: Option<i64>,
+    /// The job's cgroup directories (its memory and process limits), removed
+    /// when it ends.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 /// The directories and files of one lease.
@@ -46,17 +51,22 @@ impl LeaseDir {
         }
     }
 
+    /// The lease directory at `root` (`<jobs dir>/<lease>`).
+    pub fn at(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
     pub fn state_file(&self) -> PathBuf {
         self.root.join("state.json")
     }
-    pub fn stdout(&self) -> PathBuf {
-        self.root.join("stdout.log")
-    }
-    pub fn stderr(&self) -> PathBuf {
-        self.root.join("stderr.log")
+    /// The job's log files (`crate::logs`).
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
     }
     pub fn exit_code_file(&self) -> PathBuf {
         self.root.join("exit_code")
@@ -65,13 +75,21 @@ impl LeaseDir {
         self.root.join("work")
     }
 
+    /// The marker left when the retention period deleted the lease's files.
+    pub fn deleted_file(&self) -> PathBuf {
+        self.root.join("deleted")
+    }
+
     /// Creates the directories and clears a previous attempt's exit code.
     pub fn prepare(&self) -> io::Result<()> {
         std::fs::create_dir_all(self.work())?;
-        match std::fs::remove_file(self.exit_code_file()) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        for file in [self.exit_code_file(), self.deleted_file()] {
+            match std::fs::remove_file(file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
+        Ok(())
     }
 
     /// Saves `record` atomically (write, then rename), so a crash never
@@ -94,6 +112,28 @@ impl LeaseDir {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// When the retention period deleted the lease's files (unix ms), if it did.
+    pub fn deleted_at_ms(&self) -> Option<i64> {
+        std::fs::read_to_string(self.deleted_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Leaves the marker that says the lease's files were deleted at `at_ms`.
+    pub fn mark_deleted(&self, at_ms: i64) -> io::Result<()> {
+        std::fs::write(self.deleted_file(), format!("{at_ms}\n"))
+    }
+
+    /// Records the job's exit code (write, then rename: a reader never sees
+    /// half of it).
+    pub fn write_exit_code(&self, code: i32) -> io::Result<()> {
+        let tmp = self.root.join("exit_code.tmp");
+        std::fs::write(&tmp, format!("{code}\n"))?;
+        std::fs::rename(&tmp, self.exit_code_file())
     }
 
     /// The command's exit code as the shim recorded it, if it returned.

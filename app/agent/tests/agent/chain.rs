@@ -3,7 +3,8 @@
 //! and another node's lease are refused; a matching one runs and the lease
 //! becomes Active on-chain, activated (and paid for) by the operator key.
 
-use crate::common::{agent_config, next_message, start_agent, wait_update, Market};
+use crate::common::{agent_config, next_message, start_agent, wait_log, wait_update, Market};
+use iomesh_agent::logs::LogStream;
 use iomesh_agent_proto::v1::{agent_message::Msg, Assignment, JobState};
 use iomesh_client::iomesh::state::LeaseStatus;
 use solana_signer::Signer;
@@ -107,17 +108,11 @@ async fn refuses_mismatched_assignments_and_activates_a_matching_one() {
     assert!(status.value[0].as_ref().is_some_and(|s| s.err.is_none()));
     let record = agent.jobs.get(&lease).expect("job runs");
     assert_eq!(record.ends_at, Some(on_chain.activated_at + 3_600));
-    let stdout = agent.jobs.lease_dir(&lease).stdout();
-    for _ in 0..100 {
-        if std::fs::read_to_string(&stdout)
-            .unwrap_or_default()
-            .contains('\n')
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(std::fs::read_to_string(&stdout).unwrap(), "gpus=0,1\n");
+    let printed = wait_log(agent.jobs.lease_dir(&lease).root(), |r| {
+        r.stream == LogStream::Out
+    })
+    .await;
+    assert_eq!(printed.line, "gpus=0,1");
 
     // Assigned again (e.g. by another replica): accepted, not started twice.
     agent.clone().assign(assignment(&lease, 2, spec)).await;
@@ -213,10 +208,10 @@ fn restart_before_activation_is_settled_by_the_chain() {
     let previous = tokio::runtime::Runtime::new().unwrap();
     previous.block_on(async {
         let (tx, _rx) = tokio::sync::mpsc::channel(16);
-        let runner = iomesh_agent::runner::RunnerConfig {
-            docker: false,
-            stop_grace: std::time::Duration::from_millis(300),
-        };
+        let runner = crate::common::runner_config(crate::common::bwrap(
+            std::path::Path::new("/dev"),
+            Vec::new(),
+        ));
         let (jobs, _) = iomesh_agent::jobs::Jobs::open(state.path(), 0..2, runner, tx)
             .await
             .unwrap();

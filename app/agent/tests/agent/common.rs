@@ -9,7 +9,11 @@ use iomesh_agent::{
     agent::Agent,
     config::{AgentConfig, OnShutdown},
     gpu::parse_override,
-    runner::RunnerConfig,
+    logs::{LogReader, LogRecord, LogStream},
+    runner::{
+        sandbox::{Bwrap, JobUser, Sandbox},
+        RunnerConfig,
+    },
 };
 use iomesh_agent_proto::{
     job_spec_hash,
@@ -25,7 +29,11 @@ use iomesh_localnet::{Config, Localnet};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 use tokio::sync::mpsc;
 
 pub struct Market {
@@ -187,13 +195,65 @@ pub fn agent_config(
         operator,
         state_dir: state_dir.to_path_buf(),
         gpus: parse_override(&format!("{gpus}xRTX 4090:24576")).unwrap(),
-        runner: RunnerConfig {
-            docker: false,
-            stop_grace: Duration::from_millis(500),
-        },
+        runner: runner_config(bwrap(Path::new("/dev"), Vec::new())),
         lease_check_interval: Duration::from_secs(30),
         on_shutdown: OnShutdown::Leave,
     }
+}
+
+/// The job shim: the agent binary cargo built for these tests, or (when this
+/// file is compiled into another crate's tests) one found as the agent finds
+/// it.
+pub fn shim_program() -> PathBuf {
+    match option_env!("CARGO_BIN_EXE_iomesh-agent") {
+        Some(path) => PathBuf::from(path),
+        None => iomesh_agent::shim::locate()
+            .expect("the iomesh-agent binary (cargo build -p iomesh-agent)"),
+    }
+}
+
+/// The real sandbox with GPU device files from `device_root`, hiding
+/// `hidden_files`, jobs run as nobody when the tests run as root.
+pub fn bwrap(device_root: &Path, hidden_files: Vec<PathBuf>) -> Sandbox {
+    Sandbox::Bwrap(Bwrap {
+        program: "bwrap".into(),
+        device_root: device_root.to_path_buf(),
+        hidden_files,
+        job_user: JobUser::for_this_agent(JobUser::NOBODY),
+    })
+}
+
+/// How the tests run jobs: the real shim in `sandbox`, no Docker, the node
+/// default limits, a short stop grace.
+pub fn runner_config(sandbox: Sandbox) -> RunnerConfig {
+    RunnerConfig {
+        stop_grace: Duration::from_millis(500),
+        ..RunnerConfig::new(shim_program(), sandbox)
+    }
+}
+
+/// The job's log lines (stdout, stderr and the shim's), in order.
+pub fn log_lines(lease_dir: &Path) -> Vec<(LogStream, String)> {
+    LogReader::open(lease_dir)
+        .expect("the lease has a log")
+        .read(None, None)
+        .expect("the log reads")
+        .into_iter()
+        .map(|r| (r.stream, r.line))
+        .collect()
+}
+
+/// Waits (up to 30 s) for a record of the job's log that `matches`.
+pub async fn wait_log(lease_dir: &Path, matches: impl Fn(&LogRecord) -> bool) -> LogRecord {
+    for _ in 0..600 {
+        if let Ok(reader) = LogReader::open(lease_dir) {
+            if let Some(found) = reader.read(None, None).unwrap().into_iter().find(&matches) {
+                return found;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{}: no such log record within 30 s", lease_dir.display());
 }
 
 pub async fn start_agent(config: &AgentConfig) -> (Arc<Agent>, mpsc::Receiver<AgentMessage>) {
@@ -226,8 +286,8 @@ pub async fn wait_update(
 }
 
 /// An agent state directory that, when dropped (also when a test fails),
-/// kills the process group of every job still recorded in it, so a failing
-/// test leaves no jobs behind.
+/// kills the process group of every job still recorded in it and removes
+/// its cgroups, so a failing test leaves no jobs behind.
 pub struct StateDir(tempfile::TempDir);
 
 impl StateDir {
@@ -250,6 +310,7 @@ impl Drop for StateDir {
                 if iomesh_agent::runner::proc::is_alive(record.pid, record.start_ticks) {
                     iomesh_agent::runner::proc::signal_group(record.pid, libc::SIGKILL);
                 }
+                iomesh_agent::runner::clean_up(&record);
             }
         }
     }

@@ -1,7 +1,11 @@
-//! The agent's tests with real parts: child processes, a localnet with the
-//! real program, and a gRPC server speaking the scheduler protocol.
+//! The agent's tests with real parts: child processes under the real job
+//! shim and bubblewrap sandbox, a localnet with the real program, and a
+//! gRPC server speaking the scheduler protocol.
 
 mod chain;
 mod common;
+mod logs;
 mod runner;
+mod sandbox;
 mod session;
+mod shim;

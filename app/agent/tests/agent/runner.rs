@@ -1,11 +1,13 @@
-//! The job runner with real child processes: devices, environment, logs,
-//! stopping a whole process tree, exit codes, and reattaching after an agent
-//! restart (a second `Jobs` on a fresh runtime, from the same state dir).
+//! The job runner with real child processes under the real shim and
+//! sandbox: devices, environment, logs, stopping a whole process tree, exit
+//! codes, and reattaching after an agent restart (a second `Jobs` on a fresh
+//! runtime, from the same state dir).
 
-use crate::common::wait_update;
+use crate::common::{bwrap, log_lines, runner_config, wait_log, wait_update};
 use iomesh_agent::{
     jobs::{JobError, Jobs, StopCause},
-    runner::{proc, RunnerConfig},
+    logs::LogStream,
+    runner::{proc, sandbox::Sandbox, RunnerConfig},
 };
 use iomesh_agent_proto::{
     v1::{AgentMessage, JobState},
@@ -15,10 +17,7 @@ use std::{path::Path, time::Duration};
 use tokio::sync::mpsc;
 
 fn runner() -> RunnerConfig {
-    RunnerConfig {
-        docker: false,
-        stop_grace: Duration::from_millis(300),
-    }
+    runner_config(bwrap(Path::new("/dev"), Vec::new()))
 }
 
 fn spec(script: &str) -> JobSpec {
@@ -30,8 +29,16 @@ fn spec(script: &str) -> JobSpec {
 }
 
 async fn open(dir: &Path, gpus: u32) -> (Jobs, Vec<String>, mpsc::Receiver<AgentMessage>) {
+    open_with(dir, gpus, runner()).await
+}
+
+async fn open_with(
+    dir: &Path,
+    gpus: u32,
+    runner: RunnerConfig,
+) -> (Jobs, Vec<String>, mpsc::Receiver<AgentMessage>) {
     let (tx, rx) = mpsc::channel(64);
-    let (jobs, reattached) = Jobs::open(dir, 0..gpus, runner(), tx).await.unwrap();
+    let (jobs, reattached) = Jobs::open(dir, 0..gpus, runner, tx).await.unwrap();
     (jobs, reattached.into_iter().map(|r| r.lease).collect(), rx)
 }
 
@@ -105,14 +112,19 @@ async fn job_sees_exactly_its_gpus_and_writes_its_logs() {
         std::fs::write(lease_dir.work().join("go"), "").unwrap();
         let update = wait_update(&mut events, lease, JobState::Exited).await;
         assert_eq!(update.exit_code, 0);
-        let devices_line = format!("devices={devices}\n");
+        let mut lines = log_lines(lease_dir.root());
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(lines[0], (LogStream::Sys, "job started".to_string()));
+        assert_eq!(lines[3], (LogStream::Sys, "exited with code 0".to_string()));
+        // stdout and stderr are separate pipes: their lines interleave as
+        // they arrive.
+        lines[1..3].sort_by_key(|(stream, _)| *stream == LogStream::Err);
         assert_eq!(
-            std::fs::read_to_string(lease_dir.stdout()).unwrap(),
-            devices_line
-        );
-        assert_eq!(
-            std::fs::read_to_string(lease_dir.stderr()).unwrap(),
-            "oops\n"
+            lines[1..3],
+            [
+                (LogStream::Out, format!("devices={devices}")),
+                (LogStream::Err, "oops".to_string()),
+            ]
         );
         // Finished jobs are forgotten, their logs kept.
         assert!(!lease_dir.state_file().exists());
@@ -128,10 +140,86 @@ async fn job_sees_exactly_its_gpus_and_writes_its_logs() {
     assert_eq!(failed.gpu_indices, vec![0, 1, 2, 3]);
 }
 
+/// Host pids of the processes running `sleep <marker>`.
+fn sleeping(marker: &str) -> Vec<u32> {
+    let wanted = format!("sleep\0{marker}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == wanted.as_bytes())
+        })
+        .collect()
+}
+
+/// Waits (up to 10 s) for `n` processes running `sleep <marker>`.
+async fn wait_sleeping(marker: &str, n: usize) -> Vec<u32> {
+    for _ in 0..200 {
+        let found = sleeping(marker);
+        if found.len() >= n {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {n} processes running sleep {marker}");
+}
+
 #[tokio::test]
-async fn stop_kills_the_whole_process_tree_even_what_ignores_sigterm() {
+async fn stop_reaches_into_the_sandbox_and_kills_what_ignores_sigterm() {
     let dir = crate::common::StateDir::new();
-    let (jobs, _, mut events) = open(dir.path(), 1).await;
+    let (jobs, _, mut events) = open(dir.path(), 2).await;
+    // Ends on SIGTERM, leaving a child that ignores it: the sandbox and
+    // everything in it end with the job.
+    let polite = r#"(trap '' TERM; exec sleep 1001.25) & sleep 1001.5 & wait"#;
+    // Ignores SIGTERM altogether: SIGKILL after the grace.
+    let stubborn = r#"trap '' TERM; sleep 1002.25 & wait"#;
+    let polite_record = jobs.start("LeasePolite", &spec(polite), 1).unwrap();
+    let stubborn_record = jobs.start("LeaseStubborn", &spec(stubborn), 1).unwrap();
+    let polite_pids = [
+        wait_sleeping("1001.25", 1).await,
+        wait_sleeping("1001.5", 1).await,
+    ];
+    wait_sleeping("1002.25", 1).await;
+    // --new-session took the job out of the group the agent signals: the
+    // shim passes the signal on.
+    for pid in polite_pids.iter().flatten() {
+        assert_ne!(proc::stat(*pid).unwrap().pgrp, polite_record.pid as i32);
+    }
+
+    assert!(jobs.stop("LeasePolite", stopped()));
+    let update = wait_update(&mut events, "LeasePolite", JobState::Stopped).await;
+    assert_eq!(update.exit_code, 128 + libc::SIGTERM);
+    let lines = log_lines(jobs.lease_dir("LeasePolite").root());
+    assert_eq!(
+        lines[lines.len() - 2],
+        (LogStream::Sys, "received SIGTERM: stopping the job".into())
+    );
+    let (stream, last) = lines.last().unwrap();
+    assert_eq!(*stream, LogStream::Sys);
+    assert!(last.contains("signal 15 (SIGTERM)"), "{last}");
+    assert!(
+        sleeping("1001.25").is_empty(),
+        "the SIGTERM-ignoring child survived"
+    );
+    assert!(sleeping("1001.5").is_empty(), "the child survived");
+    assert!(proc::group_members(polite_record.pid).is_empty());
+
+    assert!(jobs.stop("LeaseStubborn", stopped()));
+    let update = wait_update(&mut events, "LeaseStubborn", JobState::Stopped).await;
+    // The shim itself was killed with the group: the agent saw SIGKILL.
+    assert_eq!(update.exit_code, 128 + libc::SIGKILL);
+    assert!(sleeping("1002.25").is_empty(), "the job survived SIGKILL");
+    assert!(proc::group_members(stubborn_record.pid).is_empty());
+    assert!(
+        !jobs.stop("LeaseStubborn", stopped()),
+        "nothing left to stop"
+    );
+}
+
+#[tokio::test]
+async fn without_a_sandbox_stop_kills_the_whole_process_group_even_what_ignores_sigterm() {
+    let dir = crate::common::StateDir::new();
+    let (jobs, _, mut events) = open_with(dir.path(), 1, runner_config(Sandbox::None)).await;
     // A child that ignores SIGTERM (only SIGKILL after the grace ends it)
     // and one that does not, both under the job's shell.
     let script = r#"(trap '' TERM; exec sleep 1000) & echo $! > stubborn.pid; sleep 1000 & echo $! > plain.pid; wait"#;
@@ -171,7 +259,9 @@ async fn stop_kills_the_whole_process_tree_even_what_ignores_sigterm() {
 #[test]
 fn job_state_survives_an_agent_restart_and_is_reattached() {
     let dir = crate::common::StateDir::new();
-    let wait_for_go = r#"echo started; while [ ! -f go ]; do sleep 0.05; done; exit 7"#;
+    let wait_for_go =
+        r#"echo started; while [ ! -f go ]; do sleep 0.05; done; echo "go seen"; exit 7"#;
+    let started = |r: &iomesh_agent::logs::LogRecord| r.line == "started";
 
     // Agent #1 starts three jobs, then goes away without stopping them.
     let first = tokio::runtime::Runtime::new().unwrap();
@@ -183,8 +273,8 @@ fn job_state_survives_an_agent_restart_and_is_reattached() {
             .unwrap();
         let c = jobs.start("LeaseQuick", &spec(wait_for_go), 1).unwrap();
         jobs.set_activation("LeaseKeep", Some("Sig111".into()), Some(4_000_000_000));
-        wait_file(&jobs.lease_dir("LeaseKeep").stdout()).await;
-        wait_file(&jobs.lease_dir("LeaseQuick").stdout()).await;
+        wait_log(jobs.lease_dir("LeaseKeep").root(), started).await;
+        wait_log(jobs.lease_dir("LeaseQuick").root(), started).await;
         (vec![a, b], c.pid)
     });
     first.shutdown_background();
@@ -204,9 +294,18 @@ fn job_state_survives_an_agent_restart_and_is_reattached() {
         let (jobs, mut reattached, mut events) = open(dir.path(), 3).await;
         reattached.sort();
         assert_eq!(reattached, vec!["LeaseKeep", "LeaseStopLater"]);
-        // The job that ended meanwhile is reported with its exit code.
+        // The job that ended meanwhile is reported with its exit code, its
+        // log complete.
         let quick = wait_update(&mut events, "LeaseQuick", JobState::Failed).await;
         assert_eq!(quick.exit_code, 7);
+        let quick_log = log_lines(jobs.lease_dir("LeaseQuick").root());
+        assert_eq!(
+            quick_log[quick_log.len() - 2..],
+            [
+                (LogStream::Out, "go seen".to_string()),
+                (LogStream::Sys, "exited with code 7".to_string())
+            ]
+        );
         let keep = jobs.get("LeaseKeep").expect("reattached");
         assert_eq!(keep, records[0].clone().with_activation());
         assert_eq!(keep.activate_signature.as_deref(), Some("Sig111"));
@@ -220,11 +319,21 @@ fn job_state_survives_an_agent_restart_and_is_reattached() {
             Err(JobError::NoFreeGpus { .. })
         ));
 
-        // An adopted job's exit code comes from its shim.
+        // An adopted job's shim still logs what it prints, and its exit
+        // code reaches the new agent.
         std::fs::write(jobs.lease_dir("LeaseKeep").work().join("go"), "").unwrap();
         let kept = wait_update(&mut events, "LeaseKeep", JobState::Failed).await;
         assert_eq!(kept.exit_code, 7);
         assert_eq!(kept.activate_signature, "Sig111");
+        assert_eq!(
+            log_lines(jobs.lease_dir("LeaseKeep").root()),
+            [
+                (LogStream::Sys, "job started".to_string()),
+                (LogStream::Out, "started".to_string()),
+                (LogStream::Out, "go seen".to_string()),
+                (LogStream::Sys, "exited with code 7".to_string())
+            ]
+        );
 
         // An adopted job is stopped with its whole group.
         let later = &records[1];

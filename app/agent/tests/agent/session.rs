@@ -423,3 +423,81 @@ async fn gpus_json_lists_the_override_for_node_registration() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected COUNTxMODEL:VRAM_MIB"));
 }
+
+/// `run` arguments for an agent that needs no scheduler or chain to start.
+fn offline_args(state: &std::path::Path, keypair: &std::path::Path) -> Vec<String> {
+    solana_keypair::write_keypair_file(&solana_keypair::Keypair::new(), keypair).unwrap();
+    [
+        "run",
+        "--keypair",
+        keypair.to_str().unwrap(),
+        "--scheduler",
+        "http://127.0.0.1:1",
+        "--url",
+        "http://127.0.0.1:1",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--gpus",
+        "1xRTX 4090:24576",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[tokio::test]
+async fn the_agent_refuses_to_start_without_a_working_bwrap() {
+    let dir = crate::common::StateDir::new();
+    let mut args = offline_args(&dir.path().join("state"), &dir.path().join("operator.json"));
+    args.extend(["--bwrap".into(), "/nonexistent/bwrap".into()]);
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
+            .args(&args)
+            .output(),
+    )
+    .await
+    .expect("the agent exits")
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for fix in [
+        "/nonexistent/bwrap",
+        "apt-get install bubblewrap",
+        "--sandbox none",
+    ] {
+        assert!(
+            stderr.contains(fix),
+            "the error does not say `{fix}`: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_sandbox_none_the_agent_starts_and_warns_loudly() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = crate::common::StateDir::new();
+    let mut args = offline_args(&dir.path().join("state"), &dir.path().join("operator.json"));
+    args.extend(["--sandbox".into(), "none".into()]);
+    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(agent.stderr.take().unwrap()).lines();
+    let mut warned = false;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            warned |= line.contains("WARN") && line.contains("JOBS RUN UNPROTECTED");
+            if line.contains("agent started") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the agent starts");
+    assert!(warned, "no warning that jobs are unprotected");
+    terminate(&mut agent).await;
+}
