@@ -2,6 +2,7 @@
 //! agent signs to prove it holds a node's operator key; the job spec a
 //! renter submits for a lease and the bytes the renter signs for it.
 
+pub mod access;
 mod job_spec;
 
 pub use job_spec::{
