@@ -7,15 +7,18 @@ use crate::{
     chain::Chain,
     gpu::Gpu,
     jobs::{job_update, JobError, Jobs, StopCause},
+    ports::JobPorts,
     runner::state::JobRecord,
 };
 use anchor_lang::prelude::Pubkey;
 use iomesh_agent_proto::v1::{
-    agent_message, AgentMessage, Assignment, AssignmentAck, JobState, JobUpdate, Stop, StopReason,
+    agent_message, scheduler_client::SchedulerClient, AgentMessage, Assignment, AssignmentAck,
+    JobState, JobUpdate, Stop, StopReason,
 };
 use solana_keypair::Keypair;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::mpsc;
+use tonic::transport::Channel;
 use tracing::Instrument;
 
 pub struct Agent {
@@ -23,6 +26,10 @@ pub struct Agent {
     pub gpus: Vec<Gpu>,
     pub chain: Chain,
     pub jobs: Jobs,
+    /// The ports each running job's spec lists (what tunnels may reach).
+    pub ports: JobPorts,
+    /// Tunnels carrying bytes now.
+    open_tunnels: std::sync::atomic::AtomicUsize,
     events: mpsc::Sender<AgentMessage>,
     /// How often a running lease is re-read on-chain to notice a close the
     /// scheduler did not tell us about.
@@ -35,6 +42,7 @@ impl Agent {
         gpus: Vec<Gpu>,
         chain: Chain,
         jobs: Jobs,
+        ports: JobPorts,
         events: mpsc::Sender<AgentMessage>,
         lease_check_interval: Duration,
     ) -> Arc<Self> {
@@ -43,6 +51,8 @@ impl Agent {
             gpus,
             chain,
             jobs,
+            ports,
+            open_tunnels: Default::default(),
             events,
             lease_check_interval,
         })
@@ -106,9 +116,47 @@ impl Agent {
             .collect()
     }
 
-    pub fn handle(self: &Arc<Self>, message: iomesh_agent_proto::v1::scheduler_message::Msg) {
+    /// Tunnels to jobs' ports carrying bytes now.
+    pub fn open_tunnels(&self) -> usize {
+        self.open_tunnels.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts a tunnel as open until the guard drops.
+    pub fn tunnel_guard(self: &Arc<Self>) -> impl Drop {
+        struct Open(Arc<Agent>);
+        impl Drop for Open {
+            fn drop(&mut self) {
+                self.0
+                    .open_tunnels
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        self.open_tunnels
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Open(self.clone())
+    }
+
+    /// Acts on one scheduler message; `client` (the session's connection)
+    /// carries the streams a renter's request asks for.
+    pub fn handle(
+        self: &Arc<Self>,
+        message: iomesh_agent_proto::v1::scheduler_message::Msg,
+        client: &SchedulerClient<Channel>,
+    ) {
         use iomesh_agent_proto::v1::scheduler_message::Msg;
         match message {
+            Msg::OpenTunnel(open) => {
+                let span = tracing::info_span!("tunnel", lease = %open.lease, port = open.port);
+                let agent = self.clone();
+                let client = client.clone();
+                tokio::spawn(crate::tunnel::serve(agent, client, open).instrument(span));
+            }
+            Msg::ReadLogs(read) => {
+                let span = tracing::info_span!("logs", lease = %read.lease);
+                let agent = self.clone();
+                let client = client.clone();
+                tokio::spawn(crate::log_stream::serve(agent, client, read).instrument(span));
+            }
             Msg::Assignment(assignment) => {
                 let span = tracing::info_span!("assignment", lease = %assignment.lease, id = %assignment.assignment_id);
                 let agent = self.clone();
@@ -143,8 +191,11 @@ impl Agent {
                 return self.ack(&assignment, false, &refusal.to_string()).await;
             }
         };
-        let record = match self.jobs.start(&lease, &checked.spec, assignment.gpu_count) {
-            Ok(record) => record,
+        let started = self
+            .jobs
+            .start_held(&lease, &checked.spec, assignment.gpu_count);
+        let (record, hold) = match started {
+            Ok(started) => started,
             Err(err @ JobError::AlreadyRunning(_)) => {
                 return self.ack(&assignment, true, &err.to_string()).await;
             }
@@ -153,28 +204,45 @@ impl Agent {
                 return self.ack(&assignment, false, &err.to_string()).await;
             }
         };
-        self.ack(&assignment, true, "").await;
+        if let Err(err) = self.ports.set(&lease, &checked.spec.ports) {
+            tracing::warn!(%err, "cannot record the job's ports; tunnels to them will be refused");
+        }
+        self.report_start(&assignment, &lease, &checked, record)
+            .await;
+        drop(hold);
+    }
+
+    /// Acknowledges a started job, activates its lease and reports it
+    /// running, or stops it when activation fails.
+    async fn report_start(
+        self: &Arc<Self>,
+        assignment: &Assignment,
+        lease: &str,
+        checked: &crate::chain::CheckedLease,
+        record: JobRecord,
+    ) {
+        self.ack(assignment, true, "").await;
         self.send(update(job_update(&record, JobState::Starting)))
             .await;
-        match self.chain.activate(&checked).await {
+        match self.chain.activate(checked).await {
             Ok((signature, ends_at)) => {
                 tracing::info!(%signature, ends_at, "lease activated");
                 self.jobs
-                    .set_activation(&lease, Some(signature.to_string()), Some(ends_at));
-                let record = self.jobs.get(&lease).unwrap_or(JobRecord {
+                    .set_activation(lease, Some(signature.to_string()), Some(ends_at));
+                let record = self.jobs.get(lease).unwrap_or(JobRecord {
                     activate_signature: Some(signature.to_string()),
                     ends_at: Some(ends_at),
                     ..record
                 });
                 self.send(update(job_update(&record, JobState::Running)))
                     .await;
-                self.watch_lease_end(lease, ends_at);
+                self.watch_lease_end(lease.to_string(), ends_at);
             }
             Err(err) => {
                 // Not activated: nobody pays for this job, so it must not run.
                 tracing::error!(%err, "activation failed; stopping the job");
                 self.jobs.stop(
-                    &lease,
+                    lease,
                     StopCause {
                         state: JobState::Failed,
                         detail: format!("activate_lease failed: {err}"),

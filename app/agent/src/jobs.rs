@@ -70,6 +70,17 @@ struct Inner {
     events: mpsc::Sender<AgentMessage>,
 }
 
+/// Held while the agent reports a job's start (acknowledgement, activation):
+/// the job's final update waits until it is dropped, so a job that ends at
+/// once is never reported ended before it was reported running.
+pub struct ReportHold {
+    _release: oneshot::Sender<()>,
+}
+
+/// How long a job's final update waits for its start to be reported: an
+/// activation cannot take longer than a transaction's lifetime.
+const REPORT_HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl Jobs {
     /// Opens the job directory under `state_dir`, reattaching to jobs that
     /// still run and reporting (on `events`) those that ended meanwhile.
@@ -196,6 +207,18 @@ impl Jobs {
         spec: &JobSpec,
         gpu_count: u32,
     ) -> Result<JobRecord, JobError> {
+        self.start_held(lease, spec, gpu_count)
+            .map(|(record, _)| record)
+    }
+
+    /// `start`, holding the job's final update back until the returned
+    /// hold is dropped.
+    pub fn start_held(
+        &self,
+        lease: &str,
+        spec: &JobSpec,
+        gpu_count: u32,
+    ) -> Result<(JobRecord, ReportHold), JobError> {
         let mut jobs = self.inner.jobs.lock().expect("jobs lock");
         if jobs.contains_key(lease) {
             return Err(JobError::AlreadyRunning(lease.to_string()));
@@ -218,7 +241,8 @@ impl Jobs {
             .runner
             .spawn(lease, spec, gpus, &self.lease_dir(lease))?;
         tracing::info!(lease, pid = record.pid, ?gpus, "job started");
-        let stop = self.spawn_supervisor(record.clone(), Watcher::Child(child));
+        let (release, held) = oneshot::channel();
+        let stop = self.spawn_supervisor(record.clone(), Watcher::Child(child), Some(held));
         jobs.insert(
             lease.to_string(),
             Entry {
@@ -226,7 +250,7 @@ impl Jobs {
                 stop: Some(stop),
             },
         );
-        Ok(record)
+        Ok((record, ReportHold { _release: release }))
     }
 
     /// Records the confirmed activation and the lease end in the job's state.
@@ -287,7 +311,7 @@ impl Jobs {
     fn supervise(&self, record: JobRecord, watcher: Watcher) {
         // Locked before the supervisor exists, so it cannot finish first.
         let mut jobs = self.inner.jobs.lock().expect("jobs lock");
-        let stop = self.spawn_supervisor(record.clone(), watcher);
+        let stop = self.spawn_supervisor(record.clone(), watcher, None);
         jobs.insert(
             record.lease.clone(),
             Entry {
@@ -303,6 +327,7 @@ impl Jobs {
         &self,
         record: JobRecord,
         mut watcher: Watcher,
+        held: Option<oneshot::Receiver<()>>,
     ) -> oneshot::Sender<StopCause> {
         let (stop_tx, mut stop_rx) = oneshot::channel::<StopCause>();
         let jobs = self.clone();
@@ -331,6 +356,10 @@ impl Jobs {
             }
             jobs.inner.jobs.lock().expect("jobs lock").remove(&lease);
             tracing::info!(lease, ?exit_code, "job ended");
+            if let Some(held) = held {
+                // Resolves when the hold is dropped.
+                let _ = tokio::time::timeout(REPORT_HOLD_MAX, held).await;
+            }
             jobs.emit(ended_update(&record, exit_code, cause)).await;
         });
         stop_tx
@@ -359,13 +388,14 @@ pub fn job_update(record: &JobRecord, state: JobState) -> JobUpdate {
     }
 }
 
-/// The final update of a job: STOPPED when stopped, else EXITED on exit code
-/// 0 and FAILED otherwise (or when the exit code is unknown).
+/// The final update of a job: its stop cause's state (STOPPED, or FAILED when
+/// the agent gave up on it) when stopped; EXITED with its exit code when it
+/// ended by itself; FAILED when its exit code is unknown.
 fn ended_update(record: &JobRecord, exit_code: Option<i32>, cause: Option<StopCause>) -> JobUpdate {
     let (state, detail) = match (cause, exit_code) {
         (Some(cause), _) => (cause.state, cause.detail),
-        (None, Some(0)) => (JobState::Exited, "exited with code 0".to_string()),
-        (None, Some(code)) => (JobState::Failed, format!("exited with code {code}")),
+        // It ended by itself: the renter reads the code, whatever it is.
+        (None, Some(code)) => (JobState::Exited, format!("exited with code {code}")),
         (None, None) => (
             JobState::Failed,
             "ended while the agent was not watching; its exit code is unknown".to_string(),

@@ -8,11 +8,14 @@ pub mod chain;
 pub mod config;
 pub mod gpu;
 pub mod jobs;
+pub mod log_stream;
 pub mod logs;
+pub mod ports;
 pub mod retention;
 pub mod runner;
 pub mod session;
 pub mod shim;
+pub mod tunnel;
 
 use agent::Agent;
 use iomesh_agent_proto::v1::AgentMessage;
@@ -43,11 +46,19 @@ pub async fn start(
         Client::new(config.rpc_url.clone(), CommitmentConfig::confirmed()),
         config.operator.clone(),
     );
+    let running: Vec<String> = reattached.iter().map(|r| r.lease.clone()).collect();
+    let ports = ports::JobPorts::open(&config.state_dir, &running).map_err(|source| {
+        jobs::JobError::State {
+            dir: config.state_dir.join("ports"),
+            source,
+        }
+    })?;
     let agent = Agent::new(
         config.operator.clone(),
         config.gpus.clone(),
         chain,
         jobs,
+        ports,
         events_tx,
         config.lease_check_interval,
     );

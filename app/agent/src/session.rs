@@ -243,7 +243,7 @@ async fn session(
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             received = inbound.message() => match received? {
-                Some(SchedulerMessage { msg: Some(message) }) => agent.handle(message),
+                Some(SchedulerMessage { msg: Some(message) }) => agent.handle(message, &client),
                 Some(SchedulerMessage { msg: None }) => tracing::warn!("empty scheduler message ignored"),
                 None => return Err(SessionError::Ended),
             },
@@ -294,6 +294,8 @@ fn unexpected(expected: &'static str, got: scheduler_message::Msg) -> SessionErr
         scheduler_message::Msg::Welcome(_) => "Welcome",
         scheduler_message::Msg::Assignment(_) => "Assignment",
         scheduler_message::Msg::Stop(_) => "Stop",
+        scheduler_message::Msg::OpenTunnel(_) => "OpenTunnel",
+        scheduler_message::Msg::ReadLogs(_) => "ReadLogs",
     };
     SessionError::Unexpected {
         expected,

@@ -101,17 +101,49 @@ pub fn signal_each(pids: &[u32], signal: i32) -> usize {
 }
 
 /// Stops group `pgid`: SIGTERM, then SIGKILL to whatever is left after
-/// `grace`. Returns once no live member remains (or after a last wait).
+/// `grace`. Returns once no live member remains (or after a last wait), and
+/// once the leader's descendants seen before the signal are gone too: a
+/// sandboxed job runs in its own session under the shim, outside the group,
+/// and dies with the shim (bwrap's --die-with-parent) a moment after it, so
+/// without this wait a job could be reported stopped while it still runs.
 pub async fn stop_group(pgid: u32, grace: Duration) {
-    if !signal_group(pgid, libc::SIGTERM) {
-        return;
+    let tree: Vec<(u32, u64)> = descendants(pgid)
+        .into_iter()
+        .filter_map(|pid| stat(pid).map(|s| (pid, s.start_ticks)))
+        .collect();
+    if signal_group(pgid, libc::SIGTERM) && !wait_group_empty(pgid, grace).await {
+        tracing::warn!(pgid, ?grace, "job ignored SIGTERM; sending SIGKILL");
+        signal_group(pgid, libc::SIGKILL);
+        wait_group_empty(pgid, Duration::from_secs(5)).await;
     }
-    if wait_group_empty(pgid, grace).await {
-        return;
+    if !wait_all_gone(&tree, Duration::from_secs(5)).await {
+        let left: Vec<u32> = tree
+            .iter()
+            .filter(|(pid, ticks)| is_alive(*pid, *ticks))
+            .map(|(pid, _)| *pid)
+            .collect();
+        tracing::warn!(
+            pgid,
+            ?left,
+            "the job's processes outlived its shim; sending SIGKILL"
+        );
+        signal_each(&left, libc::SIGKILL);
+        wait_all_gone(&tree, Duration::from_secs(5)).await;
     }
-    tracing::warn!(pgid, ?grace, "job ignored SIGTERM; sending SIGKILL");
-    signal_group(pgid, libc::SIGKILL);
-    wait_group_empty(pgid, Duration::from_secs(5)).await;
+}
+
+/// Waits until none of `processes` (pid, start ticks) is alive.
+async fn wait_all_gone(processes: &[(u32, u64)], within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if !processes.iter().any(|(pid, ticks)| is_alive(*pid, *ticks)) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn wait_group_empty(pgid: u32, within: Duration) -> bool {

@@ -135,9 +135,9 @@ async fn job_sees_exactly_its_gpus_and_writes_its_logs() {
         jobs.start("LeaseC", &spec("exit 3"), 4).unwrap().gpus,
         vec![0, 1, 2, 3]
     );
-    let failed = wait_update(&mut events, "LeaseC", JobState::Failed).await;
-    assert_eq!(failed.exit_code, 3);
-    assert_eq!(failed.gpu_indices, vec![0, 1, 2, 3]);
+    let exited = wait_update(&mut events, "LeaseC", JobState::Exited).await;
+    assert_eq!(exited.exit_code, 3);
+    assert_eq!(exited.gpu_indices, vec![0, 1, 2, 3]);
 }
 
 /// Host pids of the processes running `sleep <marker>`.
@@ -296,7 +296,7 @@ fn job_state_survives_an_agent_restart_and_is_reattached() {
         assert_eq!(reattached, vec!["LeaseKeep", "LeaseStopLater"]);
         // The job that ended meanwhile is reported with its exit code, its
         // log complete.
-        let quick = wait_update(&mut events, "LeaseQuick", JobState::Failed).await;
+        let quick = wait_update(&mut events, "LeaseQuick", JobState::Exited).await;
         assert_eq!(quick.exit_code, 7);
         let quick_log = log_lines(jobs.lease_dir("LeaseQuick").root());
         assert_eq!(
@@ -322,7 +322,7 @@ fn job_state_survives_an_agent_restart_and_is_reattached() {
         // An adopted job's shim still logs what it prints, and its exit
         // code reaches the new agent.
         std::fs::write(jobs.lease_dir("LeaseKeep").work().join("go"), "").unwrap();
-        let kept = wait_update(&mut events, "LeaseKeep", JobState::Failed).await;
+        let kept = wait_update(&mut events, "LeaseKeep", JobState::Exited).await;
         assert_eq!(kept.exit_code, 7);
         assert_eq!(kept.activate_signature, "Sig111");
         assert_eq!(

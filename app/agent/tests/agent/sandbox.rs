@@ -119,7 +119,7 @@ cat '{keypair}'
             }
         }
     }
-    let ended = wait_update(&mut events, "LeaseHostile", JobState::Failed).await;
+    let ended = wait_update(&mut events, "LeaseHostile", JobState::Exited).await;
     assert_eq!(ended.exit_code, 1, "the last command (cat keypair) fails");
 
     let lines = log_lines(jobs.lease_dir("LeaseHostile").root());
@@ -197,7 +197,7 @@ async fn a_job_cannot_exceed_its_memory_and_process_limits() {
 i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); done; echo "forked them all""#;
     let record = jobs.start("LeaseGreedy", &spec(script), 1).unwrap();
     assert!(!record.cgroups.is_empty(), "no cgroup on this machine");
-    wait_update(&mut events, "LeaseGreedy", JobState::Failed).await;
+    wait_update(&mut events, "LeaseGreedy", JobState::Exited).await;
     let lines = log_lines(jobs.lease_dir("LeaseGreedy").root());
     assert!(
         lines.contains(&(LogStream::Out, "tail: 137".into())),

@@ -13,8 +13,8 @@ use iomesh_agent_proto::{
         agent_message::Msg as AgentMsg,
         scheduler_message::Msg as SchedMsg,
         scheduler_server::{Scheduler, SchedulerServer},
-        AgentMessage, Assignment, Challenge, Hello, JobState, SchedulerMessage, Stop, StopReason,
-        Welcome,
+        AgentMessage, Assignment, Challenge, Hello, JobState, LogBatch, LogsDone, SchedulerMessage,
+        Stop, StopReason, TunnelFrame, Welcome,
     },
 };
 use solana_signer::Signer;
@@ -111,6 +111,20 @@ impl Scheduler for StandIn {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    type TunnelStream = ReceiverStream<Result<TunnelFrame, Status>>;
+
+    // The stand-in asks for no tunnels or logs (the scheduler's tests do).
+    async fn tunnel(
+        &self,
+        _: Request<Streaming<TunnelFrame>>,
+    ) -> Result<Response<Self::TunnelStream>, Status> {
+        Err(Status::unimplemented("the stand-in opens no tunnels"))
+    }
+
+    async fn logs(&self, _: Request<Streaming<LogBatch>>) -> Result<Response<LogsDone>, Status> {
+        Err(Status::unimplemented("the stand-in reads no logs"))
     }
 }
 

@@ -55,7 +55,7 @@ async fn the_shim_records_how_a_sandboxed_job_ended() {
         state.path(),
         "LeaseThree",
         "exit 3",
-        JobState::Failed,
+        JobState::Exited,
     )
     .await;
     assert_eq!(ended, (3, Some(3), sys("exited with code 3")));
@@ -67,7 +67,7 @@ async fn the_shim_records_how_a_sandboxed_job_ended() {
     ] {
         let script = format!("kill -{signal} $$");
         let (code, file, (stream, text)) =
-            run_to_end(runner(), state.path(), lease, &script, JobState::Failed).await;
+            run_to_end(runner(), state.path(), lease, &script, JobState::Exited).await;
         assert_eq!((code, file), (128 + signal, Some(128 + signal)));
         assert_eq!(stream, LogStream::Sys);
         assert!(
@@ -88,7 +88,7 @@ async fn without_a_sandbox_the_shim_names_the_signal_that_killed_the_job() {
         state.path(),
         "LeaseTerm",
         "kill -TERM $$",
-        JobState::Failed,
+        JobState::Exited,
     )
     .await;
     assert_eq!(

@@ -1,0 +1,132 @@
+//! Tunnels to a job's ports, opened on the scheduler's request over the
+//! agent's own outbound connection (nodes sit behind NAT; nothing listens
+//! here). The agent connects only to a port the lease's job spec lists, only
+//! while its job runs, and only on the job's own loopback (jobs share the
+//! node's network namespace, so that is 127.0.0.1).
+
+use crate::agent::Agent;
+use iomesh_agent_proto::v1::{scheduler_client::SchedulerClient, OpenTunnel, TunnelFrame};
+use std::{sync::Arc, time::Duration};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+/// Frames queued towards the scheduler per tunnel.
+const FRAMES_QUEUED: usize = 8;
+/// Largest payload of one frame.
+const FRAME_BYTES: usize = 32 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the agent will not open a tunnel.
+fn refusal(agent: &Agent, open: &OpenTunnel) -> Option<String> {
+    if agent.jobs.get(&open.lease).is_none() {
+        return Some(format!("no job of lease {} runs on this node", open.lease));
+    }
+    let port = u16::try_from(open.port).ok()?;
+    let listed = agent.ports.of(&open.lease);
+    if !listed.contains(&port) {
+        return Some(format!(
+            "port {} is not in the job spec of lease {} (it lists {:?})",
+            open.port, open.lease, listed
+        ));
+    }
+    None
+}
+
+/// Opens the tunnel `open` asks for and carries its bytes until both sides end.
+pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open: OpenTunnel) {
+    let (frames, receiver) = mpsc::channel::<TunnelFrame>(FRAMES_QUEUED);
+    let refused = refusal(&agent, &open);
+    let socket = match refused {
+        Some(_) => None,
+        None => match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect(("127.0.0.1", open.port as u16)),
+        )
+        .await
+        {
+            Ok(Ok(socket)) => Some(socket),
+            Ok(Err(err)) => {
+                let _ = frames
+                    .send(first(
+                        &open,
+                        format!("cannot connect to the job's port {}: {err}", open.port),
+                    ))
+                    .await;
+                None
+            }
+            Err(_) => {
+                let _ = frames
+                    .send(first(
+                        &open,
+                        format!("the job's port {} did not accept in time", open.port),
+                    ))
+                    .await;
+                None
+            }
+        },
+    };
+    if let Some(reason) = refused {
+        tracing::info!(lease = open.lease, port = open.port, %reason, "tunnel refused");
+        let _ = frames.send(first(&open, reason)).await;
+    }
+    let Some(socket) = socket else {
+        drop(frames);
+        let _ = client.tunnel(ReceiverStream::new(receiver)).await;
+        return;
+    };
+    let _ = socket.set_nodelay(true);
+    if frames.send(first(&open, String::new())).await.is_err() {
+        return;
+    }
+    let mut from_scheduler = match client.tunnel(ReceiverStream::new(receiver)).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            tracing::warn!(lease = open.lease, %status, "the scheduler refused the tunnel");
+            return;
+        }
+    };
+    let _open = agent.tunnel_guard();
+    let (mut from_job, mut to_job) = socket.into_split();
+    let upstream = async move {
+        // Job → renter: read only as fast as the frames leave.
+        let mut buffer = vec![0u8; FRAME_BYTES];
+        loop {
+            match from_job.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let frame = TunnelFrame {
+                        data: buffer[..n].to_vec(),
+                        ..TunnelFrame::default()
+                    };
+                    if frames.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Dropping the sender ends our stream: the renter's side reads EOF.
+    };
+    let downstream = async move {
+        while let Ok(Some(frame)) = from_scheduler.message().await {
+            if to_job.write_all(&frame.data).await.is_err() {
+                return;
+            }
+        }
+        // The renter finished sending: half-close towards the job.
+        let _ = to_job.shutdown().await;
+    };
+    tokio::join!(upstream, downstream);
+}
+
+fn first(open: &OpenTunnel, error: String) -> TunnelFrame {
+    TunnelFrame {
+        tunnel_id: open.tunnel_id.clone(),
+        data: Vec::new(),
+        error,
+    }
+}
