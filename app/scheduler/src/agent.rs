@@ -2,6 +2,7 @@
 //! node's operator key by signing a fresh challenge), the session row claimed
 //! by this replica, and the messages of an authenticated agent.
 
+use crate::rendezvous::OpenError;
 use crate::{
     error::{Error, Result},
     sessions::{Outbound, Session},
@@ -12,7 +13,8 @@ use iomesh_agent_proto::{
     v1::{
         agent_message::Msg as AgentMsg, scheduler_message::Msg as SchedMsg,
         scheduler_server::Scheduler, AgentMessage, AssignmentAck, Challenge, Heartbeat, Hello,
-        JobState, JobUpdate, SchedulerMessage, Welcome,
+        JobState, JobUpdate, LogBatch, LogsDone, LogsUnavailable, SchedulerMessage, TunnelFrame,
+        Welcome,
     },
 };
 use solana_pubkey::Pubkey;
@@ -70,6 +72,66 @@ impl Scheduler for AgentService {
             .instrument(tracing::info_span!("agent", %peer)),
         );
         Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    type TunnelStream = ReceiverStream<Result<TunnelFrame, Status>>;
+
+    /// An agent opens the tunnel a renter's request asked for (`OpenTunnel`).
+    /// The tunnel id, sent only to the authenticated agent, is the capability.
+    async fn tunnel(
+        &self,
+        request: Request<Streaming<TunnelFrame>>,
+    ) -> Result<Response<Self::TunnelStream>, Status> {
+        let mut inbound = request.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("a tunnel stream must start with its id"))?;
+        let (outbound, receiver) = mpsc::channel(crate::tunnel::FRAMES_QUEUED);
+        let side = if first.error.is_empty() {
+            Ok(crate::tunnel::AgentSide { inbound, outbound })
+        } else {
+            Err(first.error)
+        };
+        if self.shared.tunnels.arrive(&first.tunnel_id, side).is_err() {
+            return Err(Status::not_found(format!(
+                "no request waits for tunnel {:?} (timed out or unknown)",
+                first.tunnel_id
+            )));
+        }
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    /// An agent sends the log records a renter's request asked for (`ReadLogs`).
+    async fn logs(
+        &self,
+        request: Request<Streaming<LogBatch>>,
+    ) -> Result<Response<LogsDone>, Status> {
+        let mut rest = request.into_inner();
+        let first = rest.message().await?.ok_or_else(|| {
+            Status::invalid_argument("a logs stream must start with its request id")
+        })?;
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let side = match (first.error.is_empty(), first.unavailable()) {
+            (true, _) => Ok(Ok(crate::logs::AgentSide {
+                first: first.records,
+                rest,
+                done,
+            })),
+            (false, LogsUnavailable::NoJob) => Ok(Err(OpenError::NoLogs(first.error))),
+            (false, LogsUnavailable::Deleted) => Ok(Err(OpenError::LogsDeleted(first.error))),
+            (false, LogsUnavailable::Unspecified) => Err(first.error),
+        };
+        if self.shared.logs.arrive(&first.request_id, side).is_err() {
+            return Err(Status::not_found(format!(
+                "no request waits for logs {:?} (timed out or unknown)",
+                first.request_id
+            )));
+        }
+        // The call lasts as long as the renter reads: ending it early would
+        // cancel the agent's stream.
+        let _ = finished.await;
+        Ok(Response::new(LogsDone {}))
     }
 }
 
@@ -461,12 +523,16 @@ async fn on_ack(
             "agent refused an assignment"
         );
         sqlx::query(
-            "UPDATE assignments SET state = 'refused', ended_at = now(), last_error = $3 \
-             WHERE id = $1 AND node = $2 AND ended_at IS NULL",
+            "WITH refused AS ( \
+               UPDATE assignments SET state = 'refused', ended_at = now(), last_error = $3 \
+               WHERE id = $1 AND node = $2 AND ended_at IS NULL RETURNING lease, attempt) \
+             INSERT INTO job_phases (lease, attempt, phase, at, detail) \
+             SELECT lease, attempt, 'refused', now(), $4 FROM refused ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(auth.node.as_ref())
         .bind(format!("agent refused: {}", ack.reason))
+        .bind(&ack.reason)
         .execute(&shared.pool)
         .await?;
     }
@@ -488,6 +554,17 @@ async fn on_job_update(shared: &Shared, auth: &Authenticated, update: JobUpdate)
         JobState::Failed => ("failed", true),
     };
     let detail = (!update.detail.is_empty()).then_some(update.detail);
+    // What the renter sees: a job that ended by itself exited (with its exit
+    // code); one ended by a stop or a failure was stopped (with the reason).
+    let (phase, exit_code) = match job_state {
+        JobState::Unspecified | JobState::Starting => ("starting", None),
+        JobState::Running => ("running", None),
+        JobState::Exited => ("exited", Some(update.exit_code)),
+        JobState::Stopped | JobState::Failed => (
+            "stopped",
+            (update.exit_code >= 0).then_some(update.exit_code),
+        ),
+    };
     sqlx::query(
         "UPDATE assignments SET \
            state = $3, \
@@ -505,8 +582,23 @@ async fn on_job_update(shared: &Shared, auth: &Authenticated, update: JobUpdate)
     .bind(state)
     .bind(signature)
     .bind(ended)
-    .bind(detail)
+    .bind(&detail)
     .execute(&shared.pool)
+    .await?;
+    let at_ms = if update.at_ms > 0 {
+        update.at_ms
+    } else {
+        now_ms()
+    };
+    crate::phases::record_reported(
+        &shared.pool,
+        lease.as_ref(),
+        auth.node.as_ref(),
+        phase,
+        at_ms,
+        exit_code,
+        detail.as_deref(),
+    )
     .await?;
     Ok(())
 }

@@ -437,7 +437,7 @@ async fn throughput(args: &BenchArgs, pool: PgPool, replicas: usize) -> anyhow::
 }
 
 /// A fresh database on the server of `url`, migrated; dropped by `drop_database`.
-async fn fresh_database(url: &str, name: &str) -> anyhow::Result<PgPool> {
+pub async fn fresh_database(url: &str, name: &str) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)?;
     let mut admin = options.connect().await?;
     sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -452,7 +452,7 @@ async fn fresh_database(url: &str, name: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+pub async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
     let mut admin = PgConnectOptions::from_str(url)?.connect().await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)

@@ -26,6 +26,11 @@ pub struct Config {
         default_value = "127.0.0.1:7080"
     )]
     pub http_addr: SocketAddr,
+    /// How the other replicas reach this one's HTTP API (a renter's request
+    /// for logs or ports is forwarded to the replica holding the agent);
+    /// default: `http://<http-addr>`.
+    #[arg(long, env = "IOMESH_SCHEDULER_ADVERTISE_HTTP")]
+    pub advertise_http: Option<String>,
     /// Keypair file (Solana JSON) of the market's scheduler authority; signs
     /// report_failure. Without it, silent agents are only logged.
     #[arg(long, env = "IOMESH_SCHEDULER_KEYPAIR")]
@@ -87,6 +92,7 @@ impl Config {
             rpc_url: "http://127.0.0.1:8899".into(),
             grpc_addr: "127.0.0.1:0".parse().expect("address"),
             http_addr: "127.0.0.1:0".parse().expect("address"),
+            advertise_http: None,
             keypair: None,
             replica_id: None,
             poll_ms: 1_000,

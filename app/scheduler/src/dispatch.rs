@@ -51,6 +51,9 @@ WITH candidates AS ( \
     FROM candidates c \
     ON CONFLICT DO NOTHING \
     RETURNING id, lease, node, attempt, session_id \
+), phased AS ( \
+    INSERT INTO job_phases (lease, attempt, phase, at) \
+    SELECT lease, attempt, 'assigned', now() FROM inserted ON CONFLICT DO NOTHING \
 ) \
 SELECT i.id, i.lease, i.node, i.attempt, i.session_id, c.gpus, c.duration_secs, c.spec \
 FROM inserted i JOIN candidates c ON c.pubkey = i.lease";

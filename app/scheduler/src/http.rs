@@ -5,7 +5,7 @@ use crate::{db::epoch_ms, dispatch, Shared};
 use anchor_lang::AccountDeserialize;
 use axum::{
     body::Bytes,
-    extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, State},
+    extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -37,6 +37,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(crate::renter::routes())
         .with_state(shared)
 }
 
@@ -301,7 +302,9 @@ fn lease_json(row: &PgRow) -> Result<Value, sqlx::Error> {
 async fn list_leases(
     State(shared): State<Arc<Shared>>,
     Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let node = params
         .node
         .as_deref()
@@ -312,6 +315,20 @@ async fn list_leases(
         .as_deref()
         .map(|r| parse_pubkey("renter", r))
         .transpose()?;
+    // The renter's own list, with its renter-wide token, shows exit codes and reasons.
+    let detailed = crate::access::token_of(&headers, query.as_deref()).is_some();
+    if detailed {
+        let Some(renter) = &renter else {
+            return Err(bad_request(
+                "a token lists a renter's leases in detail: add renter=<your wallet>".into(),
+            ));
+        };
+        if let Err(denied) =
+            crate::access::authorize_renter(&shared, &headers, query.as_deref(), renter).await
+        {
+            return Ok(denied.into_response());
+        }
+    }
     let closed = match params.closed.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -343,15 +360,35 @@ async fn list_leases(
     .bind(limit)
     .fetch_all(&shared.pool)
     .await?;
-    let leases = rows.iter().map(lease_json).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "leases": leases })))
+    let mut leases = rows.iter().map(lease_json).collect::<Result<Vec<_>, _>>()?;
+    let keys: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|row| row.try_get::<Vec<u8>, _>(0))
+        .collect::<Result<_, _>>()?;
+    let current = crate::phases::current(&shared.pool, &keys).await?;
+    for (view, key) in leases.iter_mut().zip(&keys) {
+        view["job"] = crate::phases::view(current.get(key), None, detailed);
+    }
+    Ok(Json(json!({ "leases": leases })).into_response())
 }
 
+/// A lease with its dispatch state and its job's phase; in detail (exit
+/// code, reasons, every phase) when the request carries the renter's token.
 async fn get_lease(
     State(shared): State<Arc<Shared>>,
     Path(lease): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let lease = parse_pubkey("lease", &lease)?;
+    let detailed = crate::access::token_of(&headers, query.as_deref()).is_some();
+    if detailed {
+        if let Err(denied) =
+            crate::access::authorize(&shared, &headers, query.as_deref(), &lease).await
+        {
+            return Ok(denied.into_response());
+        }
+    }
     let row = sqlx::query(&format!("{LEASE_SELECT} WHERE l.pubkey = $1"))
         .bind(lease.as_ref())
         .fetch_optional(&shared.pool)
@@ -362,7 +399,10 @@ async fn get_lease(
                 format!("lease {lease} is not known (not created on-chain, or not indexed yet)"),
             )
         })?;
-    Ok(Json(lease_json(&row)?))
+    let mut view = lease_json(&row)?;
+    let history = crate::phases::of_lease(&shared.pool, lease.as_ref()).await?;
+    view["job"] = crate::phases::view(history.last(), Some(&history), detailed);
+    Ok(Json(view).into_response())
 }
 
 /// A node (by its address or its operator key): its status and every reason it gets no work.

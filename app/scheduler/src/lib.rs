@@ -5,6 +5,7 @@
 //! Every replica is a peer: Postgres holds which replica holds which agent
 //! (`agent_sessions`) and every assignment, so several can run at once.
 
+pub mod access;
 pub mod agent;
 pub mod bench;
 pub mod config;
@@ -12,11 +13,17 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod http;
+pub mod logs;
 pub mod metrics;
+pub mod phases;
+pub mod rendezvous;
+pub mod renter;
 pub mod replica;
 pub mod retention;
 pub mod rewards;
+pub mod route;
 pub mod sessions;
+pub mod tunnel;
 pub mod watchdog;
 
 pub use config::Config;
@@ -42,6 +49,11 @@ pub struct Shared {
     pub wake: Notify,
     pub metrics: metrics::Metrics,
     pub shutdown: CancellationToken,
+    /// Renters' requests waiting for the tunnel or log stream their agent opens.
+    pub tunnels: rendezvous::Rendezvous<tunnel::AgentSide>,
+    pub logs: rendezvous::Rendezvous<logs::Arrival>,
+    /// Where the other replicas reach this one's HTTP API.
+    pub http_url: std::sync::OnceLock<String>,
 }
 
 /// A running replica.
@@ -89,13 +101,17 @@ impl Running {
     }
 
     /// Simulates a crash: every task stops at once and nothing is cleaned up
-    /// (the row stays until another replica reaps it).
-    pub fn abort(self) {
+    /// (the row stays until another replica reaps it). Returns once the
+    /// tasks are gone, their listening sockets closed.
+    pub async fn abort(self) {
         for task in &self.tasks {
             task.abort();
         }
         for (_, session) in self.shared.sessions.all() {
             session.closed.cancel();
+        }
+        for task in self.tasks {
+            let _ = task.await;
         }
     }
 }
@@ -133,8 +149,10 @@ pub async fn start_with_reporter(
         wake: Notify::new(),
         metrics: metrics::Metrics::new(),
         shutdown: CancellationToken::new(),
+        tunnels: Default::default(),
+        logs: Default::default(),
+        http_url: std::sync::OnceLock::new(),
     });
-    replica::register(&shared).await?;
 
     let grpc = TcpListener::bind(config.grpc_addr)
         .await
@@ -152,6 +170,13 @@ pub async fn start_with_reporter(
         })?;
     let grpc_addr = grpc.local_addr().map_err(Error::Http)?;
     let http_addr = http.local_addr().map_err(Error::Http)?;
+    let _ = shared.http_url.set(
+        config
+            .advertise_http
+            .clone()
+            .unwrap_or_else(|| format!("http://{http_addr}")),
+    );
+    replica::register(&shared).await?;
     info!(replica = %shared.replica_id, %grpc_addr, %http_addr, "scheduler replica starting");
 
     let mut tasks = Vec::new();

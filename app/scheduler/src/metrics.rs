@@ -1,6 +1,6 @@
 //! Prometheus metrics, registered up front.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -12,6 +12,12 @@ pub struct Metrics {
     pub dispatch_seconds: Histogram,
     pub failures_reported_total: IntCounter,
     pub stops_sent_total: IntCounter,
+    pub tunnels_opened_total: IntCounter,
+    /// Tunnels carrying bytes now.
+    pub tunnels_open: IntGauge,
+    /// Bytes through tunnels, by lease and direction (to_job, from_job).
+    pub tunnel_bytes_total: IntCounterVec,
+    pub log_records_total: IntCounter,
 }
 
 impl Default for Metrics {
@@ -61,6 +67,29 @@ impl Metrics {
             "Stop messages sent to agents",
         )
         .expect("metric");
+        let tunnels_opened_total = IntCounter::new(
+            "iomesh_scheduler_tunnels_opened_total",
+            "Tunnels to jobs' ports opened through their agents",
+        )
+        .expect("metric");
+        let tunnels_open = IntGauge::new(
+            "iomesh_scheduler_tunnels_open",
+            "Tunnels to jobs' ports open now",
+        )
+        .expect("metric");
+        let tunnel_bytes_total = IntCounterVec::new(
+            Opts::new(
+                "iomesh_scheduler_tunnel_bytes_total",
+                "Bytes through tunnels to jobs' ports",
+            ),
+            &["lease", "direction"],
+        )
+        .expect("metric");
+        let log_records_total = IntCounter::new(
+            "iomesh_scheduler_log_records_total",
+            "Job log records sent to renters",
+        )
+        .expect("metric");
         for m in [
             Box::new(sessions.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(handshakes_refused_total.clone()),
@@ -69,6 +98,10 @@ impl Metrics {
             Box::new(dispatch_seconds.clone()),
             Box::new(failures_reported_total.clone()),
             Box::new(stops_sent_total.clone()),
+            Box::new(tunnels_opened_total.clone()),
+            Box::new(tunnels_open.clone()),
+            Box::new(tunnel_bytes_total.clone()),
+            Box::new(log_records_total.clone()),
         ] {
             registry.register(m).expect("register metric");
         }
@@ -81,7 +114,22 @@ impl Metrics {
             dispatch_seconds,
             failures_reported_total,
             stops_sent_total,
+            tunnels_opened_total,
+            tunnels_open,
+            tunnel_bytes_total,
+            log_records_total,
         }
+    }
+
+    /// The byte counters of `lease`'s tunnels: (to the job, from the job).
+    pub fn tunnel_bytes(&self, lease: &solana_pubkey::Pubkey) -> (IntCounter, IntCounter) {
+        let lease = lease.to_string();
+        (
+            self.tunnel_bytes_total
+                .with_label_values(&[lease.as_str(), "to_job"]),
+            self.tunnel_bytes_total
+                .with_label_values(&[lease.as_str(), "from_job"]),
+        )
     }
 
     pub fn render(&self) -> String {

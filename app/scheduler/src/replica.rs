@@ -9,10 +9,11 @@ use tracing::{info, warn};
 
 pub async fn register(shared: &Shared) -> Result<()> {
     sqlx::query(
-        "INSERT INTO scheduler_replicas (id) VALUES ($1) \
-         ON CONFLICT (id) DO UPDATE SET started_at = now(), last_seen_at = now()",
+        "INSERT INTO scheduler_replicas (id, http_url) VALUES ($1, $2) \
+         ON CONFLICT (id) DO UPDATE SET started_at = now(), last_seen_at = now(), http_url = EXCLUDED.http_url",
     )
     .bind(&shared.replica_id)
+    .bind(shared.http_url.get())
     .execute(&shared.pool)
     .await?;
     Ok(())

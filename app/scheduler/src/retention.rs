@@ -20,6 +20,10 @@ pub async fn run(shared: Arc<Shared>) -> Result<()> {
             Ok(deleted) => info!(deleted, "pruned uptime minutes past the retention"),
             Err(err) => warn!(%err, "pruning the uptime history failed; retried later"),
         }
+        // Used access-token nonces and port sessions past their expiry.
+        if let Err(err) = crate::access::prune(&shared.pool).await {
+            warn!(%err, "pruning expired access nonces and sessions failed; retried later");
+        }
         tokio::select! {
             _ = shared.shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(EVERY) => {}

@@ -102,6 +102,11 @@ pub async fn stop_closed(shared: &Shared) -> Result<usize> {
         };
         stops.push((node, session_id, lease, reason));
     }
+    let reasons: Vec<String> = stops
+        .iter()
+        .map(|(_, _, _, reason)| stop_reason_for_renter(*reason).to_string())
+        .collect();
+    crate::phases::record_stopped(&mut tx, &ids, &reasons).await?;
     sqlx::query(
         "UPDATE assignments SET state = 'ended', ended_at = now(), \
            last_error = COALESCE(last_error, 'the lease was closed on-chain') \
@@ -116,6 +121,15 @@ pub async fn stop_closed(shared: &Shared) -> Result<usize> {
         stop(shared, node, session_id, lease, *reason);
     }
     Ok(stops.len())
+}
+
+/// Why a job stopped, as its renter reads it.
+fn stop_reason_for_renter(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::FailedReported => "stopped: the node was reported failed on-chain",
+        StopReason::Ended => "stopped: the lease's paid time ended",
+        _ => "stopped: the lease was cancelled or closed on-chain",
+    }
 }
 
 /// Assignments sent through a session that has since been replaced, and not

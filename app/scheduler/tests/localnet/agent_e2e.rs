@@ -18,6 +18,7 @@ use iomesh::{
 };
 use iomesh_agent::{
     agent::Agent,
+    logs::{LogReader, LogStream},
     runner::{
         proc,
         state::{JobRecord, LeaseDir},
@@ -48,13 +49,13 @@ fn job_spec(name: &str) -> Vec<u8> {
 }
 
 /// The agent as `iomesh-agent run` builds it, its session a task of this test.
-struct RunningAgent {
-    agent: Arc<Agent>,
-    session: JoinHandle<()>,
-    shutdown: CancellationToken,
+pub(crate) struct RunningAgent {
+    pub(crate) agent: Arc<Agent>,
+    pub(crate) session: JoinHandle<()>,
+    pub(crate) shutdown: CancellationToken,
 }
 
-async fn start_agent(
+pub(crate) async fn start_agent(
     chain: &Chain,
     node: &TestNode,
     scheduler_url: &str,
@@ -89,23 +90,27 @@ async fn start_agent(
     }
 }
 
-async fn lease_on_chain(client: &Client, lease: &Pubkey) -> Option<Lease> {
+pub(crate) async fn lease_on_chain(client: &Client, lease: &Pubkey) -> Option<Lease> {
     client.fetch::<Lease>(lease).await.unwrap()
 }
 
-/// The job's stdout once it has printed its devices (the file lives while the job runs).
+/// The job's stdout once it has printed its devices, from its agent-side log.
 async fn job_log(state: &StateDir, lease: &Pubkey) -> String {
-    let file = LeaseDir::new(&state.path().join("jobs"), &lease.to_string()).stdout();
+    let dir = LeaseDir::new(&state.path().join("jobs"), &lease.to_string());
     common::eventually("the job's log", || async {
-        std::fs::read_to_string(&file)
-            .ok()
-            .filter(|log| log.contains("CUDA_VISIBLE_DEVICES"))
+        let records = LogReader::open(dir.root()).ok()?.read(None, None).ok()?;
+        let stdout: String = records
+            .iter()
+            .filter(|record| record.stream == LogStream::Out)
+            .map(|record| format!("{}\n", record.line))
+            .collect();
+        stdout.contains("CUDA_VISIBLE_DEVICES").then_some(stdout)
     })
     .await
 }
 
 /// The lease's latest assignment: (state, activate_signature, last_error, ended).
-async fn assignment(
+pub(crate) async fn assignment(
     pool: &PgPool,
     lease: &Pubkey,
 ) -> Option<(String, Option<String>, Option<String>, bool)> {
@@ -140,7 +145,7 @@ async fn fee_payer(rpc_url: &str, signature: &str) -> Option<String> {
 
 /// Submits `spec` for `lease` (once the lease is indexed), then waits for the
 /// agent to run it and activate the lease; returns the job's record.
-async fn run_lease(
+pub(crate) async fn run_lease(
     pool: &PgPool,
     http: &str,
     client: &Client,

@@ -19,3 +19,4 @@ mod agent_fixture;
 
 mod agent_e2e;
 mod lifecycle;
+mod renter_access;
