@@ -36,6 +36,9 @@ pub struct Global {
     /// Localnet directory holding bootstrap.json (symbols, faucet).
     #[arg(long, global = true, env = "IOMESH_LOCALNET_DIR")]
     pub localnet_dir: Option<PathBuf>,
+    /// A scheduler's HTTP API (any replica): your jobs' phases, logs and ports.
+    #[arg(long, global = true, env = "IOMESH_SCHEDULER_URL")]
+    pub scheduler: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -109,6 +112,12 @@ pub enum Command {
     /// indexer into Postgres, scheduler, GPU node agents with simulated GPUs,
     /// renters leasing GPUs and a cluster; live progress, then a summary.
     Demo(DemoArgs),
+    /// The demo's first job: serves a small page on PORT (run inside the job sandbox).
+    #[command(name = "demo-job-web", hide = true)]
+    DemoJobWeb { port: u16 },
+    /// Supervises one job when the demo's agents run it (see iomesh-agent job-shim).
+    #[command(name = "job-shim", hide = true)]
+    JobShim(iomesh_agent::shim::ShimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -409,9 +418,32 @@ pub enum LeaseCommand {
     Close { lease: String },
     /// Ends a lease never activated in time, with a full refund (anyone).
     Expire { lease: String },
-    /// Shows a lease.
+    /// Shows a lease (with --scheduler: its job's phase and exit code).
     Show { lease: String },
-    /// Lists leases (default: yours as renter).
+    /// Prints your lease's job output (needs --scheduler).
+    Logs {
+        lease: String,
+        /// Keep printing new lines while the job runs.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<u32>,
+        /// Only lines since: unix milliseconds, or a duration back from now (10m, 2h).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Forwards a local port to a port of your lease's job, like `ssh -L`
+    /// (needs --scheduler); the port must be listed in the job spec.
+    Forward {
+        lease: String,
+        /// The job's port.
+        port: u16,
+        /// Local address to listen on (default: 127.0.0.1 and the same port).
+        #[arg(long)]
+        local: Option<std::net::SocketAddr>,
+    },
+    /// Lists leases (default: yours as renter; with --scheduler: their jobs' phases).
     List {
         /// Leases you rent (the default).
         #[arg(long)]

@@ -22,6 +22,8 @@ pub struct Context {
     pub output: OutputFormat,
     pub keypair: KeypairSource,
     pub localnet_dir: PathBuf,
+    /// The scheduler's HTTP API, when given.
+    pub scheduler: Option<String>,
     payment_mints: tokio::sync::OnceCell<Vec<PaymentMint>>,
     bootstrap: OnceCell<Option<Bootstrap>>,
 }
@@ -54,8 +56,16 @@ impl Context {
                 .localnet_dir
                 .clone()
                 .unwrap_or_else(config::default_localnet_dir),
+            scheduler: global.scheduler.clone(),
             payment_mints: tokio::sync::OnceCell::new(),
             bootstrap: OnceCell::new(),
+        })
+    }
+
+    /// The scheduler's HTTP API (`--scheduler`), which renter commands need.
+    pub fn scheduler_url(&self) -> Result<String> {
+        self.scheduler.clone().ok_or_else(|| {
+            anyhow!("this needs a scheduler: pass --scheduler http://HOST:PORT (or set IOMESH_SCHEDULER_URL)")
         })
     }
 

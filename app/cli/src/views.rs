@@ -314,6 +314,19 @@ pub fn lease_human(address: &Pubkey, lease: &Lease, mint: &PaymentMint, now: i64
     fields(&rows)
 }
 
+/// A job's phase as the scheduler reports it: "running", "exited (code 3)",
+/// "stopped: the lease's paid time is over".
+pub fn job_phase(job: &serde_json::Value) -> String {
+    let Some(phase) = job["phase"].as_str() else {
+        return "not dispatched yet".into();
+    };
+    match (job["exit_code"].as_i64(), job["detail"].as_str()) {
+        (Some(code), _) if phase == "exited" => format!("exited (code {code})"),
+        (_, Some(detail)) if matches!(phase, "stopped" | "refused") => format!("{phase}: {detail}"),
+        _ => phase.to_string(),
+    }
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

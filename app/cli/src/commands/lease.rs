@@ -6,6 +6,7 @@ use crate::{
     config::load_keypair,
     context::{hours_secs, pubkey, token_amount, Context},
     output::{short, Human, Output, Table},
+    renter_api::RenterApi,
     views,
 };
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -230,21 +231,34 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
             })
             .await
         }
+        LeaseCommand::Logs { .. } | LeaseCommand::Forward { .. } => {
+            unreachable!("main runs the lease commands that print as the job runs")
+        }
         LeaseCommand::Show { lease } => {
             let address = pubkey(&lease, "lease")?;
             let lease = ctx.client.lease(&address).await?;
             let mint = ctx.client.payment_mint(&lease.mint).await?;
             let now = now();
-            Ok(Output {
-                json: views::lease_json(&address, &lease, &mint),
-                human: views::lease_human(&address, &lease, &mint, now),
-            })
+            let mut json = views::lease_json(&address, &lease, &mint);
+            let mut human = views::lease_human(&address, &lease, &mint, now);
+            if let Some(scheduler) = &ctx.scheduler {
+                let view = RenterApi::new(scheduler)
+                    .lease(&ctx.signer()?, &address.to_string())
+                    .await?;
+                json["job"] = view["job"].clone();
+                json["dispatch"] = view["dispatch"].clone();
+                if let Human::Fields(rows) = &mut human {
+                    rows.push(("Job".into(), views::job_phase(&view["job"])));
+                }
+            }
+            Ok(Output { json, human })
         }
         LeaseCommand::List {
             mine: _,
             node,
             renter,
         } => {
+            let listing_mine = node.is_none() && renter.is_none();
             let leases = match (node, renter) {
                 (Some(node), _) => {
                     let (address, _) = ctx.client.resolve_node(&pubkey(&node, "node")?).await?;
@@ -260,6 +274,16 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
                     ctx.client.leases(LeaseRole::Renter, &me).await?
                 }
             };
+            // The jobs' phases, from the scheduler, for your own leases.
+            let jobs: std::collections::HashMap<String, Value> = match &ctx.scheduler {
+                Some(scheduler) if listing_mine => RenterApi::new(scheduler)
+                    .leases(&ctx.signer()?)
+                    .await?
+                    .into_iter()
+                    .filter_map(|v| Some((v["lease"].as_str()?.to_string(), v["job"].clone())))
+                    .collect(),
+                _ => Default::default(),
+            };
             let mut json = Vec::new();
             let mut table = Table::new(
                 vec![
@@ -270,12 +294,18 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
                     "DURATION",
                     "DEPOSITED",
                     "PAID OUT",
+                    "JOB",
                 ],
                 "no leases",
             );
             for (address, lease) in &leases {
                 let mint = ctx.client.payment_mint(&lease.mint).await?;
-                json.push(views::lease_json(address, lease, &mint));
+                let mut view = views::lease_json(address, lease, &mint);
+                let job = jobs.get(&address.to_string());
+                if let Some(job) = job {
+                    view["job"] = job.clone();
+                }
+                json.push(view);
                 table.row(vec![
                     address.to_string(),
                     views::lease_status(lease.status).to_string(),
@@ -284,6 +314,7 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
                     format_duration(lease.duration_secs.into()),
                     token_amount(lease.deposited, &mint),
                     token_amount(lease.paid_out, &mint),
+                    job.map(views::job_phase).unwrap_or_else(|| "-".into()),
                 ]);
             }
             Ok(Output {
@@ -294,7 +325,6 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
     }
 }
 
-/// Sends an instruction that ends a lease and reports the refund.
 /// Sends the ending `build` makes, after creating the payees' token accounts
 /// that do not exist yet, and reports the refund: what reached the payer's
 /// token account, and what the program kept in its credit because that

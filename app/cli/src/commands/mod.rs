@@ -8,6 +8,7 @@ pub mod lease;
 pub mod localnet;
 pub mod market;
 pub mod node;
+pub mod renter;
 pub mod rewards;
 pub mod wallet;
 

@@ -15,6 +15,7 @@ mod scenario;
 mod stack;
 mod summary;
 mod suppliers;
+pub mod web;
 
 use crate::{args::DemoArgs, context::Context, output::OutputFormat};
 use anyhow::{bail, Context as _, Result};
@@ -133,8 +134,10 @@ async fn marketplace(
         stack.scheduler.http_url(),
         args.failure_grace_secs
     ));
+    let (sandbox, sandbox_line) = suppliers::choose_sandbox(dir);
+    log.say(sandbox_line);
     let mut suppliers: Vec<Supplier> = Vec::new();
-    let started = start_suppliers(&stack, dir, log, &mut suppliers).await;
+    let started = start_suppliers(&stack, dir, log, &sandbox, &mut suppliers).await;
     let outcome = match started {
         Ok(()) => {
             tokio::select! {
@@ -160,11 +163,13 @@ async fn start_suppliers(
     stack: &Stack,
     dir: &Path,
     log: &Log,
+    sandbox: &iomesh_agent::runner::sandbox::Sandbox,
     suppliers: &mut Vec<Supplier>,
 ) -> Result<()> {
     let market = stack.client.market().await?;
     for listing in suppliers::listings() {
         let supplier = Supplier::start(
+            sandbox,
             &stack.client,
             &market,
             &listing,

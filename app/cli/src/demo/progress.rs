@@ -8,7 +8,6 @@ use sqlx::{PgPool, Row};
 use std::{
     collections::HashMap,
     io::Write,
-    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -132,8 +131,8 @@ pub struct Watched {
     pub label: String,
     pub node_name: &'static str,
     pub in_cluster: bool,
-    /// The job's stdout on its node.
-    pub job_log: PathBuf,
+    /// The node's agent, whose log of the job the watcher shows.
+    pub agent: std::sync::Arc<iomesh_agent::agent::Agent>,
 }
 
 /// How often the watcher shows what the running jobs print.
@@ -156,7 +155,13 @@ pub async fn watch(
             _ = stop.cancelled() => last_round = true,
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
-        let followed: Vec<(Pubkey, String, &'static str, bool, PathBuf)> = leases
+        let followed: Vec<(
+            Pubkey,
+            String,
+            &'static str,
+            bool,
+            std::sync::Arc<iomesh_agent::agent::Agent>,
+        )> = leases
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
@@ -166,7 +171,7 @@ pub async fn watch(
                     l.label.clone(),
                     l.node_name,
                     l.in_cluster,
-                    l.job_log.clone(),
+                    l.agent.clone(),
                 )
             })
             .collect();
@@ -176,11 +181,12 @@ pub async fn watch(
         };
         if Instant::now() >= job_output_at {
             job_output_at = Instant::now() + JOB_OUTPUT_EVERY;
-            for (address, label, _, _, job_log) in &followed {
+            for (address, label, _, _, agent) in &followed {
                 let active = observed
                     .get(address)
                     .is_some_and(|o| o.stage == Stage::Active);
-                if let (true, Some(line)) = (active, last_line(job_log)) {
+                let last = || super::scenario::job_output(agent, address).pop();
+                if let (true, Some(line)) = (active, active.then(last).flatten()) {
                     log.say(format!("{label}  job output: {line}"));
                 }
             }
@@ -226,10 +232,4 @@ fn describe(stage: &Stage, node: &str, in_cluster: bool) -> String {
             format!("the scheduler saw the closure: assignment {assignment}, job stopped")
         }
     }
-}
-
-/// The last line a job printed, if any.
-fn last_line(path: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().last().map(str::to_string)
 }

@@ -178,9 +178,18 @@ pub fn mint(bootstrap: &Bootstrap, symbol: &str) -> Result<TokenMint> {
         .with_context(|| format!("the bootstrap has no {symbol} mint"))
 }
 
+/// A job's web server: the program serving it (a copy of this binary that a
+/// sandboxed job may run) and the port it listens on (listed in the spec,
+/// so that the renter may reach it through the tunnel).
+pub struct Web {
+    pub program: String,
+    pub port: u16,
+}
+
 /// The demo's job: a small real workload that hashes random data once a
-/// second and says on which GPUs it runs, until the agent stops it.
-pub fn job_spec(name: &str, rank: Option<(u16, u16)>) -> Vec<u8> {
+/// second and says on which GPUs it runs, until the agent stops it; with
+/// `web`, it also serves a page on its port.
+pub fn job_spec(name: &str, rank: Option<(u16, u16)>, web: Option<&Web>) -> Vec<u8> {
     let mut env = serde_json::Map::new();
     env.insert("JOB".into(), name.into());
     if let Some((rank, world)) = rank {
@@ -191,9 +200,17 @@ pub fn job_spec(name: &str, rank: Option<(u16, u16)>) -> Vec<u8> {
         set -- $(head -c 1048576 /dev/urandom | cksum); \
         echo \"$JOB${RANK:+ rank $RANK/$WORLD_SIZE} step $step on GPUs $CUDA_VISIBLE_DEVICES: checksum $1\"; \
         sleep 1; done";
+    let (script, ports) = match web {
+        Some(web) => (
+            format!("'{}' demo-job-web {} & {script}", web.program, web.port),
+            vec![web.port],
+        ),
+        None => (script.to_string(), Vec::new()),
+    };
     serde_json::to_vec(&serde_json::json!({
         "command": ["sh", "-c", script],
         "env": env,
+        "ports": ports,
     }))
     .expect("a JSON object serialises")
 }

@@ -5,13 +5,13 @@
 use super::{
     books::{self, LeaseRecord, MintInfo, Outcome, Parties, Snapshot},
     progress::{self, Log, Stage, Watched},
-    renters::{job_spec, Renter},
+    renters::{job_spec, Renter, Web},
     stack::Stack,
     suppliers::Supplier,
 };
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context as _, Result};
-use iomesh_agent::runner::{proc, state::LeaseDir};
+use iomesh_agent::{agent::Agent, logs::LogStream, runner::proc};
 use iomesh_client::{
     iomesh::state::{Lease, LeaseStatus},
     query::NodeQuery,
@@ -49,6 +49,8 @@ struct Placed {
     lease: Lease,
     ending: Ending,
     spec: Vec<u8>,
+    /// The port of the web server its job starts, if it starts one.
+    web_port: Option<u16>,
 }
 
 /// What the demo measured, for the summary.
@@ -60,7 +62,22 @@ pub struct Report {
     pub dispatch_ms: Vec<i64>,
     /// Job steps each lease's job printed, by label.
     pub job_steps: BTreeMap<String, usize>,
+    /// What a renter reached of its running job through the scheduler.
+    pub access: Access,
     pub elapsed: Duration,
+}
+
+/// A renter's view of its running job, through the scheduler's API only.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Access {
+    pub lease: String,
+    /// The last lines of the job's log, read through `GET …/logs`.
+    pub log_lines: Vec<String>,
+    /// The job's web page, reached through the tunnel (`…/ports/{port}/…`).
+    pub port: u16,
+    pub page: String,
+    /// The page's round trip through the scheduler and the agent.
+    pub page_ms: u64,
 }
 
 pub async fn run(
@@ -91,23 +108,37 @@ pub async fn run(
         watched.clone(),
         stop_watch.clone(),
     ));
+    let staged = StagedProgram::stage()?;
+    let web = Web {
+        program: staged.path.display().to_string(),
+        port: free_port()?,
+    };
     let result = async {
-        let placed =
-            place_leases(stack, suppliers, &mut renters, lease_secs, log, &watched).await?;
-        let (ended, cancelled, failed) = tokio::try_join!(
+        let placed = place_leases(
+            stack,
+            suppliers,
+            &mut renters,
+            lease_secs,
+            log,
+            &watched,
+            &web,
+        )
+        .await?;
+        let (ended, cancelled, failed, access) = tokio::try_join!(
             close_ended_leases(stack, suppliers, &placed, log),
             renter_cancels(stack, &renters, &placed, log),
             machine_loses_power(stack, suppliers, &placed, log),
+            reach_a_job(stack, &renters, &placed, log),
         )?;
         let outcomes: BTreeMap<Pubkey, Outcome> =
             ended.into_iter().chain(cancelled).chain(failed).collect();
         wait_all_closed(stack, &placed).await?;
-        Ok::<_, anyhow::Error>((placed, outcomes))
+        Ok::<_, anyhow::Error>((placed, outcomes, access))
     }
     .await;
     stop_watch.cancel();
     let _ = watcher.await;
-    let (placed, outcomes) = result?;
+    let (placed, outcomes, access) = result?;
 
     let after = Snapshot::take(client, &parties.accounts()).await?;
     let mut checks = Vec::new();
@@ -136,7 +167,115 @@ pub async fn run(
             .map(|(symbol, info)| (*symbol, (info.decimals, info.usd_price_micros)))
             .collect(),
         job_steps,
+        access,
         elapsed: log.elapsed(),
+    })
+}
+
+/// A copy of this program where a sandboxed job (another user, its own
+/// /tmp) may run it, removed when dropped.
+struct StagedProgram {
+    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl StagedProgram {
+    fn stage() -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::path::PathBuf::from(format!("/var/tmp/iomesh-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        let path = dir.join("iomesh");
+        std::fs::copy(std::env::current_exe()?, &path)
+            .with_context(|| format!("copying this program to {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Self { dir, path })
+    }
+}
+
+impl Drop for StagedProgram {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback port nothing listens on now.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// alice reaches her running job the way any renter would, through the
+/// scheduler only: its last log lines (`GET …/logs`) and its web page
+/// through the tunnel (`…/ports/{port}/`), both authorised by tokens her
+/// wallet key signs.
+async fn reach_a_job(
+    stack: &Stack,
+    renters: &[Renter],
+    placed: &[Placed],
+    log: &Log,
+) -> Result<Access> {
+    let p = placed
+        .iter()
+        .find(|p| p.web_port.is_some())
+        .ok_or_else(|| anyhow!("no lease of the demo serves a web page"))?;
+    let port = p.web_port.unwrap_or_default();
+    let renter = &renters[p.renter];
+    let api = crate::renter_api::RenterApi::new(&stack.scheduler.http_url());
+    let lease = p.address.to_string();
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/v1/leases/{lease}/ports/{port}/from-the-demo",
+        stack.scheduler.http_url()
+    );
+    // Once the job runs and its server listens, the page answers.
+    let (page, page_ms) = poll(
+        "alice's job's web page through the tunnel",
+        Duration::from_secs(90),
+        || async {
+            let started = Instant::now();
+            let response = http
+                .get(&url)
+                .bearer_auth(crate::renter_api::lease_token(&renter.keypair, &lease))
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                return Ok(None);
+            }
+            let page = response.text().await?;
+            Ok(Some((
+                page.trim().to_string(),
+                started.elapsed().as_millis() as u64,
+            )))
+        },
+    )
+    .await?;
+    let response = api
+        .logs(&renter.keypair, &lease, &[("tail", "3".to_string())])
+        .await?;
+    let log_lines: Vec<String> = response
+        .text()
+        .await?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<crate::renter_api::LogLine>(l).ok())
+        .filter_map(|l| l.line)
+        .collect();
+    log.say(format!(
+        "{}  reads her job's log through the scheduler's API: {:?}",
+        p.label,
+        log_lines.last().map(String::as_str).unwrap_or("")
+    ));
+    log.say(format!(
+        "{}  reaches her job's web server on port {port} through the tunnel ({page_ms} ms): {page:?}",
+        p.label
+    ));
+    Ok(Access {
+        lease,
+        log_lines,
+        port,
+        page,
+        page_ms,
     })
 }
 
@@ -208,6 +347,7 @@ async fn place_leases(
     secs: u32,
     log: &Log,
     watched: &Mutex<Vec<Watched>>,
+    web: &Web,
 ) -> Result<Vec<Placed>> {
     let (alice, bob, carol) = (0, 1, 2);
     let http = stack.scheduler.http_url();
@@ -222,8 +362,7 @@ async fn place_leases(
                 label: p.label.clone(),
                 node_name: supplier.name,
                 in_cluster,
-                job_log: LeaseDir::new(supplier.agent.jobs.jobs_dir(), &p.address.to_string())
-                    .stdout(),
+                agent: supplier.agent.clone(),
             });
     };
 
@@ -246,7 +385,7 @@ async fn place_leases(
     log.say(format!("carol creates cluster {cluster} (2 leases)"));
     for (rank, &supplier) in members.iter().enumerate() {
         let label = format!("#{} carol", placed.len() + 1);
-        let spec = job_spec(&label, Some((rank as u16, 2)));
+        let spec = job_spec(&label, Some((rank as u16, 2)), None);
         let (address, lease) = renters[carol]
             .lease(
                 &stack.client,
@@ -274,6 +413,7 @@ async fn place_leases(
             lease,
             ending: Ending::RunsToEnd,
             spec,
+            web_port: None,
         };
         follow(&p, true, suppliers);
         placed.push(p);
@@ -313,7 +453,9 @@ async fn place_leases(
         };
         let supplier = pick(stack, suppliers, query, &wanted, log, name).await?;
         let label = format!("#{} {name}", placed.len() + 1);
-        let spec = job_spec(&label, None);
+        // alice's first job also serves a page, which she will reach.
+        let serves = renter == alice && !placed.iter().any(|p| p.web_port.is_some());
+        let spec = job_spec(&label, None, serves.then_some(web));
         let (address, lease) = renters[renter]
             .lease(
                 &stack.client,
@@ -341,6 +483,7 @@ async fn place_leases(
             lease,
             ending,
             spec,
+            web_port: serves.then_some(web.port),
         };
         follow(&p, false, suppliers);
         renters[renter]
@@ -743,8 +886,24 @@ async fn records(
 
 /// Steps the lease's job printed to its log on the node.
 fn job_steps(supplier: &Supplier, lease: &Pubkey) -> usize {
-    let log = LeaseDir::new(supplier.agent.jobs.jobs_dir(), &lease.to_string()).stdout();
-    std::fs::read_to_string(log)
-        .map(|text| text.lines().filter(|l| l.contains(" step ")).count())
-        .unwrap_or(0)
+    job_output(&supplier.agent, lease)
+        .iter()
+        .filter(|l| l.contains(" step "))
+        .count()
+}
+
+/// What the lease's job printed on stdout, from its log on the node.
+pub fn job_output(agent: &Agent, lease: &Pubkey) -> Vec<String> {
+    agent
+        .jobs
+        .logs(&lease.to_string())
+        .and_then(|reader| reader.read(None, None))
+        .map(|records| {
+            records
+                .into_iter()
+                .filter(|r| r.stream == LogStream::Out)
+                .map(|r| r.line)
+                .collect()
+        })
+        .unwrap_or_default()
 }

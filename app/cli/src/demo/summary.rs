@@ -167,6 +167,17 @@ pub fn output(report: &Report, database: &str, work_dir: Option<&str>) -> Result
                 "SOME CHECKS FAILED".into()
             },
         ),
+        (
+            "Renter access".into(),
+            format!(
+                "{} read {} log lines and fetched its port {} page through the scheduler in {} ms: {:?}",
+                report.access.lease,
+                report.access.log_lines.len(),
+                report.access.port,
+                report.access.page_ms,
+                report.access.page
+            ),
+        ),
         ("Took".into(), format!("{:.0} s", report.elapsed.as_secs_f64())),
         ("Postgres".into(), database.to_string()),
         (
@@ -195,6 +206,7 @@ pub fn output(report: &Report, database: &str, work_dir: Option<&str>) -> Result
                 "p50": p50,
                 "p99": p99,
             },
+            "access": report.access,
             "checks": report.checks,
             "all_checks_ok": all_ok,
             "leases": leases_json,

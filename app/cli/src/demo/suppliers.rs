@@ -8,7 +8,11 @@ use iomesh_agent::{
     agent::Agent,
     config::{AgentConfig, OnShutdown},
     gpu,
-    runner::{proc, RunnerConfig},
+    runner::{
+        proc,
+        sandbox::{Bwrap, JobUser, Sandbox},
+        RunnerConfig,
+    },
     session::{self, SessionConfig},
 };
 use iomesh_client::{
@@ -95,6 +99,7 @@ pub struct Supplier {
 impl Supplier {
     /// Registers `listing` on-chain and starts its agent.
     pub async fn start(
+        sandbox: &Sandbox,
         client: &Client,
         market: &Market,
         listing: &Listing,
@@ -141,8 +146,8 @@ impl Supplier {
             state_dir: dir.join("agents").join(listing.name),
             gpus,
             runner: RunnerConfig {
-                docker: false,
                 stop_grace: Duration::from_secs(2),
+                ..RunnerConfig::new(shim_program()?, sandbox.clone())
             },
             // Leases end by their own timer; this re-read catches what the
             // scheduler could not tell the agent.
@@ -188,5 +193,41 @@ impl Supplier {
         self.agent.jobs.stop_all("the demo is over").await;
         self.shutdown.cancel();
         let _ = self.session.await;
+    }
+}
+
+/// The job shim the demo's agents start jobs under: this very program (the
+/// `iomesh` binary answers `job-shim` like `iomesh-agent` does).
+fn shim_program() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context("this program's path (the job shim)")
+}
+
+/// How the demo's agents isolate jobs: in bubblewrap where it works on this
+/// machine (tried once in `dir`), else unsandboxed, and the line to say which.
+pub fn choose_sandbox(dir: &Path) -> (Sandbox, String) {
+    let bwrap = Bwrap {
+        program: "bwrap".into(),
+        device_root: "/dev".into(),
+        hidden_files: Vec::new(),
+        job_user: JobUser::for_this_agent(JobUser::NOBODY),
+    };
+    let probe_dir = dir.join("sandbox-probe");
+    let works = std::fs::create_dir_all(&probe_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            bwrap
+                .prepare(&probe_dir, 0)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+    match works {
+        Ok(()) => (
+            Sandbox::Bwrap(bwrap),
+            "jobs run sandboxed (bubblewrap): they see only their work directory and leased GPUs".into(),
+        ),
+        Err(why) => (
+            Sandbox::None,
+            format!("bubblewrap is not usable here ({why}): the demo runs jobs unsandboxed (install the bubblewrap package)"),
+        ),
     }
 }

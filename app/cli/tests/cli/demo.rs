@@ -124,6 +124,24 @@ async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain
     assert_eq!(latency["samples"], 6);
     assert!(u64_of(&latency["p50"]) <= u64_of(&latency["p99"]));
 
+    // A renter reached her running job through the scheduler alone: its log
+    // lines and its web server's page, through the tunnel to the node.
+    let access = &summary["access"];
+    let lease = access["lease"].as_str().unwrap();
+    assert_eq!(
+        access["page"],
+        format!("hello from the job of lease {lease}: you asked for /from-the-demo"),
+        "{summary:#}"
+    );
+    assert!(
+        !access["log_lines"].as_array().unwrap().is_empty(),
+        "{summary:#}"
+    );
+    assert!(
+        stderr.contains("reaches her job's web server on port"),
+        "{stderr}"
+    );
+
     // Nothing is left behind: the demo database is dropped, the work
     // directory removed.
     assert!(summary["work_dir"].is_null(), "{summary:#}");
