@@ -58,7 +58,7 @@ pub fn handler<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
     require!(!a.cluster.is_complete(), IomeshError::ClusterComplete);
     let groups = ctx.remaining_accounts;
     require!(
-        !groups.is_empty() && groups.len() % UNWIND_GROUP == 0,
+        !groups.is_empty() && groups.len().is_multiple_of(UNWIND_GROUP),
         IomeshError::InvalidUnwindAccounts
     );
     let vault = VaultAccounts {

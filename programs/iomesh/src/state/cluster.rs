@@ -84,7 +84,7 @@ impl Cluster {
         );
         require!(
             self.funding_deadline > self.created_at
-                && (self.completed_at == 0) == !self.is_complete(),
+                && (self.completed_at == 0) != self.is_complete(),
             IomeshError::InvariantViolated
         );
         Ok(())
