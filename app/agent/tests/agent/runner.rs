@@ -168,18 +168,26 @@ async fn wait_sleeping(marker: &str, n: usize) -> Vec<u32> {
 async fn stop_reaches_into_the_sandbox_and_kills_what_ignores_sigterm() {
     let dir = crate::common::StateDir::new();
     let (jobs, _, mut events) = open(dir.path(), 2).await;
+    // The processes are found by their `sleep` arguments, unique to this
+    // run: another run's leftovers must not count.
+    let run = std::process::id();
+    let (ignorer, child, stubborn_sleep) = (
+        format!("1001.{run}"),
+        format!("1003.{run}"),
+        format!("1002.{run}"),
+    );
     // Ends on SIGTERM, leaving a child that ignores it: the sandbox and
     // everything in it end with the job.
-    let polite = r#"(trap '' TERM; exec sleep 1001.25) & sleep 1001.5 & wait"#;
+    let polite = format!("(trap '' TERM; exec sleep {ignorer}) & sleep {child} & wait");
     // Ignores SIGTERM altogether: SIGKILL after the grace.
-    let stubborn = r#"trap '' TERM; sleep 1002.25 & wait"#;
-    let polite_record = jobs.start("LeasePolite", &spec(polite), 1).unwrap();
-    let stubborn_record = jobs.start("LeaseStubborn", &spec(stubborn), 1).unwrap();
+    let stubborn = format!("trap '' TERM; sleep {stubborn_sleep} & wait");
+    let polite_record = jobs.start("LeasePolite", &spec(&polite), 1).unwrap();
+    let stubborn_record = jobs.start("LeaseStubborn", &spec(&stubborn), 1).unwrap();
     let polite_pids = [
-        wait_sleeping("1001.25", 1).await,
-        wait_sleeping("1001.5", 1).await,
+        wait_sleeping(&ignorer, 1).await,
+        wait_sleeping(&child, 1).await,
     ];
-    wait_sleeping("1002.25", 1).await;
+    wait_sleeping(&stubborn_sleep, 1).await;
     // --new-session took the job out of the group the agent signals: the
     // shim passes the signal on.
     for pid in polite_pids.iter().flatten() {
@@ -198,17 +206,20 @@ async fn stop_reaches_into_the_sandbox_and_kills_what_ignores_sigterm() {
     assert_eq!(*stream, LogStream::Sys);
     assert!(last.contains("signal 15 (SIGTERM)"), "{last}");
     assert!(
-        sleeping("1001.25").is_empty(),
+        sleeping(&ignorer).is_empty(),
         "the SIGTERM-ignoring child survived"
     );
-    assert!(sleeping("1001.5").is_empty(), "the child survived");
+    assert!(sleeping(&child).is_empty(), "the child survived");
     assert!(proc::group_members(polite_record.pid).is_empty());
 
     assert!(jobs.stop("LeaseStubborn", stopped()));
     let update = wait_update(&mut events, "LeaseStubborn", JobState::Stopped).await;
     // The shim itself was killed with the group: the agent saw SIGKILL.
     assert_eq!(update.exit_code, 128 + libc::SIGKILL);
-    assert!(sleeping("1002.25").is_empty(), "the job survived SIGKILL");
+    assert!(
+        sleeping(&stubborn_sleep).is_empty(),
+        "the job survived SIGKILL"
+    );
     assert!(proc::group_members(stubborn_record.pid).is_empty());
     assert!(
         !jobs.stop("LeaseStubborn", stopped()),
