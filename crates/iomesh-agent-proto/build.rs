@@ -4,6 +4,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: build scripts are single-threaded.
     unsafe { std::env::set_var("PROTOC", protoc) };
     println!("cargo:rerun-if-changed=proto/agent.proto");
-    tonic_prost_build::configure().compile_protos(&["proto/agent.proto"], &["proto"])?;
+    // Tunnel payloads as `Bytes`: decoded without another copy.
+    tonic_prost_build::configure()
+        .bytes(".iomesh.agent.v1.TunnelFrame.data")
+        .compile_protos(&["proto/agent.proto"], &["proto"])?;
     Ok(())
 }

@@ -172,7 +172,10 @@ async fn session(
         })?
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_while_idle(true);
+        .keep_alive_while_idle(true)
+        .tcp_nodelay(true)
+        .initial_stream_window_size(iomesh_agent_proto::STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(iomesh_agent_proto::CONNECTION_WINDOW_BYTES);
     let channel = endpoint
         .connect()
         .await

@@ -17,8 +17,6 @@ use tonic::transport::Channel;
 
 /// Frames queued towards the scheduler per tunnel.
 const FRAMES_QUEUED: usize = 8;
-/// Largest payload of one frame.
-const FRAME_BYTES: usize = 32 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the agent will not open a tunnel.
@@ -94,13 +92,13 @@ pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open
     let (mut from_job, mut to_job) = socket.into_split();
     let upstream = async move {
         // Job → renter: read only as fast as the frames leave.
-        let mut buffer = vec![0u8; FRAME_BYTES];
+        let mut buffer = vec![0u8; iomesh_agent_proto::TUNNEL_FRAME_BYTES];
         loop {
             match from_job.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let frame = TunnelFrame {
-                        data: buffer[..n].to_vec(),
+                        data: bytes::Bytes::copy_from_slice(&buffer[..n]),
                         ..TunnelFrame::default()
                     };
                     if frames.send(frame).await.is_err() {
@@ -126,7 +124,7 @@ pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open
 fn first(open: &OpenTunnel, error: String) -> TunnelFrame {
     TunnelFrame {
         tunnel_id: open.tunnel_id.clone(),
-        data: Vec::new(),
+        data: Default::default(),
         error,
     }
 }

@@ -29,13 +29,13 @@ pub mod watchdog;
 pub use config::Config;
 pub use error::{Error, Result};
 
+use axum::serve::ListenerExt;
 use iomesh_agent_proto::v1::scheduler_server::SchedulerServer;
 use iomesh_client::client::Client;
 use solana_commitment_config::CommitmentConfig;
 use sqlx::PgPool;
 use std::{net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -183,16 +183,24 @@ pub async fn start_with_reporter(
     let service = SchedulerServer::new(agent::AgentService::new(shared.clone()));
     let shutdown = shared.shutdown.clone();
     tasks.push(tokio::spawn(async move {
+        // Small frames (a tunnel's request, a Stop) must not wait for the
+        // peer's delayed ACK: TCP_NODELAY on every accepted connection.
+        let incoming = tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
         tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+            .initial_stream_window_size(iomesh_agent_proto::STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(iomesh_agent_proto::CONNECTION_WINDOW_BYTES)
+            .max_frame_size(iomesh_agent_proto::TUNNEL_FRAME_BYTES as u32 + 1024)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), shutdown.cancelled_owned())
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
             .await?;
         Ok(())
     }));
     let router = http::router(shared.clone());
     let shutdown = shared.shutdown.clone();
     tasks.push(tokio::spawn(async move {
+        let http = http.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(http, router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await

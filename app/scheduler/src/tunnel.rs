@@ -28,7 +28,7 @@ use tonic::{Status, Streaming};
 /// Frames queued towards the agent per tunnel.
 pub const FRAMES_QUEUED: usize = 8;
 /// Largest payload of one frame.
-pub const FRAME_BYTES: usize = 32 * 1024;
+pub const FRAME_BYTES: usize = iomesh_agent_proto::TUNNEL_FRAME_BYTES;
 
 /// What the gRPC handler hands over: the agent's frames, and the sender of ours.
 pub struct AgentSide {
@@ -118,7 +118,7 @@ impl AsyncRead for TunnelIo {
                         format!("tunnel failed on the node: {}", frame.error),
                     )))
                 }
-                Some(Ok(frame)) => self.pending = Bytes::from(frame.data),
+                Some(Ok(frame)) => self.pending = frame.data,
             }
         }
     }
@@ -134,7 +134,7 @@ impl AsyncWrite for TunnelIo {
         ready!(self.outbound.poll_reserve(cx)).map_err(|_| closed())?;
         let n = buf.len().min(FRAME_BYTES);
         let frame = TunnelFrame {
-            data: buf[..n].to_vec(),
+            data: Bytes::copy_from_slice(&buf[..n]),
             ..TunnelFrame::default()
         };
         self.outbound.send_item(Ok(frame)).map_err(|_| closed())?;

@@ -14,6 +14,17 @@ pub mod v1 {
     tonic::include_proto!("iomesh.agent.v1");
 }
 
+/// Largest payload of one tunnel frame: large enough that framing costs
+/// little per byte, small enough that a few queued frames stay cheap.
+pub const TUNNEL_FRAME_BYTES: usize = 128 * 1024;
+
+/// HTTP/2 flow-control windows of the scheduler ⇄ agent connection. The
+/// default 64 KiB stream window caps a tunnel at one window per round trip;
+/// these keep a bulk transfer moving while still bounding what one stream
+/// can have in flight (and so buffered at a slow reader).
+pub const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+pub const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+
 /// Domain separator, so an auth signature can never be mistaken for a
 /// Solana transaction or any other message signed by the operator key.
 pub const AUTH_DOMAIN: &[u8] = b"iomesh-agent-auth-v1\0";

@@ -175,13 +175,14 @@ async fn carry(
         "authorization",
         HeaderValue::from_str(&format!("Bearer {token}"))?,
     );
-    let (ws, _) = tokio_tungstenite::connect_async(request)
+    // Nagle off: a request must not wait for the scheduler's delayed ACK.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .with_context(|| format!("the scheduler at {} refused the forward", api.base()))?;
     let (mut to_job, mut from_job) = ws.split();
     let (mut from_local, mut to_local) = socket.into_split();
     let upstream = async {
-        let mut buffer = vec![0u8; 32 * 1024];
+        let mut buffer = vec![0u8; iomesh_agent_proto::TUNNEL_FRAME_BYTES];
         loop {
             match from_local.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
