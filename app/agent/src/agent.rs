@@ -8,12 +8,12 @@ use crate::{
     gpu::Gpu,
     jobs::{job_update, JobError, Jobs, StopCause},
     ports::JobPorts,
-    runner::state::JobRecord,
+    runner::{state::JobRecord, Placement},
 };
 use anchor_lang::prelude::Pubkey;
 use iomesh_agent_proto::v1::{
     agent_message, scheduler_client::SchedulerClient, AgentMessage, Assignment, AssignmentAck,
-    JobState, JobUpdate, Stop, StopReason,
+    Capabilities, JobState, JobUpdate, Stop, StopReason,
 };
 use solana_keypair::Keypair;
 use std::{sync::Arc, time::Duration};
@@ -23,6 +23,9 @@ use tracing::Instrument;
 
 pub struct Agent {
     pub operator: Arc<Keypair>,
+    /// What Hello tells the scheduler this node can run, and where its
+    /// cluster peers reach it.
+    pub capabilities: Capabilities,
     pub gpus: Vec<Gpu>,
     pub chain: Chain,
     pub jobs: Jobs,
@@ -37,8 +40,10 @@ pub struct Agent {
 }
 
 impl Agent {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         operator: Arc<Keypair>,
+        capabilities: Capabilities,
         gpus: Vec<Gpu>,
         chain: Chain,
         jobs: Jobs,
@@ -48,6 +53,7 @@ impl Agent {
     ) -> Arc<Self> {
         Arc::new(Self {
             operator,
+            capabilities,
             gpus,
             chain,
             jobs,
@@ -191,9 +197,15 @@ impl Agent {
                 return self.ack(&assignment, false, &refusal.to_string()).await;
             }
         };
+        let placement = Placement {
+            address: self.capabilities.advertised_address.clone(),
+            port_base: u16::try_from(assignment.port_base).unwrap_or(0),
+            port_count: u16::try_from(assignment.port_count).unwrap_or(0),
+            cluster: assignment.cluster.clone(),
+        };
         let started = self
             .jobs
-            .start_held(&lease, &checked.spec, assignment.gpu_count);
+            .start_held(&lease, &checked.spec, assignment.gpu_count, &placement);
         let (record, hold) = match started {
             Ok(started) => started,
             Err(err @ JobError::AlreadyRunning(_)) => {
@@ -204,7 +216,10 @@ impl Agent {
                 return self.ack(&assignment, false, &err.to_string()).await;
             }
         };
-        if let Err(err) = self.ports.set(&lease, &checked.spec.ports) {
+        if let Err(err) = self
+            .ports
+            .set(&lease, &placement.renter_ports(&checked.spec))
+        {
             tracing::warn!(%err, "cannot record the job's ports; tunnels to them will be refused");
         }
         self.report_start(&assignment, &lease, &checked, record)

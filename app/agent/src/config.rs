@@ -150,6 +150,52 @@ pub struct RunArgs {
     /// Hours a lease's logs and work directory are kept after its job ended.
     #[arg(long, env = "IOMESH_AGENT_LOG_RETENTION_HOURS", default_value_t = 24)]
     pub log_retention_hours: u64,
+    /// The `ray` program `ray` jobs run with (a path, or a name on PATH).
+    /// Without one the node takes no `ray` jobs, and says why.
+    #[arg(long, env = "IOMESH_AGENT_RAY", default_value = "ray")]
+    pub ray: PathBuf,
+    /// Where the other members of a cluster lease reach this node: Ray's
+    /// node IP and torchrun's MASTER_ADDR. Must be reachable from them.
+    #[arg(
+        long,
+        env = "IOMESH_AGENT_ADVERTISE_ADDRESS",
+        default_value = "127.0.0.1"
+    )]
+    pub advertise_address: std::net::IpAddr,
+    /// Ports the scheduler may hand to this node's jobs (blocks of 100 per
+    /// lease: Ray's services, torchrun's MASTER_PORT, the job's own);
+    /// nothing else on the machine may use them.
+    #[arg(long, env = "IOMESH_AGENT_JOB_PORTS", default_value = "30000-39999", value_parser = parse_port_range)]
+    pub job_ports: PortRange,
+}
+
+/// `FIRST-LAST`, inclusive, holding at least one block of job ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+fn parse_port_range(text: &str) -> Result<PortRange, String> {
+    let (first, last) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not FIRST-LAST, e.g. 30000-39999"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{p:?} is not a port number"))
+    };
+    let range = PortRange {
+        first: port(first)?,
+        last: port(last)?,
+    };
+    let block = u32::from(iomesh_agent_proto::PORT_BLOCK);
+    if range.first < 1024 || u32::from(range.last) + 1 < u32::from(range.first) + block {
+        return Err(format!(
+            "{text}: job ports must lie above 1023 and hold at least one block of {block}"
+        ));
+    }
+    Ok(range)
 }
 
 /// Everything the agent runs with, validated.
@@ -162,6 +208,8 @@ pub struct AgentConfig {
     pub runner: RunnerConfig,
     pub lease_check_interval: Duration,
     pub on_shutdown: OnShutdown,
+    pub advertise_address: std::net::IpAddr,
+    pub job_ports: PortRange,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +283,14 @@ impl RunArgs {
             limits,
             logs: LogLimits::new(self.log_max_bytes, self.log_files)?,
             log_retention: Duration::from_secs(self.log_retention_hours.saturating_mul(3600)),
+            ray: crate::ray::detect(&self.ray),
         };
+        match &runner.ray {
+            Ok(ray) => {
+                tracing::info!(version = ray.version, program = %ray.program.display(), "Ray found: this node takes `ray` jobs")
+            }
+            Err(missing) => tracing::info!(%missing, "this node takes no `ray` jobs"),
+        }
         Ok(AgentConfig {
             scheduler_url: self.scheduler,
             rpc_url: self.rpc_url,
@@ -245,6 +300,8 @@ impl RunArgs {
             runner,
             lease_check_interval: Duration::from_secs(self.lease_check_secs),
             on_shutdown: self.on_shutdown,
+            advertise_address: self.advertise_address,
+            job_ports: self.job_ports,
         })
     }
 }

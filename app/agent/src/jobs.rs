@@ -9,7 +9,7 @@ use crate::{
     runner::{
         self, container, proc,
         state::{self, JobRecord, LeaseDir},
-        RunError, Runner, RunnerConfig, Watcher,
+        Placement, RunError, Runner, RunnerConfig, Watcher,
     },
 };
 use iomesh_agent_proto::{
@@ -207,17 +207,18 @@ impl Jobs {
         spec: &JobSpec,
         gpu_count: u32,
     ) -> Result<JobRecord, JobError> {
-        self.start_held(lease, spec, gpu_count)
+        self.start_held(lease, spec, gpu_count, &Placement::default())
             .map(|(record, _)| record)
     }
 
-    /// `start`, holding the job's final update back until the returned
-    /// hold is dropped.
+    /// `start` as `placement` says, holding the job's final update back
+    /// until the returned hold is dropped.
     pub fn start_held(
         &self,
         lease: &str,
         spec: &JobSpec,
         gpu_count: u32,
+        placement: &Placement,
     ) -> Result<(JobRecord, ReportHold), JobError> {
         let mut jobs = self.inner.jobs.lock().expect("jobs lock");
         if jobs.contains_key(lease) {
@@ -236,10 +237,10 @@ impl Jobs {
             });
         }
         let gpus = &free[..gpu_count as usize];
-        let (child, record) = self
-            .inner
-            .runner
-            .spawn(lease, spec, gpus, &self.lease_dir(lease))?;
+        let (child, record) =
+            self.inner
+                .runner
+                .spawn(lease, spec, gpus, &self.lease_dir(lease), placement)?;
         tracing::info!(lease, pid = record.pid, ?gpus, "job started");
         let (release, held) = oneshot::channel();
         let stop = self.spawn_supervisor(record.clone(), Watcher::Child(child), Some(held));

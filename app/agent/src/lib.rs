@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod log_stream;
 pub mod logs;
 pub mod ports;
+pub mod ray;
 pub mod retention;
 pub mod runner;
 pub mod session;
@@ -18,7 +19,7 @@ pub mod shim;
 pub mod tunnel;
 
 use agent::Agent;
-use iomesh_agent_proto::v1::AgentMessage;
+use iomesh_agent_proto::v1::{AgentMessage, Capabilities};
 use iomesh_client::Client;
 use solana_commitment_config::CommitmentConfig;
 use std::sync::Arc;
@@ -53,8 +54,27 @@ pub async fn start(
             source,
         }
     })?;
+    let capabilities = Capabilities {
+        ray_version: config
+            .runner
+            .ray
+            .as_ref()
+            .map(|r| r.version.clone())
+            .unwrap_or_default(),
+        ray_missing: config
+            .runner
+            .ray
+            .as_ref()
+            .err()
+            .cloned()
+            .unwrap_or_default(),
+        advertised_address: config.advertise_address.to_string(),
+        job_ports_first: config.job_ports.first.into(),
+        job_ports_last: config.job_ports.last.into(),
+    };
     let agent = Agent::new(
         config.operator.clone(),
+        capabilities,
         config.gpus.clone(),
         chain,
         jobs,

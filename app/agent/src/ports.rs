@@ -1,5 +1,6 @@
-//! The ports each running job's spec lists: the only ones a tunnel may reach.
-//! Kept on disk (`<state dir>/ports/<lease>.json`) so that an agent that
+//! The ports each running job's spec lists: the only ones a tunnel may reach,
+//! each with the port on the job's loopback it leads to (the same, except a
+//! Ray job's 8265, which leads to the lease's own dashboard port). Kept on disk (`<state dir>/ports/<lease>.json`) so that an agent that
 //! restarts and reattaches to its jobs still knows them.
 
 use std::{
@@ -11,7 +12,16 @@ use std::{
 
 pub struct JobPorts {
     dir: PathBuf,
-    by_lease: Mutex<HashMap<String, Vec<u16>>>,
+    by_lease: Mutex<HashMap<String, Vec<(u16, u16)>>>,
+}
+
+/// A lease's ports as recorded: `[renter port, job port]` pairs, or (as
+/// agents before Ray jobs wrote them) plain ports.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Recorded {
+    Mapped(Vec<(u16, u16)>),
+    Plain(Vec<u16>),
 }
 
 impl JobPorts {
@@ -33,11 +43,15 @@ impl JobPorts {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
-            if let Ok(ports) =
-                std::fs::read(&path).map(|bytes| serde_json::from_slice::<Vec<u16>>(&bytes))
-            {
-                by_lease.insert(lease, ports.unwrap_or_default());
-            }
+            let recorded = std::fs::read(&path)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Recorded>(&bytes).ok());
+            let ports = match recorded {
+                Some(Recorded::Mapped(pairs)) => pairs,
+                Some(Recorded::Plain(ports)) => ports.into_iter().map(|p| (p, p)).collect(),
+                None => Vec::new(),
+            };
+            by_lease.insert(lease, ports);
         }
         Ok(Self {
             dir,
@@ -45,8 +59,9 @@ impl JobPorts {
         })
     }
 
-    /// Records the ports of `lease`'s job (its spec's `ports`).
-    pub fn set(&self, lease: &str, ports: &[u16]) -> io::Result<()> {
+    /// Records the ports of `lease`'s job: (port the renter names, port on
+    /// the job's loopback).
+    pub fn set(&self, lease: &str, ports: &[(u16, u16)]) -> io::Result<()> {
         let path = self.dir.join(format!("{lease}.json"));
         std::fs::write(&path, serde_json::to_vec(ports).expect("ports serialise"))?;
         self.by_lease
@@ -56,13 +71,25 @@ impl JobPorts {
         Ok(())
     }
 
+    /// The ports the renter may name for `lease`.
     pub fn of(&self, lease: &str) -> Vec<u16> {
         self.by_lease
             .lock()
             .expect("ports lock")
             .get(lease)
-            .cloned()
+            .map(|pairs| pairs.iter().map(|(renter, _)| *renter).collect())
             .unwrap_or_default()
+    }
+
+    /// The job's port that the renter's `port` leads to, if listed.
+    pub fn target(&self, lease: &str, port: u16) -> Option<u16> {
+        self.by_lease
+            .lock()
+            .expect("ports lock")
+            .get(lease)?
+            .iter()
+            .find(|(renter, _)| *renter == port)
+            .map(|(_, job)| *job)
     }
 }
 
@@ -74,10 +101,19 @@ mod tests {
     fn ports_survive_a_restart_for_running_jobs_only() {
         let dir = tempfile::tempdir().unwrap();
         let ports = JobPorts::open(dir.path(), &[]).unwrap();
-        ports.set("A", &[8080, 8265]).unwrap();
-        ports.set("B", &[22]).unwrap();
-        let again = JobPorts::open(dir.path(), &["A".to_string()]).unwrap();
+        ports.set("A", &[(8080, 8080), (8265, 30001)]).unwrap();
+        ports.set("B", &[(22, 22)]).unwrap();
+        std::fs::write(dir.path().join("ports/C.json"), "[9000]").unwrap();
+        let running = ["A".to_string(), "C".to_string()];
+        let again = JobPorts::open(dir.path(), &running).unwrap();
         assert_eq!(again.of("A"), vec![8080, 8265]);
+        assert_eq!(again.target("A", 8265), Some(30001));
+        assert_eq!(again.target("A", 30001), None);
+        assert_eq!(
+            again.target("C", 9000),
+            Some(9000),
+            "an older agent's record"
+        );
         assert!(again.of("B").is_empty());
         assert!(!dir.path().join("ports/B.json").exists());
     }

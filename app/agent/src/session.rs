@@ -191,6 +191,7 @@ async fn session(
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         gpus: agent.gpus.iter().map(|g| g.to_proto()).collect(),
         running: agent.running_updates(),
+        capabilities: Some(agent.capabilities.clone()),
     };
     let _ = tx.send(msg(agent_message::Msg::Hello(hello))).await;
     let mut inbound = client

@@ -19,56 +19,56 @@ use tonic::transport::Channel;
 const FRAMES_QUEUED: usize = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why the agent will not open a tunnel.
-fn refusal(agent: &Agent, open: &OpenTunnel) -> Option<String> {
+/// The job's port the tunnel leads to, or why the agent will not open it.
+fn target(agent: &Agent, open: &OpenTunnel) -> Result<u16, String> {
     if agent.jobs.get(&open.lease).is_none() {
-        return Some(format!("no job of lease {} runs on this node", open.lease));
+        return Err(format!("no job of lease {} runs on this node", open.lease));
     }
-    let port = u16::try_from(open.port).ok()?;
-    let listed = agent.ports.of(&open.lease);
-    if !listed.contains(&port) {
-        return Some(format!(
-            "port {} is not in the job spec of lease {} (it lists {:?})",
-            open.port, open.lease, listed
-        ));
-    }
-    None
+    let port = u16::try_from(open.port).ok();
+    port.and_then(|port| agent.ports.target(&open.lease, port))
+        .ok_or_else(|| {
+            format!(
+                "port {} is not in the job spec of lease {} (it lists {:?})",
+                open.port,
+                open.lease,
+                agent.ports.of(&open.lease)
+            )
+        })
 }
 
 /// Opens the tunnel `open` asks for and carries its bytes until both sides end.
 pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open: OpenTunnel) {
     let (frames, receiver) = mpsc::channel::<TunnelFrame>(FRAMES_QUEUED);
-    let refused = refusal(&agent, &open);
-    let socket = match refused {
-        Some(_) => None,
-        None => match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect(("127.0.0.1", open.port as u16)),
-        )
-        .await
-        {
-            Ok(Ok(socket)) => Some(socket),
-            Ok(Err(err)) => {
-                let _ = frames
-                    .send(first(
-                        &open,
-                        format!("cannot connect to the job's port {}: {err}", open.port),
-                    ))
-                    .await;
-                None
+    let target = target(&agent, &open);
+    let socket = match target {
+        Err(_) => None,
+        Ok(job_port) => {
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(("127.0.0.1", job_port)))
+                .await
+            {
+                Ok(Ok(socket)) => Some(socket),
+                Ok(Err(err)) => {
+                    let _ = frames
+                        .send(first(
+                            &open,
+                            format!("cannot connect to the job's port {}: {err}", open.port),
+                        ))
+                        .await;
+                    None
+                }
+                Err(_) => {
+                    let _ = frames
+                        .send(first(
+                            &open,
+                            format!("the job's port {} did not accept in time", open.port),
+                        ))
+                        .await;
+                    None
+                }
             }
-            Err(_) => {
-                let _ = frames
-                    .send(first(
-                        &open,
-                        format!("the job's port {} did not accept in time", open.port),
-                    ))
-                    .await;
-                None
-            }
-        },
+        }
     };
-    if let Some(reason) = refused {
+    if let Err(reason) = target {
         tracing::info!(lease = open.lease, port = open.port, %reason, "tunnel refused");
         let _ = frames.send(first(&open, reason)).await;
     }

@@ -345,12 +345,28 @@ async fn claim_session(shared: &Shared, auth: &Authenticated, session_id: &str) 
         .filter_map(|j| j.lease.parse::<Pubkey>().ok())
         .map(|p| p.to_bytes().to_vec())
         .collect();
+    let capabilities = auth.hello.capabilities.clone().unwrap_or_default();
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    // A port range is usable only whole and above the privileged ports.
+    let (ports_first, ports_last) = match (
+        i32::try_from(capabilities.job_ports_first),
+        i32::try_from(capabilities.job_ports_last),
+    ) {
+        (Ok(first), Ok(last)) if first >= 1024 && last <= 65535 && first <= last => {
+            (Some(first), Some(last))
+        }
+        _ => (None, None),
+    };
     let mut tx = shared.pool.begin().await?;
     sqlx::query(
-        "INSERT INTO agent_sessions (node, operator, replica, session_id, agent_version, gpus) \
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb) \
+        "INSERT INTO agent_sessions (node, operator, replica, session_id, agent_version, gpus, \
+           ray_version, ray_missing, advertised_address, job_ports_first, job_ports_last) \
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11) \
          ON CONFLICT (node) DO UPDATE SET operator = EXCLUDED.operator, replica = EXCLUDED.replica, \
            session_id = EXCLUDED.session_id, agent_version = EXCLUDED.agent_version, gpus = EXCLUDED.gpus, \
+           ray_version = EXCLUDED.ray_version, ray_missing = EXCLUDED.ray_missing, \
+           advertised_address = EXCLUDED.advertised_address, \
+           job_ports_first = EXCLUDED.job_ports_first, job_ports_last = EXCLUDED.job_ports_last, \
            connected_at = now(), last_heartbeat_at = now()",
     )
     .bind(auth.node.as_ref())
@@ -359,6 +375,11 @@ async fn claim_session(shared: &Shared, auth: &Authenticated, session_id: &str) 
     .bind(session_id)
     .bind(&auth.hello.agent_version)
     .bind(gpus)
+    .bind(non_empty(&capabilities.ray_version))
+    .bind(non_empty(&capabilities.ray_missing))
+    .bind(non_empty(&capabilities.advertised_address))
+    .bind(ports_first)
+    .bind(ports_last)
     .execute(&mut *tx)
     .await?;
     // Jobs still running on the agent stay assigned, now through this session.

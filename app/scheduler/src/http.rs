@@ -164,17 +164,19 @@ async fn submit_job_spec(
             format!("the signature is not the renter's ({renter}) over the submission message of lease {lease} and this spec"),
         ));
     }
-    JobSpec::parse(&body)
+    let spec = JobSpec::parse(&body)
         .map_err(|err| ApiError(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()))?;
 
     let inserted = sqlx::query(
-        "INSERT INTO job_specs (lease, spec, sha256, renter_signature) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (lease) DO NOTHING",
+        "INSERT INTO job_specs (lease, spec, sha256, renter_signature, runtime, ray_version) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (lease) DO NOTHING",
     )
     .bind(lease.as_ref())
     .bind(body.as_ref())
     .bind(hash.as_slice())
     .bind(signature.as_ref())
+    .bind(spec.runtime().as_str())
+    .bind(spec.ray_version())
     .execute(&shared.pool)
     .await?
     .rows_affected()
@@ -218,7 +220,13 @@ const LEASE_SELECT: &str = concat!(
     epoch_ms!("a.activated_at"), ", ",
     epoch_ms!("a.ended_at"), ", ",
     epoch_ms!("a.last_seen_at"), ", ",
-    "a.last_error, a.activate_signature, a.failed_at, a.failure_signature \
+    "a.last_error, a.activate_signature, a.failed_at, a.failure_signature, \
+       j.ray_version, s.ray_version, s.ray_missing, l.in_cluster IS TRUE, \
+       (SELECT count(*) FROM leases m WHERE l.in_cluster AND m.renter = l.renter \
+          AND m.cluster_nonce = l.cluster_nonce AND m.in_cluster AND m.closed_slot IS NULL \
+          AND NOT EXISTS (SELECT 1 FROM job_specs mj JOIN agent_sessions ms ON ms.node = m.node \
+                WHERE mj.lease = m.pubkey AND mj.sha256 = m.job_spec_hash \
+                  AND (mj.ray_version IS NULL OR mj.ray_version = ms.ray_version))) \
      FROM leases l \
      LEFT JOIN job_specs j ON j.lease = l.pubkey \
      LEFT JOIN agent_sessions s ON s.node = l.node \
@@ -234,6 +242,25 @@ fn lease_json(row: &PgRow) -> Result<Value, sqlx::Error> {
     let assignment_state: Option<String> = row.try_get(15)?;
     let ended_at: Option<i64> = row.try_get(22)?;
     let open = assignment_id.is_some() && ended_at.is_none();
+    let wanted_ray: Option<String> = row.try_get(28)?;
+    let node_ray: Option<String> = row.try_get(29)?;
+    let ray_mismatch = match (&wanted_ray, &node_ray) {
+        (Some(wanted), Some(offered)) if wanted != offered => Some(format!(
+            "the job needs Ray {wanted}; the node's agent offers Ray {offered}"
+        )),
+        (Some(wanted), None) => Some(format!(
+            "the job needs Ray {wanted}; the node has none ({})",
+            row.try_get::<Option<String>, _>(30)?
+                .unwrap_or_else(|| "its agent reports no Ray".into())
+        )),
+        _ => None,
+    };
+    let unplaced_members: i64 = row.try_get(32)?;
+    let cluster_waits = row.try_get::<bool, _>(31)? && unplaced_members > 0;
+    let cluster_reason = format!(
+        "{unplaced_members} lease(s) of its cluster not placed yet (job spec, agent or Ray missing): \
+         no member starts before every one is"
+    );
     // Where the lease is in its journey, and why it waits if it does.
     let (state, reason) = if closed {
         ("closed", "the lease was closed on-chain")
@@ -251,6 +278,10 @@ fn lease_json(row: &PgRow) -> Result<Value, sqlx::Error> {
         )
     } else if !agent_connected {
         ("awaiting_agent", "the node's agent is not connected")
+    } else if let Some(mismatch) = &ray_mismatch {
+        ("no_matching_ray", mismatch.as_str())
+    } else if cluster_waits {
+        ("awaiting_cluster", cluster_reason.as_str())
     } else {
         ("queued", "waiting for the dispatcher")
     };
@@ -418,7 +449,8 @@ async fn get_node(
         ", ",
         epoch_ms!("s.last_heartbeat_at"),
         ", s.gpus::text, \
-           (SELECT count(*) FROM assignments a WHERE a.node = n.pubkey AND a.ended_at IS NULL) \
+           (SELECT count(*) FROM assignments a WHERE a.node = n.pubkey AND a.ended_at IS NULL), \
+           s.ray_version, s.ray_missing, s.advertised_address, s.job_ports_first, s.job_ports_last \
          FROM nodes n LEFT JOIN agent_sessions s ON s.node = n.pubkey WHERE n.pubkey = $1"
     );
     let mut row = sqlx::query(query)
@@ -480,7 +512,30 @@ async fn get_node(
         reasons.push("at capacity: every GPU is leased");
     }
     let gpus: Option<String> = row.try_get(14)?;
+    let ray_version: Option<String> = row.try_get(16)?;
+    // What the node runs besides processes: `ray` jobs only with a Ray, of the version they name.
+    let capabilities = if online {
+        json!({
+            "ray_version": ray_version,
+            "ray_jobs": match &ray_version {
+                Some(version) => format!("takes `ray` jobs that name Ray {version}"),
+                None => format!(
+                    "takes no `ray` jobs: {}",
+                    row.try_get::<Option<String>, _>(17)?
+                        .unwrap_or_else(|| "its agent reports no Ray".into())
+                ),
+            },
+            "advertised_address": row.try_get::<Option<String>, _>(18)?,
+            "job_ports": match (row.try_get::<Option<i32>, _>(19)?, row.try_get::<Option<i32>, _>(20)?) {
+                (Some(first), Some(last)) => json!([first, last]),
+                _ => Value::Null,
+            },
+        })
+    } else {
+        Value::Null
+    };
     Ok(Json(json!({
+        "capabilities": capabilities,
         "node": b58(row.try_get(0)?),
         "operator": b58(row.try_get(5)?),
         "status": if retired { "retired".to_string() } else { status },

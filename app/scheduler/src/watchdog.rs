@@ -4,7 +4,8 @@
 //!   scheduler authority) with the last time service was seen, so the renter
 //!   stops paying;
 //! * a lease the chain has closed (cancelled, failed, expired, ended) has its
-//!   open assignment ended and its agent told to stop.
+//!   open assignment ended and its agent told to stop; so has every other
+//!   member of its cluster, which cannot act as one without it.
 
 use crate::{error::Result, Shared};
 use iomesh_agent_proto::v1::{scheduler_message::Msg, SchedulerMessage, Stop, StopReason};
@@ -67,19 +68,31 @@ fn stop(shared: &Shared, node: &Pubkey, session_id: &str, lease: &Pubkey, reason
     }
 }
 
-/// Ends the open assignments of leases the chain has closed and tells their
-/// agents (when connected here) to stop. Assignments of replicas that are gone
-/// are swept by whoever gets them first.
+/// A member of this run of lease `l`'s cluster (created since the cluster
+/// account was) that has ended: closed, or failed or cancelled on-chain.
+const CLUSTER_MEMBER_ENDED: &str = "\
+    l.in_cluster AND EXISTS (SELECT 1 FROM clusters c JOIN leases m \
+        ON m.renter = c.renter AND m.cluster_nonce = c.nonce AND m.in_cluster \
+      WHERE c.renter = l.renter AND c.nonce = l.cluster_nonce \
+        AND l.created_at >= c.created_at AND m.created_at >= c.created_at \
+        AND m.pubkey <> l.pubkey \
+        AND (m.closed_slot IS NOT NULL OR m.status NOT IN ('pending', 'active')))";
+
+/// Ends the open assignments of leases the chain has closed, and of the
+/// other members of a cluster one of whose leases ended, and tells their
+/// agents (when connected here) to stop. Assignments of replicas that are
+/// gone are swept by whoever gets them first.
 pub async fn stop_closed(shared: &Shared) -> Result<usize> {
     let mut tx = shared.pool.begin().await?;
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "SELECT a.id, a.lease, a.node, a.session_id, a.failure_reported_at IS NOT NULL, \
-           l.activated_at > 0 AND l.activated_at + l.duration_secs <= extract(epoch from l.updated_at)::int8 \
+           l.activated_at > 0 AND l.activated_at + l.duration_secs <= extract(epoch from l.updated_at)::int8, \
+           l.closed_slot IS NULL \
          FROM assignments a JOIN leases l ON l.pubkey = a.lease \
-         WHERE a.ended_at IS NULL AND l.closed_slot IS NOT NULL \
+         WHERE a.ended_at IS NULL AND (l.closed_slot IS NOT NULL OR ({CLUSTER_MEMBER_ENDED})) \
            AND (a.replica = $1 OR NOT EXISTS (SELECT 1 FROM scheduler_replicas r WHERE r.id = a.replica)) \
-         LIMIT 1000 FOR UPDATE OF a SKIP LOCKED",
-    )
+         LIMIT 1000 FOR UPDATE OF a SKIP LOCKED"
+    ))
     .bind(&shared.replica_id)
     .fetch_all(&mut *tx)
     .await?;
@@ -93,7 +106,9 @@ pub async fn stop_closed(shared: &Shared) -> Result<usize> {
         let lease = crate::error::pubkey("assignments.lease", row.try_get::<&[u8], _>(1)?)?;
         let node = crate::error::pubkey("assignments.node", row.try_get::<&[u8], _>(2)?)?;
         let session_id: String = row.try_get(3)?;
-        let reason = if row.try_get::<bool, _>(4)? {
+        let reason = if row.try_get::<bool, _>(6)? {
+            StopReason::ClusterMemberEnded
+        } else if row.try_get::<bool, _>(4)? {
             StopReason::FailedReported
         } else if row.try_get::<Option<bool>, _>(5)?.unwrap_or(false) {
             StopReason::Ended
@@ -108,16 +123,17 @@ pub async fn stop_closed(shared: &Shared) -> Result<usize> {
         .collect();
     crate::phases::record_stopped(&mut tx, &ids, &reasons).await?;
     sqlx::query(
-        "UPDATE assignments SET state = 'ended', ended_at = now(), \
-           last_error = COALESCE(last_error, 'the lease was closed on-chain') \
-         WHERE id = ANY($1)",
+        "UPDATE assignments a SET state = 'ended', ended_at = now(), \
+           last_error = COALESCE(a.last_error, u.reason) \
+         FROM UNNEST($1::int8[], $2::text[]) AS u(id, reason) WHERE a.id = u.id",
     )
     .bind(&ids)
+    .bind(&reasons)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     for (node, session_id, lease, reason) in &stops {
-        info!(%lease, %node, ?reason, "lease closed on-chain; stopping its job");
+        info!(%lease, %node, ?reason, "stopping the job of a closed lease or of a cluster that lost a member");
         stop(shared, node, session_id, lease, *reason);
     }
     Ok(stops.len())
@@ -128,6 +144,9 @@ fn stop_reason_for_renter(reason: StopReason) -> &'static str {
     match reason {
         StopReason::FailedReported => "stopped: the node was reported failed on-chain",
         StopReason::Ended => "stopped: the lease's paid time ended",
+        StopReason::ClusterMemberEnded => {
+            "stopped: another lease of its cluster ended (failed, cancelled or closed), so the cluster cannot act as one"
+        }
         _ => "stopped: the lease was cancelled or closed on-chain",
     }
 }

@@ -6,7 +6,8 @@ pub mod access;
 mod job_spec;
 
 pub use job_spec::{
-    job_spec_hash, spec_submission_message, JobSpec, JobSpecError, MAX_JOB_SPEC_BYTES, SPEC_DOMAIN,
+    job_spec_hash, spec_submission_message, JobSpec, JobSpecError, RayRuntimeEnv, RaySpec, Runtime,
+    JOB_SPEC_VERSION, MAX_JOB_SPEC_BYTES, RAY_DASHBOARD_PORT, SPEC_DOMAIN,
 };
 
 #[allow(clippy::all)]
@@ -24,6 +25,10 @@ pub const TUNNEL_FRAME_BYTES: usize = 128 * 1024;
 /// can have in flight (and so buffered at a slow reader).
 pub const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
 pub const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+
+/// Ports the scheduler hands to one lease on a node, from the agent's job
+/// port range (`Capabilities.job_ports_first..=job_ports_last`).
+pub const PORT_BLOCK: u16 = 100;
 
 /// Domain separator, so an auth signature can never be mistaken for a
 /// Solana transaction or any other message signed by the operator key.

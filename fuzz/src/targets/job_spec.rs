@@ -15,7 +15,19 @@ fn valid(gen: &mut Gen) -> Value {
         "env": {"EPOCHS": "3"},
         "ports": [8080]
     });
-    let keys = ["image", "command", "env", "ports"];
+    if gen.chance(0.3) {
+        // A version 2 Ray spec.
+        spec = json!({
+            "version": 2,
+            "runtime": "ray",
+            "ray": {"entrypoint": "python main.py", "version": "2.60.0",
+                    "runtime_env": {"working_dir": ".", "env_vars": {"A": "1"}, "pip": ["numpy"]}},
+            "ports": [8265]
+        });
+    }
+    let keys = [
+        "image", "command", "env", "ports", "version", "runtime", "ray",
+    ];
     for _ in 0..gen.below(3) {
         let key = *gen.pick(&keys);
         if gen.chance(0.3) {
@@ -71,6 +83,9 @@ impl Fuzz for JobSpecFuzz {
                 JobSpecError::TooLarge(_) => "refused: too large",
                 JobSpecError::Invalid(_) => "refused: not a job spec",
                 JobSpecError::Empty => "refused: no image or command",
+                JobSpecError::Version(_) => "refused: unknown version",
+                JobSpecError::NeedsVersion2(_) => "refused: version 2 field in version 1",
+                JobSpecError::Shape { .. } => "refused: runtime shape",
             }
             .into()),
         }

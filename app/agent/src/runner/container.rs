@@ -3,7 +3,7 @@
 
 use super::JobLimits;
 use iomesh_agent_proto::JobSpec;
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 /// The container's name for a lease, so a stop can remove it by name.
 pub fn container_name(lease: &str) -> String {
@@ -20,6 +20,7 @@ pub fn docker_run_args(
     gpus: &[u32],
     work: &Path,
     limits: &JobLimits,
+    cluster_env: &BTreeMap<String, String>,
 ) -> Vec<String> {
     let devices = gpus
         .iter()
@@ -50,6 +51,10 @@ pub fn docker_run_args(
         args.push(limits.max_procs.to_string());
     }
     for (key, value) in &spec.env {
+        args.push("-e".into());
+        args.push(format!("{key}={value}"));
+    }
+    for (key, value) in cluster_env {
         args.push("-e".into());
         args.push(format!("{key}={value}"));
     }
@@ -109,6 +114,7 @@ mod tests {
                 memory_bytes: 8 << 30,
                 max_procs: 4096,
             },
+            &BTreeMap::from([("NODE_RANK".to_string(), "1".to_string())]),
         );
         let pos = |flag: &str| args.iter().position(|a| a == flag).unwrap();
         assert_eq!(args[0], "run");
@@ -120,6 +126,7 @@ mod tests {
         assert_eq!(args[pos("--pids-limit") + 1], "4096");
         assert!(args.windows(2).any(|w| w == ["-e", "EPOCHS=3"]));
         assert!(args.windows(2).any(|w| w == ["-e", "IOMESH_LEASE=LeAse1"]));
+        assert!(args.windows(2).any(|w| w == ["-e", "NODE_RANK=1"]));
         // The image comes after every option, the command after the image.
         assert_eq!(
             &args[args.len() - 3..],
@@ -141,6 +148,7 @@ mod tests {
             &[0],
             Path::new("/w"),
             &unlimited,
+            &BTreeMap::new(),
         );
         assert!(args.contains(&"\"device=0\"".to_string()));
         assert!(!args.iter().any(|a| a == "--memory" || a == "--pids-limit"));

@@ -11,9 +11,13 @@ pub mod proc;
 pub mod sandbox;
 pub mod state;
 
-use crate::{logs::LogLimits, shim};
+use crate::{
+    logs::LogLimits,
+    ray::{self, RayInstall},
+    shim,
+};
 use cgroup::Cgroups;
-use iomesh_agent_proto::JobSpec;
+use iomesh_agent_proto::{v1::ClusterPlacement, JobSpec, Runtime, RAY_DASHBOARD_PORT};
 use sandbox::{Prepared, Sandbox, SandboxError};
 use state::{JobRecord, LeaseDir};
 use std::{
@@ -75,6 +79,73 @@ pub struct RunnerConfig {
     pub logs: LogLimits,
     /// How long a lease's directory (logs included) is kept after its job ended.
     pub log_retention: Duration,
+    /// The Ray `ray` jobs run with, or why this node has none.
+    pub ray: Result<RayInstall, String>,
+}
+
+/// Where a job sits: this node's address for its cluster's peers, the
+/// lease's own ports on this node, and its rank in the lease's cluster.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Placement {
+    /// The agent's --advertise-address.
+    pub address: String,
+    /// The lease's port block on this node: `port_base..port_base + port_count`
+    /// (none when `port_count` is 0).
+    pub port_base: u16,
+    pub port_count: u16,
+    /// Set for a lease of a cluster.
+    pub cluster: Option<ClusterPlacement>,
+}
+
+impl Placement {
+    /// The torchrun-style variables of a cluster member (or of a one-node
+    /// Ray cluster): MASTER_ADDR/PORT (rank 0's address and first port),
+    /// WORLD_SIZE (nodes), NODE_RANK, NPROC_PER_NODE (leased GPUs) and
+    /// IOMESH_PEERS (JSON: rank, address, gpus of every member).
+    fn cluster_env(&self, gpus: usize, single_node: bool) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        let (rank, world, master_addr, master_port, peers) = match &self.cluster {
+            Some(cluster) => (
+                cluster.rank,
+                cluster.peers.len(),
+                cluster.master_addr.clone(),
+                cluster.master_port,
+                cluster
+                    .peers
+                    .iter()
+                    .map(|p| serde_json::json!({"rank": p.rank, "address": p.address, "gpus": p.gpus}))
+                    .collect::<Vec<_>>(),
+            ),
+            None if single_node => (
+                0,
+                1,
+                self.address.clone(),
+                u32::from(self.port_base),
+                vec![serde_json::json!({"rank": 0, "address": self.address, "gpus": gpus})],
+            ),
+            None => return env,
+        };
+        env.insert("MASTER_ADDR".into(), master_addr);
+        env.insert("MASTER_PORT".into(), master_port.to_string());
+        env.insert("WORLD_SIZE".into(), world.to_string());
+        env.insert("NODE_RANK".into(), rank.to_string());
+        env.insert("NPROC_PER_NODE".into(), gpus.to_string());
+        env.insert(
+            "IOMESH_PEERS".into(),
+            serde_json::Value::Array(peers).to_string(),
+        );
+        env
+    }
+
+    /// The ports the renter may name, each with the job port it leads to.
+    pub fn renter_ports(&self, spec: &JobSpec) -> Vec<(u16, u16)> {
+        let mut ports: Vec<(u16, u16)> = spec.ports.iter().map(|&p| (p, p)).collect();
+        if spec.runtime() == Runtime::Ray && self.port_count > 0 {
+            ports.retain(|(renter, _)| *renter != RAY_DASHBOARD_PORT);
+            ports.push((RAY_DASHBOARD_PORT, self.port_base + ray::port::DASHBOARD));
+        }
+        ports
+    }
 }
 
 impl RunnerConfig {
@@ -90,6 +161,7 @@ impl RunnerConfig {
             limits: JobLimits::node_default(),
             logs: LogLimits::DEFAULT,
             log_retention: Duration::from_secs(24 * 3600),
+            ray: Err("no Ray configured".into()),
         }
     }
 }
@@ -114,6 +186,12 @@ pub enum RunError {
     },
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error("the job needs Ray {wanted}; {found}")]
+    Ray { wanted: String, found: String },
+    #[error(
+        "the scheduler gave this {0} job no ports of its own on this node (an older scheduler?)"
+    )]
+    NoPorts(&'static str),
 }
 
 /// How a job's process is started.
@@ -122,6 +200,8 @@ struct Plan {
     program: String,
     args: Vec<String>,
     container: Option<String>,
+    /// Variables a host job gets besides the renter's (cluster, Ray).
+    env: BTreeMap<String, String>,
 }
 
 fn plan(
@@ -129,15 +209,28 @@ fn plan(
     spec: &JobSpec,
     gpus: &[u32],
     dir: &LeaseDir,
-    docker: bool,
-    limits: &JobLimits,
+    config: &RunnerConfig,
+    placement: &Placement,
 ) -> Result<Plan, RunError> {
+    let cluster_env = placement.cluster_env(gpus.len(), spec.runtime() == Runtime::Ray);
+    if spec.runtime() == Runtime::Ray {
+        return ray_plan(lease, spec, dir, config, placement, cluster_env);
+    }
     if let Some(image) = &spec.image {
-        if docker {
+        if config.docker {
             return Ok(Plan {
                 program: "docker".into(),
-                args: container::docker_run_args(lease, spec, image, gpus, &dir.work(), limits),
+                args: container::docker_run_args(
+                    lease,
+                    spec,
+                    image,
+                    gpus,
+                    &dir.work(),
+                    &config.limits,
+                    &cluster_env,
+                ),
                 container: Some(container::container_name(lease)),
+                env: BTreeMap::new(),
             });
         }
         if spec.command.is_empty() {
@@ -157,20 +250,114 @@ fn plan(
             path,
         });
     }
+    let mut env = cluster_env;
+    if placement.port_count > 0 {
+        env.insert("IOMESH_PORT_BASE".into(), placement.port_base.to_string());
+        env.insert("IOMESH_PORT_COUNT".into(), placement.port_count.to_string());
+    }
     Ok(Plan {
         program: command.clone(),
         args: spec.command[1..].to_vec(),
         container: None,
+        env,
+    })
+}
+
+/// A `ray` job: the member launcher (see `crate::ray`) with the node's Ray.
+fn ray_plan(
+    lease: &str,
+    spec: &JobSpec,
+    dir: &LeaseDir,
+    config: &RunnerConfig,
+    placement: &Placement,
+    mut env: BTreeMap<String, String>,
+) -> Result<Plan, RunError> {
+    let wanted = spec.ray_version().unwrap_or_default().to_string();
+    let install = match &config.ray {
+        Ok(install) if install.version == wanted => install,
+        Ok(install) => {
+            return Err(RunError::Ray {
+                wanted,
+                found: format!("this node has Ray {}", install.version),
+            })
+        }
+        Err(missing) => {
+            return Err(RunError::Ray {
+                wanted,
+                found: missing.clone(),
+            })
+        }
+    };
+    if placement.port_count <= ray::port::WORKERS {
+        return Err(RunError::NoPorts("ray"));
+    }
+    let ray_spec = spec.ray.as_ref().expect("a ray spec has its ray section");
+    let base = placement.port_base;
+    let temp_dir = match config.sandbox {
+        // The sandbox's /tmp is the job's own.
+        Sandbox::Bwrap(_) => "/tmp/ray".to_string(),
+        // Short: Ray's socket paths must fit in 107 bytes.
+        Sandbox::None => format!("/tmp/iomesh-ray-{}", &lease[..lease.len().min(16)]),
+    };
+    let bin = install.program.parent().unwrap_or(Path::new("/"));
+    let path = format!("{}:{}", bin.display(), job_path(spec));
+    env.insert("PATH".into(), path);
+    env.insert(
+        "IOMESH_RAY_PROGRAM".into(),
+        install.program.display().to_string(),
+    );
+    env.insert("IOMESH_RAY_NODE_IP".into(), placement.address.clone());
+    env.insert(
+        "IOMESH_RAY_PORT_BASE".into(),
+        (base + ray::port::GCS).to_string(),
+    );
+    env.insert(
+        "IOMESH_RAY_DASHBOARD_PORT".into(),
+        (base + ray::port::DASHBOARD).to_string(),
+    );
+    env.insert(
+        "IOMESH_RAY_SERVICE_PORT".into(),
+        (base + ray::port::SERVICES).to_string(),
+    );
+    env.insert(
+        "IOMESH_RAY_WORKER_PORT_MIN".into(),
+        (base + ray::port::WORKERS).to_string(),
+    );
+    env.insert(
+        "IOMESH_RAY_WORKER_PORT_MAX".into(),
+        (base + placement.port_count - 1).to_string(),
+    );
+    env.insert("IOMESH_RAY_TEMP_DIR".into(), temp_dir);
+    env.insert(
+        "IOMESH_RAY_JOB".into(),
+        serde_json::json!({
+            "entrypoint": ray_spec.entrypoint,
+            "runtime_env": ray_spec.runtime_env,
+        })
+        .to_string(),
+    );
+    Ok(Plan {
+        program: install.python.display().to_string(),
+        args: vec![dir.work().join(ray::LAUNCHER_FILE).display().to_string()],
+        container: None,
+        env,
     })
 }
 
 /// A host job's environment: what the renter asked for, not the agent's,
-/// and exactly the leased devices.
-fn job_env(lease: &str, spec: &JobSpec, gpus: &[u32], dir: &LeaseDir) -> BTreeMap<String, String> {
+/// what the plan adds, and exactly the leased devices.
+fn job_env(
+    lease: &str,
+    spec: &JobSpec,
+    gpus: &[u32],
+    dir: &LeaseDir,
+    planned: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     env.insert("PATH".to_string(), job_path(spec));
     env.insert("HOME".to_string(), dir.work().display().to_string());
     env.extend(spec.env.clone());
+    env.extend(planned.clone());
     env.insert("CUDA_DEVICE_ORDER".into(), "PCI_BUS_ID".into());
     env.insert("CUDA_VISIBLE_DEVICES".into(), cuda_visible_devices(gpus));
     env.insert("IOMESH_LEASE".into(), lease.to_string());
@@ -270,13 +457,14 @@ impl Runner {
         spec: &JobSpec,
         gpus: &[u32],
         dir: &LeaseDir,
+        placement: &Placement,
     ) -> Result<(tokio::process::Child, JobRecord), RunError> {
         let config = &self.config;
         let io_error = |source| RunError::Io {
             dir: dir.root().to_path_buf(),
             source,
         };
-        let plan = plan(lease, spec, gpus, dir, config.docker, &config.limits)?;
+        let plan = plan(lease, spec, gpus, dir, config, placement)?;
         dir.prepare().map_err(io_error)?;
         let host_job = plan.container.is_none();
         let sandbox = self.sandbox.as_ref().filter(|_| host_job);
@@ -284,6 +472,9 @@ impl Runner {
             sandbox
                 .prepare_work(dir.root(), &dir.work())
                 .map_err(io_error)?;
+        }
+        if spec.runtime() == Runtime::Ray {
+            std::fs::write(dir.work().join(ray::LAUNCHER_FILE), ray::LAUNCHER).map_err(io_error)?;
         }
         // A container's limits are Docker's (docker run --memory …).
         let cgroups = match (&self.cgroups, host_job) {
@@ -344,7 +535,7 @@ impl Runner {
             // Carried past the shim and bwrap to the job alone (see
             // `shim::env`).
             command.env_clear();
-            for (name, value) in job_env(lease, spec, gpus, dir) {
+            for (name, value) in job_env(lease, spec, gpus, dir, &plan.env) {
                 command.env(shim::env::carrier(&name), value);
             }
         }
@@ -418,10 +609,9 @@ impl Watcher {
 mod tests {
     use super::*;
 
-    const LIMITS: JobLimits = JobLimits {
-        memory_bytes: 0,
-        max_procs: 0,
-    };
+    fn config() -> RunnerConfig {
+        RunnerConfig::new("/nonexistent/shim".into(), Sandbox::None)
+    }
 
     #[test]
     fn resolves_commands_like_execvp() {
@@ -437,14 +627,163 @@ mod tests {
         let lease_dir = LeaseDir::new(dir.path(), "L");
         let spec = JobSpec::parse(br#"{"image":"x"}"#).unwrap();
         assert!(matches!(
-            plan("L", &spec, &[0], &lease_dir, false, &LIMITS),
+            plan(
+                "L",
+                &spec,
+                &[0],
+                &lease_dir,
+                &config(),
+                &Placement::default()
+            ),
             Err(RunError::NoDocker(_))
         ));
         let spec = JobSpec::parse(br#"{"command":["surely-not-installed-xyz"]}"#).unwrap();
-        let err = plan("L", &spec, &[0], &lease_dir, false, &LIMITS).unwrap_err();
+        let err = plan(
+            "L",
+            &spec,
+            &[0],
+            &lease_dir,
+            &config(),
+            &Placement::default(),
+        )
+        .unwrap_err();
         assert!(
             err.to_string().contains("surely-not-installed-xyz"),
             "{err}"
         );
+    }
+
+    fn ray_spec(version: &str) -> JobSpec {
+        JobSpec::parse(
+            format!(r#"{{"version":2,"runtime":"ray","ray":{{"entrypoint":"python main.py","version":"{version}"}}}}"#)
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_ray_job_needs_the_version_it_names_and_a_port_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let lease_dir = LeaseDir::new(dir.path(), "LeaseR");
+        let placed = Placement {
+            address: "127.0.0.1".into(),
+            port_base: 30100,
+            port_count: 100,
+            cluster: None,
+        };
+        let mut config = config();
+        let missing = plan(
+            "LeaseR",
+            &ray_spec("2.60.0"),
+            &[0],
+            &lease_dir,
+            &config,
+            &placed,
+        );
+        assert!(
+            matches!(&missing, Err(RunError::Ray { found, .. }) if found == "no Ray configured")
+        );
+        config.ray = Ok(RayInstall {
+            program: "/opt/ray/bin/ray".into(),
+            python: "/opt/ray/bin/python3".into(),
+            version: "2.60.0".into(),
+        });
+        let other = plan(
+            "LeaseR",
+            &ray_spec("2.59.0"),
+            &[0],
+            &lease_dir,
+            &config,
+            &placed,
+        )
+        .unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "the job needs Ray 2.59.0; this node has Ray 2.60.0"
+        );
+        let unported = Placement {
+            port_count: 0,
+            ..placed.clone()
+        };
+        assert!(matches!(
+            plan(
+                "LeaseR",
+                &ray_spec("2.60.0"),
+                &[0],
+                &lease_dir,
+                &config,
+                &unported
+            ),
+            Err(RunError::NoPorts("ray"))
+        ));
+        let plan = plan(
+            "LeaseR",
+            &ray_spec("2.60.0"),
+            &[0, 1],
+            &lease_dir,
+            &config,
+            &placed,
+        )
+        .unwrap();
+        assert_eq!(plan.program, "/opt/ray/bin/python3");
+        assert!(plan.args[0].ends_with(ray::LAUNCHER_FILE));
+        // A one-node cluster: rank 0 of 1 on this node's ports.
+        assert_eq!(plan.env["NODE_RANK"], "0");
+        assert_eq!(plan.env["WORLD_SIZE"], "1");
+        assert_eq!(plan.env["NPROC_PER_NODE"], "2");
+        assert_eq!(plan.env["MASTER_PORT"], "30100");
+        assert_eq!(plan.env["IOMESH_RAY_DASHBOARD_PORT"], "30101");
+        assert_eq!(plan.env["IOMESH_RAY_WORKER_PORT_MAX"], "30199");
+        assert!(plan.env["PATH"].starts_with("/opt/ray/bin:"));
+        assert_eq!(
+            placed.renter_ports(&ray_spec("2.60.0")),
+            vec![(RAY_DASHBOARD_PORT, 30101)]
+        );
+    }
+
+    #[test]
+    fn cluster_members_get_the_torchrun_variables() {
+        use iomesh_agent_proto::v1::ClusterPeer;
+        let dir = tempfile::tempdir().unwrap();
+        let lease_dir = LeaseDir::new(dir.path(), "LeaseB");
+        let peer = |rank: u32, address: &str| ClusterPeer {
+            rank,
+            lease: format!("Lease{rank}"),
+            address: address.into(),
+            gpus: 2,
+        };
+        let placed = Placement {
+            address: "10.0.0.2".into(),
+            port_base: 30200,
+            port_count: 100,
+            cluster: Some(ClusterPlacement {
+                rank: 1,
+                peers: vec![peer(0, "10.0.0.1"), peer(1, "10.0.0.2")],
+                master_addr: "10.0.0.1".into(),
+                master_port: 30000,
+            }),
+        };
+        let spec = JobSpec::parse(br#"{"command":["sh","-c","env"]}"#).unwrap();
+        let plan = plan("LeaseB", &spec, &[0, 1], &lease_dir, &config(), &placed).unwrap();
+        assert_eq!(plan.env["MASTER_ADDR"], "10.0.0.1");
+        assert_eq!(plan.env["MASTER_PORT"], "30000");
+        assert_eq!(plan.env["WORLD_SIZE"], "2");
+        assert_eq!(plan.env["NODE_RANK"], "1");
+        assert_eq!(plan.env["NPROC_PER_NODE"], "2");
+        assert_eq!(plan.env["IOMESH_PORT_BASE"], "30200");
+        let peers: serde_json::Value = serde_json::from_str(&plan.env["IOMESH_PEERS"]).unwrap();
+        assert_eq!(peers[0]["address"], "10.0.0.1");
+        assert_eq!(peers[1]["rank"], 1);
+        // A single lease running a process gets no cluster variables.
+        let alone = Placement {
+            cluster: None,
+            ..placed
+        };
+        let plan = plan_for(&spec, &lease_dir, &alone);
+        assert!(!plan.env.contains_key("WORLD_SIZE"));
+    }
+
+    fn plan_for(spec: &JobSpec, dir: &LeaseDir, placement: &Placement) -> Plan {
+        plan("LeaseB", spec, &[0], dir, &config(), placement).unwrap()
     }
 }

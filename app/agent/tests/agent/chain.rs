@@ -17,6 +17,7 @@ fn assignment(lease: &str, gpus: u32, spec: &[u8]) -> Assignment {
         gpu_count: gpus,
         job_spec: spec.to_vec(),
         duration_secs: 3_600,
+        ..Assignment::default()
     }
 }
 

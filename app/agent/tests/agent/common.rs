@@ -7,7 +7,7 @@
 use anchor_lang::prelude::Pubkey;
 use iomesh_agent::{
     agent::Agent,
-    config::{AgentConfig, OnShutdown},
+    config::{AgentConfig, OnShutdown, PortRange},
     gpu::parse_override,
     logs::{LogReader, LogRecord, LogStream},
     runner::{
@@ -198,6 +198,11 @@ pub fn agent_config(
         runner: runner_config(bwrap(Path::new("/dev"), Vec::new())),
         lease_check_interval: Duration::from_secs(30),
         on_shutdown: OnShutdown::Leave,
+        advertise_address: std::net::Ipv4Addr::LOCALHOST.into(),
+        job_ports: PortRange {
+            first: 30_000,
+            last: 39_999,
+        },
     }
 }
 

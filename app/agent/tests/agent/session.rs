@@ -217,6 +217,7 @@ async fn session_authenticates_heartbeats_and_reports_its_job_after_reconnecting
                 gpu_count: 1,
                 job_spec: spec.to_vec(),
                 duration_secs: 3_600,
+                ..Assignment::default()
             })),
         }))
         .await
@@ -365,6 +366,7 @@ async fn the_binary_leaves_jobs_running_on_sigterm_and_the_next_one_reattaches()
                 gpu_count: 1,
                 job_spec: spec.to_vec(),
                 duration_secs: 3_600,
+                ..Assignment::default()
             })),
         }))
         .await

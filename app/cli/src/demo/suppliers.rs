@@ -6,7 +6,7 @@ use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, Context as _, Result};
 use iomesh_agent::{
     agent::Agent,
-    config::{AgentConfig, OnShutdown},
+    config::{AgentConfig, OnShutdown, PortRange},
     gpu,
     runner::{
         proc,
@@ -96,6 +96,17 @@ pub struct Supplier {
     shutdown: CancellationToken,
 }
 
+/// The demo's agents share one machine: each gets its own job ports.
+fn next_job_ports() -> PortRange {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let index = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 20;
+    let first = 40_000 + index * 1_000;
+    PortRange {
+        first,
+        last: first + 999,
+    }
+}
+
 impl Supplier {
     /// Registers `listing` on-chain and starts its agent.
     pub async fn start(
@@ -153,6 +164,8 @@ impl Supplier {
             // scheduler could not tell the agent.
             lease_check_interval: Duration::from_secs(5),
             on_shutdown: OnShutdown::Stop,
+            advertise_address: std::net::Ipv4Addr::LOCALHOST.into(),
+            job_ports: next_job_ports(),
         };
         std::fs::create_dir_all(&config.state_dir)
             .with_context(|| format!("creating {}", config.state_dir.display()))?;

@@ -4,12 +4,12 @@
 #![allow(dead_code)]
 
 use anchor_lang::AccountSerialize;
-use iomesh::state::{encode_text, Lease, LeaseStatus, Market, Node, NodeStatus};
+use iomesh::state::{encode_text, Cluster, Lease, LeaseStatus, Market, Node, NodeStatus};
 use iomesh_agent_proto::{
     auth_message, job_spec_hash, spec_submission_message,
     v1::{
         agent_message::Msg as AgentMsg, scheduler_client::SchedulerClient,
-        scheduler_message::Msg as SchedMsg, AgentMessage, Assignment, AssignmentAck,
+        scheduler_message::Msg as SchedMsg, AgentMessage, Assignment, AssignmentAck, Capabilities,
         ChallengeResponse, Gpu, Heartbeat, Hello, JobState, JobUpdate, SchedulerMessage, Welcome,
     },
 };
@@ -113,6 +113,51 @@ impl Chain {
         self.write(vec![(address, encode(&node(operator, gpus)))])
             .await;
         address
+    }
+
+    /// A complete cluster of `renter` (every lease funded) with one pending
+    /// lease per node in `nodes`, each committing to `spec`; returns the
+    /// leases' addresses.
+    pub async fn cluster(
+        &self,
+        renter: &Pubkey,
+        cluster_nonce: u64,
+        nodes: &[Pubkey],
+        first_lease_nonce: u64,
+        spec: &[u8],
+    ) -> Vec<Pubkey> {
+        let cluster = Cluster {
+            version: 1,
+            bump: 251,
+            renter: *renter,
+            nonce: cluster_nonce,
+            leases_expected: nodes.len() as u16,
+            leases_funded: nodes.len() as u16,
+            leases_unwound: 0,
+            funding_deadline: now() + 600,
+            created_at: now() - 10,
+            completed_at: now(),
+            reserved: [0; 32],
+        };
+        let mut accounts = vec![(
+            iomesh_client::pda::cluster(renter, cluster_nonce),
+            encode(&cluster),
+        )];
+        let mut leases = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let nonce = first_lease_nonce + i as u64;
+            let address = iomesh_client::pda::lease(renter, nonce);
+            let member = Lease {
+                in_cluster: true,
+                cluster_nonce,
+                cluster_funding_deadline: cluster.funding_deadline,
+                ..lease(renter, node, nonce, job_spec_hash(spec))
+            };
+            accounts.push((address, encode(&member)));
+            leases.push(address);
+        }
+        self.write(accounts).await;
+        leases
     }
 
     /// Pending leases of `renter` on `node`, committing to `spec`; returns their addresses.
@@ -273,12 +318,31 @@ pub struct TestAgent {
 }
 
 impl TestAgent {
-    /// Dials `url` as `operator`, answering the challenge with `signer`'s key.
+    /// Dials `url` as `operator`, answering the challenge with `signer`'s
+    /// key; the agent offers no Ray, and ports 30000-30999 on 127.0.0.1.
     pub async fn connect(
         url: &str,
         operator: &Pubkey,
         signer: &Keypair,
         running: &[Pubkey],
+    ) -> Result<Self, Status> {
+        let capabilities = Capabilities {
+            ray_missing: "Ray is not installed on this node".into(),
+            advertised_address: "127.0.0.1".into(),
+            job_ports_first: 30_000,
+            job_ports_last: 30_999,
+            ..Capabilities::default()
+        };
+        Self::connect_offering(url, operator, signer, running, capabilities).await
+    }
+
+    /// `connect`, saying `capabilities` in Hello.
+    pub async fn connect_offering(
+        url: &str,
+        operator: &Pubkey,
+        signer: &Keypair,
+        running: &[Pubkey],
+        capabilities: Capabilities,
     ) -> Result<Self, Status> {
         let mut client = SchedulerClient::connect(url.to_string())
             .await
@@ -302,6 +366,7 @@ impl TestAgent {
                         ..JobUpdate::default()
                     })
                     .collect(),
+                capabilities: Some(capabilities),
             })))
             .await
             .unwrap();

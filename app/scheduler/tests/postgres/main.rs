@@ -2,6 +2,7 @@
 //! gRPC and HTTP servers over sockets, and chain state written by the
 //! indexer's own writer.
 
+mod clusters;
 mod common;
 mod dispatch;
 mod handshake;
