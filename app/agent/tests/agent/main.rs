@@ -5,6 +5,7 @@
 mod chain;
 mod common;
 mod logs;
+mod ray;
 mod runner;
 mod sandbox;
 mod session;

@@ -1,0 +1,195 @@
+//! `ray` jobs with real Ray (the pinned `ray[default]` that `scripts/ray-env`
+//! installs; `IOMESH_TEST_RAY` names its `ray`), in the real sandbox: two
+//! agents' jobs form one Ray cluster on loopback, the renter's entrypoint
+//! runs on both members and its output is in the lease's log, the
+//! dashboard answers on the lease's own port, and stopping the members
+//! leaves no Ray process of the lease anywhere.
+
+use crate::common::{bwrap, runner_config, wait_update, StateDir};
+use iomesh_agent::{
+    jobs::{Jobs, StopCause},
+    logs::LogReader,
+    ray::{self, RayInstall},
+    runner::{Placement, RunnerConfig},
+};
+use iomesh_agent_proto::{
+    v1::{ClusterPeer, ClusterPlacement, JobState},
+    JobSpec,
+};
+use std::{path::Path, time::Duration};
+
+/// The Ray the tests run; `scripts/test` installs it.
+fn test_ray() -> RayInstall {
+    let program = std::env::var("IOMESH_TEST_RAY").expect(
+        "IOMESH_TEST_RAY names the `ray` of the tests' Ray (./scripts/test sets it up with scripts/ray-env)",
+    );
+    ray::detect(Path::new(&program)).expect("the tests' Ray runs")
+}
+
+fn ray_runner() -> RunnerConfig {
+    RunnerConfig {
+        ray: Ok(test_ray()),
+        ..runner_config(bwrap(Path::new("/dev"), Vec::new()))
+    }
+}
+
+/// The entrypoint: one task pinned to each alive node, each reporting the
+/// lease whose member ran it (Ray's workers inherit their raylet's
+/// environment, and each raylet is a different lease's job).
+const ENTRYPOINT: &str = r#"python -c "
+import os, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
+ray.init()
+@ray.remote(num_cpus=0)
+def where():
+    return os.environ['IOMESH_LEASE']
+nodes = [n['NodeID'] for n in ray.nodes() if n['Alive']]
+print('alive nodes:', len(nodes))
+for lease in sorted(ray.get([where.options(scheduling_strategy=On(n, soft=False)).remote() for n in nodes])):
+    print('task ran on lease', lease)
+""#;
+
+fn ray_spec() -> JobSpec {
+    let json = serde_json::json!({
+        "version": 2,
+        "runtime": "ray",
+        "ray": {"entrypoint": ENTRYPOINT, "version": test_ray().version},
+    });
+    JobSpec::parse(json.to_string().as_bytes()).unwrap()
+}
+
+fn member(rank: u32, port_base: u16, peers: &[ClusterPeer]) -> Placement {
+    Placement {
+        address: "127.0.0.1".into(),
+        port_base,
+        port_count: iomesh_agent_proto::PORT_BLOCK,
+        cluster: Some(ClusterPlacement {
+            rank,
+            peers: peers.to_vec(),
+            master_addr: "127.0.0.1".into(),
+            master_port: u32::from(peers_base(peers)),
+        }),
+    }
+}
+
+/// Rank 0's first port: the test gives members consecutive blocks from 34000.
+fn peers_base(_peers: &[ClusterPeer]) -> u16 {
+    34_000
+}
+
+/// The lease's log lines so far (none before the job wrote any).
+fn lines_of(dir: &Path) -> Vec<String> {
+    LogReader::open(dir)
+        .ok()
+        .and_then(|reader| reader.read(None, None).ok())
+        .map(|records| records.into_iter().map(|r| r.line).collect())
+        .unwrap_or_default()
+}
+
+/// Waits up to `secs` for a log line of the lease containing `needle`.
+async fn wait_line(dir: &Path, needle: &str, secs: u64) -> String {
+    for _ in 0..secs * 5 {
+        if let Some(line) = lines_of(dir).into_iter().find(|l| l.contains(needle)) {
+            return line;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "no log line with {needle:?} within {secs} s; the log:\n{}",
+        lines_of(dir).join("\n")
+    );
+}
+
+/// Processes whose environment names `lease` (every process of its job, Ray's included).
+fn processes_of(lease: &str) -> Vec<u32> {
+    let marker = format!("IOMESH_LEASE={lease}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_nothing() {
+    let (head_lease, worker_lease) = ("LeaseRayHead", "LeaseRayWorker");
+    let peers = [
+        ClusterPeer {
+            rank: 0,
+            lease: head_lease.into(),
+            address: "127.0.0.1".into(),
+            gpus: 1,
+        },
+        ClusterPeer {
+            rank: 1,
+            lease: worker_lease.into(),
+            address: "127.0.0.1".into(),
+            gpus: 1,
+        },
+    ];
+    // Two agents' state: as on two machines, each job in its own sandbox.
+    let (head_state, worker_state) = (StateDir::new(), StateDir::new());
+    let (head_tx, mut head_events) = tokio::sync::mpsc::channel(64);
+    let (worker_tx, mut worker_events) = tokio::sync::mpsc::channel(64);
+    let (head_jobs, _) = Jobs::open(head_state.path(), 0..1, ray_runner(), head_tx)
+        .await
+        .unwrap();
+    let (worker_jobs, _) = Jobs::open(worker_state.path(), 0..1, ray_runner(), worker_tx)
+        .await
+        .unwrap();
+
+    // The worker may start first: it waits for the head.
+    worker_jobs
+        .start_held(worker_lease, &ray_spec(), 1, &member(1, 34_100, &peers))
+        .unwrap();
+    head_jobs
+        .start_held(head_lease, &ray_spec(), 1, &member(0, 34_000, &peers))
+        .unwrap();
+    let head_dir = head_jobs.lease_dir(head_lease).root().to_path_buf();
+    let worker_dir = worker_jobs.lease_dir(worker_lease).root().to_path_buf();
+
+    wait_line(&head_dir, "2 of 2 Ray node(s) alive", 180).await;
+    wait_line(&head_dir, "alive nodes: 2", 180).await;
+    let head_line = wait_line(&head_dir, &format!("task ran on lease {head_lease}"), 60).await;
+    let worker_line = wait_line(&head_dir, &format!("task ran on lease {worker_lease}"), 60).await;
+    assert!(head_line.ends_with(head_lease) && worker_line.ends_with(worker_lease));
+    wait_line(&head_dir, "SUCCEEDED", 60).await;
+    wait_line(
+        &worker_dir,
+        "joining the Ray head at 127.0.0.1:34000 as rank 1",
+        5,
+    )
+    .await;
+
+    // The dashboard and job API answer on the lease's own port (the renter's 8265).
+    let jobs: serde_json::Value = reqwest::get("http://127.0.0.1:34001/api/jobs/")
+        .await
+        .expect("the head's dashboard answers on port base + 1")
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs[0]["submission_id"], head_lease);
+    assert!(
+        !processes_of(head_lease).is_empty() && !processes_of(worker_lease).is_empty(),
+        "Ray runs while the leases do"
+    );
+
+    // The lease ends: both members stop and no Ray process of either is left.
+    for (jobs, lease) in [(&head_jobs, head_lease), (&worker_jobs, worker_lease)] {
+        assert!(jobs.stop(
+            lease,
+            StopCause {
+                state: JobState::Stopped,
+                detail: "the lease ended".into(),
+            },
+        ));
+    }
+    wait_update(&mut head_events, head_lease, JobState::Stopped).await;
+    wait_update(&mut worker_events, worker_lease, JobState::Stopped).await;
+    assert_eq!(processes_of(head_lease), Vec::<u32>::new());
+    assert_eq!(processes_of(worker_lease), Vec::<u32>::new());
+}
