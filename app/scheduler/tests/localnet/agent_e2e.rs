@@ -61,6 +61,17 @@ pub(crate) async fn start_agent(
     scheduler_url: &str,
     state: &StateDir,
 ) -> RunningAgent {
+    start_agent_with(chain, node, scheduler_url, state, |_| {}).await
+}
+
+/// `start_agent` with `adjust` applied to the agent's configuration.
+pub(crate) async fn start_agent_with(
+    chain: &Chain,
+    node: &TestNode,
+    scheduler_url: &str,
+    state: &StateDir,
+    adjust: impl FnOnce(&mut iomesh_agent::config::AgentConfig),
+) -> RunningAgent {
     let mut config = agent_config(
         &chain.localnet.rpc_url(),
         scheduler_url,
@@ -71,6 +82,7 @@ pub(crate) async fn start_agent(
     // The agent's own on-chain re-read of a running lease is far off, so a
     // job stopped within the test was stopped by the scheduler's Stop.
     config.lease_check_interval = Duration::from_secs(600);
+    adjust(&mut config);
     let (agent, events) = iomesh_agent::start(&config).await.expect("agent starts");
     let shutdown = CancellationToken::new();
     let session = tokio::spawn(session::run(

@@ -104,10 +104,13 @@ async fn a_submitted_lease_reaches_its_agent_is_adopted_on_reconnect_and_stopped
         (again.lease.as_str(), again.attempt),
         (leases[1].to_string().as_str(), 2)
     );
-    assert_eq!(
-        assignment_state(&pool, &leases[1]).await,
-        vec![(1, "released".to_string()), (2, "sent".to_string())]
-    );
+    // The dispatcher marks an assignment sent after handing it to the
+    // session: the agent may read it before that commits.
+    let sent = vec![(1, "released".to_string()), (2, "sent".to_string())];
+    eventually("the second attempt marked sent", || async {
+        (assignment_state(&pool, &leases[1]).await == sent).then_some(())
+    })
+    .await;
     assert!(agent.ack(&again).await);
 
     // The renter cancels the first lease on-chain: the agent is told to stop.
