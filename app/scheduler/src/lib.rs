@@ -82,8 +82,23 @@ impl Running {
     pub async fn stop(self) -> Result<()> {
         self.shared.shutdown.cancel();
         let mut first_error = None;
-        for task in self.tasks {
-            match task.await {
+        // The servers drain their connections; a peer that keeps one open
+        // (an agent that hung without closing its socket) must not keep
+        // the replica from stopping.
+        let deadline = tokio::time::Instant::now() + DRAIN;
+        for mut task in self.tasks {
+            let finished = match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(finished) => finished,
+                Err(_) => {
+                    tracing::warn!(
+                        drain_secs = DRAIN.as_secs(),
+                        "a server still had open connections after the drain period; closing them"
+                    );
+                    task.abort();
+                    continue;
+                }
+            };
+            match finished {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     first_error.get_or_insert(err);
@@ -115,6 +130,9 @@ impl Running {
         }
     }
 }
+
+/// How long a stopping replica waits for its servers' open connections.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts a replica on `pool` (migrated) with `config`.
 pub async fn start(config: Config, pool: PgPool) -> Result<Running> {

@@ -18,5 +18,6 @@ mod harness;
 mod agent_fixture;
 
 mod agent_e2e;
+mod clusters;
 mod lifecycle;
 mod renter_access;

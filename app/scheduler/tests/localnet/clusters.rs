@@ -1,0 +1,315 @@
+//! A cluster lease is a real Ray cluster: two real agents (with the tests'
+//! pinned Ray, `IOMESH_TEST_RAY`) serve a two-lease cluster paid on the
+//! localnet. The Ray program sees both nodes and runs a task on each; its
+//! output reaches the renter through the logs API; the head's dashboard is
+//! reached through the tunnel; a cancel stops Ray on both members, and a
+//! worker whose agent dies gets its lease reported failed, the head stopped
+//! and Ray gone there.
+
+use crate::{
+    agent_e2e::{lease_on_chain, start_agent_with, RunningAgent},
+    agent_fixture::StateDir,
+    common,
+    fixture::{Chain, TestNode},
+    harness::Indexer,
+    lifecycle::scheduler_authority,
+    renter_access::token,
+};
+use iomesh_agent_proto::{job_spec_hash, RAY_DASHBOARD_PORT};
+use iomesh_client::{client::Client, instructions, tokens::TokenMint};
+use iomesh_scheduler::{watchdog::Reporter, Config, Running};
+use solana_commitment_config::CommitmentConfig;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use sqlx::PgPool;
+use std::path::Path;
+
+/// One task pinned to each alive Ray node, each printing the lease whose
+/// member ran it (a worker inherits its raylet's environment).
+const ENTRYPOINT: &str = r#"python -c "
+import os, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
+ray.init()
+@ray.remote(num_cpus=0)
+def where():
+    return os.environ['IOMESH_LEASE']
+nodes = [n['NodeID'] for n in ray.nodes() if n['Alive']]
+print('alive nodes:', len(nodes))
+for lease in sorted(ray.get([where.options(scheduling_strategy=On(n, soft=False)).remote() for n in nodes])):
+    print('task ran on lease', lease)
+""#;
+
+fn ray_version() -> String {
+    let ray = std::env::var("IOMESH_TEST_RAY").expect(
+        "IOMESH_TEST_RAY names the tests' `ray` (./scripts/test sets it up with scripts/ray-env)",
+    );
+    iomesh_agent::ray::detect(Path::new(&ray))
+        .expect("the tests' Ray runs")
+        .version
+}
+
+fn ray_spec() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": 2,
+        "runtime": "ray",
+        "ray": {"entrypoint": ENTRYPOINT, "version": ray_version()},
+    }))
+    .unwrap()
+}
+
+/// A real agent offering the tests' Ray, with job ports from `first_port`.
+async fn ray_agent(
+    chain: &Chain,
+    node: &TestNode,
+    scheduler: &str,
+    state: &StateDir,
+    first_port: u16,
+) -> RunningAgent {
+    let ray = std::env::var("IOMESH_TEST_RAY").expect("IOMESH_TEST_RAY");
+    start_agent_with(chain, node, scheduler, state, |config| {
+        config.runner.ray = iomesh_agent::ray::detect(Path::new(&ray));
+        config.job_ports = iomesh_agent::config::PortRange {
+            first: first_port,
+            last: first_port + 999,
+        };
+    })
+    .await
+}
+
+/// A complete cluster of `renter` with one one-GPU lease per node, funded
+/// on-chain, committing to `spec`; the leases in node order.
+async fn cluster(
+    chain: &Chain,
+    renter: &Keypair,
+    cluster_nonce: u64,
+    nodes: &[&TestNode],
+    first_nonce: u64,
+    spec: &[u8],
+) -> Vec<Pubkey> {
+    let address = iomesh_client::pda::cluster(&renter.pubkey(), cluster_nonce);
+    chain
+        .send(
+            &[instructions::create_cluster(
+                &renter.pubkey(),
+                iomesh::CreateClusterArgs {
+                    nonce: cluster_nonce,
+                    leases_expected: nodes.len() as u16,
+                    funding_deadline: common::now() + 600,
+                },
+            )],
+            &[renter],
+        )
+        .await;
+    let mint = TokenMint {
+        mint: chain.mint,
+        token_program: chain.token_program,
+    };
+    let mut leases = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let nonce = first_nonce + i as u64;
+        chain
+            .send(
+                &[instructions::create_cluster_lease(
+                    &renter.pubkey(),
+                    &renter.pubkey(),
+                    &node.address,
+                    &mint,
+                    iomesh::CreateLeaseArgs {
+                        nonce,
+                        gpus: 1,
+                        duration_secs: 3_600,
+                        max_price_per_gpu_hour: u64::MAX,
+                        job_spec_hash: job_spec_hash(spec),
+                    },
+                    Some(address),
+                )],
+                &[renter],
+            )
+            .await;
+        leases.push(iomesh_client::pda::lease(&renter.pubkey(), nonce));
+    }
+    leases
+}
+
+/// The lines of `lease`'s log as its renter reads them through the API.
+async fn renter_log(http: &str, renter: &Keypair, lease: &Pubkey) -> Vec<String> {
+    let response = reqwest::Client::new()
+        .get(format!("{http}/v1/leases/{lease}/logs?tail=10000"))
+        .bearer_auth(token(renter, lease, 60))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await;
+    let Ok(response) = response.and_then(|r| r.error_for_status()) else {
+        return Vec::new();
+    };
+    let Ok(text) = response.text().await else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|record| record["line"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits for `needle` in the head's log (Ray's start on a loaded 2-core
+/// machine takes a while: up to 3 minutes); panics with both members' logs.
+async fn wait_head_log(http: &str, renter: &Keypair, head: &Pubkey, worker: &Pubkey, needle: &str) {
+    for _ in 0..360 {
+        if renter_log(http, renter, head)
+            .await
+            .iter()
+            .any(|l| l.contains(needle))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!(
+        "no {needle:?} in the renter's log of the head {head} within 3 minutes; its log:\n{}\nthe worker's:\n{}",
+        renter_log(http, renter, head).await.join("\n"),
+        renter_log(http, renter, worker).await.join("\n")
+    );
+}
+
+/// Processes whose environment names `lease` (its job's, Ray's included).
+fn processes_of(lease: &Pubkey) -> Vec<u32> {
+    let marker = format!("IOMESH_LEASE={lease}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+async fn no_processes_left(lease: &Pubkey) {
+    common::eventually("no process of the lease left", || async {
+        processes_of(lease).is_empty().then_some(())
+    })
+    .await
+}
+
+/// Submits both specs and waits until Ray ran a task on each member;
+/// returns the leases as (head, worker).
+async fn run_cluster(
+    http: &str,
+    renter: &Keypair,
+    leases: &[Pubkey],
+    spec: &[u8],
+) -> (Pubkey, Pubkey) {
+    for lease in leases {
+        common::eventually("the lease indexed and its spec accepted", || async {
+            let (status, _) = common::submit_spec(http, lease, spec, renter).await;
+            (status == 201).then_some(())
+        })
+        .await;
+    }
+    let mut ranked = leases.to_vec();
+    ranked.sort_by_key(|l| l.to_bytes());
+    let (head, worker) = (ranked[0], ranked[1]);
+    wait_head_log(http, renter, &head, &worker, "alive nodes: 2").await;
+    for member in [head, worker] {
+        let needle = format!("task ran on lease {member}");
+        wait_head_log(http, renter, &head, &worker, &needle).await;
+    }
+    (head, worker)
+}
+
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn a_cluster_lease_is_one_ray_cluster_reached_through_the_tunnel_and_ends_as_one(
+    pool: PgPool,
+) {
+    let chain = Chain::start().await;
+    let scheduler = scheduler_authority(&chain, 2).await;
+    let indexer = Indexer::spawn(&pool, chain.localnet.grpc_url(), chain.localnet.rpc_url());
+    let client = Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed());
+    let mut config = Config::new("unused: the pool is given");
+    config.replica_id = Some("replica-ray".into());
+    config.rpc_url = chain.localnet.rpc_url();
+    config.watchdog_ms = 200;
+    config.poll_ms = 200;
+    config.agent_heartbeat_ms = 500;
+    let replica: Running = iomesh_scheduler::start_with_reporter(
+        config,
+        pool.clone(),
+        Some(Reporter {
+            client: Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed()),
+            authority: scheduler.insecure_clone(),
+        }),
+    )
+    .await
+    .unwrap();
+    let http = replica.http_url();
+    let nodes = [chain.register_node(1).await, chain.register_node(1).await];
+    let states = [StateDir::new(), StateDir::new()];
+    let agents = [
+        ray_agent(&chain, &nodes[0], &replica.grpc_url(), &states[0], 35_000).await,
+        ray_agent(&chain, &nodes[1], &replica.grpc_url(), &states[1], 36_000).await,
+    ];
+    let renter = chain.renter(100).await;
+    let spec = ray_spec();
+
+    // 1. One Ray cluster over both leases; the renter reads its output and
+    // reaches the head's dashboard through the tunnel.
+    let leases = cluster(&chain, &renter, 1, &[&nodes[0], &nodes[1]], 1, &spec).await;
+    let (head, worker) = run_cluster(&http, &renter, &leases, &spec).await;
+    let (status, jobs) = crate::renter_access::get(
+        &format!("{http}/v1/leases/{head}/ports/{RAY_DASHBOARD_PORT}/api/jobs/"),
+        Some(&token(&renter, &head, 60)),
+    )
+    .await;
+    assert_eq!(status, 200, "{jobs}");
+    assert_eq!(jobs[0]["submission_id"], head.to_string());
+    assert_eq!(jobs[0]["status"], "SUCCEEDED", "{jobs}");
+    for lease in [head, worker] {
+        assert!(!processes_of(&lease).is_empty(), "Ray of {lease} runs");
+    }
+
+    // 2. The renter cancels one member: Ray stops on both, nothing is left.
+    let (keys, _) = client.lease_keys(&worker).await.unwrap();
+    chain.send(&[keys.cancel()], &[&renter]).await;
+    no_processes_left(&worker).await;
+    no_processes_left(&head).await;
+    let (_, view) = crate::renter_access::get(
+        &format!("{http}/v1/leases/{head}"),
+        Some(&token(&renter, &head, 60)),
+    )
+    .await;
+    assert!(
+        view.to_string()
+            .contains("another lease of its cluster ended"),
+        "{view}"
+    );
+
+    // The head's lease is still active on-chain: the renter cancels it for
+    // the refund of its unused time (and frees the node's GPU).
+    let (keys, _) = client.lease_keys(&head).await.unwrap();
+    chain.send(&[keys.cancel()], &[&renter]).await;
+
+    // 3. A second cluster; the worker's agent dies mid-job: its lease is
+    // reported failed on-chain, the head is stopped and its Ray is gone.
+    let leases = cluster(&chain, &renter, 2, &[&nodes[0], &nodes[1]], 3, &spec).await;
+    let (head, worker) = run_cluster(&http, &renter, &leases, &spec).await;
+    let worker_index = if leases[0] == worker { 0 } else { 1 };
+    agents[worker_index].session.abort();
+    common::eventually("report_failure to close the worker's lease", || async {
+        lease_on_chain(&client, &worker)
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    no_processes_left(&head).await;
+
+    for agent in &agents {
+        agent.shutdown.cancel();
+    }
+    replica.stop().await.unwrap();
+    indexer.stop().await;
+    // The dead agent's job (its Ray worker) is killed with its state directory.
+    drop(states);
+}
