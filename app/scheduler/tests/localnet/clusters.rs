@@ -1,6 +1,7 @@
-//! A cluster lease is a real Ray cluster: two real agents (with the tests'
-//! pinned Ray, `IOMESH_TEST_RAY`) serve a two-lease cluster paid on the
-//! localnet. The Ray program sees both nodes and runs a task on each; its
+//! A cluster lease acts as one: two real agents (with the tests' pinned
+//! Ray, `IOMESH_TEST_RAY`) serve two-lease clusters paid on the localnet. A
+//! process job's members get the torchrun variables (their rank, the
+//! other's address, rank 0's port). The Ray program sees both nodes and runs a task on each; its
 //! output reaches the renter through the logs API; the head's dashboard is
 //! reached through the tunnel; a cancel stops Ray on both members, and a
 //! worker whose agent dies gets its lease reported failed, the head stopped
@@ -152,7 +153,7 @@ async fn renter_log(http: &str, renter: &Keypair, lease: &Pubkey) -> Vec<String>
         .collect()
 }
 
-/// Waits for `needle` in the head's log (Ray's start on a loaded 2-core
+/// Waits for `needle` in the log of `head` (Ray's start on a loaded 2-core
 /// machine takes a while: up to 3 minutes); panics with both members' logs.
 async fn wait_head_log(http: &str, renter: &Keypair, head: &Pubkey, worker: &Pubkey, needle: &str) {
     for _ in 0..360 {
@@ -220,7 +221,7 @@ async fn run_cluster(
 }
 
 #[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
-async fn a_cluster_lease_is_one_ray_cluster_reached_through_the_tunnel_and_ends_as_one(
+async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_the_tunnel_and_its_endings(
     pool: PgPool,
 ) {
     let chain = Chain::start().await;
@@ -252,6 +253,52 @@ async fn a_cluster_lease_is_one_ray_cluster_reached_through_the_tunnel_and_ends_
     ];
     let renter = chain.renter(100).await;
     let spec = ray_spec();
+
+    // 0. A process job on a cluster: each member gets the torchrun
+    // variables, its own rank and the other's address.
+    let torchrun = serde_json::to_vec(&serde_json::json!({
+        "command": ["sh", "-c", "echo rank=$NODE_RANK world=$WORLD_SIZE nproc=$NPROC_PER_NODE \
+            master=$MASTER_ADDR:$MASTER_PORT; echo peers=$IOMESH_PEERS; sleep 600"],
+    }))
+    .unwrap();
+    let leases = cluster(&chain, &renter, 3, &[&nodes[0], &nodes[1]], 5, &torchrun).await;
+    for lease in &leases {
+        common::eventually("the lease indexed and its spec accepted", || async {
+            let (status, _) = common::submit_spec(&http, lease, &torchrun, &renter).await;
+            (status == 201).then_some(())
+        })
+        .await;
+    }
+    let mut ranked = leases.clone();
+    ranked.sort_by_key(|l| l.to_bytes());
+    let master_port: i32 = common::eventually("rank 0's port block", || async {
+        sqlx::query_scalar(
+            "SELECT port_base FROM assignments WHERE lease = $1 AND ended_at IS NULL",
+        )
+        .bind(ranked[0].as_ref())
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .flatten()
+    })
+    .await;
+    for (rank, lease) in ranked.iter().enumerate() {
+        let expected = format!("rank={rank} world=2 nproc=1 master=127.0.0.1:{master_port}");
+        wait_head_log(&http, &renter, lease, &ranked[1 - rank], &expected).await;
+        let peers = renter_log(&http, &renter, lease).await;
+        let peers = peers.iter().find_map(|l| l.strip_prefix("peers=")).unwrap();
+        let peers: serde_json::Value = serde_json::from_str(peers).unwrap();
+        assert_eq!(peers.as_array().unwrap().len(), 2, "{peers}");
+        assert_eq!(peers[1 - rank]["address"], "127.0.0.1");
+        assert_eq!(peers[1 - rank]["rank"], 1 - rank);
+    }
+    for lease in &leases {
+        let (keys, _) = client.lease_keys(lease).await.unwrap();
+        chain.send(&[keys.cancel()], &[&renter]).await;
+    }
+    for lease in &leases {
+        no_processes_left(lease).await;
+    }
 
     // 1. One Ray cluster over both leases; the renter reads its output and
     // reaches the head's dashboard through the tunnel.
