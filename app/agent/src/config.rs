@@ -164,8 +164,10 @@ pub struct RunArgs {
     pub advertise_address: std::net::IpAddr,
     /// Ports the scheduler may hand to this node's jobs (blocks of 100 per
     /// lease: Ray's services, torchrun's MASTER_PORT, the job's own);
-    /// nothing else on the machine may use them.
-    #[arg(long, env = "IOMESH_AGENT_JOB_PORTS", default_value = "30000-39999", value_parser = parse_port_range)]
+    /// nothing else on the machine may use them. Keep them out of the
+    /// kernel's ephemeral range (net.ipv4.ip_local_port_range, usually
+    /// 32768-60999), where any outgoing connection may take one.
+    #[arg(long, env = "IOMESH_AGENT_JOB_PORTS", default_value = "20000-29999", value_parser = parse_port_range)]
     pub job_ports: PortRange,
 }
 
@@ -179,7 +181,7 @@ pub struct PortRange {
 fn parse_port_range(text: &str) -> Result<PortRange, String> {
     let (first, last) = text
         .split_once('-')
-        .ok_or_else(|| format!("{text:?} is not FIRST-LAST, e.g. 30000-39999"))?;
+        .ok_or_else(|| format!("{text:?} is not FIRST-LAST, e.g. 20000-29999"))?;
     let port = |p: &str| {
         p.trim()
             .parse::<u16>()

@@ -200,8 +200,8 @@ pub fn agent_config(
         on_shutdown: OnShutdown::Leave,
         advertise_address: std::net::Ipv4Addr::LOCALHOST.into(),
         job_ports: PortRange {
-            first: 30_000,
-            last: 39_999,
+            first: 20_000,
+            last: 29_999,
         },
     }
 }

@@ -5,7 +5,7 @@
 //! dashboard answers on the lease's own port, and stopping the members
 //! leaves no Ray process of the lease anywhere.
 
-use crate::common::{bwrap, runner_config, wait_update, StateDir};
+use crate::common::{bwrap, next_message, runner_config, wait_update, StateDir};
 use iomesh_agent::{
     jobs::{Jobs, StopCause},
     logs::LogReader,
@@ -13,7 +13,7 @@ use iomesh_agent::{
     runner::{Placement, RunnerConfig},
 };
 use iomesh_agent_proto::{
-    v1::{ClusterPeer, ClusterPlacement, JobState},
+    v1::{agent_message, ClusterPeer, ClusterPlacement, JobState},
     JobSpec,
 };
 use std::{path::Path, time::Duration};
@@ -72,9 +72,9 @@ fn member(rank: u32, port_base: u16, peers: &[ClusterPeer]) -> Placement {
     }
 }
 
-/// Rank 0's first port: the test gives members consecutive blocks from 34000.
+/// Rank 0's first port: the test gives members consecutive blocks from 24000 (below the ephemeral range).
 fn peers_base(_peers: &[ClusterPeer]) -> u16 {
-    34_000
+    24_000
 }
 
 /// The lease's log lines so far (none before the job wrote any).
@@ -144,10 +144,10 @@ async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_n
 
     // The worker may start first: it waits for the head.
     worker_jobs
-        .start_held(worker_lease, &ray_spec(), 1, &member(1, 34_100, &peers))
+        .start_held(worker_lease, &ray_spec(), 1, &member(1, 24_100, &peers))
         .unwrap();
     head_jobs
-        .start_held(head_lease, &ray_spec(), 1, &member(0, 34_000, &peers))
+        .start_held(head_lease, &ray_spec(), 1, &member(0, 24_000, &peers))
         .unwrap();
     let head_dir = head_jobs.lease_dir(head_lease).root().to_path_buf();
     let worker_dir = worker_jobs.lease_dir(worker_lease).root().to_path_buf();
@@ -160,13 +160,13 @@ async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_n
     wait_line(&head_dir, "SUCCEEDED", 60).await;
     wait_line(
         &worker_dir,
-        "joining the Ray head at 127.0.0.1:34000 as rank 1",
+        "joining the Ray head at 127.0.0.1:24000 as rank 1",
         5,
     )
     .await;
 
     // The dashboard and job API answer on the lease's own port (the renter's 8265).
-    let jobs: serde_json::Value = reqwest::get("http://127.0.0.1:34001/api/jobs/")
+    let jobs: serde_json::Value = reqwest::get("http://127.0.0.1:24001/api/jobs/")
         .await
         .expect("the head's dashboard answers on port base + 1")
         .json()
@@ -192,4 +192,80 @@ async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_n
     wait_update(&mut worker_events, worker_lease, JobState::Stopped).await;
     assert_eq!(processes_of(head_lease), Vec::<u32>::new());
     assert_eq!(processes_of(worker_lease), Vec::<u32>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ray_leases_on_one_node_share_no_ports_temp_dirs_or_nodes() {
+    // Each lease sees only its own Ray node and its own Ray temp directory.
+    let entrypoint = r#"python -c "
+import os, ray
+ray.init()
+print('nodes:', len(ray.nodes()))
+print('sessions:', len([d for d in os.listdir('/tmp/ray') if d.startswith('session_2')]))
+""#;
+    let spec = JobSpec::parse(
+        serde_json::json!({
+            "version": 2,
+            "runtime": "ray",
+            "ray": {"entrypoint": entrypoint, "version": test_ray().version},
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let state = StateDir::new();
+    let (tx, mut events) = tokio::sync::mpsc::channel(64);
+    let (jobs, _) = Jobs::open(state.path(), 0..2, ray_runner(), tx)
+        .await
+        .unwrap();
+    let alone = |port_base| Placement {
+        address: "127.0.0.1".into(),
+        port_base,
+        port_count: iomesh_agent_proto::PORT_BLOCK,
+        cluster: None,
+    };
+    let leases = [("LeaseRayOne", 24_200u16), ("LeaseRayTwo", 24_300u16)];
+    for (lease, base) in leases {
+        jobs.start_held(lease, &spec, 1, &alone(base)).unwrap();
+    }
+    for (lease, base) in leases {
+        let dir = jobs.lease_dir(lease).root().to_path_buf();
+        wait_line(&dir, "1 of 1 Ray node(s) alive", 180).await;
+        wait_line(&dir, "nodes: 1", 120).await;
+        wait_line(&dir, "sessions: 1", 30).await;
+        wait_line(&dir, "SUCCEEDED", 60).await;
+        let started = wait_line(&dir, "starting the Ray head", 5).await;
+        assert!(started.contains(&format!("127.0.0.1:{base} ")), "{started}");
+        // Each dashboard holds its own lease's job only.
+        let listed: serde_json::Value =
+            reqwest::get(format!("http://127.0.0.1:{}/api/jobs/", base + 1))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed[0]["submission_id"], lease);
+    }
+    for (lease, _) in leases {
+        jobs.stop(
+            lease,
+            StopCause {
+                state: JobState::Stopped,
+                detail: "the lease ended".into(),
+            },
+        );
+    }
+    // Both stop in either order.
+    let mut stopped = Vec::new();
+    while stopped.len() < leases.len() {
+        if let agent_message::Msg::JobUpdate(update) = next_message(&mut events).await {
+            if update.state == JobState::Stopped as i32 && !stopped.contains(&update.lease) {
+                stopped.push(update.lease);
+            }
+        }
+    }
+    for (lease, _) in leases {
+        assert_eq!(processes_of(lease), Vec::<u32>::new());
+    }
 }

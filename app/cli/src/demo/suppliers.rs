@@ -99,8 +99,9 @@ pub struct Supplier {
 /// The demo's agents share one machine: each gets its own job ports.
 fn next_job_ports() -> PortRange {
     static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let index = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 20;
-    let first = 40_000 + index * 1_000;
+    // Below the kernel's ephemeral ports (32768 and up, usually).
+    let index = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5;
+    let first = 27_000 + index * 1_000;
     PortRange {
         first,
         last: first + 999,

@@ -248,8 +248,8 @@ async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_th
     let nodes = [chain.register_node(1).await, chain.register_node(1).await];
     let states = [StateDir::new(), StateDir::new()];
     let agents = [
-        ray_agent(&chain, &nodes[0], &replica.grpc_url(), &states[0], 35_000).await,
-        ray_agent(&chain, &nodes[1], &replica.grpc_url(), &states[1], 36_000).await,
+        ray_agent(&chain, &nodes[0], &replica.grpc_url(), &states[0], 25_000).await,
+        ray_agent(&chain, &nodes[1], &replica.grpc_url(), &states[1], 26_000).await,
     ];
     let renter = chain.renter(100).await;
     let spec = ray_spec();
