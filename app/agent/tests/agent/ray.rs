@@ -114,9 +114,26 @@ fn processes_of(lease: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Waits (10 s at most) until no process of `lease` is left: the kernel
+/// reaps a PID namespace's processes just after its init ends.
+async fn no_processes_left(lease: &str) {
+    for _ in 0..100 {
+        if processes_of(lease).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("processes of {lease} left: {:?}", processes_of(lease));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_nothing() {
-    let (head_lease, worker_lease) = ("LeaseRayHead", "LeaseRayWorker");
+    // Unique per run: the leftover check reads every process's environment.
+    let (head, worker) = (
+        format!("LeaseRayHead{}", std::process::id()),
+        format!("LeaseRayWorker{}", std::process::id()),
+    );
+    let (head_lease, worker_lease) = (head.as_str(), worker.as_str());
     let peers = [
         ClusterPeer {
             rank: 0,
@@ -190,8 +207,8 @@ async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_n
     }
     wait_update(&mut head_events, head_lease, JobState::Stopped).await;
     wait_update(&mut worker_events, worker_lease, JobState::Stopped).await;
-    assert_eq!(processes_of(head_lease), Vec::<u32>::new());
-    assert_eq!(processes_of(worker_lease), Vec::<u32>::new());
+    no_processes_left(head_lease).await;
+    no_processes_left(worker_lease).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +241,11 @@ print('sessions:', len([d for d in os.listdir('/tmp/ray') if d.startswith('sessi
         port_count: iomesh_agent_proto::PORT_BLOCK,
         cluster: None,
     };
-    let leases = [("LeaseRayOne", 24_200u16), ("LeaseRayTwo", 24_300u16)];
+    let (one, two) = (
+        format!("LeaseRayOne{}", std::process::id()),
+        format!("LeaseRayTwo{}", std::process::id()),
+    );
+    let leases = [(one.as_str(), 24_200u16), (two.as_str(), 24_300u16)];
     for (lease, base) in leases {
         jobs.start_held(lease, &spec, 1, &alone(base)).unwrap();
     }
@@ -266,6 +287,6 @@ print('sessions:', len([d for d in os.listdir('/tmp/ray') if d.startswith('sessi
         }
     }
     for (lease, _) in leases {
-        assert_eq!(processes_of(lease), Vec::<u32>::new());
+        no_processes_left(lease).await;
     }
 }
