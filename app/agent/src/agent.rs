@@ -16,8 +16,9 @@ use iomesh_agent_proto::v1::{
     Capabilities, JobState, JobUpdate, Stop, StopReason,
 };
 use solana_keypair::Keypair;
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
@@ -31,8 +32,9 @@ pub struct Agent {
     pub jobs: Jobs,
     /// The ports each running job's spec lists (what tunnels may reach).
     pub ports: JobPorts,
-    /// Tunnels carrying bytes now.
-    open_tunnels: std::sync::atomic::AtomicUsize,
+    /// Tunnels being opened or carrying bytes now, by id; cancelling one
+    /// drops it (the scheduler's `CloseTunnel`).
+    tunnels: std::sync::Mutex<HashMap<String, CancellationToken>>,
     events: mpsc::Sender<AgentMessage>,
     /// How often a running lease is re-read on-chain to notice a close the
     /// scheduler did not tell us about.
@@ -58,7 +60,7 @@ impl Agent {
             chain,
             jobs,
             ports,
-            open_tunnels: Default::default(),
+            tunnels: Default::default(),
             events,
             lease_check_interval,
         })
@@ -122,24 +124,26 @@ impl Agent {
             .collect()
     }
 
-    /// Tunnels to jobs' ports carrying bytes now.
+    /// Tunnels to jobs' ports being opened or carrying bytes now.
     pub fn open_tunnels(&self) -> usize {
-        self.open_tunnels.load(std::sync::atomic::Ordering::SeqCst)
+        self.tunnels.lock().expect("tunnels lock").len()
     }
 
-    /// Counts a tunnel as open until the guard drops.
-    pub fn tunnel_guard(self: &Arc<Self>) -> impl Drop {
-        struct Open(Arc<Agent>);
+    /// Counts tunnel `id` as open until the guard drops; the token is
+    /// cancelled when the scheduler closes the tunnel.
+    pub fn tunnel_guard(self: &Arc<Self>, id: &str) -> (impl Drop, CancellationToken) {
+        struct Open(Arc<Agent>, String);
         impl Drop for Open {
             fn drop(&mut self) {
-                self.0
-                    .open_tunnels
-                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                self.0.tunnels.lock().expect("tunnels lock").remove(&self.1);
             }
         }
-        self.open_tunnels
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Open(self.clone())
+        let closed = CancellationToken::new();
+        self.tunnels
+            .lock()
+            .expect("tunnels lock")
+            .insert(id.to_string(), closed.clone());
+        (Open(self.clone(), id.to_string()), closed)
     }
 
     /// Acts on one scheduler message; `client` (the session's connection)
@@ -156,6 +160,23 @@ impl Agent {
                 let agent = self.clone();
                 let client = client.clone();
                 tokio::spawn(crate::tunnel::serve(agent, client, open).instrument(span));
+            }
+            Msg::CloseTunnel(close) => {
+                // Its task unregisters it once the job's socket is dropped.
+                let tunnel = self
+                    .tunnels
+                    .lock()
+                    .expect("tunnels lock")
+                    .get(&close.tunnel_id)
+                    .cloned();
+                if let Some(closed) = tunnel {
+                    tracing::info!(
+                        tunnel = close.tunnel_id,
+                        reason = close.reason,
+                        "tunnel closed by the scheduler"
+                    );
+                    closed.cancel();
+                }
             }
             Msg::ReadLogs(read) => {
                 let span = tracing::info_span!("logs", lease = %read.lease);

@@ -300,6 +300,7 @@ fn unexpected(expected: &'static str, got: scheduler_message::Msg) -> SessionErr
         scheduler_message::Msg::Stop(_) => "Stop",
         scheduler_message::Msg::OpenTunnel(_) => "OpenTunnel",
         scheduler_message::Msg::ReadLogs(_) => "ReadLogs",
+        scheduler_message::Msg::CloseTunnel(_) => "CloseTunnel",
     };
     SessionError::Unexpected {
         expected,

@@ -5,7 +5,10 @@
 //! node's network namespace, so that is 127.0.0.1).
 
 use crate::agent::Agent;
-use iomesh_agent_proto::v1::{scheduler_client::SchedulerClient, OpenTunnel, TunnelFrame};
+use iomesh_agent_proto::{
+    relay::{both_ways, Leg},
+    v1::{scheduler_client::SchedulerClient, OpenTunnel, TunnelFrame},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -38,6 +41,7 @@ fn target(agent: &Agent, open: &OpenTunnel) -> Result<u16, String> {
 
 /// Opens the tunnel `open` asks for and carries its bytes until both sides end.
 pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open: OpenTunnel) {
+    let (_open, closed) = agent.tunnel_guard(&open.tunnel_id);
     let (frames, receiver) = mpsc::channel::<TunnelFrame>(FRAMES_QUEUED);
     let target = target(&agent, &open);
     let socket = match target {
@@ -88,37 +92,60 @@ pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open
             return;
         }
     };
-    let _open = agent.tunnel_guard();
     let (mut from_job, mut to_job) = socket.into_split();
+    // `move`: finishing a direction drops its halves, and dropping `frames`
+    // ends our stream, which is how the renter's side reads the job's EOF.
     let upstream = async move {
         // Job → renter: read only as fast as the frames leave.
         let mut buffer = vec![0u8; iomesh_agent_proto::TUNNEL_FRAME_BYTES];
         loop {
             match from_job.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => return Leg::Finished,
+                Err(err) => {
+                    // Said if there is room; the broken tunnel ends anyway.
+                    let reason = format!("the job's connection failed: {err}");
+                    let _ = frames.try_send(TunnelFrame {
+                        error: reason,
+                        ..TunnelFrame::default()
+                    });
+                    return Leg::Broken;
+                }
                 Ok(n) => {
                     let frame = TunnelFrame {
                         data: bytes::Bytes::copy_from_slice(&buffer[..n]),
                         ..TunnelFrame::default()
                     };
                     if frames.send(frame).await.is_err() {
-                        break;
+                        return Leg::Broken;
                     }
                 }
             }
         }
-        // Dropping the sender ends our stream: the renter's side reads EOF.
     };
     let downstream = async move {
-        while let Ok(Some(frame)) = from_scheduler.message().await {
-            if to_job.write_all(&frame.data).await.is_err() {
-                return;
+        loop {
+            match from_scheduler.message().await {
+                Ok(Some(frame)) => {
+                    if to_job.write_all(&frame.data).await.is_err() {
+                        return Leg::Broken;
+                    }
+                }
+                // The renter finished sending: half-close towards the job.
+                Ok(None) => {
+                    let _ = to_job.shutdown().await;
+                    return Leg::Finished;
+                }
+                // The scheduler aborted the tunnel, or its connection broke.
+                Err(_) => return Leg::Broken,
             }
         }
-        // The renter finished sending: half-close towards the job.
-        let _ = to_job.shutdown().await;
     };
-    tokio::join!(upstream, downstream);
+    // Both halves of the job's socket drop with this function: on a break,
+    // or when the scheduler closes the tunnel, the job sees a reset.
+    tokio::select! {
+        _ = both_ways(upstream, downstream) => {}
+        _ = closed.cancelled() => {}
+    }
 }
 
 fn first(open: &OpenTunnel, error: String) -> TunnelFrame {

@@ -33,7 +33,10 @@ use axum::{
 };
 use futures::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
-use iomesh_agent_proto::access::{TOKEN_COOKIE, TOKEN_QUERY};
+use iomesh_agent_proto::{
+    access::{TOKEN_COOKIE, TOKEN_QUERY},
+    relay::{both_ways, Leg},
+};
 use serde_json::json;
 use solana_pubkey::Pubkey;
 use std::sync::Arc;
@@ -398,41 +401,51 @@ async fn forward_tcp(
 
 /// Bytes between a WebSocket and a tunnel. An empty binary message is the
 /// end of one direction (a half-close); the socket closes once both ended.
+/// A failure on either side ends both.
 async fn relay(socket: WebSocket, tunnel: TunnelIo) {
     let (mut to_renter, mut from_renter) = socket.split();
     let (mut from_job, mut to_job) = tokio::io::split(tunnel);
     let upstream = async {
-        while let Some(Ok(message)) = from_renter.next().await {
-            match message {
-                Message::Binary(data) if data.is_empty() => break,
-                Message::Binary(data) if to_job.write_all(&data).await.is_err() => return,
-                Message::Binary(_) => {}
-                Message::Close(_) => break,
-                _ => {}
+        loop {
+            match from_renter.next().await {
+                Some(Ok(Message::Binary(data))) if data.is_empty() => break,
+                Some(Ok(Message::Binary(data))) => {
+                    if to_job.write_all(&data).await.is_err() {
+                        return Leg::Broken;
+                    }
+                }
+                Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+                // The renter's connection went away without ending its side.
+                Some(Err(_)) | None => return Leg::Broken,
             }
         }
         let _ = to_job.shutdown().await;
+        Leg::Finished
     };
     let downstream = async {
         let mut buffer = vec![0u8; FRAME_BYTES];
         loop {
             match from_job.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(_) => return Leg::Broken,
                 Ok(n) => {
-                    if to_renter
-                        .send(Message::Binary(Bytes::copy_from_slice(&buffer[..n])))
-                        .await
-                        .is_err()
-                    {
-                        return;
+                    let data = Message::Binary(Bytes::copy_from_slice(&buffer[..n]));
+                    if to_renter.send(data).await.is_err() {
+                        return Leg::Broken;
                     }
                 }
             }
         }
-        let _ = to_renter.send(Message::Binary(Bytes::new())).await;
-        let _ = to_renter.send(Message::Close(None)).await;
+        match to_renter.send(Message::Binary(Bytes::new())).await {
+            Ok(()) => Leg::Finished,
+            Err(_) => Leg::Broken,
+        }
     };
-    tokio::join!(upstream, downstream);
+    // A break drops the tunnel, which tells the agent to drop the job's side.
+    if both_ways(upstream, downstream).await == Leg::Finished {
+        let _ = to_renter.send(Message::Close(None)).await;
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@
 //! holds the job back when the renter reads slowly. Memory stays bounded
 //! whatever the speeds.
 
-use crate::{rendezvous::OpenError, Shared};
+use crate::{rendezvous::OpenError, sessions::Outbound, Shared};
 use bytes::{Buf, Bytes};
 use futures::Stream;
 use iomesh_agent_proto::v1::{
-    scheduler_message::Msg as SchedMsg, OpenTunnel, SchedulerMessage, TunnelFrame,
+    scheduler_message::Msg as SchedMsg, CloseTunnel, OpenTunnel, SchedulerMessage, TunnelFrame,
 };
 use prometheus::{IntCounter, IntGauge};
 use solana_pubkey::Pubkey;
@@ -53,6 +53,7 @@ pub async fn open(
             port: u32::from(port),
         })),
     };
+    let tunnel_id = waiting.id.clone();
     session
         .outbound
         .send(Ok(open))
@@ -69,6 +70,10 @@ pub async fn open(
         to_job,
         from_job,
         open: shared.metrics.tunnels_open.clone(),
+        tunnel_id,
+        session: session.outbound.clone(),
+        job_side_ended: false,
+        renter_side_ended: false,
     })
 }
 
@@ -81,11 +86,36 @@ pub struct TunnelIo {
     to_job: IntCounter,
     from_job: IntCounter,
     open: IntGauge,
+    tunnel_id: String,
+    /// The node's session, which carries `CloseTunnel`.
+    session: Outbound,
+    /// The agent ended its stream (the job sent everything).
+    job_side_ended: bool,
+    /// We ended ours (the renter sent everything).
+    renter_side_ended: bool,
 }
 
 impl Drop for TunnelIo {
+    /// A tunnel dropped before both sides ended was broken off. The agent
+    /// is told on the node's session: on the tunnel's own stream the news
+    /// would queue behind data a blocked job may never read.
     fn drop(&mut self) {
         self.open.dec();
+        if self.job_side_ended && self.renter_side_ended {
+            return;
+        }
+        let close = SchedulerMessage {
+            msg: Some(SchedMsg::CloseTunnel(CloseTunnel {
+                tunnel_id: std::mem::take(&mut self.tunnel_id),
+                reason: "the renter's side of the tunnel ended early".into(),
+            })),
+        };
+        if let Err(mpsc::error::TrySendError::Full(close)) = self.session.try_send(Ok(close)) {
+            let session = self.session.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { session.send(close).await });
+            }
+        }
     }
 }
 
@@ -105,7 +135,10 @@ impl AsyncRead for TunnelIo {
             }
             match ready!(Pin::new(&mut self.inbound).poll_next(cx)) {
                 // The agent half-closed: the job's side sent everything.
-                None => return Poll::Ready(Ok(())),
+                None => {
+                    self.job_side_ended = true;
+                    return Poll::Ready(Ok(()));
+                }
                 Some(Err(status)) => {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::ConnectionReset,
@@ -149,6 +182,7 @@ impl AsyncWrite for TunnelIo {
     fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Ending our stream tells the agent to half-close the job's socket.
         self.outbound.close();
+        self.renter_side_ended = true;
         Poll::Ready(Ok(()))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 mod job_spec;
+pub mod relay;
 
 pub use job_spec::{
     job_spec_hash, spec_submission_message, JobSpec, JobSpecError, RayRuntimeEnv, RaySpec, Runtime,

@@ -5,6 +5,7 @@
 use crate::{context::Context, output::OutputFormat, renter_api::RenterApi};
 use anyhow::{bail, Context as _, Result};
 use futures::{SinkExt, StreamExt};
+use iomesh_agent_proto::relay::{both_ways, Leg};
 use std::{net::SocketAddr, time::Duration};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -160,7 +161,8 @@ pub async fn forward(ctx: &Context, lease: &str, port: u16, local: SocketAddr) -
 }
 
 /// One local connection over one WebSocket. An empty binary message ends a
-/// direction (a half-close), as the scheduler reads it.
+/// direction (a half-close), as the scheduler reads it; a failure on either
+/// side ends both (see `iomesh_agent_proto::relay`).
 async fn carry(
     api: &RenterApi,
     keypair: &solana_keypair::Keypair,
@@ -185,33 +187,41 @@ async fn carry(
         let mut buffer = vec![0u8; iomesh_agent_proto::TUNNEL_FRAME_BYTES];
         loop {
             match from_local.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(_) => return Leg::Broken,
                 Ok(n) => {
-                    if to_job
-                        .send(Message::Binary(buffer[..n].to_vec().into()))
-                        .await
-                        .is_err()
-                    {
-                        return;
+                    let data = Message::Binary(buffer[..n].to_vec().into());
+                    if to_job.send(data).await.is_err() {
+                        return Leg::Broken;
                     }
                 }
             }
         }
-        let _ = to_job.send(Message::Binary(Vec::new().into())).await;
+        match to_job.send(Message::Binary(Vec::new().into())).await {
+            Ok(()) => Leg::Finished,
+            Err(_) => Leg::Broken,
+        }
     };
     let downstream = async {
-        while let Some(Ok(message)) = from_job.next().await {
-            match message {
-                Message::Binary(data) if data.is_empty() => break,
-                Message::Binary(data) if to_local.write_all(&data).await.is_err() => return,
-                Message::Binary(_) => {}
-                Message::Close(_) => break,
-                _ => {}
+        loop {
+            match from_job.next().await {
+                Some(Ok(Message::Binary(data))) if data.is_empty() => break,
+                Some(Ok(Message::Binary(data))) => {
+                    if to_local.write_all(&data).await.is_err() {
+                        return Leg::Broken;
+                    }
+                }
+                Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+                // The scheduler's side went away without ending the stream.
+                Some(Err(_)) | None => return Leg::Broken,
             }
         }
         let _ = to_local.shutdown().await;
+        Leg::Finished
     };
-    tokio::join!(upstream, downstream);
+    // Dropping both halves on a break resets the local connection too.
+    both_ways(upstream, downstream).await;
     Ok(())
 }
 

@@ -187,14 +187,38 @@ pub(crate) async fn listening(port: u16) {
     .await;
 }
 
+/// A process a test started, killed when the test ends, even by a panic: a
+/// stray one would hold the suite's output open and hang whoever reads it.
+pub(crate) struct Spawned(Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `iomesh lease forward`, run as a renter runs it; returns the process and its local address.
 pub(crate) fn lease_forward(
     scheduler_http: &str,
     keypair: &std::path::Path,
     lease: &Pubkey,
     port: u16,
-) -> (Child, SocketAddr) {
-    let mut child = Command::new(workspace_binary("iomesh"))
+) -> (Spawned, SocketAddr) {
+    let child = Command::new(workspace_binary("iomesh"))
         .args([
             "--scheduler",
             scheduler_http,
@@ -212,6 +236,7 @@ pub(crate) fn lease_forward(
         .stderr(Stdio::inherit())
         .spawn()
         .expect("run iomesh lease forward");
+    let mut child = Spawned(child);
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -375,7 +400,7 @@ async fn the_renter_reaches_its_jobs_ports_and_nobody_else_does(pool: PgPool) {
     // Raw TCP through `iomesh lease forward`: 100 MiB each way, byte-identical.
     let keypair_file = s.state.path().join("renter.json");
     solana_keypair::write_keypair_file(&s.renter, &keypair_file).unwrap();
-    let (mut forward, local) = lease_forward(&b.http_url(), &keypair_file, &lease, tcp_port);
+    let (forward, local) = lease_forward(&b.http_url(), &keypair_file, &lease, tcp_port);
     let bytes: Vec<u8> = (0..100 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
@@ -424,7 +449,9 @@ async fn the_renter_reaches_its_jobs_ports_and_nobody_else_does(pool: PgPool) {
         "bytes to the job counted per lease: {counted}"
     );
 
-    // A renter closing mid-transfer frees the tunnel on both sides.
+    // A renter closing mid-transfer frees the tunnel on both sides, even
+    // when every buffer on the way is full: the renter sends and never
+    // reads, so the echoing job blocks, and each hop blocks on the next.
     let open_before = (
         a.shared.metrics.tunnels_open.get(),
         agent.agent.open_tunnels(),
@@ -432,10 +459,16 @@ async fn the_renter_reaches_its_jobs_ports_and_nobody_else_does(pool: PgPool) {
     // (async: the scheduler and the agent run on this test's runtime)
     let stream = tokio::net::TcpStream::connect(local).await.unwrap();
     let (reader, mut writer) = stream.into_split();
-    let sending = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        let chunk = vec![7u8; 64 * 1024];
-        while writer.write_all(&chunk).await.is_ok() {}
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sending = tokio::spawn({
+        let sent = sent.clone();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let chunk = vec![7u8; 64 * 1024];
+            while writer.write_all(&chunk).await.is_ok() {
+                sent.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
     });
     common::eventually("the tunnel open on both sides", || async {
         (a.shared.metrics.tunnels_open.get() > open_before.0
@@ -443,16 +476,41 @@ async fn the_renter_reaches_its_jobs_ports_and_nobody_else_does(pool: PgPool) {
             .then_some(())
     })
     .await;
-    sending.abort();
-    drop(reader);
-    common::eventually("the tunnel freed on both sides", || async {
-        (a.shared.metrics.tunnels_open.get() == open_before.0
-            && agent.agent.open_tunnels() == open_before.1)
-            .then_some(())
+    let mut last = 0;
+    common::eventually("the renter's writes stalled on full buffers", || {
+        let now = sent.load(std::sync::atomic::Ordering::SeqCst);
+        let stalled = now > 0 && now == last;
+        last = now;
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            stalled.then_some(())
+        }
     })
     .await;
-    forward.kill().unwrap();
-    let _ = forward.wait();
+    sending.abort();
+    drop(reader);
+    let freed = tokio::time::timeout(common::TIMEOUT, async {
+        loop {
+            let open = (
+                a.shared.metrics.tunnels_open.get(),
+                agent.agent.open_tunnels(),
+            );
+            if open == open_before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        freed.is_ok(),
+        "the tunnel stayed open: (scheduler, agent) tunnels {:?}, before {open_before:?}",
+        (
+            a.shared.metrics.tunnels_open.get(),
+            agent.agent.open_tunnels()
+        )
+    );
+    drop(forward);
 
     agent.shutdown.cancel();
     b.stop().await.unwrap();
