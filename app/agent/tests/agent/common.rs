@@ -206,6 +206,41 @@ pub fn agent_config(
     }
 }
 
+/// The Ray the tests run jobs with; `scripts/test` installs it (`scripts/ray-env`).
+pub fn test_ray() -> iomesh_agent::ray::RayInstall {
+    let program = std::env::var("IOMESH_TEST_RAY").expect(
+        "IOMESH_TEST_RAY names the `ray` of the tests' Ray (./scripts/test sets it up with scripts/ray-env)",
+    );
+    iomesh_agent::ray::detect(Path::new(&program)).expect("the tests' Ray runs")
+}
+
+/// Processes whose environment names `lease`: every process of its job,
+/// Ray's included (lease names must be unique to the run).
+pub fn processes_of(lease: &str) -> Vec<u32> {
+    let marker = format!("IOMESH_LEASE={lease}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Waits (10 s at most) until no process of `lease` is left: the kernel
+/// reaps a PID namespace's processes just after its init ends.
+pub async fn no_processes_left(lease: &str) {
+    for _ in 0..100 {
+        if processes_of(lease).is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("processes of {lease} left: {:?}", processes_of(lease));
+}
+
 /// The job shim: the agent binary cargo built for these tests, or (when this
 /// file is compiled into another crate's tests) one found as the agent finds
 /// it.

@@ -5,11 +5,13 @@
 //! dashboard answers on the lease's own port, and stopping the members
 //! leaves no Ray process of the lease anywhere.
 
-use crate::common::{bwrap, next_message, runner_config, wait_update, StateDir};
+use crate::common::{
+    bwrap, next_message, no_processes_left, processes_of, runner_config, test_ray, wait_update,
+    StateDir,
+};
 use iomesh_agent::{
     jobs::{Jobs, StopCause},
     logs::LogReader,
-    ray::{self, RayInstall},
     runner::{Placement, RunnerConfig},
 };
 use iomesh_agent_proto::{
@@ -17,14 +19,6 @@ use iomesh_agent_proto::{
     JobSpec,
 };
 use std::{path::Path, time::Duration};
-
-/// The Ray the tests run; `scripts/test` installs it.
-fn test_ray() -> RayInstall {
-    let program = std::env::var("IOMESH_TEST_RAY").expect(
-        "IOMESH_TEST_RAY names the `ray` of the tests' Ray (./scripts/test sets it up with scripts/ray-env)",
-    );
-    ray::detect(Path::new(&program)).expect("the tests' Ray runs")
-}
 
 fn ray_runner() -> RunnerConfig {
     RunnerConfig {
@@ -58,6 +52,10 @@ fn ray_spec() -> JobSpec {
     JobSpec::parse(json.to_string().as_bytes()).unwrap()
 }
 
+/// Rank 0's first port: the members get consecutive blocks from here
+/// (below the kernel's ephemeral range).
+const HEAD_PORT_BASE: u16 = 24_000;
+
 fn member(rank: u32, port_base: u16, peers: &[ClusterPeer]) -> Placement {
     Placement {
         address: "127.0.0.1".into(),
@@ -67,14 +65,9 @@ fn member(rank: u32, port_base: u16, peers: &[ClusterPeer]) -> Placement {
             rank,
             peers: peers.to_vec(),
             master_addr: "127.0.0.1".into(),
-            master_port: u32::from(peers_base(peers)),
+            master_port: u32::from(HEAD_PORT_BASE),
         }),
     }
-}
-
-/// Rank 0's first port: the test gives members consecutive blocks from 24000 (below the ephemeral range).
-fn peers_base(_peers: &[ClusterPeer]) -> u16 {
-    24_000
 }
 
 /// The lease's log lines so far (none before the job wrote any).
@@ -98,32 +91,6 @@ async fn wait_line(dir: &Path, needle: &str, secs: u64) -> String {
         "no log line with {needle:?} within {secs} s; the log:\n{}",
         lines_of(dir).join("\n")
     );
-}
-
-/// Processes whose environment names `lease` (every process of its job, Ray's included).
-fn processes_of(lease: &str) -> Vec<u32> {
-    let marker = format!("IOMESH_LEASE={lease}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-/// Waits (10 s at most) until no process of `lease` is left: the kernel
-/// reaps a PID namespace's processes just after its init ends.
-async fn no_processes_left(lease: &str) {
-    for _ in 0..100 {
-        if processes_of(lease).is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("processes of {lease} left: {:?}", processes_of(lease));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +131,12 @@ async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_n
         .start_held(worker_lease, &ray_spec(), 1, &member(1, 24_100, &peers))
         .unwrap();
     head_jobs
-        .start_held(head_lease, &ray_spec(), 1, &member(0, 24_000, &peers))
+        .start_held(
+            head_lease,
+            &ray_spec(),
+            1,
+            &member(0, HEAD_PORT_BASE, &peers),
+        )
         .unwrap();
     let head_dir = head_jobs.lease_dir(head_lease).root().to_path_buf();
     let worker_dir = worker_jobs.lease_dir(worker_lease).root().to_path_buf();

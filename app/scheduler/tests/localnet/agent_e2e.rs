@@ -102,6 +102,31 @@ pub(crate) async fn start_agent_with(
     }
 }
 
+/// A replica with short timers that reports silent agents on-chain as `scheduler`.
+pub(crate) async fn reporting_replica(
+    pool: &PgPool,
+    chain: &Chain,
+    scheduler: &Keypair,
+    id: &str,
+) -> Running {
+    let mut config = Config::new("unused: the pool is given");
+    config.replica_id = Some(id.into());
+    config.rpc_url = chain.localnet.rpc_url();
+    config.watchdog_ms = 200;
+    config.poll_ms = 200;
+    config.agent_heartbeat_ms = 500;
+    iomesh_scheduler::start_with_reporter(
+        config,
+        pool.clone(),
+        Some(Reporter {
+            client: Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed()),
+            authority: scheduler.insecure_clone(),
+        }),
+    )
+    .await
+    .unwrap()
+}
+
 pub(crate) async fn lease_on_chain(client: &Client, lease: &Pubkey) -> Option<Lease> {
     client.fetch::<Lease>(lease).await.unwrap()
 }
@@ -199,22 +224,7 @@ async fn real_agent_runs_a_paid_job_stops_it_on_cancel_and_its_death_refunds_the
     let indexer = Indexer::spawn(&pool, chain.localnet.grpc_url(), chain.localnet.rpc_url());
     let client = Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed());
 
-    let mut config = Config::new("unused: the pool is given");
-    config.replica_id = Some("replica-e2e".into());
-    config.rpc_url = chain.localnet.rpc_url();
-    config.watchdog_ms = 200;
-    config.poll_ms = 200;
-    config.agent_heartbeat_ms = 500;
-    let replica: Running = iomesh_scheduler::start_with_reporter(
-        config,
-        pool.clone(),
-        Some(Reporter {
-            client: Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed()),
-            authority: scheduler.insecure_clone(),
-        }),
-    )
-    .await
-    .unwrap();
+    let replica = reporting_replica(&pool, &chain, &scheduler, "replica-e2e").await;
     let http = replica.http_url();
 
     // The node registers on-chain; its agent dials until the node is indexed.

@@ -8,8 +8,8 @@
 //! and Ray gone there.
 
 use crate::{
-    agent_e2e::{lease_on_chain, start_agent_with, RunningAgent},
-    agent_fixture::StateDir,
+    agent_e2e::{lease_on_chain, reporting_replica, start_agent_with, RunningAgent},
+    agent_fixture::{no_processes_left, processes_of, test_ray, StateDir},
     common,
     fixture::{Chain, TestNode},
     harness::Indexer,
@@ -18,13 +18,11 @@ use crate::{
 };
 use iomesh_agent_proto::{job_spec_hash, RAY_DASHBOARD_PORT};
 use iomesh_client::{client::Client, instructions, tokens::TokenMint};
-use iomesh_scheduler::{watchdog::Reporter, Config, Running};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
-use std::path::Path;
 
 /// One task pinned to each alive Ray node, each printing the lease whose
 /// member ran it (a worker inherits its raylet's environment).
@@ -41,20 +39,11 @@ for lease in sorted(ray.get([where.options(scheduling_strategy=On(n, soft=False)
     print('task ran on lease', lease)
 ""#;
 
-fn ray_version() -> String {
-    let ray = std::env::var("IOMESH_TEST_RAY").expect(
-        "IOMESH_TEST_RAY names the tests' `ray` (./scripts/test sets it up with scripts/ray-env)",
-    );
-    iomesh_agent::ray::detect(Path::new(&ray))
-        .expect("the tests' Ray runs")
-        .version
-}
-
 fn ray_spec() -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "version": 2,
         "runtime": "ray",
-        "ray": {"entrypoint": ENTRYPOINT, "version": ray_version()},
+        "ray": {"entrypoint": ENTRYPOINT, "version": test_ray().version},
     }))
     .unwrap()
 }
@@ -67,9 +56,8 @@ async fn ray_agent(
     state: &StateDir,
     first_port: u16,
 ) -> RunningAgent {
-    let ray = std::env::var("IOMESH_TEST_RAY").expect("IOMESH_TEST_RAY");
     start_agent_with(chain, node, scheduler, state, |config| {
-        config.runner.ray = iomesh_agent::ray::detect(Path::new(&ray));
+        config.runner.ray = Ok(test_ray());
         config.job_ports = iomesh_agent::config::PortRange {
             first: first_port,
             last: first_port + 999,
@@ -173,27 +161,6 @@ async fn wait_head_log(http: &str, renter: &Keypair, head: &Pubkey, worker: &Pub
     );
 }
 
-/// Processes whose environment names `lease` (its job's, Ray's included).
-fn processes_of(lease: &Pubkey) -> Vec<u32> {
-    let marker = format!("IOMESH_LEASE={lease}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-async fn no_processes_left(lease: &Pubkey) {
-    common::eventually("no process of the lease left", || async {
-        processes_of(lease).is_empty().then_some(())
-    })
-    .await
-}
-
 /// Submits both specs and waits until Ray ran a task on each member;
 /// returns the leases as (head, worker).
 async fn run_cluster(
@@ -228,22 +195,7 @@ async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_th
     let scheduler = scheduler_authority(&chain, 2).await;
     let indexer = Indexer::spawn(&pool, chain.localnet.grpc_url(), chain.localnet.rpc_url());
     let client = Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed());
-    let mut config = Config::new("unused: the pool is given");
-    config.replica_id = Some("replica-ray".into());
-    config.rpc_url = chain.localnet.rpc_url();
-    config.watchdog_ms = 200;
-    config.poll_ms = 200;
-    config.agent_heartbeat_ms = 500;
-    let replica: Running = iomesh_scheduler::start_with_reporter(
-        config,
-        pool.clone(),
-        Some(Reporter {
-            client: Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed()),
-            authority: scheduler.insecure_clone(),
-        }),
-    )
-    .await
-    .unwrap();
+    let replica = reporting_replica(&pool, &chain, &scheduler, "replica-ray").await;
     let http = replica.http_url();
     let nodes = [chain.register_node(1).await, chain.register_node(1).await];
     let states = [StateDir::new(), StateDir::new()];
@@ -297,7 +249,7 @@ async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_th
         chain.send(&[keys.cancel()], &[&renter]).await;
     }
     for lease in &leases {
-        no_processes_left(lease).await;
+        no_processes_left(&lease.to_string()).await;
     }
 
     // 1. One Ray cluster over both leases; the renter reads its output and
@@ -313,14 +265,17 @@ async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_th
     assert_eq!(jobs[0]["submission_id"], head.to_string());
     assert_eq!(jobs[0]["status"], "SUCCEEDED", "{jobs}");
     for lease in [head, worker] {
-        assert!(!processes_of(&lease).is_empty(), "Ray of {lease} runs");
+        assert!(
+            !processes_of(&lease.to_string()).is_empty(),
+            "Ray of {lease} runs"
+        );
     }
 
     // 2. The renter cancels one member: Ray stops on both, nothing is left.
     let (keys, _) = client.lease_keys(&worker).await.unwrap();
     chain.send(&[keys.cancel()], &[&renter]).await;
-    no_processes_left(&worker).await;
-    no_processes_left(&head).await;
+    no_processes_left(&worker.to_string()).await;
+    no_processes_left(&head.to_string()).await;
     let (_, view) = crate::renter_access::get(
         &format!("{http}/v1/leases/{head}"),
         Some(&token(&renter, &head, 60)),
@@ -350,7 +305,7 @@ async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_th
             .then_some(())
     })
     .await;
-    no_processes_left(&head).await;
+    no_processes_left(&head.to_string()).await;
 
     for agent in &agents {
         agent.shutdown.cancel();
