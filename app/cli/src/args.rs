@@ -140,6 +140,10 @@ pub struct DemoArgs {
     /// Work directory (default: a new temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Run carol's cluster as two plain processes instead of a Ray cluster
+    /// (and install no Ray).
+    #[arg(long)]
+    pub no_ray: bool,
 }
 
 #[derive(Debug, Args)]

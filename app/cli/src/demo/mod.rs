@@ -10,6 +10,7 @@
 mod books;
 mod database;
 mod progress;
+mod ray_env;
 mod renters;
 mod scenario;
 mod stack;
@@ -137,11 +138,20 @@ async fn marketplace(
     let (sandbox, sandbox_line) = suppliers::choose_sandbox(dir);
     log.say(sandbox_line);
     let mut suppliers: Vec<Supplier> = Vec::new();
-    let started = start_suppliers(&stack, dir, log, &sandbox, &mut suppliers).await;
+    let started = async {
+        // carol's cluster runs a Ray program unless --no-ray.
+        let ray = match args.no_ray {
+            true => None,
+            false => Some(ray_env::ensure(log).await?),
+        };
+        start_suppliers(&stack, dir, log, &sandbox, ray.as_ref(), &mut suppliers).await?;
+        Ok::<_, anyhow::Error>(ray)
+    }
+    .await;
     let outcome = match started {
-        Ok(()) => {
+        Ok(ray) => {
             tokio::select! {
-                report = scenario::run(&stack, &suppliers, args.lease_secs, log) => report,
+                report = scenario::run(&stack, &suppliers, args.lease_secs, ray.as_ref(), log) => report,
                 _ = crate::commands::localnet::shutdown_signal() => {
                     Err(anyhow::anyhow!("interrupted"))
                 }
@@ -164,6 +174,7 @@ async fn start_suppliers(
     dir: &Path,
     log: &Log,
     sandbox: &iomesh_agent::runner::sandbox::Sandbox,
+    ray: Option<&iomesh_agent::ray::RayInstall>,
     suppliers: &mut Vec<Supplier>,
 ) -> Result<()> {
     let market = stack.client.market().await?;
@@ -175,6 +186,7 @@ async fn start_suppliers(
             &listing,
             &stack.scheduler.grpc_url(),
             dir,
+            ray,
         )
         .await?;
         log.say(format!(

@@ -187,7 +187,7 @@ pub async fn watch(
                     .is_some_and(|o| o.stage == Stage::Active);
                 let last = || super::scenario::job_output(agent, address).pop();
                 if let (true, Some(line)) = (active, active.then(last).flatten()) {
-                    log.say(format!("{label}  job output: {line}"));
+                    log.say(format!("{label}  job output: {}", printable(&line)));
                 }
             }
         }
@@ -231,5 +231,41 @@ fn describe(stage: &Stage, node: &str, in_cluster: bool) -> String {
         Stage::Closed { assignment } => {
             format!("the scheduler saw the closure: assignment {assignment}, job stopped")
         }
+    }
+}
+
+/// A job's line as a terminal should show it: its escape sequences (colours,
+/// cursor moves) and other control characters dropped.
+fn printable(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, ended by a letter; else ESC and one more.
+            if chars.next_if_eq(&'[').is_some() {
+                while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+            } else {
+                chars.next();
+            }
+        } else if c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn job_lines_lose_their_escape_sequences_and_control_characters() {
+        assert_eq!(
+            printable("saved to: \u{1b}[1m/tmp/ray/x.log\u{1b}[22m\u{1b}[26m\tdone\u{7}"),
+            "saved to: /tmp/ray/x.log done"
+        );
+        assert_eq!(printable("step 3: ok"), "step 3: ok");
     }
 }

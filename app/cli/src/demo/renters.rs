@@ -214,3 +214,34 @@ pub fn job_spec(name: &str, rank: Option<(u16, u16)>, web: Option<&Web>) -> Vec<
     }))
     .expect("a JSON object serialises")
 }
+
+/// carol's Ray program: a step every half second, each running one task
+/// pinned to every alive node of her cluster; each task hashes random data
+/// and reports the lease of the node it ran on (Ray's workers inherit the
+/// node's job environment).
+const RAY_PROGRAM: &str = r#"python -c "
+import hashlib, os, time, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
+ray.init()
+@ray.remote(num_cpus=0)
+def work():
+    return os.environ['IOMESH_LEASE'], hashlib.sha256(os.urandom(1 << 20)).hexdigest()[:8]
+nodes = [n['NodeID'] for n in ray.nodes() if n['Alive']]
+print('Ray cluster: %d nodes alive' % len(nodes), flush=True)
+step = 0
+while True:
+    step += 1
+    for lease, digest in ray.get([work.options(scheduling_strategy=On(n, soft=False)).remote() for n in nodes]):
+        print('step %d: task ran on lease %s, checksum %s' % (step, lease, digest), flush=True)
+    time.sleep(0.5)
+""#;
+
+/// The job spec of carol's cluster members: one Ray program across them.
+pub fn ray_job_spec(ray_version: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": iomesh_agent_proto::JOB_SPEC_VERSION,
+        "runtime": "ray",
+        "ray": {"entrypoint": RAY_PROGRAM, "version": ray_version},
+    }))
+    .expect("a JSON object serialises")
+}

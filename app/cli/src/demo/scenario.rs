@@ -5,13 +5,13 @@
 use super::{
     books::{self, LeaseRecord, MintInfo, Outcome, Parties, Snapshot},
     progress::{self, Log, Stage, Watched},
-    renters::{job_spec, Renter, Web},
+    renters::{job_spec, ray_job_spec, Renter, Web},
     stack::Stack,
     suppliers::Supplier,
 };
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context as _, Result};
-use iomesh_agent::{agent::Agent, logs::LogStream, runner::proc};
+use iomesh_agent::{agent::Agent, logs::LogStream, ray::RayInstall, runner::proc};
 use iomesh_client::{
     iomesh::state::{Lease, LeaseStatus},
     query::NodeQuery,
@@ -51,6 +51,9 @@ struct Placed {
     spec: Vec<u8>,
     /// The port of the web server its job starts, if it starts one.
     web_port: Option<u16>,
+    /// A member of a cluster running one Ray program (its steps are the
+    /// tasks that program ran on this lease's node).
+    in_ray_cluster: bool,
 }
 
 /// What the demo measured, for the summary.
@@ -64,6 +67,8 @@ pub struct Report {
     pub job_steps: BTreeMap<String, usize>,
     /// What a renter reached of its running job through the scheduler.
     pub access: Access,
+    /// What carol's Ray program did, unless the demo ran without Ray.
+    pub ray: Option<RayWork>,
     pub elapsed: Duration,
 }
 
@@ -80,10 +85,20 @@ pub struct Access {
     pub page_ms: u64,
 }
 
+/// carol's Ray program on her two-node cluster, as her leases' logs show it.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RayWork {
+    /// Ray's own count of the cluster's alive nodes, as the program printed it.
+    pub alive_nodes: u32,
+    /// The nodes whose leases ran the program's tasks.
+    pub nodes_with_tasks: Vec<String>,
+}
+
 pub async fn run(
     stack: &Stack,
     suppliers: &[Supplier],
     lease_secs: u32,
+    ray: Option<&RayInstall>,
     log: &Log,
 ) -> Result<Report> {
     let client = &stack.client;
@@ -119,26 +134,28 @@ pub async fn run(
             suppliers,
             &mut renters,
             lease_secs,
+            ray,
             log,
             &watched,
             &web,
         )
         .await?;
-        let (ended, cancelled, failed, access) = tokio::try_join!(
+        let (ended, cancelled, failed, access, ray_work) = tokio::try_join!(
             close_ended_leases(stack, suppliers, &placed, log),
             renter_cancels(stack, &renters, &placed, log),
             machine_loses_power(stack, suppliers, &placed, log),
             reach_a_job(stack, &renters, &placed, log),
+            ray_program_runs(stack, suppliers, &renters, &placed, lease_secs, log),
         )?;
         let outcomes: BTreeMap<Pubkey, Outcome> =
             ended.into_iter().chain(cancelled).chain(failed).collect();
         wait_all_closed(stack, &placed).await?;
-        Ok::<_, anyhow::Error>((placed, outcomes, access))
+        Ok::<_, anyhow::Error>((placed, outcomes, access, ray_work))
     }
     .await;
     stop_watch.cancel();
     let _ = watcher.await;
-    let (placed, outcomes, access) = result?;
+    let (placed, outcomes, access, ray_work) = result?;
 
     let after = Snapshot::take(client, &parties.accounts()).await?;
     let mut checks = Vec::new();
@@ -149,12 +166,7 @@ pub async fn run(
     checks.extend(books_checks);
     let job_steps = placed
         .iter()
-        .map(|p| {
-            (
-                p.label.clone(),
-                job_steps(&suppliers[p.supplier], &p.address),
-            )
-        })
+        .map(|p| (p.label.clone(), job_steps(suppliers, &placed, p)))
         .collect();
     Ok(Report {
         dispatch_ms: leases.iter().filter_map(|l| l.dispatch_ms).collect(),
@@ -168,6 +180,7 @@ pub async fn run(
             .collect(),
         job_steps,
         access,
+        ray: ray_work,
         elapsed: log.elapsed(),
     })
 }
@@ -279,6 +292,79 @@ async fn reach_a_job(
     })
 }
 
+/// carol watches her Ray program through the scheduler's logs API, as any
+/// renter would, until its tasks have run on both nodes of her cluster.
+async fn ray_program_runs(
+    stack: &Stack,
+    suppliers: &[Supplier],
+    renters: &[Renter],
+    placed: &[Placed],
+    lease_secs: u32,
+    log: &Log,
+) -> Result<Option<RayWork>> {
+    let members: Vec<&Placed> = placed.iter().filter(|p| p.in_ray_cluster).collect();
+    let Some(first) = members.first() else {
+        return Ok(None);
+    };
+    let renter = &renters[first.renter];
+    let api = crate::renter_api::RenterApi::new(&stack.scheduler.http_url());
+    let node_of = |lease: &str| {
+        members
+            .iter()
+            .find(|m| m.address.to_string() == lease)
+            .map(|m| suppliers[m.supplier].name.to_string())
+    };
+    let work = poll(
+        "carol's Ray program to run tasks on both nodes of her cluster",
+        Duration::from_secs(u64::from(lease_secs)),
+        || async {
+            let mut work = RayWork::default();
+            for member in &members {
+                let lease = member.address.to_string();
+                // Refused until the member's job is dispatched: not yet.
+                let query = [("tail", "400".to_string())];
+                let Ok(response) = api.logs(&renter.keypair, &lease, &query).await else {
+                    continue;
+                };
+                for line in response
+                    .text()
+                    .await?
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<crate::renter_api::LogLine>(l).ok())
+                    .filter_map(|l| l.line)
+                {
+                    if let Some(alive) = line
+                        .strip_prefix("Ray cluster: ")
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .and_then(|n| n.parse().ok())
+                    {
+                        work.alive_nodes = alive;
+                    }
+                    let ran_on = line
+                        .split_once("task ran on lease ")
+                        .and_then(|(_, rest)| rest.split(',').next())
+                        .and_then(node_of);
+                    if let Some(node) = ran_on {
+                        if !work.nodes_with_tasks.contains(&node) {
+                            work.nodes_with_tasks.push(node);
+                        }
+                    }
+                }
+            }
+            work.nodes_with_tasks.sort();
+            Ok((work.nodes_with_tasks.len() == members.len()).then_some(work))
+        },
+    )
+    .await?;
+    log.say(format!(
+        "{}  carol's Ray program sees {} alive nodes; its tasks ran on both: {}",
+        first.label,
+        work.alive_nodes,
+        work.nodes_with_tasks.join(" and ")
+    ));
+    Ok(Some(work))
+}
+
 fn parties(stack: &Stack, suppliers: &[Supplier], renters: &[Renter]) -> Result<Parties> {
     let mut mints = BTreeMap::new();
     for symbol in ["IO", "USDC"] {
@@ -340,11 +426,13 @@ async fn pick(
 }
 
 /// Creates the demo's leases and submits their job specs.
+#[allow(clippy::too_many_arguments)]
 async fn place_leases(
     stack: &Stack,
     suppliers: &[Supplier],
     renters: &mut [Renter],
     secs: u32,
+    ray: Option<&RayInstall>,
     log: &Log,
     watched: &Mutex<Vec<Watched>>,
     web: &Web,
@@ -367,7 +455,8 @@ async fn place_leases(
     };
 
     // carol: distributed training on two nodes of 4 GPUs with 80 GiB each,
-    // started together or not at all.
+    // started together or not at all: one Ray program across both (or, with
+    // --no-ray, a process per node that knows its rank).
     let found = Renter::search(&stack.client, &with_vram(VRAM_80GB, 4)).await?;
     let members: Vec<usize> = found
         .iter()
@@ -382,10 +471,19 @@ async fn place_leases(
         suppliers[members[0]].name, suppliers[members[1]].name
     ));
     let cluster = renters[carol].cluster(&stack.client, 2).await?;
-    log.say(format!("carol creates cluster {cluster} (2 leases)"));
+    log.say(format!(
+        "carol creates cluster {cluster} (2 leases) for {}",
+        match ray {
+            Some(ray) => format!("a Ray {} program", ray.version),
+            None => "a process on each node".into(),
+        }
+    ));
     for (rank, &supplier) in members.iter().enumerate() {
         let label = format!("#{} carol", placed.len() + 1);
-        let spec = job_spec(&label, Some((rank as u16, 2)), None);
+        let spec = match ray {
+            Some(ray) => ray_job_spec(&ray.version),
+            None => job_spec(&label, Some((rank as u16, 2)), None),
+        };
         let (address, lease) = renters[carol]
             .lease(
                 &stack.client,
@@ -414,6 +512,7 @@ async fn place_leases(
             ending: Ending::RunsToEnd,
             spec,
             web_port: None,
+            in_ray_cluster: ray.is_some(),
         };
         follow(&p, true, suppliers);
         placed.push(p);
@@ -484,6 +583,7 @@ async fn place_leases(
             ending,
             spec,
             web_port: serves.then_some(web.port),
+            in_ray_cluster: false,
         };
         follow(&p, false, suppliers);
         renters[renter]
@@ -884,11 +984,22 @@ async fn records(
     Ok(records)
 }
 
-/// Steps the lease's job printed to its log on the node.
-fn job_steps(supplier: &Supplier, lease: &Pubkey) -> usize {
-    job_output(&supplier.agent, lease)
+/// Steps the lease's job printed to its log on the node; for a member of a
+/// Ray cluster, the tasks the Ray program (whose output is in the head's
+/// log) ran on this lease's node.
+fn job_steps(suppliers: &[Supplier], placed: &[Placed], p: &Placed) -> usize {
+    if !p.in_ray_cluster {
+        return job_output(&suppliers[p.supplier].agent, &p.address)
+            .iter()
+            .filter(|l| l.contains(" step "))
+            .count();
+    }
+    let ran_here = format!("task ran on lease {}", p.address);
+    placed
         .iter()
-        .filter(|l| l.contains(" step "))
+        .filter(|m| m.in_ray_cluster)
+        .flat_map(|m| job_output(&suppliers[m.supplier].agent, &m.address))
+        .filter(|l| l.contains(&ran_here))
         .count()
 }
 

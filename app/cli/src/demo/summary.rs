@@ -178,6 +178,17 @@ pub fn output(report: &Report, database: &str, work_dir: Option<&str>) -> Result
                 report.access.page
             ),
         ),
+        (
+            "Ray cluster".into(),
+            match &report.ray {
+                Some(ray) => format!(
+                    "carol's program saw {} alive nodes and ran tasks on {}",
+                    ray.alive_nodes,
+                    ray.nodes_with_tasks.join(" and ")
+                ),
+                None => "not run (--no-ray)".into(),
+            },
+        ),
         ("Took".into(), format!("{:.0} s", report.elapsed.as_secs_f64())),
         ("Postgres".into(), database.to_string()),
         (
@@ -207,6 +218,7 @@ pub fn output(report: &Report, database: &str, work_dir: Option<&str>) -> Result
                 "p99": p99,
             },
             "access": report.access,
+            "ray": report.ray,
             "checks": report.checks,
             "all_checks_ok": all_ok,
             "leases": leases_json,

@@ -8,6 +8,7 @@ use iomesh_agent::{
     agent::Agent,
     config::{AgentConfig, OnShutdown, PortRange},
     gpu,
+    ray::RayInstall,
     runner::{
         proc,
         sandbox::{Bwrap, JobUser, Sandbox},
@@ -117,6 +118,7 @@ impl Supplier {
         listing: &Listing,
         scheduler_url: &str,
         dir: &Path,
+        ray: Option<&RayInstall>,
     ) -> Result<Self> {
         let owner = Keypair::new();
         let operator = Arc::new(Keypair::new());
@@ -159,6 +161,9 @@ impl Supplier {
             gpus,
             runner: RunnerConfig {
                 stop_grace: Duration::from_secs(2),
+                ray: ray
+                    .cloned()
+                    .ok_or_else(|| "the demo runs without Ray (--no-ray)".to_string()),
                 ..RunnerConfig::new(shim_program()?, sandbox.clone())
             },
             // Leases end by their own timer; this re-read catches what the

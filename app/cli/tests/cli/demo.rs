@@ -9,6 +9,10 @@ use std::process::Command;
 /// The market's shortest lease: the demo's leases run this long.
 const LEASE_SECS: u64 = 60;
 
+/// One whole demo at a time: two at once on a 2-core machine would starve
+/// each other's one-second jobs.
+static ONE_DEMO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn run_demo(database_url: &str, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_iomesh"))
         .args(["--output", "json", "demo"])
@@ -27,6 +31,7 @@ fn u64_of(value: &Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain() {
+    let _one = ONE_DEMO.lock().await;
     let database_url = std::env::var("DATABASE_URL")
         .expect("DATABASE_URL is set (run the tests through scripts/postgres or ./scripts/test)");
     let output = tokio::task::spawn_blocking({
@@ -114,6 +119,19 @@ async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain
     assert_eq!(cluster.len(), 2, "carol's cluster has two leases");
     assert_ne!(cluster[0]["node"], cluster[1]["node"], "on two nodes");
 
+    // carol's cluster was one Ray cluster: Ray saw both nodes, and the
+    // program's tasks ran on each of them (their steps count per lease).
+    let ray = &summary["ray"];
+    assert_eq!(ray["alive_nodes"], 2, "{summary:#}");
+    let mut members: Vec<&Value> = cluster.iter().map(|l| &l["node"]).collect();
+    members.sort_by_key(|n| n.as_str());
+    let ran: Vec<&Value> = ray["nodes_with_tasks"].as_array().unwrap().iter().collect();
+    assert_eq!(ran, members, "{summary:#}");
+    assert!(
+        stderr.contains("carol's Ray program sees 2 alive nodes; its tasks ran on both"),
+        "{stderr}"
+    );
+
     // Both payment mints were used; the USD totals add up.
     assert!(summary["mints"]["USDC"].is_object() && summary["mints"]["IO"].is_object());
     let usd = &summary["usd_micros"];
@@ -160,6 +178,49 @@ async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain
         .await
         .unwrap();
     assert_eq!(left, 0, "the demo database {name} was dropped");
+}
+
+/// `--no-ray`: carol's cluster runs a process on each member, each knowing
+/// its rank; no Ray is installed or started.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_without_ray_runs_the_cluster_as_processes() {
+    let _one = ONE_DEMO.lock().await;
+    let database_url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is set (run the tests through scripts/postgres or ./scripts/test)");
+    let output = tokio::task::spawn_blocking(move || {
+        run_demo(
+            &database_url,
+            &["--lease-secs", &LEASE_SECS.to_string(), "--no-ray"],
+        )
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the demo failed:\n{stderr}");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["all_checks_ok"], true, "{summary:#}");
+    assert!(summary["ray"].is_null(), "{summary:#}");
+    assert!(!stderr.contains("Ray 2."), "{stderr}");
+    assert!(
+        stderr.contains("(2 leases) for a process on each node"),
+        "{stderr}"
+    );
+    for rank in 0..2 {
+        assert!(
+            stderr.contains(&format!("carol rank {rank}/2 step")),
+            "no output of rank {rank}:\n{stderr}"
+        );
+    }
+    let carol: Vec<&Value> = summary["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["renter"] == "carol")
+        .collect();
+    assert_eq!(carol.len(), 2);
+    for lease in carol {
+        assert!(u64_of(&lease["job_steps"]) >= LEASE_SECS / 2, "{lease}");
+    }
 }
 
 #[test]
