@@ -71,8 +71,13 @@ impl SyscallStubs for CheckedStubs {
         if let Err(error) = check_privilege(instruction, account_infos, &signers) {
             return Err(break_rule(error));
         }
-        self.inner
-            .sol_invoke_signed(instruction, account_infos, signers_seeds)
+        let logged = crate::logs::position();
+        let result = self
+            .inner
+            .sol_invoke_signed(instruction, account_infos, signers_seeds);
+        // The stub adds its own `success` line only when the callee succeeded.
+        crate::logs::drop_duplicates(logged, &instruction.program_id, result.is_ok());
+        result
     }
 
     fn sol_log(&self, message: &str) {
@@ -138,7 +143,9 @@ impl SyscallStubs for CheckedStubs {
         self.inner.sol_set_return_data(data)
     }
     fn sol_log_data(&self, fields: &[&[u8]]) {
-        self.inner.sol_log_data(fields)
+        if !crate::logs::log_data(fields) {
+            self.inner.sol_log_data(fields)
+        }
     }
     fn sol_get_processed_sibling_instruction(&self, index: usize) -> Option<Instruction> {
         self.inner.sol_get_processed_sibling_instruction(index)

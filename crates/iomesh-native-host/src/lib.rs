@@ -18,12 +18,17 @@
 //!   escalating privileges fails with `PrivilegeEscalation`, and one naming an
 //!   account the caller did not pass fails with `MissingAccount`.
 //!
+//! - its logs are a validator's: one `invoke [N]` and one closing line per
+//!   invocation, at its depth, and events as `Program data:` lines (see
+//!   `logs`).
+//!
 //! A rule broken deep inside the program must fail the whole transaction,
 //! whatever the program does with the error, as on a validator. The broken
 //! rule is therefore recorded per thread and the adapter reports it in place
 //! of whatever the program returned.
 
 mod cpi;
+mod logs;
 mod readonly;
 
 pub use cpi::install_cpi_checks;
@@ -73,7 +78,18 @@ pub fn invoke(
     if outermost {
         BROKEN_RULE.with(|rule| rule.set(None));
     }
+    let program_id = invoke_context
+        .transaction_context
+        .get_current_instruction_context()
+        .and_then(|context| context.get_program_key().copied())
+        .ok();
+    let _collecting = logs::Collecting::enter(invoke_context);
+    let logged = logs::position();
     let result = solana_program_test::invoke_builtin_function(process_instruction, invoke_context);
+    if let Some(program_id) = program_id {
+        // The adapter closes with its own `success` or `failed` line.
+        logs::drop_duplicates(logged, &program_id, true);
+    }
     let broken = BROKEN_RULE.with(|rule| {
         let broken = rule.take();
         if !outermost {

@@ -420,3 +420,10 @@ pub struct FeesSwept {
     /// Base units paid to the treasury.
     pub amount: u64,
 }
+
+/// What `log_event!` does off-chain: the event's bytes to the host's
+/// `sol_log_data`, which a host that collects logs writes as `Program data:`.
+#[cfg(not(target_os = "solana"))]
+pub fn log_on_host(event: &impl anchor_lang::Event) {
+    anchor_lang::compat::solana_sysvar::program_stubs::sol_log_data(&[&event.data()]);
+}

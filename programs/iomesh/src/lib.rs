@@ -7,6 +7,18 @@
 
 use anchor_lang::prelude::*;
 
+/// Logs an event as `Program data:`: Anchor's `emit!` on-chain; natively
+/// hosted (the tests, the localnet), through the host's syscall stubs,
+/// because Anchor's host build drops events and they could not be observed.
+macro_rules! log_event {
+    ($event:expr) => {{
+        #[cfg(target_os = "solana")]
+        anchor_lang::prelude::emit!($event);
+        #[cfg(not(target_os = "solana"))]
+        $crate::events::log_on_host(&$event);
+    }};
+}
+
 pub mod account_creation;
 pub mod error;
 pub mod events;

@@ -175,7 +175,7 @@ impl<'info> VaultAccounts<'_, 'info> {
             self.create_credit(payee, amount, rent)?;
             amount
         };
-        emit!(Credited {
+        log_event!(Credited {
             credit: *payee.credit.key,
             owner: payee.wallet,
             vault: self.vault.key(),
@@ -260,7 +260,7 @@ impl<'info> VaultAccounts<'_, 'info> {
         }
         let held = &mut treasury.payment_mint.unswept_fees;
         *held = held.safe_add(fee)?;
-        emit!(FeesHeld {
+        log_event!(FeesHeld {
             mint: self.mint.key(),
             amount: fee,
             unswept_fees: *held,

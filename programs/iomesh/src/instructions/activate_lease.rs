@@ -54,7 +54,7 @@ pub fn handler(ctx: Context<ActivateLease>) -> Result<()> {
     lease.activated_at = now;
     lease.settled_until = now;
     lease.invariant()?;
-    emit!(LeaseActivated {
+    log_event!(LeaseActivated {
         lease: lease.key(),
         node: lease.node,
         activated_at: now,

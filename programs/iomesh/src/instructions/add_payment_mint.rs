@@ -90,7 +90,7 @@ pub fn handler(ctx: Context<AddPaymentMint>, args: AddPaymentMintArgs) -> Result
         &accounts.system_program,
         &[seeds::VAULT, mint_key.as_ref(), &[ctx.bumps.vault]],
     )?;
-    emit!(PaymentMintAdded {
+    log_event!(PaymentMintAdded {
         mint: payment_mint.mint,
         token_program: payment_mint.token_program,
         vault: payment_mint.vault,

@@ -113,7 +113,7 @@ pub fn handler(ctx: Context<ClaimReward>, args: ClaimRewardArgs) -> Result<()> {
     epoch.claimed_amount = claimed_amount;
     epoch.claims = epoch.claims.safe_add(1)?;
     epoch.invariant()?;
-    emit!(RewardClaimed {
+    log_event!(RewardClaimed {
         epoch: epoch.epoch,
         index: args.index,
         node: a.node.key(),

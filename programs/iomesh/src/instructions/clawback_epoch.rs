@@ -53,7 +53,7 @@ pub fn handler(ctx: Context<ClawbackEpoch>) -> Result<()> {
     )?;
     a.epoch.clawed_back = true;
     a.epoch.invariant()?;
-    emit!(EpochClawedBack {
+    log_event!(EpochClawedBack {
         epoch: a.epoch.epoch,
         unclaimed,
     });

@@ -25,7 +25,7 @@ pub fn handler(ctx: Context<CloseCluster>) -> Result<()> {
         cluster.is_complete() || now > cluster.funding_deadline,
         IomeshError::ClusterDeadlineNotPassed
     );
-    emit!(ClusterClosed {
+    log_event!(ClusterClosed {
         cluster: cluster.key(),
         renter: cluster.renter,
         completed: cluster.is_complete(),

@@ -26,7 +26,7 @@ pub fn handler(ctx: Context<CloseCredit>) -> Result<()> {
         credit.amount == 0 && info.lamports() <= rent,
         IomeshError::CreditNotEmpty
     );
-    emit!(CreditClosed {
+    log_event!(CreditClosed {
         credit: credit.key(),
         owner: credit.owner,
         rent_payer: credit.rent_payer,

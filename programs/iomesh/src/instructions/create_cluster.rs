@@ -66,7 +66,7 @@ pub fn handler(ctx: Context<CreateCluster>, args: CreateClusterArgs) -> Result<(
         ],
         &cluster,
     )?;
-    emit!(ClusterCreated {
+    log_event!(ClusterCreated {
         cluster: ctx.accounts.cluster.key(),
         renter,
         nonce: args.nonce,

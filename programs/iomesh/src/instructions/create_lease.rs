@@ -172,7 +172,7 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         &accounts.payer,
         deposit,
     )?;
-    emit!(LeaseCreated {
+    log_event!(LeaseCreated {
         lease: accounts.lease.key(),
         renter: lease.renter,
         payer: lease.payer,
@@ -185,7 +185,7 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         job_spec_hash: lease.job_spec_hash,
     });
     if let Some(cluster) = accounts.cluster.as_ref() {
-        emit!(ClusterLeaseFunded {
+        log_event!(ClusterLeaseFunded {
             cluster: cluster.key(),
             lease: accounts.lease.key(),
             leases_funded: cluster.leases_funded,

@@ -93,7 +93,7 @@ pub fn handler(ctx: Context<ExtendLease>, added_secs: u32) -> Result<()> {
         &a.funder,
         added_deposit,
     )?;
-    emit!(LeaseExtended {
+    log_event!(LeaseExtended {
         lease: lease.key(),
         added_secs,
         added_deposit,

@@ -94,7 +94,7 @@ pub fn handler(ctx: Context<FinalizeSlash>) -> Result<()> {
     }
     a.node.slashes_pending = a.node.slashes_pending.safe_sub(1)?;
     a.node.invariant()?;
-    emit!(SlashFinalized {
+    log_event!(SlashFinalized {
         pending_slash: slash.key(),
         node: a.node.key(),
         harmed: slash.harmed,

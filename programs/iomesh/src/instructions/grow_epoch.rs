@@ -36,7 +36,7 @@ pub fn handler(ctx: Context<GrowEpoch>) -> Result<()> {
     }
     // New bytes are zeroed by the runtime: no leaf reads as claimed.
     info.resize(new_len)?;
-    emit!(EpochGrown {
+    log_event!(EpochGrown {
         epoch: ctx.accounts.epoch.epoch,
         account_len: new_len as u32,
         full_len: full as u32,

@@ -65,7 +65,7 @@ pub fn handler(ctx: Context<InitIoVaults>) -> Result<()> {
     let market = &mut ctx.accounts.market;
     market.io_mint = ctx.accounts.io_mint.key();
     market.invariant()?;
-    emit!(IoVaultsInitialized {
+    log_event!(IoVaultsInitialized {
         io_mint: market.io_mint,
         stake_vault: ctx.accounts.stake_vault.key(),
         rewards_reserve: ctx.accounts.rewards_reserve.key(),

@@ -74,7 +74,7 @@ pub fn handler(ctx: Context<InitIosd>, policy: IosdPolicy) -> Result<()> {
         &[seeds::IOSD, &[ctx.bumps.iosd_config]],
         &config,
     )?;
-    emit!(IosdInitialized {
+    log_event!(IosdInitialized {
         iosd_mint: config.iosd_mint,
         policy,
     });

@@ -44,7 +44,7 @@ pub fn handler(ctx: Context<InitializeMarket>, params: MarketParams) -> Result<(
         &[seeds::MARKET, &[ctx.bumps.market]],
         &market,
     )?;
-    emit!(MarketInitialized {
+    log_event!(MarketInitialized {
         authority: market.authority,
         params
     });

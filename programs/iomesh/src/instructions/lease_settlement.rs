@@ -41,7 +41,7 @@ pub fn settle_until<'info>(
         vault.pay_fee(treasury, fee)?;
     }
     node.gpu_seconds_delivered = node.gpu_seconds_delivered.safe_add(gpu_seconds)?;
-    emit!(LeaseSettled {
+    log_event!(LeaseSettled {
         lease: lease.key(),
         node: node.key(),
         supplier_amount,
@@ -92,7 +92,7 @@ pub fn finish<'info>(
         LeaseEndReason::Cancelled | LeaseEndReason::Expired | LeaseEndReason::Unwound => {}
     }
     node.invariant()?;
-    emit!(LeaseEnded {
+    log_event!(LeaseEnded {
         lease: lease.key(),
         node: node.key(),
         reason,

@@ -89,7 +89,7 @@ pub fn handler(ctx: Context<MintIosd>, io_amount: u64, min_iosd_out: u64) -> Res
         ),
         iosd_out,
     )?;
-    emit!(IosdMinted {
+    log_event!(IosdMinted {
         user: a.user.key(),
         io_burned: io_amount,
         iosd_minted: iosd_out,

@@ -107,7 +107,7 @@ pub fn handler(ctx: Context<PublishEpoch>, args: PublishEpochArgs) -> Result<()>
         a.market.bump,
         args.total_amount,
     )?;
-    emit!(EpochPublished {
+    log_event!(EpochPublished {
         epoch: args.epoch,
         merkle_root: args.merkle_root,
         total_amount: args.total_amount,

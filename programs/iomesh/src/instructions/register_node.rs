@@ -106,7 +106,7 @@ pub fn handler(ctx: Context<RegisterNode>, spec: NodeSpec) -> Result<()> {
         &[seeds::NODE, operator.as_ref(), &[ctx.bumps.node]],
         &node,
     )?;
-    emit!(NodeRegistered {
+    log_event!(NodeRegistered {
         node: accounts.node.key(),
         owner: node.owner,
         operator: node.operator,

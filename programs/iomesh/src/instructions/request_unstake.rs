@@ -35,7 +35,7 @@ pub fn handler(ctx: Context<RequestUnstake>, amount: u64) -> Result<()> {
     node.unstaking = node.unstaking.safe_add(amount)?;
     node.unstake_ready_at = now.safe_add(i64::from(market.unstake_cooldown_secs))?;
     node.invariant()?;
-    emit!(UnstakeRequested {
+    log_event!(UnstakeRequested {
         node: node.key(),
         amount,
         unstaking: node.unstaking,

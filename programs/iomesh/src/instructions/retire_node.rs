@@ -27,7 +27,7 @@ pub fn handler(ctx: Context<RetireNode>) -> Result<()> {
         node.staked == 0 && node.unstaking == 0 && node.slashes_pending == 0,
         IomeshError::NodeHasStake
     );
-    emit!(NodeRetired {
+    log_event!(NodeRetired {
         node: node.key(),
         owner: node.owner
     });

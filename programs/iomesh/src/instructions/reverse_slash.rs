@@ -35,7 +35,7 @@ pub fn handler(ctx: Context<ReverseSlash>) -> Result<()> {
     node.staked = node.staked.safe_add(slash.amount)?;
     node.slashes_pending = node.slashes_pending.safe_sub(1)?;
     node.invariant()?;
-    emit!(SlashReversed {
+    log_event!(SlashReversed {
         pending_slash: slash.key(),
         node: node.key(),
         amount: slash.amount,

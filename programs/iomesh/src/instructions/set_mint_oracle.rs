@@ -28,7 +28,7 @@ pub fn handler(ctx: Context<SetMintOracle>, oracle: MintOracle) -> Result<()> {
     payment_mint.max_confidence_bps = oracle.max_confidence_bps;
     payment_mint.max_price_age_secs = oracle.max_price_age_secs;
     payment_mint.invariant()?;
-    emit!(PaymentMintOracleSet {
+    log_event!(PaymentMintOracleSet {
         mint: payment_mint.mint,
         oracle,
     });

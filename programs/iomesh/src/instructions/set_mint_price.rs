@@ -22,7 +22,7 @@ pub fn handler(ctx: Context<SetMintPrice>, usd_price_micros: u64) -> Result<()> 
     payment_mint.usd_price_micros = usd_price_micros;
     payment_mint.price_updated_at = now;
     payment_mint.invariant()?;
-    emit!(MintPriceSet {
+    log_event!(MintPriceSet {
         mint: payment_mint.mint,
         usd_price_micros,
         updated_at: now

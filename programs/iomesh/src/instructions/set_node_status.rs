@@ -13,7 +13,7 @@ pub fn handler(ctx: Context<SetNodeStatus>, status: NodeStatus) -> Result<()> {
     let node = &mut ctx.accounts.node;
     node.status = status;
     node.invariant()?;
-    emit!(NodeStatusSet {
+    log_event!(NodeStatusSet {
         node: node.key(),
         status
     });

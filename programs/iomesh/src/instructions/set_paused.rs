@@ -12,6 +12,6 @@ pub fn handler(ctx: Context<SetPaused>, paused: bool) -> Result<()> {
     let market = &mut ctx.accounts.market;
     market.paused = paused;
     market.invariant()?;
-    emit!(MarketPausedSet { paused });
+    log_event!(MarketPausedSet { paused });
     Ok(())
 }

@@ -35,6 +35,6 @@ pub fn handler(ctx: Context<SetStakingPolicy>, policy: StakingPolicy) -> Result<
     market.unstake_cooldown_secs = policy.unstake_cooldown_secs;
     market.slash_appeal_secs = policy.slash_appeal_secs;
     market.invariant()?;
-    emit!(StakingPolicySet { policy });
+    log_event!(StakingPolicySet { policy });
     Ok(())
 }

@@ -99,7 +99,7 @@ pub fn handler(ctx: Context<SlashNode>, args: SlashArgs) -> Result<()> {
         ],
         &slash,
     )?;
-    emit!(NodeSlashed {
+    log_event!(NodeSlashed {
         pending_slash: a.pending_slash.key(),
         node: node_key,
         amount: slash.amount,

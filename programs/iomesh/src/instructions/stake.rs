@@ -53,7 +53,7 @@ pub fn handler(ctx: Context<StakeAccounts>, amount: u64) -> Result<()> {
     )?;
     a.node.staked = a.node.staked.safe_add(amount)?;
     a.node.invariant()?;
-    emit!(StakeDeposited {
+    log_event!(StakeDeposited {
         node: a.node.key(),
         owner: a.owner.key(),
         amount,

@@ -58,7 +58,7 @@ pub fn handler(ctx: Context<SweepFees>) -> Result<()> {
     vault.transfer(&a.treasury_token_account, amount)?;
     a.payment_mint.unswept_fees = 0;
     a.payment_mint.invariant()?;
-    emit!(FeesSwept {
+    log_event!(FeesSwept {
         mint: a.mint.key(),
         treasury_token_account: a.treasury_token_account.key(),
         amount,

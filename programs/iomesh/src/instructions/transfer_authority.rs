@@ -21,7 +21,7 @@ pub fn propose(ctx: Context<ProposeAuthority>, new_authority: Pubkey) -> Result<
     let market = &mut ctx.accounts.market;
     market.pending_authority = new_authority;
     market.invariant()?;
-    emit!(AuthorityProposed {
+    log_event!(AuthorityProposed {
         current: market.authority,
         proposed: new_authority
     });
@@ -50,7 +50,7 @@ pub fn accept(ctx: Context<AcceptAuthority>) -> Result<()> {
     market.authority = market.pending_authority;
     market.pending_authority = Pubkey::default();
     market.invariant()?;
-    emit!(AuthorityAccepted {
+    log_event!(AuthorityAccepted {
         previous,
         authority: market.authority
     });

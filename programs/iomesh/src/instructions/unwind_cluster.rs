@@ -134,7 +134,7 @@ pub fn handler<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
         .checked_add(unwound)
         .ok_or(IomeshError::MathOverflow)?;
     cluster.invariant()?;
-    emit!(ClusterUnwound {
+    log_event!(ClusterUnwound {
         cluster: cluster.key(),
         leases_unwound: unwound,
         total_unwound: cluster.leases_unwound,
@@ -142,7 +142,7 @@ pub fn handler<'info>(ctx: Context<'info, UnwindCluster<'info>>) -> Result<()> {
     });
     // An executable renter address cannot take lamports: the empty cluster stays open.
     if cluster.leases_unwound == cluster.leases_funded && can_take_lamports(&a.renter) {
-        emit!(ClusterClosed {
+        log_event!(ClusterClosed {
             cluster: cluster.key(),
             renter: cluster.renter,
             completed: false,

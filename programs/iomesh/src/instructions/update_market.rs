@@ -12,6 +12,6 @@ pub fn handler(ctx: Context<UpdateMarket>, params: MarketParams) -> Result<()> {
     let market = &mut ctx.accounts.market;
     market.apply(&params);
     market.invariant()?;
-    emit!(MarketUpdated { params });
+    log_event!(MarketUpdated { params });
     Ok(())
 }

@@ -16,7 +16,7 @@ pub fn handler(ctx: Context<UpdateNode>, spec: NodeSpec) -> Result<()> {
     let node = &mut ctx.accounts.node;
     spec.apply(node, &ctx.accounts.market)?;
     node.invariant()?;
-    emit!(NodeUpdated {
+    log_event!(NodeUpdated {
         node: node.key(),
         gpu_count: node.gpu_count,
         price_usd_micros_per_gpu_hour: node.price_usd_micros_per_gpu_hour,

@@ -38,7 +38,7 @@ pub fn handler(ctx: Context<UpdatePaymentMint>, args: UpdatePaymentMintArgs) -> 
         }
     }
     payment_mint.invariant()?;
-    emit!(PaymentMintUpdated {
+    log_event!(PaymentMintUpdated {
         mint: payment_mint.mint,
         enabled: payment_mint.enabled,
         fee_bps: payment_mint.fee_bps,

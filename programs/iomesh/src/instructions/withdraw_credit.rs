@@ -56,7 +56,7 @@ pub fn handler(ctx: Context<WithdrawCredit>) -> Result<()> {
         credit_info.sub_lamports(lamports)?;
         a.owner.add_lamports(lamports)?;
     }
-    emit!(CreditWithdrawn {
+    log_event!(CreditWithdrawn {
         credit: a.credit.key(),
         owner: a.owner.key(),
         vault: a.vault.key(),

@@ -24,7 +24,7 @@ pub fn handler(ctx: Context<StakeAccounts>) -> Result<()> {
     a.node.unstaking = 0;
     a.node.unstake_ready_at = 0;
     a.node.invariant()?;
-    emit!(StakeWithdrawn {
+    log_event!(StakeWithdrawn {
         node: a.node.key(),
         owner: a.owner.key(),
         amount,
