@@ -111,7 +111,7 @@ async fn each_invocation_is_logged_once_at_its_depth_and_events_as_program_data(
         },
     );
     let owner = node.owner.insecure_clone();
-    let sent = env.send_as(&owner, &[pause.clone()], &[]).await;
+    let sent = env.send_as(&owner, std::slice::from_ref(&pause), &[]).await;
     sent.result.clone().expect("set_node_status");
     assert_eq!(invocations(&sent.logs), vec![(program.clone(), 1)]);
     let events: Vec<Vec<u8>> = sent
