@@ -23,6 +23,8 @@ import sys
 import time
 
 POLL_SECS = 0.2
+LOG_POLL_SECS = 0.05
+STATUS_SECS = 0.5
 
 
 def log(message):
@@ -128,20 +130,43 @@ def run_head():
     )
     log(f"cluster ready: submitted the entrypoint as Ray job {submission}")
 
-    import asyncio
-
-    async def follow():
-        async for lines in client.tail_job_logs(submission):
-            sys.stdout.write(lines)
-            sys.stdout.flush()
-
-    asyncio.run(follow())
+    follow_driver_log(client, submission)
     status = client.get_job_status(submission)
     info = client.get_job_info(submission)
     log(f"Ray job {submission} {status.value}" + (f": {info.message}" if info.message else ""))
     log("the Ray cluster stays up until the lease ends (dashboard and job API: the lease's port 8265)")
     return_code = ray.wait()
     return 0 if status == JobStatus.SUCCEEDED else (return_code or 1)
+
+
+def follow_driver_log(client, submission):
+    """Copies the job's output to ours until the job ends.
+
+    Read from the driver's log file on this (the head) node rather than
+    through Ray's log streaming API, which looks for new lines once a second:
+    the renter sees output (and its first line) that much sooner.
+    """
+    path = os.path.join(
+        os.environ["IOMESH_RAY_TEMP_DIR"], "session_latest", "logs", f"job-driver-{submission}.log"
+    )
+    offset, checked, finished = 0, 0.0, False
+    while True:
+        if os.path.exists(path):
+            with open(path, "rb") as driver_log:
+                driver_log.seek(offset)
+                chunk = driver_log.read()
+            if chunk:
+                offset += len(chunk)
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+        if finished:
+            return
+        now = time.monotonic()
+        if now - checked >= STATUS_SECS:
+            checked = now
+            # Once the job is over, one more read takes what it wrote last.
+            finished = client.get_job_status(submission).is_terminal()
+        time.sleep(LOG_POLL_SECS)
 
 
 def run_worker():

@@ -184,6 +184,10 @@ async fn run_cluster(
         let needle = format!("task ran on lease {member}");
         wait_head_log(http, renter, &head, &worker, &needle).await;
     }
+    // The output arrives while the program may still be exiting: the
+    // launcher says when Ray has the job finished.
+    let finished = format!("Ray job {head} SUCCEEDED");
+    wait_head_log(http, renter, &head, &worker, &finished).await;
     (head, worker)
 }
 
