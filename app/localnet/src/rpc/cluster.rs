@@ -94,6 +94,12 @@ pub fn get_fee_for_message(chain: &Chain, p: Value) -> RpcResult {
     params::with_context(&bank, bank.get_fee_for_message(&message))
 }
 
+pub fn get_epoch_schedule(chain: &Chain, p: Value) -> RpcResult {
+    params::none(p)?;
+    let bank = params::bank(chain, None, None)?;
+    params::value(bank.epoch_schedule().clone())
+}
+
 pub fn get_minimum_balance_for_rent_exemption(chain: &Chain, p: Value) -> RpcResult {
     let (len, commitment): (usize, Option<CommitmentConfig>) = params::parse(p, 2)?;
     let bank = params::bank(chain, commitment, None)?;

@@ -14,7 +14,7 @@ use axum::{
     extract::{DefaultBodyLimit, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
     Router,
 };
 use jsonrpc_core::{Error, ErrorCode, Id, Output, Version};
@@ -41,6 +41,8 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     let app = Router::new()
         .route("/", post(handle))
+        // Load balancers and stock tooling probe a validator's RPC here.
+        .route("/health", get(|| async { "ok" }))
         // The limit is enforced in `handle`, to answer with a JSON-RPC error.
         .layer(DefaultBodyLimit::disable())
         .with_state(state);
@@ -133,6 +135,7 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getSlot" => cluster::get_slot(chain, params),
         "getBlockHeight" => cluster::get_block_height(chain, params),
         "getEpochInfo" => cluster::get_epoch_info(chain, params),
+        "getEpochSchedule" => cluster::get_epoch_schedule(chain, params),
         "getGenesisHash" => cluster::get_genesis_hash(chain, params),
         "getLatestBlockhash" => cluster::get_latest_blockhash(chain, params),
         "isBlockhashValid" => cluster::is_blockhash_valid(chain, params),
@@ -146,6 +149,7 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getProgramAccounts" => accounts::get_program_accounts(chain, params),
         "getTokenAccountBalance" => tokens::get_token_account_balance(chain, params),
         "getTokenAccountsByOwner" => tokens::get_token_accounts_by_owner(chain, params),
+        "getTokenSupply" => tokens::get_token_supply(chain, params),
         "sendTransaction" => transactions::send_transaction(chain, params),
         "simulateTransaction" => transactions::simulate_transaction(chain, params),
         "getSignatureStatuses" => transactions::get_signature_statuses(chain, params),

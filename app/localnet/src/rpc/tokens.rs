@@ -10,7 +10,7 @@ use serde_json::Value;
 use solana_account::ReadableAccount;
 use solana_account_decoder::{
     parse_account_data::SplTokenAdditionalDataV2,
-    parse_token::{is_known_spl_token_id, parse_token_v3},
+    parse_token::{is_known_spl_token_id, parse_token_v3, token_amount_to_ui_amount_v3},
 };
 use solana_account_decoder_client_types::{token::TokenAccountType, UiAccountEncoding};
 use solana_accounts_db::accounts_index::ScanConfig;
@@ -45,6 +45,27 @@ pub fn get_token_account_balance(chain: &Chain, p: Value) -> RpcResult {
         Ok(TokenAccountType::Account(token)) => params::with_context(&bank, token.token_amount),
         _ => Err(not_token()),
     }
+}
+
+/// The supply of a token mint, as a validator answers `getTokenSupply`.
+pub fn get_token_supply(chain: &Chain, p: Value) -> RpcResult {
+    let (key, commitment): (String, Option<CommitmentConfig>) = params::parse(p, 2)?;
+    let key = params::pubkey(&key)?;
+    let bank = params::bank(chain, commitment, None)?;
+    let not_mint = || Error::invalid_params("Invalid param: not a Token mint");
+    let account = bank
+        .get_account(&key)
+        .filter(|account| is_known_spl_token_id(account.owner()))
+        .ok_or_else(not_mint)?;
+    let Ok(TokenAccountType::Mint(mint)) = parse_token_v3(account.data(), None) else {
+        return Err(not_mint());
+    };
+    let supply: u64 = mint.supply.parse().map_err(|_| not_mint())?;
+    let additional = SplTokenAdditionalDataV2 {
+        decimals: mint.decimals,
+        ..Default::default()
+    };
+    params::with_context(&bank, token_amount_to_ui_amount_v3(supply, &additional))
 }
 
 pub fn get_token_accounts_by_owner(chain: &Chain, p: Value) -> RpcResult {

@@ -13,6 +13,14 @@ async fn version_health_and_slots_advance_by_commitment() {
     );
     assert!(version.feature_set.is_some());
     rpc.get_health().await.expect("getHealth");
+    // What load balancers and stock tooling probe: plain GET /health.
+    let health = reqwest::get(format!("{}/health", localnet.rpc_url()))
+        .await
+        .expect("GET /health");
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let schedule = rpc.get_epoch_schedule().await.expect("getEpochSchedule");
+    assert!(schedule.slots_per_epoch > 0);
 
     let start = rpc.get_slot().await.expect("getSlot");
     let processed = poll("slot to advance", || async {

@@ -99,6 +99,20 @@ async fn spl_mint_and_token_accounts_are_readable() {
     assert_eq!(balance.amount, "1500000");
     assert_eq!(balance.decimals, 6);
     assert_eq!(balance.ui_amount_string, "1.5");
+    let supply = rpc.get_token_supply(&mint.pubkey()).await.expect("supply");
+    assert_eq!(
+        (
+            supply.amount.as_str(),
+            supply.decimals,
+            supply.ui_amount_string.as_str()
+        ),
+        ("1500000", 6, "1.5")
+    );
+    let not_a_mint = rpc.get_token_supply(&ata).await.unwrap_err();
+    assert!(
+        not_a_mint.to_string().contains("not a Token mint"),
+        "{not_a_mint}"
+    );
 
     let by_mint = rpc
         .get_token_accounts_by_owner(&owner.pubkey(), TokenAccountsFilter::Mint(mint.pubkey()))
