@@ -2,6 +2,7 @@
 //! and `getSignatureStatuses`. The bank keeps none; retention is bounded.
 
 use solana_clock::{Slot, UnixTimestamp};
+use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_status::TransactionStatusMeta;
@@ -64,6 +65,33 @@ impl Ledger {
         inner.by_signature.get(signature).cloned()
     }
 
+    /// The kept transactions that name `address` (static keys or loaded
+    /// from lookup tables), newest first: after `before` (exclusive), down to
+    /// `until` (exclusive), at most `limit`, none above `max_slot`. A scan:
+    /// the ledger is a localnet's, bounded by its capacity.
+    pub fn signatures_for(
+        &self,
+        address: &Pubkey,
+        before: Option<&Signature>,
+        until: Option<&Signature>,
+        limit: usize,
+        max_slot: Slot,
+    ) -> Vec<(Signature, Arc<TxRecord>)> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut newest_first = inner.order.iter().rev().peekable();
+        if let Some(before) = before {
+            // A `before` the ledger no longer holds lists nothing, as on a
+            // validator whose ledger no longer has it.
+            newest_first.by_ref().find(|s| *s == before);
+        }
+        newest_first
+            .take_while(|s| Some(*s) != until)
+            .filter_map(|s| Some((*s, inner.by_signature.get(s)?.clone())))
+            .filter(|(_, record)| record.slot <= max_slot && names(record, address))
+            .take(limit)
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.order.len()
@@ -72,6 +100,16 @@ impl Ledger {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+fn names(record: &TxRecord, address: &Pubkey) -> bool {
+    record
+        .transaction
+        .message
+        .static_account_keys()
+        .contains(address)
+        || record.meta.loaded_addresses.writable.contains(address)
+        || record.meta.loaded_addresses.readonly.contains(address)
 }
 
 #[cfg(test)]

@@ -154,6 +154,7 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "simulateTransaction" => transactions::simulate_transaction(chain, params),
         "getSignatureStatuses" => transactions::get_signature_statuses(chain, params),
         "getTransaction" => transactions::get_transaction(chain, params),
+        "getSignaturesForAddress" => transactions::get_signatures_for_address(chain, params),
         "requestAirdrop" => transactions::request_airdrop(chain, params),
         _ => Err(Error::method_not_found()),
     }

@@ -11,11 +11,13 @@ use solana_commitment_config::CommitmentLevel;
 use solana_rpc_client_api::{
     config::{
         RpcAccountInfoConfig, RpcEncodingConfigWrapper, RpcRequestAirdropConfig,
-        RpcSendTransactionConfig, RpcSignatureStatusConfig, RpcSimulateTransactionConfig,
-        RpcTransactionConfig,
+        RpcSendTransactionConfig, RpcSignatureStatusConfig, RpcSignaturesForAddressConfig,
+        RpcSimulateTransactionConfig, RpcTransactionConfig,
     },
     custom_error::RpcCustomError,
-    response::{RpcBlockhash, RpcSimulateTransactionResult},
+    response::{
+        RpcBlockhash, RpcConfirmedTransactionStatusWithSignature, RpcSimulateTransactionResult,
+    },
 };
 use solana_runtime::bank::{Bank, TransactionSimulationResult};
 use solana_signature::Signature;
@@ -32,6 +34,8 @@ use std::str::FromStr;
 const PACKET_DATA_SIZE: u64 = 1232;
 /// Agave's cap on getSignatureStatuses.
 const MAX_SIGNATURE_STATUSES: usize = 256;
+/// Agave's cap (and default) on getSignaturesForAddress.
+const MAX_SIGNATURES_FOR_ADDRESS: usize = 1_000;
 
 pub fn send_transaction(chain: &Chain, p: Value) -> RpcResult {
     let (wire, config): (String, Option<RpcSendTransactionConfig>) = params::parse(p, 2)?;
@@ -212,6 +216,54 @@ pub fn get_signature_statuses(chain: &Chain, p: Value) -> RpcResult {
         })
         .collect();
     params::with_context(&bank, statuses)
+}
+
+/// The kept transactions naming an address, newest first, as a validator
+/// answers `getSignaturesForAddress` (confirmed or finalized only).
+pub fn get_signatures_for_address(chain: &Chain, p: Value) -> RpcResult {
+    let (address, config): (String, Option<RpcSignaturesForAddressConfig>) = params::parse(p, 2)?;
+    let address = params::pubkey(&address)?;
+    let config = config.unwrap_or_default();
+    let limit = config.limit.unwrap_or(MAX_SIGNATURES_FOR_ADDRESS);
+    if limit == 0 || limit > MAX_SIGNATURES_FOR_ADDRESS {
+        return Err(Error::invalid_params(format!(
+            "Invalid limit; max {MAX_SIGNATURES_FOR_ADDRESS}"
+        )));
+    }
+    let parse = |s: Option<String>| s.as_deref().map(signature).transpose();
+    let (before, until) = (parse(config.before)?, parse(config.until)?);
+    let slots = chain.slots();
+    let max_slot = match config.commitment.unwrap_or_default().commitment {
+        CommitmentLevel::Finalized => slots.finalized,
+        CommitmentLevel::Confirmed => slots.confirmed,
+        CommitmentLevel::Processed => {
+            return Err(Error::invalid_params(
+                "Method does not support commitment below `confirmed`",
+            ))
+        }
+    };
+    let found =
+        chain
+            .ledger()
+            .signatures_for(&address, before.as_ref(), until.as_ref(), limit, max_slot);
+    let statuses: Vec<RpcConfirmedTransactionStatusWithSignature> = found
+        .into_iter()
+        .map(
+            |(signature, record)| RpcConfirmedTransactionStatusWithSignature {
+                signature: signature.to_string(),
+                slot: record.slot,
+                err: record.meta.status.clone().err().map(Into::into),
+                memo: None,
+                block_time: Some(record.block_time),
+                confirmation_status: Some(if record.slot <= slots.finalized {
+                    TransactionConfirmationStatus::Finalized
+                } else {
+                    TransactionConfirmationStatus::Confirmed
+                }),
+            },
+        )
+        .collect();
+    params::value(statuses)
 }
 
 pub fn get_transaction(chain: &Chain, p: Value) -> RpcResult {

@@ -324,3 +324,91 @@ async fn simulation_replaces_the_blockhash_and_returns_post_accounts() {
     );
     localnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_for_an_address_page_newest_first() {
+    let localnet = localnet().await;
+    let rpc = client(&localnet, CommitmentConfig::confirmed());
+    let alice = funded(&rpc, 10 * SOL).await;
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let transfer = solana_system_interface::instruction::transfer(
+            &alice.pubkey(),
+            &Keypair::new().pubkey(),
+            SOL,
+        );
+        let blockhash = rpc.get_latest_blockhash().await.unwrap();
+        let tx = Transaction::new_signed_with_payer(
+            &[transfer],
+            Some(&alice.pubkey()),
+            &[&alice],
+            blockhash,
+        );
+        sent.push(
+            rpc.send_and_confirm_transaction(&tx)
+                .await
+                .expect("transfer"),
+        );
+    }
+    let page = |before, until, limit| {
+        let rpc = &rpc;
+        let address = alice.pubkey();
+        async move {
+            rpc.get_signatures_for_address_with_config(
+                &address,
+                solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config {
+                    before,
+                    until,
+                    limit: Some(limit),
+                    commitment: Some(CommitmentConfig::confirmed()),
+                },
+            )
+            .await
+        }
+    };
+
+    // Paged by two, newest first: the three transfers, then the airdrop.
+    let mut listed = Vec::new();
+    let mut before = None;
+    loop {
+        let got = page(before, None, 2)
+            .await
+            .expect("getSignaturesForAddress");
+        let Some(last) = got.last() else { break };
+        before = Some(last.signature.parse().unwrap());
+        listed.extend(got);
+    }
+    let signatures: Vec<String> = listed.iter().map(|s| s.signature.clone()).collect();
+    let newest_first: Vec<String> = sent.iter().rev().map(|s| s.to_string()).collect();
+    assert_eq!(signatures.len(), 4, "{signatures:?}");
+    assert_eq!(signatures[..3], newest_first[..]);
+    assert!(listed
+        .iter()
+        .all(|s| s.err.is_none() && s.block_time.is_some()));
+    assert!(listed.windows(2).all(|w| w[0].slot >= w[1].slot));
+
+    // `until` stops before the given signature.
+    let got = page(None, Some(sent[0]), 10).await.unwrap();
+    let got: Vec<String> = got.into_iter().map(|s| s.signature).collect();
+    assert_eq!(got, newest_first[..2]);
+
+    // Out of range limits and commitments are refused as a validator words it.
+    let err = page(None, None, 1_001).await.unwrap_err();
+    assert!(err.to_string().contains("Invalid limit; max 1000"), "{err}");
+    let err = rpc
+        .get_signatures_for_address_with_config(
+            &alice.pubkey(),
+            solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config {
+                commitment: Some(CommitmentConfig::processed()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not support commitment below `confirmed`"),
+        "{err}"
+    );
+    localnet.shutdown().await;
+}
