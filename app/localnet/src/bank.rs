@@ -248,6 +248,8 @@ impl Chain {
         let parent = self.read().working_bank();
         parent.fill_bank_with_ticks_for_tests();
         parent.freeze();
+        self.ledger
+            .record_block(parent.slot(), parent.clock().unix_timestamp);
         report_frozen(&self.feed, &parent);
         let slot = parent.slot() + 1;
         let child = Bank::new_from_parent(parent.clone(), parent.collector_id(), slot);

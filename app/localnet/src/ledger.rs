@@ -1,5 +1,7 @@
-//! Executed transactions with their status and logs, for `getTransaction`
-//! and `getSignatureStatuses`. The bank keeps none; retention is bounded.
+//! Executed transactions with their status and logs, for `getTransaction`,
+//! `getSignatureStatuses` and `getSignaturesForAddress`, and the time of
+//! each sealed block, for `getBlockTime`. The bank keeps none of it;
+//! retention is bounded.
 
 use solana_clock::{Slot, UnixTimestamp};
 use solana_pubkey::Pubkey;
@@ -31,6 +33,8 @@ pub struct Ledger {
 struct Inner {
     by_signature: HashMap<Signature, Arc<TxRecord>>,
     order: VecDeque<Signature>,
+    /// (slot, Clock time) of the newest sealed blocks, in slot order.
+    blocks: VecDeque<(Slot, UnixTimestamp)>,
 }
 
 impl Ledger {
@@ -92,6 +96,31 @@ impl Ledger {
             .collect()
     }
 
+    /// Remembers that the block of `slot` was sealed with its Clock at `time`.
+    pub fn record_block(&self, slot: Slot, time: UnixTimestamp) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.blocks.push_back((slot, time));
+        while inner.blocks.len() > self.capacity {
+            inner.blocks.pop_front();
+        }
+    }
+
+    /// The time of the sealed block of `slot`, if it is still kept.
+    pub fn block_time(&self, slot: Slot) -> Option<UnixTimestamp> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = inner
+            .blocks
+            .binary_search_by_key(&slot, |(slot, _)| *slot)
+            .ok()?;
+        Some(inner.blocks[index].1)
+    }
+
+    /// The oldest sealed block still kept.
+    pub fn first_block(&self) -> Option<Slot> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.blocks.front().map(|(slot, _)| *slot)
+    }
+
     pub fn len(&self) -> usize {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.order.len()
@@ -123,6 +152,17 @@ mod tests {
             transaction: VersionedTransaction::default(),
             meta: TransactionStatusMeta::default(),
         }
+    }
+
+    #[test]
+    fn block_times_are_kept_for_the_newest_blocks() {
+        let ledger = Ledger::new(2);
+        for slot in 1..=3 {
+            ledger.record_block(slot, 1_000 + slot as i64);
+        }
+        assert_eq!(ledger.block_time(1), None);
+        assert_eq!(ledger.block_time(3), Some(1_003));
+        assert_eq!(ledger.first_block(), Some(2));
     }
 
     #[test]

@@ -6,13 +6,18 @@ use crate::bank::Chain;
 use base64::{prelude::BASE64_STANDARD, Engine};
 use jsonrpc_core::Error;
 use serde_json::Value;
+use solana_clock::Slot;
 use solana_commitment_config::CommitmentConfig;
 use solana_hash::Hash;
 use solana_message::{SanitizedMessage, SanitizedVersionedMessage, VersionedMessage};
 use solana_rpc_client_api::{
     config::RpcContextConfig,
+    custom_error::RpcCustomError,
     response::{RpcBlockhash, RpcVersionInfo},
 };
+
+/// Agave's cap on the range of getBlocks.
+const MAX_BLOCKS_RANGE: u64 = 500_000;
 use std::str::FromStr;
 
 pub fn get_version(p: Value) -> RpcResult {
@@ -104,4 +109,65 @@ pub fn get_minimum_balance_for_rent_exemption(chain: &Chain, p: Value) -> RpcRes
     let (len, commitment): (usize, Option<CommitmentConfig>) = params::parse(p, 2)?;
     let bank = params::bank(chain, commitment, None)?;
     params::value(bank.get_minimum_balance_for_rent_exemption(len))
+}
+
+/// When the block of a confirmed slot was sealed (its Clock time).
+pub fn get_block_time(chain: &Chain, p: Value) -> RpcResult {
+    let (slot,): (Slot,) = params::parse(p, 1)?;
+    if slot > chain.slots().confirmed {
+        return Err(RpcCustomError::BlockNotAvailable { slot }.into());
+    }
+    match chain.ledger().block_time(slot) {
+        Some(time) => params::value(time),
+        None => Err(RpcCustomError::LongTermStorageSlotSkipped { slot }.into()),
+    }
+}
+
+/// The confirmed blocks from `start` to `end` (inclusive; default: the
+/// newest at the commitment). The localnet seals a block every slot and
+/// skips none.
+pub fn get_blocks(chain: &Chain, p: Value) -> RpcResult {
+    let (start, end, config): (Slot, Option<Value>, Option<RpcContextConfig>) =
+        params::parse(p, 3)?;
+    // `end` may be left out with a config in its place, as agave accepts.
+    let (end, config) = match end {
+        Some(Value::Number(n)) => (n.as_u64(), config),
+        Some(Value::Object(o)) => (
+            None,
+            Some(
+                serde_json::from_value(Value::Object(o))
+                    .map_err(|err| Error::invalid_params(format!("Invalid params: {err}")))?,
+            ),
+        ),
+        Some(Value::Null) | None => (None, config),
+        Some(other) => {
+            return Err(Error::invalid_params(format!(
+                "Invalid params: end slot {other} is not a number"
+            )))
+        }
+    };
+    let slots = chain.slots();
+    let newest = match config.and_then(|c| c.commitment).map(|c| c.commitment) {
+        Some(solana_commitment_config::CommitmentLevel::Processed) => {
+            return Err(Error::invalid_params(
+                "Method does not support commitment below `confirmed`",
+            ))
+        }
+        Some(solana_commitment_config::CommitmentLevel::Confirmed) => slots.confirmed,
+        _ => slots.finalized,
+    };
+    let end = end.unwrap_or(newest).min(newest);
+    if end.saturating_sub(start) > MAX_BLOCKS_RANGE {
+        return Err(Error::invalid_params(format!(
+            "Slot range too large; max {MAX_BLOCKS_RANGE}"
+        )));
+    }
+    let first = chain.ledger().first_block().unwrap_or(end + 1).max(start);
+    params::value((first..=end).collect::<Vec<Slot>>())
+}
+
+/// No snapshots are taken: a validator without one answers this way.
+pub fn get_highest_snapshot_slot(p: Value) -> RpcResult {
+    params::none(p)?;
+    Err(RpcCustomError::NoSnapshot.into())
 }

@@ -73,5 +73,37 @@ async fn version_health_and_slots_advance_by_commitment() {
         .await
         .expect("getMinimumBalanceForRentExemption");
     assert_eq!(rent, solana_rent::Rent::default().minimum_balance(165));
+
+    // Blocks: one sealed every slot, none skipped, each with its time.
+    let finalized = rpc
+        .get_slot_with_commitment(CommitmentConfig::finalized())
+        .await
+        .unwrap();
+    let blocks = rpc.get_blocks(1, None).await.expect("getBlocks");
+    assert_eq!(blocks.first(), Some(&1));
+    assert!(blocks.windows(2).all(|w| w[1] == w[0] + 1), "{blocks:?}");
+    let newest = *blocks.last().unwrap();
+    assert!(newest >= finalized, "{newest} < {finalized}");
+    assert_eq!(
+        rpc.get_blocks(newest, Some(newest)).await.unwrap(),
+        vec![newest]
+    );
+    // An end past the finalized slot is cut there.
+    let clipped = rpc.get_blocks(newest, Some(newest + 1_000)).await.unwrap();
+    assert!(clipped.len() < 1_000 && clipped[0] == newest, "{clipped:?}");
+    let time = rpc.get_block_time(newest).await.expect("getBlockTime");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - time).abs() < 60, "block time {time}, now {now}");
+    assert!(rpc.get_block_time(1).await.unwrap() <= time);
+    let future = rpc.get_block_time(newest + 1_000).await.unwrap_err();
+    assert!(
+        future.to_string().contains("Block not available for slot"),
+        "{future}"
+    );
+    let snapshot = rpc.get_highest_snapshot_slot().await.unwrap_err();
+    assert!(snapshot.to_string().contains("No snapshot"), "{snapshot}");
     localnet.shutdown().await;
 }
