@@ -153,6 +153,8 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getTokenAccountBalance" => tokens::get_token_account_balance(chain, params),
         "getTokenAccountsByOwner" => tokens::get_token_accounts_by_owner(chain, params),
         "getTokenSupply" => tokens::get_token_supply(chain, params),
+        "getTokenAccountsByDelegate" => tokens::get_token_accounts_by_delegate(chain, params),
+        "getTokenLargestAccounts" => tokens::get_token_largest_accounts(chain, params),
         "sendTransaction" => transactions::send_transaction(chain, params),
         "simulateTransaction" => transactions::simulate_transaction(chain, params),
         "getSignatureStatuses" => transactions::get_signature_statuses(chain, params),

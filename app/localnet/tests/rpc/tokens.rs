@@ -144,5 +144,103 @@ async fn spl_mint_and_token_accounts_are_readable() {
         .await
         .unwrap();
     assert!(none.is_empty());
+
+    // A second holder with less, and a delegate on the first account.
+    let other = Keypair::new();
+    let other_ata = get_associated_token_address_with_program_id(
+        &other.pubkey(),
+        &mint.pubkey(),
+        &token_program,
+    );
+    let delegate = Keypair::new();
+    let instructions = [
+        spl_associated_token_account::instruction::create_associated_token_account(
+            &payer.pubkey(),
+            &other.pubkey(),
+            &mint.pubkey(),
+            &token_program,
+        ),
+        spl_token::instruction::mint_to(
+            &token_program,
+            &mint.pubkey(),
+            &other_ata,
+            &payer.pubkey(),
+            &[],
+            250_000,
+        )
+        .unwrap(),
+        spl_token::instruction::approve(
+            &token_program,
+            &ata,
+            &delegate.pubkey(),
+            &owner.pubkey(),
+            &[],
+            100_000,
+        )
+        .unwrap(),
+    ];
+    let blockhash = rpc.get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(
+        &instructions,
+        Some(&payer.pubkey()),
+        &[&payer, &owner],
+        blockhash,
+    );
+    rpc.send_and_confirm_transaction(&tx)
+        .await
+        .expect("second holder and delegate");
+    let largest = rpc
+        .get_token_largest_accounts(&mint.pubkey())
+        .await
+        .expect("getTokenLargestAccounts");
+    let largest: Vec<(String, String)> = largest
+        .into_iter()
+        .map(|b| (b.address, b.amount.amount))
+        .collect();
+    assert_eq!(
+        largest,
+        vec![
+            (ata.to_string(), "1500000".to_string()),
+            (other_ata.to_string(), "250000".to_string())
+        ]
+    );
+    // Raw JSON-RPC, as web3.js sends it: the stock Rust RpcClient 3.1's
+    // get_token_accounts_by_delegate sends getTokenAccountsByOwner instead.
+    let by_delegate = |delegate: String, filter: serde_json::Value| {
+        let url = localnet.rpc_url();
+        async move {
+            let body = serde_json::json!({
+                "jsonrpc": "2.0", "id": 1, "method": "getTokenAccountsByDelegate",
+                "params": [delegate, filter, {"encoding": "base64", "commitment": "confirmed"}],
+            });
+            let reply: serde_json::Value = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            reply["result"]["value"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{reply}"))
+                .iter()
+                .map(|a| a["pubkey"].as_str().unwrap().to_string())
+                .collect::<Vec<String>>()
+        }
+    };
+    let delegated = by_delegate(
+        delegate.pubkey().to_string(),
+        serde_json::json!({"programId": token_program.to_string()}),
+    )
+    .await;
+    assert_eq!(delegated, vec![ata.to_string()]);
+    let not_delegated = by_delegate(
+        other.pubkey().to_string(),
+        serde_json::json!({"mint": mint.pubkey().to_string()}),
+    )
+    .await;
+    assert!(not_delegated.is_empty());
     localnet.shutdown().await;
 }
