@@ -6,7 +6,7 @@ use crate::{
     config::Config,
     error::Error,
     geyser::{notifier::Notifier, Feed},
-    ledger::{Ledger, TxRecord},
+    ledger::{BlockRecord, Ledger, TxRecord},
 };
 use agave_feature_set::FeatureSet;
 use anchor_lang::solana_program::{
@@ -248,8 +248,22 @@ impl Chain {
         let parent = self.read().working_bank();
         parent.fill_bank_with_ticks_for_tests();
         parent.freeze();
-        self.ledger
-            .record_block(parent.slot(), parent.clock().unix_timestamp);
+        // A block's previous blockhash is its parent's blockhash (not the
+        // parent's bank hash).
+        let previous_blockhash = self
+            .ledger
+            .block(parent.parent_slot())
+            .map(|block| block.blockhash)
+            .or_else(|| parent.parent().map(|bank| bank.last_blockhash()))
+            .unwrap_or_default();
+        self.ledger.record_block(BlockRecord {
+            slot: parent.slot(),
+            parent_slot: parent.parent_slot(),
+            blockhash: parent.last_blockhash(),
+            previous_blockhash,
+            block_height: parent.block_height(),
+            time: parent.clock().unix_timestamp,
+        });
         report_frozen(&self.feed, &parent);
         let slot = parent.slot() + 1;
         let child = Bank::new_from_parent(parent.clone(), parent.collector_id(), slot);

@@ -4,6 +4,7 @@
 //! retention is bounded.
 
 use solana_clock::{Slot, UnixTimestamp};
+use solana_hash::Hash;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
@@ -12,6 +13,18 @@ use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, PoisonError},
 };
+
+/// One sealed block, as `getBlock` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRecord {
+    pub slot: Slot,
+    pub parent_slot: Slot,
+    pub blockhash: Hash,
+    pub previous_blockhash: Hash,
+    pub block_height: u64,
+    /// The Clock time the block was sealed with.
+    pub time: UnixTimestamp,
+}
 
 /// One committed transaction.
 #[derive(Debug)]
@@ -33,8 +46,11 @@ pub struct Ledger {
 struct Inner {
     by_signature: HashMap<Signature, Arc<TxRecord>>,
     order: VecDeque<Signature>,
-    /// (slot, Clock time) of the newest sealed blocks, in slot order.
-    blocks: VecDeque<(Slot, UnixTimestamp)>,
+    /// The newest sealed blocks, in slot order.
+    blocks: VecDeque<BlockRecord>,
+    /// The slot of the newest transaction dropped: blocks up to it may miss
+    /// transactions and are no longer served whole.
+    dropped_through: Option<Slot>,
 }
 
 impl Ledger {
@@ -58,7 +74,9 @@ impl Ledger {
         }
         while inner.order.len() > self.capacity {
             if let Some(old) = inner.order.pop_front() {
-                inner.by_signature.remove(&old);
+                if let Some(dropped) = inner.by_signature.remove(&old) {
+                    inner.dropped_through = Some(dropped.slot);
+                }
             }
         }
         record
@@ -96,29 +114,52 @@ impl Ledger {
             .collect()
     }
 
-    /// Remembers that the block of `slot` was sealed with its Clock at `time`.
-    pub fn record_block(&self, slot: Slot, time: UnixTimestamp) {
+    /// Remembers a sealed block (in slot order).
+    pub fn record_block(&self, block: BlockRecord) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.blocks.push_back((slot, time));
+        inner.blocks.push_back(block);
         while inner.blocks.len() > self.capacity {
             inner.blocks.pop_front();
         }
     }
 
-    /// The time of the sealed block of `slot`, if it is still kept.
-    pub fn block_time(&self, slot: Slot) -> Option<UnixTimestamp> {
+    /// The sealed block of `slot`, if it is still kept.
+    pub fn block(&self, slot: Slot) -> Option<BlockRecord> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let index = inner
             .blocks
-            .binary_search_by_key(&slot, |(slot, _)| *slot)
+            .binary_search_by_key(&slot, |block| block.slot)
             .ok()?;
-        Some(inner.blocks[index].1)
+        Some(inner.blocks[index].clone())
+    }
+
+    /// The time of the sealed block of `slot`, if it is still kept.
+    pub fn block_time(&self, slot: Slot) -> Option<UnixTimestamp> {
+        self.block(slot).map(|block| block.time)
+    }
+
+    /// The block of `slot` with its transactions in execution order, if the
+    /// ledger still holds all of them.
+    pub fn block_with_transactions(&self, slot: Slot) -> Option<(BlockRecord, Vec<Arc<TxRecord>>)> {
+        let block = self.block(slot)?;
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.dropped_through.is_some_and(|dropped| dropped >= slot) {
+            return None;
+        }
+        let transactions = inner
+            .order
+            .iter()
+            .filter_map(|s| inner.by_signature.get(s))
+            .filter(|record| record.slot == slot)
+            .cloned()
+            .collect();
+        Some((block, transactions))
     }
 
     /// The oldest sealed block still kept.
     pub fn first_block(&self) -> Option<Slot> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.blocks.front().map(|(slot, _)| *slot)
+        inner.blocks.front().map(|block| block.slot)
     }
 
     pub fn len(&self) -> usize {
@@ -158,11 +199,42 @@ mod tests {
     fn block_times_are_kept_for_the_newest_blocks() {
         let ledger = Ledger::new(2);
         for slot in 1..=3 {
-            ledger.record_block(slot, 1_000 + slot as i64);
+            ledger.record_block(BlockRecord {
+                slot,
+                parent_slot: slot - 1,
+                blockhash: Hash::new_unique(),
+                previous_blockhash: Hash::new_unique(),
+                block_height: slot,
+                time: 1_000 + slot as i64,
+            });
         }
         assert_eq!(ledger.block_time(1), None);
         assert_eq!(ledger.block_time(3), Some(1_003));
         assert_eq!(ledger.first_block(), Some(2));
+    }
+
+    #[test]
+    fn a_block_whose_transactions_were_dropped_is_not_served() {
+        let ledger = Ledger::new(2);
+        for slot in 1..=2 {
+            ledger.record_block(BlockRecord {
+                slot,
+                parent_slot: slot - 1,
+                blockhash: Hash::new_unique(),
+                previous_blockhash: Hash::new_unique(),
+                block_height: slot,
+                time: 0,
+            });
+        }
+        for (i, slot) in [1, 1, 2].into_iter().enumerate() {
+            ledger.insert(Signature::from([i as u8; 64]), record(slot));
+        }
+        assert!(
+            ledger.block_with_transactions(1).is_none(),
+            "one of its two is gone"
+        );
+        let (block, transactions) = ledger.block_with_transactions(2).unwrap();
+        assert_eq!((block.slot, transactions.len()), (2, 1));
     }
 
     #[test]

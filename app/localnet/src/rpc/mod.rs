@@ -138,6 +138,7 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getEpochSchedule" => cluster::get_epoch_schedule(chain, params),
         "getBlockTime" => cluster::get_block_time(chain, params),
         "getBlocks" => cluster::get_blocks(chain, params),
+        "getBlock" => transactions::get_block(chain, params),
         "getHighestSnapshotSlot" => cluster::get_highest_snapshot_slot(params),
         "getGenesisHash" => cluster::get_genesis_hash(chain, params),
         "getLatestBlockhash" => cluster::get_latest_blockhash(chain, params),

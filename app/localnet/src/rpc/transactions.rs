@@ -7,10 +7,11 @@ use bincode::Options;
 use jsonrpc_core::Error;
 use serde_json::Value;
 use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_clock::Slot;
 use solana_commitment_config::CommitmentLevel;
 use solana_rpc_client_api::{
     config::{
-        RpcAccountInfoConfig, RpcEncodingConfigWrapper, RpcRequestAirdropConfig,
+        RpcAccountInfoConfig, RpcBlockConfig, RpcEncodingConfigWrapper, RpcRequestAirdropConfig,
         RpcSendTransactionConfig, RpcSignatureStatusConfig, RpcSignaturesForAddressConfig,
         RpcSimulateTransactionConfig, RpcTransactionConfig,
     },
@@ -24,9 +25,9 @@ use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 use solana_transaction_status::{
-    ConfirmedTransactionWithStatusMeta, EncodeError, TransactionConfirmationStatus,
-    TransactionStatus, TransactionWithStatusMeta, UiTransactionEncoding,
-    VersionedTransactionWithStatusMeta,
+    BlockEncodingOptions, ConfirmedBlock, ConfirmedTransactionWithStatusMeta, EncodeError,
+    TransactionConfirmationStatus, TransactionStatus, TransactionWithStatusMeta,
+    UiTransactionEncoding, VersionedTransactionWithStatusMeta,
 };
 use std::str::FromStr;
 
@@ -300,6 +301,61 @@ pub fn get_transaction(chain: &Chain, p: Value) -> RpcResult {
     };
     let encoding = config.encoding.unwrap_or(UiTransactionEncoding::Json);
     match confirmed.encode(encoding, config.max_supported_transaction_version) {
+        Ok(encoded) => params::value(encoded),
+        Err(EncodeError::UnsupportedTransactionVersion(version)) => {
+            Err(RpcCustomError::UnsupportedTransactionVersion(version).into())
+        }
+    }
+}
+
+/// A confirmed block with its transactions, as a validator answers
+/// `getBlock` (no rewards: the localnet pays none).
+pub fn get_block(chain: &Chain, p: Value) -> RpcResult {
+    let (slot, config): (Slot, Option<RpcEncodingConfigWrapper<RpcBlockConfig>>) =
+        params::parse(p, 2)?;
+    let config = config.map(|c| c.convert_to_current()).unwrap_or_default();
+    let level = params::level(config.commitment);
+    let slots = chain.slots();
+    let visible = match level {
+        CommitmentLevel::Processed => {
+            return Err(Error::invalid_params(
+                "Method does not support commitment below `confirmed`",
+            ))
+        }
+        CommitmentLevel::Confirmed => slots.confirmed,
+        CommitmentLevel::Finalized => slots.finalized,
+    };
+    if slot > visible {
+        return Err(RpcCustomError::BlockNotAvailable { slot }.into());
+    }
+    let Some((block, transactions)) = chain.ledger().block_with_transactions(slot) else {
+        return Err(RpcCustomError::LongTermStorageSlotSkipped { slot }.into());
+    };
+    let confirmed = ConfirmedBlock {
+        previous_blockhash: block.previous_blockhash.to_string(),
+        blockhash: block.blockhash.to_string(),
+        parent_slot: block.parent_slot,
+        transactions: transactions
+            .iter()
+            .map(|record| {
+                TransactionWithStatusMeta::Complete(VersionedTransactionWithStatusMeta {
+                    transaction: record.transaction.clone(),
+                    meta: record.meta.clone(),
+                })
+            })
+            .collect(),
+        rewards: Vec::new(),
+        num_partitions: None,
+        block_time: Some(block.time),
+        block_height: Some(block.block_height),
+    };
+    let options = BlockEncodingOptions {
+        transaction_details: config.transaction_details.unwrap_or_default(),
+        show_rewards: config.rewards.unwrap_or(true),
+        max_supported_transaction_version: config.max_supported_transaction_version,
+    };
+    let encoding = config.encoding.unwrap_or(UiTransactionEncoding::Json);
+    match confirmed.encode_with_options(encoding, options) {
         Ok(encoded) => params::value(encoded),
         Err(EncodeError::UnsupportedTransactionVersion(version)) => {
             Err(RpcCustomError::UnsupportedTransactionVersion(version).into())

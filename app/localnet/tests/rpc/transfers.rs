@@ -387,6 +387,58 @@ async fn signatures_for_an_address_page_newest_first() {
         .all(|s| s.err.is_none() && s.block_time.is_some()));
     assert!(listed.windows(2).all(|w| w[0].slot >= w[1].slot));
 
+    // The block of the newest transfer holds it, and chains to its parent.
+    let slot = listed[0].slot;
+    let block_config = |details| solana_client::rpc_config::RpcBlockConfig {
+        encoding: Some(UiTransactionEncoding::Json),
+        transaction_details: Some(details),
+        rewards: Some(false),
+        commitment: Some(CommitmentConfig::confirmed()),
+        max_supported_transaction_version: Some(0),
+    };
+    let block = rpc
+        .get_block_with_config(
+            slot,
+            block_config(solana_transaction_status_client_types::TransactionDetails::Signatures),
+        )
+        .await
+        .expect("getBlock");
+    assert!(
+        block.signatures.unwrap().contains(&listed[0].signature),
+        "the block lists its transaction"
+    );
+    assert_eq!(block.parent_slot, slot - 1);
+    assert_eq!(block.block_time, listed[0].block_time);
+    let parent = rpc
+        .get_block_with_config(
+            slot - 1,
+            block_config(solana_transaction_status_client_types::TransactionDetails::Full),
+        )
+        .await
+        .expect("the parent block");
+    assert_eq!(block.previous_blockhash, parent.blockhash);
+    assert_eq!(block.block_height, parent.block_height.map(|h| h + 1));
+    let full = rpc
+        .get_block_with_config(
+            slot,
+            block_config(solana_transaction_status_client_types::TransactionDetails::Full),
+        )
+        .await
+        .unwrap();
+    let transactions = full.transactions.unwrap();
+    assert!(transactions.iter().all(|t| t.meta.is_some()));
+    let future = rpc
+        .get_block_with_config(
+            slot + 10_000,
+            block_config(solana_transaction_status_client_types::TransactionDetails::None),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        future.to_string().contains("Block not available for slot"),
+        "{future}"
+    );
+
     // `until` stops before the given signature.
     let got = page(None, Some(sent[0]), 10).await.unwrap();
     let got: Vec<String> = got.into_iter().map(|s| s.signature).collect();
