@@ -7,6 +7,7 @@ mod cluster;
 mod params;
 mod tokens;
 mod transactions;
+mod validators;
 
 use crate::bank::Chain;
 use axum::{
@@ -140,6 +141,9 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getBlocks" => cluster::get_blocks(chain, params),
         "getBlock" => transactions::get_block(chain, params),
         "getHighestSnapshotSlot" => cluster::get_highest_snapshot_slot(params),
+        "getSupply" => validators::get_supply(chain, params),
+        "getVoteAccounts" => validators::get_vote_accounts(chain, params),
+        "getLeaderSchedule" => validators::get_leader_schedule(chain, params),
         "getGenesisHash" => cluster::get_genesis_hash(chain, params),
         "getLatestBlockhash" => cluster::get_latest_blockhash(chain, params),
         "isBlockhashValid" => cluster::is_blockhash_valid(chain, params),

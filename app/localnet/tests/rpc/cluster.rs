@@ -103,6 +103,28 @@ async fn version_health_and_slots_advance_by_commitment() {
         future.to_string().contains("Block not available for slot"),
         "{future}"
     );
+    // The supply and the one-validator set.
+    let supply = rpc.supply().await.expect("getSupply").value;
+    assert!(supply.total > 0);
+    assert_eq!(supply.circulating + supply.non_circulating, supply.total);
+    let votes = rpc.get_vote_accounts().await.expect("getVoteAccounts");
+    let all: Vec<_> = votes.current.iter().chain(&votes.delinquent).collect();
+    assert_eq!(all.len(), 1, "{votes:?}");
+    assert!(all[0].activated_stake > 0, "{votes:?}");
+    // Asked for a slot of a known epoch, so an epoch passing meanwhile
+    // changes nothing.
+    let epochs = rpc.get_epoch_schedule().await.unwrap();
+    let epoch = rpc.get_epoch_info().await.unwrap().epoch;
+    let schedule = rpc
+        .get_leader_schedule(Some(epochs.get_first_slot_in_epoch(epoch)))
+        .await
+        .expect("getLeaderSchedule")
+        .expect("this epoch's schedule");
+    assert_eq!(schedule.len(), 1, "one leader");
+    let led: &Vec<usize> = schedule.values().next().unwrap();
+    assert_eq!(led.len() as u64, epochs.get_slots_in_epoch(epoch));
+    assert!(led.iter().enumerate().all(|(i, s)| i == *s));
+
     let snapshot = rpc.get_highest_snapshot_slot().await.unwrap_err();
     assert!(snapshot.to_string().contains("No snapshot"), "{snapshot}");
     localnet.shutdown().await;

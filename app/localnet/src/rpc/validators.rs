@@ -1,0 +1,134 @@
+//! The supply and the validator set, as a one-validator cluster has them:
+//! supply, vote accounts and the leader schedule, read from the bank.
+
+use super::{params, RpcResult};
+use crate::bank::Chain;
+use jsonrpc_core::Error;
+use serde_json::Value;
+use solana_clock::Slot;
+use solana_rpc_client_api::{
+    config::{RpcGetVoteAccountsConfig, RpcLeaderScheduleConfig, RpcSupplyConfig},
+    response::{RpcSupply, RpcVoteAccountInfo, RpcVoteAccountStatus},
+};
+use std::collections::HashMap;
+
+/// A vote account is delinquent when its last vote is this many slots back
+/// (agave's default).
+const DELINQUENT_SLOT_DISTANCE: u64 = 128;
+/// Epoch credit history returned per vote account (agave's).
+const EPOCH_CREDITS_HISTORY: usize = 5;
+
+pub fn get_supply(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcSupplyConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, None)?;
+    let non_circulating =
+        solana_runtime::non_circulating_supply::calculate_non_circulating_supply(&bank)
+            .map_err(|err| Error::invalid_params(format!("supply scan failed: {err}")))?;
+    let total = bank.capitalization();
+    params::with_context(
+        &bank,
+        RpcSupply {
+            total,
+            circulating: total.saturating_sub(non_circulating.lamports),
+            non_circulating: non_circulating.lamports,
+            non_circulating_accounts: if config.exclude_non_circulating_accounts_list {
+                Vec::new()
+            } else {
+                non_circulating
+                    .accounts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            },
+        },
+    )
+}
+
+/// The bank's vote accounts; the localnet's validator does not vote, so
+/// it is listed delinquent, as a validator that stopped voting would be.
+pub fn get_vote_accounts(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcGetVoteAccountsConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let only = config
+        .vote_pubkey
+        .as_deref()
+        .map(params::pubkey)
+        .transpose()?;
+    let bank = params::bank(chain, config.commitment, None)?;
+    let distance = config
+        .delinquent_slot_distance
+        .unwrap_or(DELINQUENT_SLOT_DISTANCE);
+    let mut status = RpcVoteAccountStatus {
+        current: Vec::new(),
+        delinquent: Vec::new(),
+    };
+    for (address, (stake, account)) in bank.vote_accounts().iter() {
+        if only.is_some_and(|only| only != *address) {
+            continue;
+        }
+        let view = account.vote_state_view();
+        let mut credits: Vec<(u64, u64, u64)> = view
+            .epoch_credits_iter()
+            .map(|c| (c.epoch(), c.credits(), c.prev_credits()))
+            .collect();
+        credits = credits.split_off(credits.len().saturating_sub(EPOCH_CREDITS_HISTORY));
+        let last_vote = view.last_voted_slot().unwrap_or(0);
+        let info = RpcVoteAccountInfo {
+            vote_pubkey: address.to_string(),
+            node_pubkey: account.node_pubkey().to_string(),
+            activated_stake: *stake,
+            commission: view.commission(),
+            epoch_vote_account: *stake > 0,
+            epoch_credits: credits,
+            last_vote,
+            root_slot: view.root_slot().unwrap_or(0),
+        };
+        if last_vote + distance < bank.slot() {
+            status.delinquent.push(info);
+        } else {
+            status.current.push(info);
+        }
+    }
+    params::value(status)
+}
+
+/// Every slot of the epoch is led by the localnet's one validator.
+pub fn get_leader_schedule(chain: &Chain, p: Value) -> RpcResult {
+    let (slot, config): (Option<Value>, Option<RpcLeaderScheduleConfig>) = params::parse(p, 2)?;
+    // The slot may be left out with the config in its place.
+    let (slot, config) = match slot {
+        Some(Value::Number(n)) => (n.as_u64(), config),
+        Some(Value::Object(o)) => (
+            None,
+            Some(
+                serde_json::from_value(Value::Object(o))
+                    .map_err(|err| Error::invalid_params(format!("Invalid params: {err}")))?,
+            ),
+        ),
+        Some(Value::Null) | None => (None, config),
+        Some(other) => {
+            return Err(Error::invalid_params(format!(
+                "Invalid params: slot {other} is not a number"
+            )))
+        }
+    };
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, None)?;
+    let slot: Slot = slot.unwrap_or_else(|| bank.slot());
+    let schedule = bank.epoch_schedule();
+    let epoch = schedule.get_epoch(slot);
+    // A validator knows the schedule of the current and the next epoch.
+    if epoch > bank.epoch() + 1 {
+        return params::value(Value::Null);
+    }
+    let leader = bank.collector_id().to_string();
+    if config.identity.as_deref().is_some_and(|id| id != leader) {
+        return params::value(HashMap::<String, Vec<usize>>::new());
+    }
+    let slots = schedule.get_slots_in_epoch(epoch) as usize;
+    params::value(HashMap::from([(
+        leader,
+        (0..slots).collect::<Vec<usize>>(),
+    )]))
+}
