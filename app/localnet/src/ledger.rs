@@ -14,6 +14,10 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
+/// The Compute Budget program.
+const COMPUTE_BUDGET: Pubkey =
+    solana_pubkey::pubkey!("ComputeBudget111111111111111111111111111111");
+
 /// One sealed block, as `getBlock` describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockRecord {
@@ -156,6 +160,43 @@ impl Ledger {
         Some((block, transactions))
     }
 
+    /// The prioritization fee (micro-lamports per compute unit) of each kept
+    /// block from `first_slot` to `last_slot` that has transactions, as
+    /// agave's fee cache reports it: the lowest price that landed in the
+    /// block, raised to the lowest price paid by a transaction writing each
+    /// of `accounts` there.
+    pub fn prioritization_fees(
+        &self,
+        accounts: &[Pubkey],
+        first_slot: Slot,
+        last_slot: Slot,
+    ) -> Vec<(Slot, u64)> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut by_slot: std::collections::BTreeMap<Slot, Vec<&TxRecord>> = Default::default();
+        for record in inner.order.iter().filter_map(|s| inner.by_signature.get(s)) {
+            if (first_slot..=last_slot).contains(&record.slot) {
+                by_slot.entry(record.slot).or_default().push(record);
+            }
+        }
+        by_slot
+            .into_iter()
+            .map(|(slot, records)| {
+                let block_min = records.iter().map(|r| unit_price(r)).min().unwrap_or(0);
+                let fee = accounts
+                    .iter()
+                    .filter_map(|account| {
+                        records
+                            .iter()
+                            .filter(|r| writes(r, account))
+                            .map(|r| unit_price(r))
+                            .min()
+                    })
+                    .fold(block_min, u64::max);
+                (slot, fee)
+            })
+            .collect()
+    }
+
     /// The oldest sealed block still kept.
     pub fn first_block(&self) -> Option<Slot> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
@@ -169,6 +210,33 @@ impl Ledger {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The compute-unit price a transaction set (ComputeBudget's
+/// SetComputeUnitPrice: tag 3, then a little-endian u64), or 0.
+fn unit_price(record: &TxRecord) -> u64 {
+    let message = &record.transaction.message;
+    let keys = message.static_account_keys();
+    message
+        .instructions()
+        .iter()
+        .filter(|ix| keys.get(usize::from(ix.program_id_index)) == Some(&COMPUTE_BUDGET))
+        .filter_map(|ix| match ix.data.split_first() {
+            Some((3, price)) => Some(u64::from_le_bytes(price.try_into().ok()?)),
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or(0)
+}
+
+/// Whether the transaction write-locks `account`.
+fn writes(record: &TxRecord, account: &Pubkey) -> bool {
+    let message = &record.transaction.message;
+    let static_keys = message.static_account_keys();
+    match static_keys.iter().position(|k| k == account) {
+        Some(index) => message.is_maybe_writable(index, None),
+        None => record.meta.loaded_addresses.writable.contains(account),
     }
 }
 

@@ -140,6 +140,9 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getBlockTime" => cluster::get_block_time(chain, params),
         "getBlocks" => cluster::get_blocks(chain, params),
         "getBlock" => transactions::get_block(chain, params),
+        "getRecentPrioritizationFees" => {
+            transactions::get_recent_prioritization_fees(chain, params)
+        }
         "getHighestSnapshotSlot" => cluster::get_highest_snapshot_slot(params),
         "getSupply" => validators::get_supply(chain, params),
         "getVoteAccounts" => validators::get_vote_accounts(chain, params),

@@ -17,7 +17,8 @@ use solana_rpc_client_api::{
     },
     custom_error::RpcCustomError,
     response::{
-        RpcBlockhash, RpcConfirmedTransactionStatusWithSignature, RpcSimulateTransactionResult,
+        RpcBlockhash, RpcConfirmedTransactionStatusWithSignature, RpcPrioritizationFee,
+        RpcSimulateTransactionResult,
     },
 };
 use solana_runtime::bank::{Bank, TransactionSimulationResult};
@@ -35,6 +36,10 @@ use std::str::FromStr;
 const PACKET_DATA_SIZE: u64 = 1232;
 /// Agave's cap on getSignatureStatuses.
 const MAX_SIGNATURE_STATUSES: usize = 256;
+/// Agave's cap on the accounts of getRecentPrioritizationFees, and how many
+/// recent blocks it reports.
+const MAX_PRIORITIZATION_FEE_ACCOUNTS: usize = 128;
+const PRIORITIZATION_FEE_BLOCKS: u64 = 150;
 /// Agave's cap (and default) on getSignaturesForAddress.
 const MAX_SIGNATURES_FOR_ADDRESS: usize = 1_000;
 
@@ -361,6 +366,34 @@ pub fn get_block(chain: &Chain, p: Value) -> RpcResult {
             Err(RpcCustomError::UnsupportedTransactionVersion(version).into())
         }
     }
+}
+
+/// Recent blocks' prioritization fees, as a validator answers
+/// `getRecentPrioritizationFees` (its last 150 blocks).
+pub fn get_recent_prioritization_fees(chain: &Chain, p: Value) -> RpcResult {
+    let (accounts,): (Option<Vec<String>>,) = params::parse(p, 1)?;
+    let accounts = accounts
+        .unwrap_or_default()
+        .iter()
+        .map(|a| params::pubkey(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    if accounts.len() > MAX_PRIORITIZATION_FEE_ACCOUNTS {
+        return Err(Error::invalid_params(format!(
+            "Too many inputs provided; max {MAX_PRIORITIZATION_FEE_ACCOUNTS}"
+        )));
+    }
+    let last = chain.slots().confirmed;
+    let first = last.saturating_sub(PRIORITIZATION_FEE_BLOCKS - 1);
+    let fees: Vec<RpcPrioritizationFee> = chain
+        .ledger()
+        .prioritization_fees(&accounts, first, last)
+        .into_iter()
+        .map(|(slot, prioritization_fee)| RpcPrioritizationFee {
+            slot,
+            prioritization_fee,
+        })
+        .collect();
+    params::value(fees)
 }
 
 pub fn request_airdrop(chain: &Chain, p: Value) -> RpcResult {

@@ -464,3 +464,69 @@ async fn signatures_for_an_address_page_newest_first() {
     );
     localnet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recent_prioritization_fees_report_the_price_that_landed() {
+    let localnet = localnet().await;
+    let rpc = client(&localnet, CommitmentConfig::confirmed());
+    let alice = funded(&rpc, 10 * SOL).await;
+    // ComputeBudget's SetComputeUnitPrice: tag 3, then micro-lamports.
+    let mut price = vec![3u8];
+    price.extend_from_slice(&1_234u64.to_le_bytes());
+    let set_price = solana_instruction::Instruction::new_with_bytes(
+        solana_pubkey::pubkey!("ComputeBudget111111111111111111111111111111"),
+        &price,
+        vec![],
+    );
+    let transfer = solana_system_interface::instruction::transfer(
+        &alice.pubkey(),
+        &Keypair::new().pubkey(),
+        SOL,
+    );
+    let blockhash = rpc.get_latest_blockhash().await.unwrap();
+    let tx = Transaction::new_signed_with_payer(
+        &[set_price, transfer],
+        Some(&alice.pubkey()),
+        &[&alice],
+        blockhash,
+    );
+    let signature = rpc
+        .send_and_confirm_transaction(&tx)
+        .await
+        .expect("priced transfer");
+    let slot = rpc
+        .get_signature_statuses(&[signature])
+        .await
+        .unwrap()
+        .value[0]
+        .as_ref()
+        .unwrap()
+        .slot;
+    let fees = rpc
+        .get_recent_prioritization_fees(&[alice.pubkey()])
+        .await
+        .expect("getRecentPrioritizationFees");
+    let of_slot: Vec<u64> = fees
+        .iter()
+        .filter(|f| f.slot == slot)
+        .map(|f| f.prioritization_fee)
+        .collect();
+    assert_eq!(of_slot, vec![1_234], "{fees:?}");
+    // The airdrop's block (no price) reports 0.
+    assert!(
+        fees.iter()
+            .any(|f| f.slot < slot && f.prioritization_fee == 0),
+        "{fees:?}"
+    );
+    let too_many = vec![alice.pubkey(); 129];
+    let err = rpc
+        .get_recent_prioritization_fees(&too_many)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Too many inputs provided; max 128"),
+        "{err}"
+    );
+    localnet.shutdown().await;
+}
