@@ -57,6 +57,13 @@ struct Inner {
     dropped_through: Option<Slot>,
 }
 
+impl Inner {
+    /// The kept transactions, oldest (first executed) first.
+    fn records(&self) -> impl Iterator<Item = &Arc<TxRecord>> {
+        self.order.iter().filter_map(|s| self.by_signature.get(s))
+    }
+}
+
 impl Ledger {
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -104,7 +111,7 @@ impl Ledger {
         max_slot: Slot,
     ) -> Vec<(Signature, Arc<TxRecord>)> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut newest_first = inner.order.iter().rev().peekable();
+        let mut newest_first = inner.order.iter().rev();
         if let Some(before) = before {
             // A `before` the ledger no longer holds lists nothing, as on a
             // validator whose ledger no longer has it.
@@ -151,9 +158,7 @@ impl Ledger {
             return None;
         }
         let transactions = inner
-            .order
-            .iter()
-            .filter_map(|s| inner.by_signature.get(s))
+            .records()
             .filter(|record| record.slot == slot)
             .cloned()
             .collect();
@@ -173,7 +178,7 @@ impl Ledger {
     ) -> Vec<(Slot, u64)> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut by_slot: std::collections::BTreeMap<Slot, Vec<&TxRecord>> = Default::default();
-        for record in inner.order.iter().filter_map(|s| inner.by_signature.get(s)) {
+        for record in inner.records() {
             if (first_slot..=last_slot).contains(&record.slot) {
                 by_slot.entry(record.slot).or_default().push(record);
             }
@@ -263,18 +268,22 @@ mod tests {
         }
     }
 
+    fn block(slot: Slot, time: UnixTimestamp) -> BlockRecord {
+        BlockRecord {
+            slot,
+            parent_slot: slot - 1,
+            blockhash: Hash::new_unique(),
+            previous_blockhash: Hash::new_unique(),
+            block_height: slot,
+            time,
+        }
+    }
+
     #[test]
     fn block_times_are_kept_for_the_newest_blocks() {
         let ledger = Ledger::new(2);
         for slot in 1..=3 {
-            ledger.record_block(BlockRecord {
-                slot,
-                parent_slot: slot - 1,
-                blockhash: Hash::new_unique(),
-                previous_blockhash: Hash::new_unique(),
-                block_height: slot,
-                time: 1_000 + slot as i64,
-            });
+            ledger.record_block(block(slot, 1_000 + slot as i64));
         }
         assert_eq!(ledger.block_time(1), None);
         assert_eq!(ledger.block_time(3), Some(1_003));
@@ -285,14 +294,7 @@ mod tests {
     fn a_block_whose_transactions_were_dropped_is_not_served() {
         let ledger = Ledger::new(2);
         for slot in 1..=2 {
-            ledger.record_block(BlockRecord {
-                slot,
-                parent_slot: slot - 1,
-                blockhash: Hash::new_unique(),
-                previous_blockhash: Hash::new_unique(),
-                block_height: slot,
-                time: 0,
-            });
+            ledger.record_block(block(slot, 0));
         }
         for (i, slot) in [1, 1, 2].into_iter().enumerate() {
             ledger.insert(Signature::from([i as u8; 64]), record(slot));

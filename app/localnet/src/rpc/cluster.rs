@@ -129,33 +129,8 @@ pub fn get_block_time(chain: &Chain, p: Value) -> RpcResult {
 pub fn get_blocks(chain: &Chain, p: Value) -> RpcResult {
     let (start, end, config): (Slot, Option<Value>, Option<RpcContextConfig>) =
         params::parse(p, 3)?;
-    // `end` may be left out with a config in its place, as agave accepts.
-    let (end, config) = match end {
-        Some(Value::Number(n)) => (n.as_u64(), config),
-        Some(Value::Object(o)) => (
-            None,
-            Some(
-                serde_json::from_value(Value::Object(o))
-                    .map_err(|err| Error::invalid_params(format!("Invalid params: {err}")))?,
-            ),
-        ),
-        Some(Value::Null) | None => (None, config),
-        Some(other) => {
-            return Err(Error::invalid_params(format!(
-                "Invalid params: end slot {other} is not a number"
-            )))
-        }
-    };
-    let slots = chain.slots();
-    let newest = match config.and_then(|c| c.commitment).map(|c| c.commitment) {
-        Some(solana_commitment_config::CommitmentLevel::Processed) => {
-            return Err(Error::invalid_params(
-                "Method does not support commitment below `confirmed`",
-            ))
-        }
-        Some(solana_commitment_config::CommitmentLevel::Confirmed) => slots.confirmed,
-        _ => slots.finalized,
-    };
+    let (end, config) = params::slot_or_config(end, config)?;
+    let newest = params::ledger_slot(chain, config.and_then(|c| c.commitment))?;
     let end = end.unwrap_or(newest).min(newest);
     if end.saturating_sub(start) > MAX_BLOCKS_RANGE {
         return Err(Error::invalid_params(format!(

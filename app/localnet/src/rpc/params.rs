@@ -52,6 +52,37 @@ pub fn level(commitment: Option<CommitmentConfig>) -> CommitmentLevel {
     commitment.map_or(CommitmentLevel::Finalized, |c| c.commitment)
 }
 
+/// The newest slot a ledger read (transactions, blocks, signatures) sees at
+/// `commitment`: these serve confirmed or finalized data only, as agave's do.
+pub fn ledger_slot(chain: &Chain, commitment: Option<CommitmentConfig>) -> Result<Slot, Error> {
+    let slots = chain.slots();
+    match level(commitment) {
+        CommitmentLevel::Processed => Err(Error::invalid_params(
+            "Method does not support commitment below `confirmed`",
+        )),
+        CommitmentLevel::Confirmed => Ok(slots.confirmed),
+        CommitmentLevel::Finalized => Ok(slots.finalized),
+    }
+}
+
+/// A leading optional slot param, which agave also lets callers leave out
+/// with the config in its place: `[slot, config]`, `[config]` or `[]`.
+pub fn slot_or_config<C: DeserializeOwned>(
+    slot: Option<Value>,
+    config: Option<C>,
+) -> Result<(Option<Slot>, Option<C>), Error> {
+    match slot {
+        Some(Value::Number(n)) => Ok((n.as_u64(), config)),
+        Some(config @ Value::Object(_)) => serde_json::from_value(config)
+            .map(|config| (None, Some(config)))
+            .map_err(|err| Error::invalid_params(format!("Invalid params: {err}"))),
+        Some(Value::Null) | None => Ok((None, config)),
+        Some(other) => Err(Error::invalid_params(format!(
+            "Invalid params: slot {other} is not a number"
+        ))),
+    }
+}
+
 /// The bank at `commitment`, refusing one older than `min_context_slot`.
 pub fn bank(
     chain: &Chain,

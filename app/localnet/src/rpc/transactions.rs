@@ -238,16 +238,8 @@ pub fn get_signatures_for_address(chain: &Chain, p: Value) -> RpcResult {
     }
     let parse = |s: Option<String>| s.as_deref().map(signature).transpose();
     let (before, until) = (parse(config.before)?, parse(config.until)?);
+    let max_slot = params::ledger_slot(chain, config.commitment)?;
     let slots = chain.slots();
-    let max_slot = match config.commitment.unwrap_or_default().commitment {
-        CommitmentLevel::Finalized => slots.finalized,
-        CommitmentLevel::Confirmed => slots.confirmed,
-        CommitmentLevel::Processed => {
-            return Err(Error::invalid_params(
-                "Method does not support commitment below `confirmed`",
-            ))
-        }
-    };
     let found =
         chain
             .ledger()
@@ -279,19 +271,9 @@ pub fn get_transaction(chain: &Chain, p: Value) -> RpcResult {
     ) = params::parse(p, 2)?;
     let sig = signature(&sig)?;
     let config = config.map(|c| c.convert_to_current()).unwrap_or_default();
-    let level = params::level(config.commitment);
-    if level == CommitmentLevel::Processed {
-        return Err(Error::invalid_params(
-            "Method does not support commitment below `confirmed`",
-        ));
-    }
+    let visible = params::ledger_slot(chain, config.commitment)?;
     let Some(record) = chain.ledger().get(&sig) else {
         return params::value(Value::Null);
-    };
-    let slots = chain.slots();
-    let visible = match level {
-        CommitmentLevel::Finalized => slots.finalized,
-        _ => slots.confirmed,
     };
     if record.slot > visible {
         return params::value(Value::Null);
@@ -319,18 +301,7 @@ pub fn get_block(chain: &Chain, p: Value) -> RpcResult {
     let (slot, config): (Slot, Option<RpcEncodingConfigWrapper<RpcBlockConfig>>) =
         params::parse(p, 2)?;
     let config = config.map(|c| c.convert_to_current()).unwrap_or_default();
-    let level = params::level(config.commitment);
-    let slots = chain.slots();
-    let visible = match level {
-        CommitmentLevel::Processed => {
-            return Err(Error::invalid_params(
-                "Method does not support commitment below `confirmed`",
-            ))
-        }
-        CommitmentLevel::Confirmed => slots.confirmed,
-        CommitmentLevel::Finalized => slots.finalized,
-    };
-    if slot > visible {
+    if slot > params::ledger_slot(chain, config.commitment)? {
         return Err(RpcCustomError::BlockNotAvailable { slot }.into());
     }
     let Some((block, transactions)) = chain.ledger().block_with_transactions(slot) else {

@@ -96,23 +96,7 @@ pub fn get_vote_accounts(chain: &Chain, p: Value) -> RpcResult {
 /// Every slot of the epoch is led by the localnet's one validator.
 pub fn get_leader_schedule(chain: &Chain, p: Value) -> RpcResult {
     let (slot, config): (Option<Value>, Option<RpcLeaderScheduleConfig>) = params::parse(p, 2)?;
-    // The slot may be left out with the config in its place.
-    let (slot, config) = match slot {
-        Some(Value::Number(n)) => (n.as_u64(), config),
-        Some(Value::Object(o)) => (
-            None,
-            Some(
-                serde_json::from_value(Value::Object(o))
-                    .map_err(|err| Error::invalid_params(format!("Invalid params: {err}")))?,
-            ),
-        ),
-        Some(Value::Null) | None => (None, config),
-        Some(other) => {
-            return Err(Error::invalid_params(format!(
-                "Invalid params: slot {other} is not a number"
-            )))
-        }
-    };
+    let (slot, config) = params::slot_or_config(slot, config)?;
     let config = config.unwrap_or_default();
     let bank = params::bank(chain, config.commitment, None)?;
     let slot: Slot = slot.unwrap_or_else(|| bank.slot());
