@@ -208,6 +208,16 @@ impl Ledger {
         inner.blocks.front().map(|block| block.slot)
     }
 
+    /// The oldest slot whose transactions are all still kept (what a
+    /// validator calls its minimum ledger slot): after the newest slot a
+    /// dropped transaction belonged to, and not before the oldest kept block.
+    pub fn first_complete_slot(&self) -> Slot {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let after_dropped = inner.dropped_through.map_or(0, |slot| slot + 1);
+        let first_block = inner.blocks.front().map_or(0, |block| block.slot);
+        after_dropped.max(first_block)
+    }
+
     pub fn len(&self) -> usize {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.order.len()
@@ -305,6 +315,19 @@ mod tests {
         );
         let (block, transactions) = ledger.block_with_transactions(2).unwrap();
         assert_eq!((block.slot, transactions.len()), (2, 1));
+    }
+
+    #[test]
+    fn the_first_complete_slot_follows_the_dropped_transactions() {
+        let ledger = Ledger::new(2);
+        assert_eq!(ledger.first_complete_slot(), 0);
+        ledger.record_block(block(3, 100));
+        assert_eq!(ledger.first_complete_slot(), 3);
+        for slot in [3, 4, 5] {
+            ledger.insert(Signature::from([slot as u8; 64]), record(slot));
+        }
+        // The transaction of slot 3 was dropped: slot 4 is the first whole one.
+        assert_eq!(ledger.first_complete_slot(), 4);
     }
 
     #[test]

@@ -141,6 +141,14 @@ pub fn get_blocks(chain: &Chain, p: Value) -> RpcResult {
     params::value((first..=end).collect::<Vec<Slot>>())
 }
 
+/// `minimumLedgerSlot` and `getFirstAvailableBlock`: the oldest slot whose
+/// transactions are all still kept (`--ledger-capacity` bounds them), so a
+/// client paging history knows where it stops being complete.
+pub fn get_first_complete_slot(chain: &Chain, p: Value) -> RpcResult {
+    params::none(p)?;
+    params::value(chain.ledger().first_complete_slot())
+}
+
 /// No snapshots are taken: a validator without one answers this way.
 pub fn get_highest_snapshot_slot(p: Value) -> RpcResult {
     params::none(p)?;

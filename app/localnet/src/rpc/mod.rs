@@ -144,6 +144,9 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
             transactions::get_recent_prioritization_fees(chain, params)
         }
         "getHighestSnapshotSlot" => cluster::get_highest_snapshot_slot(params),
+        "minimumLedgerSlot" | "getFirstAvailableBlock" => {
+            cluster::get_first_complete_slot(chain, params)
+        }
         "getSupply" => validators::get_supply(chain, params),
         "getVoteAccounts" => validators::get_vote_accounts(chain, params),
         "getLeaderSchedule" => validators::get_leader_schedule(chain, params),
