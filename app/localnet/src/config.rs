@@ -36,6 +36,13 @@ pub struct Config {
     /// Update batches buffered between the bank and the subscriber tasks; a
     /// subscriber task that falls this far behind is disconnected.
     pub grpc_broadcast_capacity: usize,
+    /// Address the PubSub WebSocket server binds. `None`: the JSON-RPC host
+    /// and port + 1, as a validator does (a free port when the JSON-RPC port
+    /// is 0); port 0 picks a free port.
+    pub pubsub_addr: Option<SocketAddr>,
+    /// Messages queued for one PubSub connection before it is disconnected as
+    /// too slow.
+    pub pubsub_connection_queue: usize,
 }
 
 impl Default for Config {
@@ -53,20 +60,39 @@ impl Default for Config {
             grpc_replay_slots: 150,
             grpc_subscriber_queue: 100_000,
             grpc_broadcast_capacity: 100_000,
+            pubsub_addr: None,
+            pubsub_connection_queue: 10_000,
         }
     }
 }
 
 impl Config {
-    /// The defaults with both servers on free ports of 127.0.0.1, so several
+    /// The defaults with every server on a free port of 127.0.0.1, so several
     /// localnets (tests) can run side by side; read the bound addresses from
-    /// `Localnet::rpc_addr` / `Localnet::grpc_addr`.
+    /// `Localnet::rpc_addr` / `grpc_addr` / `pubsub_addr`.
     pub fn ephemeral() -> Self {
         Self {
             rpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             ..Self::default()
         }
+    }
+
+    /// Where the PubSub server binds: `pubsub_addr`, else the JSON-RPC port
+    /// + 1 (a free port when the JSON-RPC port is 0).
+    pub fn pubsub_bind_addr(&self) -> Result<SocketAddr, Error> {
+        if let Some(addr) = self.pubsub_addr {
+            return Ok(addr);
+        }
+        let port = match self.rpc_addr.port() {
+            0 => 0,
+            rpc => rpc.checked_add(1).ok_or_else(|| {
+                Error::Config(format!(
+                    "the PubSub port defaults to the JSON-RPC port + 1, but the JSON-RPC port is {rpc}: set the PubSub address"
+                ))
+            })?,
+        };
+        Ok(SocketAddr::new(self.rpc_addr.ip(), port))
     }
 
     /// Refuses settings the bank or the server cannot run with.
@@ -106,6 +132,43 @@ impl Config {
                 "gRPC subscriber queue and broadcast capacity must be positive".into(),
             ));
         }
+        if self.pubsub_connection_queue == 0 {
+            return Err(Error::Config(
+                "PubSub connection queue must be positive".into(),
+            ));
+        }
+        self.pubsub_bind_addr()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pubsub_defaults_to_the_rpc_port_plus_one() {
+        let config = Config::default();
+        assert_eq!(
+            config.pubsub_bind_addr().unwrap(),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_RPC_PORT + 1))
+        );
+        assert_eq!(Config::ephemeral().pubsub_bind_addr().unwrap().port(), 0);
+        let explicit = SocketAddr::from((Ipv4Addr::LOCALHOST, 9000));
+        let config = Config {
+            pubsub_addr: Some(explicit),
+            ..Config::default()
+        };
+        assert_eq!(config.pubsub_bind_addr().unwrap(), explicit);
+    }
+
+    #[test]
+    fn the_last_rpc_port_needs_an_explicit_pubsub_address() {
+        let config = Config {
+            rpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, u16::MAX)),
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("set the PubSub address"), "{err}");
     }
 }

@@ -1,12 +1,13 @@
 //! iomesh localnet: the iomesh program hosted natively in a real Solana bank
 //! (next to the real SPL Token, Token-2022, ATA and Memo programs), advanced
-//! by a slot clock and served over Solana JSON-RPC and Yellowstone gRPC
-//! (Dragon's Mouth) on localhost.
+//! by a slot clock and served over Solana JSON-RPC, Solana PubSub (WebSocket)
+//! and Yellowstone gRPC (Dragon's Mouth) on localhost.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), iomesh_localnet::Error> {
 //! let localnet = iomesh_localnet::Localnet::start(Default::default()).await?;
 //! println!("JSON-RPC at {}", localnet.rpc_url());
+//! println!("PubSub at {}", localnet.pubsub_url());
 //! println!("Yellowstone gRPC at {}", localnet.grpc_url());
 //! localnet.shutdown().await;
 //! # Ok(()) }
@@ -18,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod geyser;
 pub mod ledger;
+pub mod pubsub;
 pub mod rpc;
 
 pub use bank::Slots;
@@ -35,14 +37,15 @@ use tokio_util::sync::CancellationToken;
 pub struct Localnet {
     chain: Arc<Chain>,
     rpc_addr: SocketAddr,
+    pubsub_addr: SocketAddr,
     grpc_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Localnet {
-    /// Builds the bank, starts the slot clock and binds the JSON-RPC and
-    /// gRPC servers.
+    /// Builds the bank, starts the slot clock and binds the JSON-RPC, PubSub
+    /// and gRPC servers.
     pub async fn start(config: Config) -> Result<Self, Error> {
         config.validate()?;
         bank::install_syscall_stubs().await;
@@ -57,9 +60,16 @@ impl Localnet {
         );
         let listener = bind("JSON-RPC", config.rpc_addr).await?;
         let rpc_addr = listener.local_addr()?;
+        let pubsub_listener = bind("PubSub", config.pubsub_bind_addr()?).await?;
+        let pubsub_addr = pubsub_listener.local_addr()?;
         let grpc_listener = bind("gRPC", config.grpc_addr).await?;
         let grpc_addr = grpc_listener.local_addr()?;
         let shutdown = CancellationToken::new();
+        let pubsub = Arc::new(pubsub::PubsubState {
+            chain: chain.clone(),
+            feed: feed.clone(),
+            connection_queue: config.pubsub_connection_queue,
+        });
         let geyser = geyser::GeyserService::new(
             chain.clone(),
             feed,
@@ -73,13 +83,15 @@ impl Localnet {
         let tasks = vec![
             clock::spawn(chain.clone(), config.slot_duration, shutdown.clone()),
             rpc::spawn(listener, state, shutdown.clone()),
+            pubsub::spawn(pubsub_listener, pubsub, shutdown.clone()),
             geyser::spawn(grpc_listener, geyser, shutdown.clone()).await,
         ];
-        tracing::info!(%rpc_addr, %grpc_addr, slot_ms = config.slot_duration.as_millis() as u64,
+        tracing::info!(%rpc_addr, %pubsub_addr, %grpc_addr, slot_ms = config.slot_duration.as_millis() as u64,
             finalization_depth = config.finalization_depth, "localnet started");
         Ok(Self {
             chain,
             rpc_addr,
+            pubsub_addr,
             grpc_addr,
             shutdown,
             tasks,
@@ -93,6 +105,16 @@ impl Localnet {
 
     pub fn rpc_url(&self) -> String {
         format!("http://{}", self.rpc_addr)
+    }
+
+    /// The address the PubSub WebSocket server is bound to.
+    pub fn pubsub_addr(&self) -> SocketAddr {
+        self.pubsub_addr
+    }
+
+    /// The PubSub endpoint, `ws://127.0.0.1:PORT`.
+    pub fn pubsub_url(&self) -> String {
+        format!("ws://{}", self.pubsub_addr)
     }
 
     /// The address the Yellowstone gRPC server is bound to.

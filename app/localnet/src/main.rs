@@ -11,8 +11,8 @@ use std::{
     time::Duration,
 };
 
-/// The iomesh program in a local Solana bank, served over JSON-RPC and
-/// Yellowstone gRPC.
+/// The iomesh program in a local Solana bank, served over JSON-RPC, PubSub
+/// (WebSocket) and Yellowstone gRPC.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -22,6 +22,20 @@ struct Args {
     /// JSON-RPC bind address.
     #[arg(long, env = "IOMESH_LOCALNET_RPC_HOST", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     rpc_host: IpAddr,
+    /// PubSub WebSocket port (default: the JSON-RPC port + 1, or a free one
+    /// when that is 0; 0 picks a free one).
+    #[arg(long, env = "IOMESH_LOCALNET_PUBSUB_PORT")]
+    pubsub_port: Option<u16>,
+    /// PubSub bind address (default: the JSON-RPC bind address).
+    #[arg(long, env = "IOMESH_LOCALNET_PUBSUB_HOST")]
+    pubsub_host: Option<IpAddr>,
+    /// Messages queued per PubSub connection before a slow one is disconnected.
+    #[arg(
+        long,
+        env = "IOMESH_LOCALNET_PUBSUB_CONNECTION_QUEUE",
+        default_value_t = 10_000
+    )]
+    pubsub_connection_queue: usize,
     /// Slot length in milliseconds.
     #[arg(long, env = "IOMESH_LOCALNET_SLOT_MS", default_value_t = 400)]
     slot_ms: u64,
@@ -66,8 +80,26 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let rpc_addr = SocketAddr::new(args.rpc_host, args.rpc_port);
+    let pubsub_addr = match (args.pubsub_host, args.pubsub_port) {
+        (None, None) => None,
+        (host, port) => {
+            let default = Config {
+                rpc_addr,
+                ..Config::default()
+            }
+            .pubsub_bind_addr()
+            .context("choosing the PubSub port")?;
+            Some(SocketAddr::new(
+                host.unwrap_or(args.rpc_host),
+                port.unwrap_or(default.port()),
+            ))
+        }
+    };
     let config = Config {
-        rpc_addr: SocketAddr::new(args.rpc_host, args.rpc_port),
+        rpc_addr,
+        pubsub_addr,
+        pubsub_connection_queue: args.pubsub_connection_queue,
         slot_duration: Duration::from_millis(args.slot_ms),
         finalization_depth: args.finalization_depth,
         ledger_capacity: args.ledger_capacity,
@@ -80,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the localnet")?;
     println!("JSON-RPC URL: {}", localnet.rpc_url());
+    println!("PubSub URL: {}", localnet.pubsub_url());
     println!("gRPC URL: {}", localnet.grpc_url());
     println!("faucet: {}", localnet.faucet());
     shutdown_signal()

@@ -91,7 +91,7 @@ pub fn get_program_accounts(chain: &Chain, p: Value) -> RpcResult {
     let mut found = bank
         .get_filtered_program_accounts(
             &program,
-            |account| filters.iter().all(|f| matches(f, account)),
+            |account| filters.iter().all(|f| matches_filter(f, account)),
             &ScanConfig::default(),
         )
         .map_err(|err| {
@@ -122,7 +122,8 @@ pub fn get_program_accounts(chain: &Chain, p: Value) -> RpcResult {
     params::value(result)
 }
 
-fn matches(filter: &RpcFilterType, account: &AccountSharedData) -> bool {
+/// Whether `account` passes a getProgramAccounts / programSubscribe filter.
+pub fn matches_filter(filter: &RpcFilterType, account: &AccountSharedData) -> bool {
     match filter {
         RpcFilterType::DataSize(size) => account.data().len() as u64 == *size,
         RpcFilterType::Memcmp(memcmp) => memcmp.bytes_match(account.data()),

@@ -2,7 +2,7 @@
 //! the envelope (single and batch calls, JSON-RPC errors) lives here, each
 //! method family in its own module.
 
-mod accounts;
+pub(crate) mod accounts;
 mod cluster;
 mod params;
 mod tokens;
