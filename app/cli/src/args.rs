@@ -160,6 +160,9 @@ pub struct LocalnetArgs {
     /// Yellowstone gRPC port (0 picks a free one).
     #[arg(long, default_value_t = 10000)]
     pub grpc_port: u16,
+    /// PubSub WebSocket port (default: the JSON-RPC port + 1; 0 picks a free one).
+    #[arg(long)]
+    pub pubsub_port: Option<u16>,
     /// Slot length in milliseconds.
     #[arg(long, default_value_t = 400)]
     pub slot_ms: u64,

@@ -32,14 +32,18 @@ pub async fn run(ctx: &Context, args: LocalnetArgs) -> Result<()> {
     let localnet = Localnet::start(Config {
         rpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, args.rpc_port)),
         grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, args.grpc_port)),
+        pubsub_addr: args
+            .pubsub_port
+            .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
         slot_duration: Duration::from_millis(args.slot_ms),
         ..Config::default()
     })
     .await
     .context("starting the localnet")?;
     eprintln!(
-        "localnet JSON-RPC at {}, Yellowstone gRPC at {}",
+        "localnet JSON-RPC at {}, PubSub at {}, Yellowstone gRPC at {}",
         localnet.rpc_url(),
+        localnet.pubsub_url(),
         localnet.grpc_url()
     );
     if let Some(authority) = authority {
