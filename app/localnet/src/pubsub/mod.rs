@@ -12,11 +12,9 @@
 //!
 //! Agave's own PubSub service (`solana-rpc`'s `RpcSubscriptions` and
 //! `PubSubService`) is not reused: it is driven by a validator's replay and
-//! voting (a `BlockCommitmentCache`, an `OptimisticallyConfirmedBank` tracker
-//! fed bank notifications, a `Blockstore`) and pulls `solana-ledger`,
-//! `solana-gossip`-era dependencies of a full validator at versions the
-//! pinned 3.1.12 runtime would have to match; this bank has none of those
-//! services, and the feed already carries every change at each level.
+//! voting (a `BlockCommitmentCache`, the optimistic-confirmation tracker fed
+//! bank notifications, a `Blockstore` of shreds), none of which this bank
+//! has; the feed already carries every change at each level.
 
 pub mod notify;
 pub mod server;
