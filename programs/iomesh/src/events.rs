@@ -118,6 +118,17 @@ pub struct LeaseCreated {
     /// Base units escrowed.
     pub deposited: u64,
     pub job_spec_hash: [u8; 32],
+    /// The renter's nonce in the lease's address.
+    pub nonce: u64,
+    /// Network fee locked at creation, in basis points.
+    pub fee_bps: u16,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub in_cluster: bool,
+    /// 0 when not in a cluster.
+    pub cluster_nonce: u64,
+    /// Unix seconds; 0 when not in a cluster.
+    pub cluster_funding_deadline: i64,
 }
 
 #[event]

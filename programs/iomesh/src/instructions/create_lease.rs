@@ -183,6 +183,12 @@ pub fn handler(ctx: Context<CreateLease>, args: CreateLeaseArgs) -> Result<()> {
         rate_per_gpu_hour: rate,
         deposited: deposit,
         job_spec_hash: lease.job_spec_hash,
+        nonce: lease.nonce,
+        fee_bps: lease.fee_bps,
+        created_at: lease.created_at,
+        in_cluster: lease.in_cluster,
+        cluster_nonce: lease.cluster_nonce,
+        cluster_funding_deadline: lease.cluster_funding_deadline,
     });
     if let Some(cluster) = accounts.cluster.as_ref() {
         log_event!(ClusterLeaseFunded {
