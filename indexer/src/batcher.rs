@@ -13,7 +13,7 @@
 use crate::{
     metrics::Metrics,
     update::{AccountUpdate, Event},
-    writer::{Batch, WriteStats, Writer},
+    writer::{Batch, LeaseEnding, WriteStats, Writer},
 };
 use solana_pubkey::Pubkey;
 use std::{
@@ -56,6 +56,10 @@ impl Default for BatchConfig {
 #[derive(Debug, Default)]
 pub struct Pending {
     newest: HashMap<Pubkey, AccountUpdate>,
+    /// For a pubkey whose newest update is a closure: its newest live write
+    /// in the batch, so the tombstone keeps what the account held.
+    live_before_closure: HashMap<Pubkey, AccountUpdate>,
+    endings: Vec<LeaseEnding>,
     cursor: Option<u64>,
     opened_at: Option<Instant>,
     superseded: usize,
@@ -71,16 +75,28 @@ impl Pending {
             Event::Account(update) => {
                 self.sent_at.extend(update.created_at);
                 match self.newest.get_mut(&update.pubkey) {
-                    Some(held) if held.version() >= update.version() => self.superseded += 1,
-                    Some(held) => {
-                        *held = update;
+                    Some(held) if held.version() >= update.version() => {
                         self.superseded += 1;
+                        if held.is_closed() && !update.is_closed() {
+                            keep_newer(&mut self.live_before_closure, update);
+                        }
+                    }
+                    Some(held) => {
+                        self.superseded += 1;
+                        let previous = std::mem::replace(held, update);
+                        if !held.is_closed() {
+                            // Alive again: the closure before it is history.
+                            self.live_before_closure.remove(&held.pubkey);
+                        } else if !previous.is_closed() {
+                            keep_newer(&mut self.live_before_closure, previous);
+                        }
                     }
                     None => {
                         self.newest.insert(update.pubkey, update);
                     }
                 }
             }
+            Event::Ending(ending) => self.endings.push(ending),
             Event::SlotComplete(slot) => {
                 self.cursor = Some(self.cursor.map_or(slot, |c| c.max(slot)));
             }
@@ -93,7 +109,7 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.newest.is_empty() && self.cursor.is_none()
+        self.newest.is_empty() && self.endings.is_empty() && self.cursor.is_none()
     }
 
     pub fn deadline(&self, max_delay: Duration) -> Option<Instant> {
@@ -111,14 +127,29 @@ impl Pending {
         let mut updates: Vec<AccountUpdate> = pending.newest.into_values().collect();
         // A stable order keeps row locks in one order across writers.
         updates.sort_unstable_by_key(|u| u.pubkey);
+        let mut live_before_closure: Vec<AccountUpdate> =
+            pending.live_before_closure.into_values().collect();
+        live_before_closure.sort_unstable_by_key(|u| u.pubkey);
         (
             Batch {
                 updates,
                 cursor: pending.cursor,
+                endings: pending.endings,
+                live_before_closure,
             },
             pending.superseded,
             pending.sent_at,
         )
+    }
+}
+
+/// Keeps `update` in `live` unless a newer write of its pubkey is there.
+fn keep_newer(live: &mut HashMap<Pubkey, AccountUpdate>, update: AccountUpdate) {
+    match live.get(&update.pubkey) {
+        Some(kept) if kept.version() >= update.version() => {}
+        _ => {
+            live.insert(update.pubkey, update);
+        }
     }
 }
 

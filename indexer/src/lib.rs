@@ -12,6 +12,8 @@ pub mod config;
 pub mod db;
 pub mod decode;
 pub mod error;
+pub mod events;
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;

@@ -31,6 +31,16 @@ pub struct Metrics {
     pub stream_connected: IntGauge,
     pub gaps: IntCounter,
     pub reconcile_runs: IntCounter,
+    /// Backfills from transaction history started (resumes included).
+    pub backfills: IntCounter,
+    /// Transactions applied by backfills.
+    pub backfill_transactions: IntCounter,
+    /// Slots the running backfill still has to apply.
+    pub backfill_remaining_slots: IntGauge,
+    /// Slot ranges recorded as unrecoverable history.
+    pub history_gaps: IntCounter,
+    /// Slots in them.
+    pub history_gap_slots: IntCounter,
 }
 
 impl Metrics {
@@ -111,6 +121,26 @@ impl Metrics {
                 "Stream gaps the server could not replay (each reconciled)",
             ),
             reconcile_runs: counter("reconcile_runs_total", "getProgramAccounts reconciliations"),
+            backfills: counter(
+                "backfills_total",
+                "Backfills from transaction history started (resumes included)",
+            ),
+            backfill_transactions: counter(
+                "backfill_transactions_total",
+                "Program transactions applied from history",
+            ),
+            backfill_remaining_slots: gauge(
+                "backfill_remaining_slots",
+                "Slots the running backfill has still to apply",
+            ),
+            history_gaps: counter(
+                "history_gaps_total",
+                "Slot ranges whose history the RPC no longer had (recorded in indexer_gaps)",
+            ),
+            history_gap_slots: counter(
+                "history_gap_slots_total",
+                "Slots in the unrecoverable ranges",
+            ),
             registry,
         }
     }

@@ -5,11 +5,14 @@
 //! token accounts come from
 //! `getMultipleAccounts`. Rows are stamped (context slot, SNAPSHOT_WRITE_VERSION),
 //! so the guard orders them after every streamed write of that slot; rows
-//! Postgres holds alive that the chain no longer has become tombstones.
+//! Postgres holds alive that the chain no longer has become tombstones, once
+//! the history since the cursor has been backfilled (`history`).
 
 use crate::{
     decode::{decode, Decoded},
     error::{Error, Result},
+    history::History,
+    metrics::Metrics,
     update::{AccountUpdate, SNAPSHOT_WRITE_VERSION},
     writer::{Batch, Writer},
 };
@@ -37,6 +40,7 @@ pub struct Snapshot {
 
 pub struct Reconciler {
     rpc: RpcClient,
+    history: History,
     program_id: Pubkey,
     commitment: CommitmentConfig,
 }
@@ -47,6 +51,7 @@ const MULTIPLE_ACCOUNTS_LIMIT: usize = 100;
 impl Reconciler {
     pub fn new(rpc_url: String, program_id: Pubkey, commitment: CommitmentConfig) -> Self {
         Self {
+            history: History::new(rpc_url.clone(), program_id, commitment),
             rpc: RpcClient::new_with_timeout_and_commitment(
                 rpc_url,
                 Duration::from_secs(60),
@@ -167,50 +172,92 @@ impl Reconciler {
     }
 
     /// Brings Postgres to the chain's state and moves the cursor to the
-    /// snapshot's slot; returns that slot.
-    pub async fn reconcile(&self, writer: &Writer, chunk: usize) -> Result<u64> {
+    /// snapshot's slot; returns that slot. With a cursor (an indexer that
+    /// streamed before), the slots between it and the snapshot are first
+    /// backfilled from transaction history, so accounts created and closed
+    /// in between are not lost; rows alive in Postgres that the chain no
+    /// longer has and the history did not close are then tombstoned.
+    pub async fn reconcile(&self, writer: &Writer, chunk: usize, metrics: &Metrics) -> Result<u64> {
         let snapshot = self.snapshot().await?;
+        let slot = snapshot.slot;
         let present: HashSet<Pubkey> = snapshot.accounts.iter().map(|a| a.pubkey).collect();
-        let mut updates = snapshot.accounts;
+        let total = snapshot.accounts.len();
+        let mut written = write_chunks(writer, snapshot.accounts, chunk, None).await?;
+        if let Some(after) = writer.cursor().await?.filter(|cursor| *cursor < slot) {
+            self.history.backfill(writer, metrics, after, slot).await?;
+        }
         let live = writer.live_pubkeys().await?;
-        let gone = live.into_iter().filter(|p| !present.contains(p));
-        updates
-            .extend(gone.map(|p| AccountUpdate::closed(p, snapshot.slot, SNAPSHOT_WRITE_VERSION)));
-        updates.extend(
+        let mut closures: Vec<AccountUpdate> = live
+            .into_iter()
+            .filter(|p| !present.contains(p))
+            .map(|p| AccountUpdate::closed(p, slot, SNAPSHOT_WRITE_VERSION))
+            .collect();
+        closures.extend(
             snapshot
                 .missing_vaults
                 .into_iter()
                 .map(|(p, slot)| AccountUpdate::closed(p, slot, SNAPSHOT_WRITE_VERSION)),
         );
-        let total = updates.len();
-        // Bounded transactions; the cursor moves with the last one only, so a
-        // reconcile cut short is simply run again.
-        let mut written = 0;
-        let mut chunks = updates.chunks(chunk.max(1)).peekable();
-        loop {
-            let updates = chunks
-                .next()
-                .map(<[AccountUpdate]>::to_vec)
-                .unwrap_or_default();
-            let last = chunks.peek().is_none();
-            written += writer
-                .write(&Batch {
-                    updates,
-                    cursor: last.then_some(snapshot.slot),
-                })
-                .await?
-                .written;
-            if last {
-                break;
-            }
-        }
+        let gone = closures.len();
+        written += write_chunks(writer, closures, chunk, Some(slot)).await?;
+        tracing::info!(
+            slot,
+            accounts = total,
+            gone,
+            written,
+            "reconciled with getProgramAccounts"
+        );
+        Ok(slot)
+    }
+
+    /// Writes every live account of a snapshot, leaving the cursor and the
+    /// accounts the chain no longer has alone: on a start that resumes
+    /// streaming from the cursor, this fills what a new migration added to
+    /// the tables, while the replayed stream brings every write and closure
+    /// since the cursor. Returns the snapshot's slot.
+    pub async fn refresh(&self, writer: &Writer, chunk: usize) -> Result<u64> {
+        let snapshot = self.snapshot().await?;
+        let total = snapshot.accounts.len();
+        let written = write_chunks(writer, snapshot.accounts, chunk, None).await?;
         tracing::info!(
             slot = snapshot.slot,
             accounts = total,
             written,
-            "reconciled with getProgramAccounts"
+            "refreshed live accounts with getProgramAccounts"
         );
         Ok(snapshot.slot)
+    }
+}
+
+/// Writes `updates` in transactions of at most `chunk`; the cursor (if any)
+/// moves with the last one only, so a write cut short is simply run again.
+async fn write_chunks(
+    writer: &Writer,
+    updates: Vec<AccountUpdate>,
+    chunk: usize,
+    cursor: Option<u64>,
+) -> Result<usize> {
+    let mut written = 0;
+    let mut chunks = updates.chunks(chunk.max(1)).peekable();
+    loop {
+        let updates = chunks
+            .next()
+            .map(<[AccountUpdate]>::to_vec)
+            .unwrap_or_default();
+        let last = chunks.peek().is_none();
+        if !updates.is_empty() || (last && cursor.is_some()) {
+            written += writer
+                .write(&Batch {
+                    updates,
+                    cursor: if last { cursor } else { None },
+                    ..Batch::default()
+                })
+                .await?
+                .written;
+        }
+        if last {
+            return Ok(written);
+        }
     }
 }
 

@@ -14,15 +14,17 @@
 //!
 //! Gaps: every completed slot's parent must be the previous completed slot. A
 //! break, a silent server (watchdog) or a dropped stream reconnects from the
-//! last committed cursor; a cursor older than the server's replay window
-//! (OutOfRange) is counted as a gap and reconciled over RPC.
+//! last committed cursor, and so does a start; a cursor older than the
+//! server's replay window (OutOfRange) is counted as a gap, backfilled from
+//! transaction history and reconciled over RPC.
 
 use crate::{
     error::Result,
+    events::{end_reason, program_events, ProgramEvent},
     metrics::Metrics,
     reconcile::Reconciler,
     update::{AccountUpdate, Event, SNAPSHOT_WRITE_VERSION},
-    writer::Writer,
+    writer::{LeaseEnding, Writer},
 };
 use futures::{SinkExt, StreamExt};
 use solana_pubkey::Pubkey;
@@ -65,6 +67,17 @@ pub struct SourceConfig {
     pub reconcile_chunk: usize,
 }
 
+/// What the source does before its next subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// The process started: refresh the live accounts, resume from the cursor.
+    Start,
+    /// Resume from the committed cursor.
+    Resume,
+    /// Backfill and reconcile, then stream from the snapshot's slot.
+    Reconcile,
+}
+
 /// Why one connection ended.
 #[derive(Debug)]
 pub enum Ended {
@@ -85,35 +98,20 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let mut need_reconcile = true;
+    // First a start: resume from the committed cursor (the server replays
+    // what happened while the indexer was down), after refreshing the live
+    // accounts; with no cursor, or when the server cannot replay that far,
+    // reconcile (which backfills the missing slots from history).
+    let mut next = Next::Start;
     let mut backoff = Duration::from_millis(100);
     loop {
         if shutdown.is_cancelled() {
             return Ok(());
         }
-        let from_slot = if need_reconcile {
-            metrics.reconcile_runs.inc();
-            match reconciler.reconcile(&writer, config.reconcile_chunk).await {
-                Ok(slot) => {
-                    need_reconcile = false;
-                    metrics.observe_committed_slot(slot);
-                    slot
-                }
-                Err(err) => {
-                    tracing::warn!(%err, retry_in = ?backoff, "reconcile failed");
-                    if wait(&shutdown, &mut backoff).await {
-                        return Ok(());
-                    }
-                    continue;
-                }
-            }
-        } else {
-            match writer.cursor().await {
-                Ok(Some(slot)) => slot,
-                Ok(None) => {
-                    need_reconcile = true;
-                    continue;
-                }
+        let cursor = match next {
+            Next::Reconcile => None,
+            Next::Start | Next::Resume => match writer.cursor().await {
+                Ok(cursor) => cursor,
                 Err(err) => {
                     tracing::warn!(%err, "reading the resume cursor failed");
                     if wait(&shutdown, &mut backoff).await {
@@ -121,6 +119,33 @@ pub async fn run(
                     }
                     continue;
                 }
+            },
+        };
+        let prepared = match (next, cursor) {
+            (Next::Resume, Some(cursor)) => Ok(cursor),
+            (Next::Start, Some(cursor)) => reconciler
+                .refresh(&writer, config.reconcile_chunk)
+                .await
+                .map(|_| cursor),
+            (_, _) => {
+                metrics.reconcile_runs.inc();
+                reconciler
+                    .reconcile(&writer, config.reconcile_chunk, &metrics)
+                    .await
+            }
+        };
+        let from_slot = match prepared {
+            Ok(slot) => {
+                metrics.observe_committed_slot(slot);
+                next = Next::Resume;
+                slot
+            }
+            Err(err) => {
+                tracing::warn!(%err, retry_in = ?backoff, "preparing to stream failed");
+                if wait(&shutdown, &mut backoff).await {
+                    return Ok(());
+                }
+                continue;
             }
         };
         let connected_at = Instant::now();
@@ -143,9 +168,10 @@ pub async fn run(
             Ended::ReplayUnavailable(reason) => {
                 metrics.reconnects.inc();
                 metrics.gaps.inc();
-                tracing::error!(from_slot, %reason,
-                    "the server cannot replay from the committed cursor: gap; reconciling");
-                need_reconcile = true;
+                tracing::warn!(from_slot, %reason,
+                    "the server cannot replay from the committed cursor: backfilling from \
+                     history and reconciling");
+                next = Next::Reconcile;
             }
         }
         if connected_at.elapsed() > Duration::from_secs(10) {
@@ -340,6 +366,12 @@ pub async fn stream(
             Some(UpdateOneof::Transaction(tx)) => {
                 let slot = tx.slot;
                 let mut result = Ok(());
+                for ending in lease_endings(&config.program_id, &tx) {
+                    result = events.send(Event::Ending(ending)).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
                 for pubkey in emptied_writable_keys(&tx) {
                     if slots.live.get(&slot).is_some_and(|l| l.contains(&pubkey)) {
                         slots.recheck.entry(slot).or_default().insert(pubkey);
@@ -475,6 +507,34 @@ fn account_update(
         data: account.data,
         created_at,
     })
+}
+
+/// The `LeaseEnded` events of a streamed transaction.
+fn lease_endings(program_id: &Pubkey, update: &SubscribeUpdateTransaction) -> Vec<LeaseEnding> {
+    let Some(info) = &update.transaction else {
+        return Vec::new();
+    };
+    let Some(meta) = &info.meta else {
+        return Vec::new();
+    };
+    let signature = bs58::encode(&info.signature).into_string();
+    program_events(program_id, &meta.log_messages)
+        .into_iter()
+        .filter_map(|event| match event {
+            ProgramEvent::LeaseEnded(ended) => Some(LeaseEnding {
+                lease: ended.lease,
+                slot: update.slot,
+                signature: signature.clone(),
+                node: ended.node,
+                reason: end_reason(ended.reason),
+                paid_out: ended.paid_out,
+                refunded: ended.refunded,
+                billed_until: ended.billed_until,
+                block_time: None,
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Writable accounts of a transaction left with zero lamports: closed by it.

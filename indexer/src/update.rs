@@ -49,6 +49,8 @@ impl AccountUpdate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Account(AccountUpdate),
+    /// A lease ended (its `LeaseEnded` event), committed with its slot's updates.
+    Ending(crate::writer::LeaseEnding),
     /// Every update of slots up to and including this one has been sent:
     /// the resume cursor may move here once they are committed.
     SlotComplete(u64),

@@ -27,6 +27,41 @@ pub struct Batch {
     pub updates: Vec<AccountUpdate>,
     /// Move the resume cursor here (never backwards) in the same transaction.
     pub cursor: Option<u64>,
+    /// How leases ended in the batch's slots (from the program's events).
+    pub endings: Vec<LeaseEnding>,
+    /// The newest live write of each pubkey that `updates` closes, when the
+    /// batch had both (an account created and closed within one batch, as
+    /// when an outage is replayed): applied first, so the closure leaves a
+    /// tombstone with the account's values rather than a bare guard row.
+    pub live_before_closure: Vec<AccountUpdate>,
+}
+
+/// How a lease ended, from the program's `LeaseEnded` event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseEnding {
+    pub lease: Pubkey,
+    pub slot: u64,
+    pub signature: String,
+    pub node: Pubkey,
+    pub reason: &'static str,
+    pub paid_out: u64,
+    pub refunded: u64,
+    pub billed_until: i64,
+    pub block_time: Option<i64>,
+}
+
+/// `lease_endings` column by column, for one UNNEST insert.
+#[derive(Default)]
+struct EndingColumns {
+    lease: Vec<Vec<u8>>,
+    slot: Vec<i64>,
+    signature: Vec<String>,
+    node: Vec<Vec<u8>>,
+    reason: Vec<String>,
+    paid_out: Vec<String>,
+    refunded: Vec<String>,
+    billed_until: Vec<i64>,
+    block_time: Vec<Option<i64>>,
 }
 
 /// What a committed batch did.
@@ -132,7 +167,9 @@ impl Writer {
     pub async fn write(&self, batch: &Batch) -> Result<WriteStats> {
         let highest = highest_slot(batch);
         self.write_part(
+            &batch.live_before_closure,
             &batch.updates,
+            &batch.endings,
             batch.cursor,
             highest,
             std::future::ready(Ok(WriteStats::default())),
@@ -157,7 +194,14 @@ impl Writer {
         let (others_done, others) = tokio::sync::oneshot::channel();
         let write_others = async {
             let results = futures::future::join_all(ranges.map(|r| {
-                self.write_part(r, None, None, std::future::ready(Ok(WriteStats::default())))
+                self.write_part(
+                    live_in(&batch.live_before_closure, r),
+                    r,
+                    &[],
+                    None,
+                    None,
+                    std::future::ready(Ok(WriteStats::default())),
+                )
             }))
             .await;
             let mut total = WriteStats::default();
@@ -170,39 +214,96 @@ impl Writer {
             }
             let _ = others_done.send(outcome.map(|()| total));
         };
-        let write_first = self.write_part(first, batch.cursor, highest_slot(batch), async {
-            others
-                .await
-                .unwrap_or_else(|_| Err(Error::Config("a shard of the batch was abandoned".into())))
-        });
+        let write_first = self.write_part(
+            live_in(&batch.live_before_closure, first),
+            first,
+            &batch.endings,
+            batch.cursor,
+            highest_slot(batch),
+            async {
+                others.await.unwrap_or_else(|_| {
+                    Err(Error::Config("a shard of the batch was abandoned".into()))
+                })
+            },
+        );
         let ((), result) = tokio::join!(write_others, write_first);
         result
     }
 
-    /// Writes `updates` in one transaction; with `notify_slot`, also moves the
+    /// Writes `updates` and `endings` in one transaction; with `notify_slot`, also moves the
     /// cursor to `cursor` and sends the NOTIFY. `before_commit` is awaited
     /// just before the cursor moves; its failure rolls this transaction back.
     async fn write_part(
         &self,
+        live_before_closure: &[AccountUpdate],
         updates: &[AccountUpdate],
+        endings: &[LeaseEnding],
         cursor: Option<u64>,
         notify_slot: Option<u64>,
         before_commit: impl std::future::Future<Output = Result<WriteStats>>,
     ) -> Result<WriteStats> {
-        let mut stats = WriteStats {
-            highest_slot: notify_slot,
-            ..WriteStats::default()
-        };
+        let mut tx = self.pool.begin().await?;
+        // Their own counts do not matter: the closures that follow replace them.
+        self.apply(&mut tx, live_before_closure).await?;
+        let mut stats = self.apply(&mut tx, updates).await?;
+        stats.highest_slot = notify_slot;
+        self.insert_endings(&mut tx, endings).await?;
+
+        let others = before_commit.await?;
+        stats.add(&others);
+        if let Some(highest) = notify_slot {
+            self.advance_and_notify(&mut tx, cursor, highest).await?;
+        }
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    /// Moves the cursor (if given) and sends the NOTIFY carrying `highest`.
+    async fn advance_and_notify(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        cursor: Option<u64>,
+        highest: u64,
+    ) -> Result<()> {
+        let payload = highest.to_string();
+        match cursor {
+            Some(cursor) => {
+                sqlx::query(ADVANCE_CURSOR_AND_NOTIFY)
+                    .bind(&self.cursor_id)
+                    .bind(to_i64("cursor slot", cursor, &self.program_id)?)
+                    .bind(NOTIFY_CHANNEL)
+                    .bind(payload)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query(NOTIFY)
+                    .bind(NOTIFY_CHANNEL)
+                    .bind(payload)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `updates` (at most one per pubkey) inside `tx`: the guard rows,
+    /// then the typed rows and tombstones of those that were newer.
+    async fn apply(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        updates: &[AccountUpdate],
+    ) -> Result<WriteStats> {
+        let mut stats = WriteStats::default();
         let decoded: Vec<Option<Decoded>> = updates
             .iter()
             .map(|u| (!u.is_closed()).then(|| decode(&self.program_id, &u.owner, &u.data)))
             .collect();
 
-        let mut tx = self.pool.begin().await?;
         let applied = if updates.is_empty() {
             HashMap::new()
         } else {
-            self.upsert_accounts(&mut tx, updates, &decoded).await?
+            self.upsert_accounts(tx, updates, &decoded).await?
         };
         stats.written = applied.len();
         stats.skipped = updates.len() - applied.len();
@@ -252,42 +353,180 @@ impl Writer {
             for values in rows.into_columns() {
                 query = bind_values(query, values);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
         for (kind, (pubkeys, slots, write_versions)) in tombstones {
             sqlx::query(&self.upserts[&kind].1)
                 .bind(pubkeys)
                 .bind(slots)
                 .bind(write_versions)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
+        Ok(stats)
+    }
 
-        let others = before_commit.await?;
-        stats.add(&others);
-        if let Some(highest) = notify_slot {
-            let payload = highest.to_string();
-            match cursor {
-                Some(cursor) => {
-                    sqlx::query(ADVANCE_CURSOR_AND_NOTIFY)
-                        .bind(&self.cursor_id)
-                        .bind(to_i64("cursor slot", cursor, &self.program_id)?)
-                        .bind(NOTIFY_CHANNEL)
-                        .bind(payload)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                None => {
-                    sqlx::query(NOTIFY)
-                        .bind(NOTIFY_CHANNEL)
-                        .bind(payload)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+    /// Commits one chunk of a backfill in one transaction: each step of
+    /// updates in order (a pubkey may appear once per step), the lease
+    /// endings, the backfill's progress, and a NOTIFY.
+    pub async fn write_history(
+        &self,
+        steps: &[&[AccountUpdate]],
+        endings: &[LeaseEnding],
+        done_slot: u64,
+    ) -> Result<WriteStats> {
+        let mut tx = self.pool.begin().await?;
+        let mut stats = WriteStats::default();
+        for updates in steps {
+            stats.add(&self.apply(&mut tx, updates).await?);
         }
+        self.insert_endings(&mut tx, endings).await?;
+        let done = to_i64("backfill slot", done_slot, &self.program_id)?;
+        sqlx::query(
+            "UPDATE indexer_backfill SET done_slot = GREATEST(done_slot, $2), updated_at = now() \
+             WHERE cursor_id = $1",
+        )
+        .bind(&self.cursor_id)
+        .bind(done)
+        .execute(&mut *tx)
+        .await?;
+        let highest = steps
+            .iter()
+            .flat_map(|s| s.iter().map(|u| u.slot))
+            .chain([done_slot])
+            .max()
+            .unwrap_or(done_slot);
+        stats.highest_slot = Some(highest);
+        self.advance_and_notify(&mut tx, None, highest).await?;
         tx.commit().await?;
         Ok(stats)
+    }
+
+    /// Records how leases ended; an ending already recorded is kept.
+    pub async fn insert_endings(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        endings: &[LeaseEnding],
+    ) -> Result<()> {
+        if endings.is_empty() {
+            return Ok(());
+        }
+        let mut columns = EndingColumns::default();
+        for e in endings {
+            columns.lease.push(e.lease.to_bytes().to_vec());
+            columns.slot.push(to_i64("slot", e.slot, &e.lease)?);
+            columns.signature.push(e.signature.clone());
+            columns.node.push(e.node.to_bytes().to_vec());
+            columns.reason.push(e.reason.to_owned());
+            columns.paid_out.push(e.paid_out.to_string());
+            columns.refunded.push(e.refunded.to_string());
+            columns.billed_until.push(e.billed_until);
+            columns.block_time.push(e.block_time);
+        }
+        sqlx::query(
+            "INSERT INTO lease_endings (lease, slot, signature, node, reason, paid_out, refunded, \
+                                        billed_until, block_time) \
+             SELECT l, s, sig, n, r, p::numeric, f::numeric, b, t FROM UNNEST($1::bytea[], \
+                 $2::int8[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[], \
+                 $8::int8[], $9::int8[]) AS x(l, s, sig, n, r, p, f, b, t) \
+             ON CONFLICT (lease, slot) DO NOTHING",
+        )
+        .bind(columns.lease)
+        .bind(columns.slot)
+        .bind(columns.signature)
+        .bind(columns.node)
+        .bind(columns.reason)
+        .bind(columns.paid_out)
+        .bind(columns.refunded)
+        .bind(columns.billed_until)
+        .bind(columns.block_time)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Starts (or resumes) the backfill of slots `(after, through]`; returns
+    /// the slot through which its history is already applied.
+    pub async fn backfill_start(&self, after: u64, through: u64) -> Result<u64> {
+        let after = to_i64("backfill slot", after, &self.program_id)?;
+        let through = to_i64("backfill slot", through, &self.program_id)?;
+        // The same gap (same start) resumes; another one starts over.
+        let done: i64 = sqlx::query_scalar(
+            "INSERT INTO indexer_backfill AS b (cursor_id, from_slot, to_slot, done_slot) \
+             VALUES ($1, $2, $3, $2) \
+             ON CONFLICT (cursor_id) DO UPDATE SET \
+                 done_slot = CASE WHEN b.from_slot = EXCLUDED.from_slot THEN b.done_slot \
+                                  ELSE EXCLUDED.done_slot END, \
+                 started_at = CASE WHEN b.from_slot = EXCLUDED.from_slot THEN b.started_at \
+                                   ELSE now() END, \
+                 from_slot = EXCLUDED.from_slot, to_slot = EXCLUDED.to_slot, updated_at = now() \
+             RETURNING done_slot",
+        )
+        .bind(&self.cursor_id)
+        .bind(after)
+        .bind(through)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(done.max(0) as u64)
+    }
+
+    /// Records slots `[from, to]` as history that cannot be recovered.
+    pub async fn record_gap(
+        &self,
+        slots: (u64, u64),
+        times: (i64, i64),
+        reason: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO indexer_gaps (cursor_id, from_slot, to_slot, from_time, to_time, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (cursor_id, from_slot) DO UPDATE SET \
+                 to_slot = GREATEST(indexer_gaps.to_slot, EXCLUDED.to_slot), \
+                 to_time = GREATEST(indexer_gaps.to_time, EXCLUDED.to_time)",
+        )
+        .bind(&self.cursor_id)
+        .bind(to_i64("gap slot", slots.0, &self.program_id)?)
+        .bind(to_i64("gap slot", slots.1, &self.program_id)?)
+        .bind(times.0)
+        .bind(times.1)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Unix seconds at which the cursor last moved (now if there is none).
+    pub async fn cursor_time(&self) -> Result<i64> {
+        let time: Option<i64> = sqlx::query_scalar(
+            "SELECT floor(extract(epoch FROM updated_at))::int8 FROM indexer_cursor WHERE id = $1",
+        )
+        .bind(&self.cursor_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match time {
+            Some(time) => Ok(time),
+            None => self.now().await,
+        }
+    }
+
+    /// The database's clock, in unix seconds.
+    pub async fn now(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT floor(extract(epoch FROM now()))::int8")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// A lease Postgres holds alive: its account bytes, lamports and slot.
+    pub async fn live_lease(&self, pubkey: &Pubkey) -> Result<Option<(Vec<u8>, u64, u64)>> {
+        let row: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT data, lamports, slot FROM leases WHERE pubkey = $1 AND closed_slot IS NULL",
+        )
+        .bind(pubkey.to_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(data, lamports, slot)| (data, lamports.max(0) as u64, slot.max(0) as u64)))
     }
 
     /// Upserts the guard rows; returns the pubkeys whose update was newer, with
@@ -374,6 +613,16 @@ impl Writer {
             })
             .collect()
     }
+}
+
+/// The writes of `live` whose pubkeys fall in `range` (both sorted by pubkey).
+fn live_in<'a>(live: &'a [AccountUpdate], range: &[AccountUpdate]) -> &'a [AccountUpdate] {
+    let (Some(first), Some(last)) = (range.first(), range.last()) else {
+        return &[];
+    };
+    let start = live.partition_point(|u| u.pubkey < first.pubkey);
+    let end = live.partition_point(|u| u.pubkey <= last.pubkey);
+    &live[start..end]
 }
 
 fn bind_values<'q>(

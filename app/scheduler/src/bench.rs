@@ -88,6 +88,7 @@ impl Chain {
             .write(&Batch {
                 updates,
                 cursor: Some(slot),
+                ..Batch::default()
             })
             .await?;
         Ok(())

@@ -54,7 +54,7 @@ async fn dropped_streams_and_an_exceeded_replay_window_end_equal_to_the_chain(po
 }
 
 /// The database URL of the test's own database.
-async fn database_url(pool: &PgPool) -> String {
+pub async fn database_url(pool: &PgPool) -> String {
     let name: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(pool)
         .await
@@ -64,7 +64,7 @@ async fn database_url(pool: &PgPool) -> String {
     format!("{server}/{name}")
 }
 
-fn spawn_binary(database_url: &str, chain: &Chain) -> Child {
+pub fn spawn_binary(database_url: &str, chain: &Chain) -> Child {
     Command::new(env!("CARGO_BIN_EXE_iomesh-indexer"))
         .env("DATABASE_URL", database_url)
         .env("IOMESH_GRPC_ENDPOINT", chain.localnet.grpc_url())

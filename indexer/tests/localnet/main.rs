@@ -4,5 +4,6 @@
 mod faults;
 mod fixture;
 mod harness;
+mod history;
 mod reconcile;
 mod stream;

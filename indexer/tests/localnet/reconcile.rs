@@ -1,6 +1,7 @@
 use crate::{fixture::*, harness::postgres_matches_chain};
 use anchor_lang::AccountSerialize;
 use iomesh_indexer::{
+    metrics::Metrics,
     reconcile::Reconciler,
     update::AccountUpdate,
     writer::{Batch, Writer},
@@ -49,6 +50,7 @@ async fn reconcile_brings_postgres_to_the_chain_and_tombstones_what_it_no_longer
                 stale(gone, vec![7; 12]),
             ],
             cursor: Some(1),
+            ..Batch::default()
         })
         .await
         .unwrap();
@@ -64,21 +66,40 @@ async fn reconcile_brings_postgres_to_the_chain_and_tombstones_what_it_no_longer
         CommitmentConfig::confirmed(),
     );
     // Small chunks: several transactions, the cursor moving with the last.
-    let slot = reconciler.reconcile(&writer, 2).await.unwrap();
+    let slot = reconciler
+        .reconcile(&writer, 2, &Metrics::new())
+        .await
+        .unwrap();
     assert!(slot > 1);
     assert_eq!(writer.cursor().await.unwrap(), Some(slot));
     assert_postgres_equals_chain(&pool, &chain).await;
 
-    for closed in [cancelled, gone] {
-        let (closed_slot, write_version): (Option<i64>, i64) =
-            sqlx::query_as("SELECT closed_slot, write_version FROM accounts WHERE pubkey = $1")
-                .bind(closed.as_ref())
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(closed_slot, Some(slot as i64), "{closed} is a tombstone");
-        assert_eq!(write_version, i64::MAX);
-    }
+    let guard = |pubkey: Pubkey| {
+        sqlx::query_as::<_, (Option<i64>, i64)>(
+            "SELECT closed_slot, write_version FROM accounts WHERE pubkey = $1",
+        )
+        .bind(pubkey.to_bytes().to_vec())
+        .fetch_one(&pool)
+    };
+    // Gone without a trace in the history: a tombstone at the snapshot.
+    assert_eq!(guard(gone).await.unwrap(), (Some(slot as i64), i64::MAX));
+    // Closed by a transaction since the cursor: the backfill closed it at
+    // that transaction's slot, after every write of the slot.
+    let (cancelled_at, write_version) = guard(cancelled).await.unwrap();
+    let cancelled_at = cancelled_at.expect("a tombstone");
+    assert!(
+        cancelled_at > 1 && cancelled_at <= slot as i64,
+        "closed at {cancelled_at}"
+    );
+    assert_eq!(write_version, i64::MAX - 1);
+    let ending: String =
+        sqlx::query_scalar("SELECT reason FROM lease_endings WHERE lease = $1 AND slot = $2")
+            .bind(cancelled.to_bytes().to_vec())
+            .bind(cancelled_at)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ending, "cancelled");
     let (status, closed_slot, data): (String, Option<i64>, Vec<u8>) =
         sqlx::query_as("SELECT status, closed_slot, data FROM leases WHERE pubkey = $1")
             .bind(cancelled.as_ref())
@@ -87,7 +108,7 @@ async fn reconcile_brings_postgres_to_the_chain_and_tombstones_what_it_no_longer
             .unwrap();
     assert_eq!(
         (status.as_str(), closed_slot, data),
-        ("pending", Some(slot as i64), vec![])
+        ("pending", Some(cancelled_at), vec![])
     );
 
     // The typed columns are the chain's, decoded by the program's own types.
@@ -116,7 +137,10 @@ async fn reconcile_brings_postgres_to_the_chain_and_tombstones_what_it_no_longer
     assert_eq!(reencoded.len(), iomesh::state::Lease::SPACE);
 
     // Reconciling again changes nothing but the cursor.
-    let again = reconciler.reconcile(&writer, 1_000).await.unwrap();
+    let again = reconciler
+        .reconcile(&writer, 1_000, &Metrics::new())
+        .await
+        .unwrap();
     assert!(again >= slot);
     assert_postgres_equals_chain(&pool, &chain).await;
     chain.localnet.shutdown().await;

@@ -27,6 +27,49 @@ fn a_batch_keeps_only_the_newest_write_per_pubkey() {
     assert!(pending.is_empty());
 }
 
+#[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
+async fn an_account_created_and_closed_within_one_batch_leaves_a_tombstone_with_its_values(
+    pool: PgPool,
+) {
+    // As when an outage is replayed: the writes and the closure of a lease
+    // (and a closure of another pubkey, re-created later in the batch) in one batch.
+    let mut pending = Pending::default();
+    pending.push(Event::Account(lease_update(key(1), 3, 0, 10)), 100);
+    pending.push(Event::Account(lease_update(key(1), 4, 0, 40)), 100);
+    pending.push(
+        Event::Account(AccountUpdate::closed(key(1), 5, u64::MAX >> 2)),
+        100,
+    );
+    pending.push(Event::Account(lease_update(key(1), 2, 0, 20)), 100);
+    pending.push(Event::Account(AccountUpdate::closed(key(2), 3, 1)), 100);
+    pending.push(Event::Account(lease_update(key(2), 6, 0, 60)), 100);
+    let (batch, _) = pending.take();
+    let live: Vec<(u64, u64)> = batch
+        .live_before_closure
+        .iter()
+        .map(|u| u.version())
+        .collect();
+    assert_eq!(
+        live,
+        vec![(4, 0)],
+        "only key 1's newest live write before its closure"
+    );
+
+    writer(&pool).write(&batch).await.unwrap();
+    let rows: Vec<(Vec<u8>, String, Option<i64>)> =
+        sqlx::query_as("SELECT pubkey, paid_out::text, closed_slot FROM leases ORDER BY pubkey")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (key(1).to_bytes().to_vec(), "40".to_string(), Some(5)),
+            (key(2).to_bytes().to_vec(), "60".to_string(), None),
+        ]
+    );
+}
+
 async fn count_leases(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM leases")
         .fetch_one(pool)

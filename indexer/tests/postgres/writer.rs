@@ -13,6 +13,7 @@ fn batch(updates: Vec<AccountUpdate>) -> Batch {
     Batch {
         updates,
         cursor: None,
+        ..Batch::default()
     }
 }
 
@@ -630,6 +631,7 @@ async fn cursor_commits_with_the_batch_never_moves_back_and_one_notify_carries_t
                 lease_update(key(81), 43, 1, 1),
             ],
             cursor: Some(42),
+            ..Batch::default()
         })
         .await
         .unwrap();
@@ -642,6 +644,7 @@ async fn cursor_commits_with_the_batch_never_moves_back_and_one_notify_carries_t
         .write(&Batch {
             updates: vec![],
             cursor: Some(40),
+            ..Batch::default()
         })
         .await
         .unwrap();
@@ -655,6 +658,7 @@ async fn cursor_commits_with_the_batch_never_moves_back_and_one_notify_carries_t
         .write(&Batch {
             updates: vec![lease_update(key(83), 50, 1, 1), bad],
             cursor: Some(50),
+            ..Batch::default()
         })
         .await
         .unwrap_err();
@@ -686,6 +690,7 @@ async fn a_sharded_batch_moves_the_cursor_only_once_every_range_committed(pool: 
     let failing = Batch {
         updates: updates.clone(),
         cursor: Some(70),
+        ..Batch::default()
     };
     let err = writer.write_sharded(&failing, 4).await.unwrap_err();
     assert!(err.to_string().contains("write_version"), "{err}");
@@ -709,6 +714,7 @@ async fn a_sharded_batch_moves_the_cursor_only_once_every_range_committed(pool: 
             &Batch {
                 updates,
                 cursor: Some(70),
+                ..Batch::default()
             },
             4,
         )

@@ -82,6 +82,7 @@ impl Chain {
             .write(&Batch {
                 updates,
                 cursor: Some(slot),
+                ..Batch::default()
             })
             .await
             .expect("indexer writes");
@@ -102,6 +103,7 @@ impl Chain {
                     created_at: None,
                 }],
                 cursor: Some(slot),
+                ..Batch::default()
             })
             .await
             .expect("indexer writes");
