@@ -8,10 +8,15 @@
 //! - `gpu_seconds(n)` = Σ over every lease of node `n` of
 //!   `gpus × |[activated_at, served_until] ∩ [from, to]|`, where
 //!   `served_until` is what the renter paid for: `settled_until` of an open
-//!   lease; for a closed one (a tombstone keeping the values from before its
-//!   final settlement) the reported failure time, the lease's end when it
-//!   closed after it, else the last second its agent was seen serving it
-//!   (see `served_until!`). Leases never activated count nothing.
+//!   lease; for a closed one, `billed_until` of its `LeaseEnded` event as
+//!   the indexer recorded it (`lease_endings`; for a cancelled lease no later
+//!   than its agent was last seen); without one (a tombstone keeping the
+//!   values from before its final settlement) the reported failure time,
+//!   the lease's end when it closed after it, else the last second its agent
+//!   was seen serving it (see `served_until!`). Leases never activated count
+//!   nothing.
+//! - Refused: a window that overlaps history the indexer could not recover
+//!   (`indexer_gaps`), unless `--allow-history-gaps`.
 //! - `uptime_seconds(n)` = 60 × the number of minutes starting in `[from, to)`
 //!   in which the node's agent sent a heartbeat (`node_uptime_minutes`).
 //! - `score(n)` = `weight_permille(gpu_model) × (K × gpu_seconds + gpu_count × uptime_seconds)`
@@ -40,9 +45,12 @@ pub const WORK_OVER_UPTIME: u128 = 10;
 /// Class weight of models no entry matches (1.0).
 pub const DEFAULT_WEIGHT_PERMILLE: u64 = 1_000;
 
-/// Until when a lease's service counts, as SQL over `l` (the lease row) and
-/// `f` (its assignments' failure time and last second seen). An open lease:
-/// what it has settled. A closed lease is a tombstone holding the values from
+/// Until when a lease's service counts, as SQL over `l` (the lease row), `e`
+/// (its `LeaseEnded`, when the indexer recorded it) and `f` (its
+/// assignments' failure time and last second seen). An open lease: what it
+/// has settled. A closed lease with its ending: what the ending billed
+/// (cancelled: no later than its agent was last seen). A closed lease
+/// without one is a tombstone holding the values from
 /// before its final settlement, so its end is rebuilt from what that
 /// settlement paid for: the reported failure time; its full length when it
 /// closed after its end; otherwise (cancelled) the last second its agent was
@@ -50,6 +58,9 @@ pub const DEFAULT_WEIGHT_PERMILLE: u64 = 1_000;
 macro_rules! served_until {
     () => {
         "CASE WHEN l.closed_slot IS NULL THEN l.settled_until \
+              WHEN e.reason = 'cancelled' \
+                THEN least(e.billed_until, COALESCE(f.last_seen, e.billed_until)) \
+              WHEN e.billed_until IS NOT NULL THEN e.billed_until \
               WHEN f.failed_at IS NOT NULL THEN greatest(l.settled_until, f.failed_at) \
               WHEN l.activated_at + l.duration_secs <= floor(extract(epoch from l.updated_at))::int8 \
                 THEN l.activated_at + l.duration_secs \
@@ -93,6 +104,74 @@ pub struct RewardArgs {
     pub claim_window_secs: i64,
     #[arg(long, env = "IOMESH_RPC_URL", default_value = "http://127.0.0.1:8899")]
     pub rpc_url: String,
+    /// Compute the epoch even though the indexer recorded history it could
+    /// not recover inside the window (leases of those slots may be missing).
+    #[arg(long)]
+    pub allow_history_gaps: bool,
+}
+
+/// Slots the indexer could not recover (`indexer_gaps`) overlapping a window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryGap {
+    pub from_slot: i64,
+    pub to_slot: i64,
+    pub from_time: i64,
+    pub to_time: i64,
+    pub reason: String,
+}
+
+/// The unrecovered history gaps that overlap `[from, to)`.
+pub async fn history_gaps(pool: &PgPool, from: i64, to: i64) -> anyhow::Result<Vec<HistoryGap>> {
+    let rows: Vec<(i64, i64, i64, i64, String)> = sqlx::query_as(
+        "SELECT from_slot, to_slot, from_time, to_time, reason FROM indexer_gaps \
+         WHERE from_time < $2 AND to_time >= $1 ORDER BY from_slot",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(from_slot, to_slot, from_time, to_time, reason)| HistoryGap {
+                from_slot,
+                to_slot,
+                from_time,
+                to_time,
+                reason,
+            },
+        )
+        .collect())
+}
+
+/// Refuses a window the indexed history does not fully cover, unless allowed.
+pub async fn check_history(pool: &PgPool, from: i64, to: i64, allow: bool) -> anyhow::Result<()> {
+    let gaps = history_gaps(pool, from, to).await?;
+    if gaps.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = gaps
+        .iter()
+        .map(|g| {
+            format!(
+                "slots {}..={} (unix {}..{}): {}",
+                g.from_slot, g.to_slot, g.from_time, g.to_time, g.reason
+            )
+        })
+        .collect();
+    if allow {
+        eprintln!(
+            "warning: computing the epoch over unrecovered history (--allow-history-gaps): {}",
+            listed.join("; ")
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the window [{from}, {to}) overlaps history the indexer could not recover, so leases of \
+         those slots may be missing and suppliers underpaid: {}. Recover it (re-index from an RPC \
+         that still has those slots) or pass --allow-history-gaps to publish anyway",
+        listed.join("; ")
+    )
 }
 
 /// GPU class weights, per mille, matched by case-insensitive substring of the
@@ -223,6 +302,8 @@ pub async fn compute(
                           LEFT JOIN LATERAL (SELECT max(a.failed_at) AS failed_at, \
                                    floor(extract(epoch from max(a.last_seen_at)))::int8 AS last_seen \
                                  FROM assignments a WHERE a.lease = l.pubkey) f ON true \
+                          LEFT JOIN lease_endings e \
+                                 ON e.lease = l.pubkey AND e.slot = l.closed_slot \
                           WHERE l.node = n.pubkey AND l.activated_at > 0), 0)::text \
                   AS gpu_seconds, \
                 (SELECT count(*) FROM node_uptime_minutes u \
@@ -372,6 +453,7 @@ pub async fn run(args: RewardArgs) -> anyhow::Result<()> {
     let pool = crate::db::connect(&args.database_url, 2)
         .await
         .context("connecting to Postgres and applying migrations")?;
+    check_history(&pool, args.from, args.to, args.allow_history_gaps).await?;
     let rewards = compute(&pool, args.epoch, args.from, args.to, args.amount, &weights).await?;
     let file: EpochFile = rewards.tree.to_file();
     file.write_json(&args.out)

@@ -4,7 +4,7 @@
 use crate::common::*;
 use iomesh::state::{encode_text, LeaseStatus};
 use iomesh_rewards::EpochFile;
-use iomesh_scheduler::rewards::{compute, ClassWeights, EpochRewards, NodeReward};
+use iomesh_scheduler::rewards::{check_history, compute, ClassWeights, EpochRewards, NodeReward};
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
@@ -395,4 +395,75 @@ async fn uptime_minutes_past_the_retention_are_pruned(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(line(&rewards, &node).uptime_seconds, 600);
+}
+
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn a_recorded_ending_bills_what_it_paid_for(pool: PgPool) {
+    let f = Fixture::new(&pool, 0).await;
+    let (node, _) = f.node("H100", 1, 0).await;
+    // Active from T for an hour, last settled at T + 100, then cancelled at
+    // T + 500: the tombstone alone cannot tell when it ended.
+    let lease = f.lease(&node, 2, T, T + 100).await;
+    f.chain.close(&lease).await;
+    let closed_slot: i64 = sqlx::query_scalar("SELECT closed_slot FROM leases WHERE pubkey = $1")
+        .bind(lease.to_bytes().as_slice())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let w = ClassWeights::default();
+    let guessed = compute(&pool, 1, T, T + HOUR, 10, &w).await.unwrap();
+    assert_ne!(line(&guessed, &node).gpu_seconds, 2 * 500);
+
+    // The indexer recorded its LeaseEnded: billed until T + 500.
+    sqlx::query(
+        "INSERT INTO lease_endings (lease, slot, signature, node, reason, paid_out, refunded, \
+                                    billed_until) VALUES ($1, $2, 'sig', $3, 'cancelled', 5, 1, $4)",
+    )
+    .bind(lease.to_bytes().as_slice())
+    .bind(closed_slot)
+    .bind(node.to_bytes().as_slice())
+    .bind(T + 500)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let exact = compute(&pool, 1, T, T + HOUR, 10, &w).await.unwrap();
+    assert_eq!(line(&exact, &node).gpu_seconds, 2 * 500);
+}
+
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn an_epoch_over_unrecovered_history_is_refused_unless_allowed(pool: PgPool) {
+    let gap = |from_time: i64, to_time: i64, from_slot: i64| {
+        sqlx::query(
+            "INSERT INTO indexer_gaps (cursor_id, from_slot, to_slot, from_time, to_time, reason) \
+             VALUES ('default', $1, $1 + 99, $2, $3, 'the RPC''s history starts later')",
+        )
+        .bind(from_slot)
+        .bind(from_time)
+        .bind(to_time)
+    };
+    // Gaps before and after the window do not concern it.
+    gap(T - 500, T - 1, 100).execute(&pool).await.unwrap();
+    gap(T + HOUR, T + HOUR + 60, 900)
+        .execute(&pool)
+        .await
+        .unwrap();
+    check_history(&pool, T, T + HOUR, false)
+        .await
+        .expect("no gap inside the window");
+
+    // One that ends inside the window does.
+    gap(T - 30, T + 30, 500).execute(&pool).await.unwrap();
+    let refused = check_history(&pool, T, T + HOUR, false)
+        .await
+        .expect_err("the window overlaps a gap");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("slots 500..=599")
+            && message.contains("history starts later")
+            && message.contains("--allow-history-gaps"),
+        "{message}"
+    );
+    check_history(&pool, T, T + HOUR, true)
+        .await
+        .expect("allowed by the flag");
 }
