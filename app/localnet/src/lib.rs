@@ -79,6 +79,8 @@ impl Localnet {
         let state = Arc::new(rpc::RpcState {
             chain: chain.clone(),
             max_request_bytes: config.max_request_bytes,
+            rpc_addr,
+            pubsub_addr,
         });
         let tasks = vec![
             clock::spawn(chain.clone(), config.slot_duration, shutdown.clone()),

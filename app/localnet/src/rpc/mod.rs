@@ -32,6 +32,9 @@ pub type RpcResult = Result<Value, Error>;
 pub struct RpcState {
     pub chain: Arc<Chain>,
     pub max_request_bytes: usize,
+    /// Where this node serves JSON-RPC and PubSub (`getClusterNodes`).
+    pub rpc_addr: std::net::SocketAddr,
+    pub pubsub_addr: std::net::SocketAddr,
 }
 
 /// Serves JSON-RPC on `listener` until `shutdown` is cancelled.
@@ -150,6 +153,8 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getSupply" => validators::get_supply(chain, params),
         "getVoteAccounts" => validators::get_vote_accounts(chain, params),
         "getLeaderSchedule" => validators::get_leader_schedule(chain, params),
+        "getClusterNodes" => validators::get_cluster_nodes(state, params),
+        "getInflationReward" => validators::get_inflation_reward(chain, params),
         "getGenesisHash" => cluster::get_genesis_hash(chain, params),
         "getLatestBlockhash" => cluster::get_latest_blockhash(chain, params),
         "isBlockhashValid" => cluster::is_blockhash_valid(chain, params),

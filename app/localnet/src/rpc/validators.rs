@@ -1,14 +1,18 @@
 //! The supply and the validator set, as a one-validator cluster has them:
-//! supply, vote accounts and the leader schedule, read from the bank.
+//! supply, vote accounts, the leader schedule, the cluster's nodes and
+//! inflation rewards, read from the bank.
 
-use super::{params, RpcResult};
+use super::{params, RpcResult, RpcState};
 use crate::bank::Chain;
 use jsonrpc_core::Error;
 use serde_json::Value;
 use solana_clock::Slot;
 use solana_rpc_client_api::{
-    config::{RpcGetVoteAccountsConfig, RpcLeaderScheduleConfig, RpcSupplyConfig},
-    response::{RpcSupply, RpcVoteAccountInfo, RpcVoteAccountStatus},
+    config::{RpcEpochConfig, RpcGetVoteAccountsConfig, RpcLeaderScheduleConfig, RpcSupplyConfig},
+    custom_error::RpcCustomError,
+    response::{
+        RpcContactInfo, RpcInflationReward, RpcSupply, RpcVoteAccountInfo, RpcVoteAccountStatus,
+    },
 };
 use std::collections::HashMap;
 
@@ -115,4 +119,61 @@ pub fn get_leader_schedule(chain: &Chain, p: Value) -> RpcResult {
         leader,
         (0..slots).collect::<Vec<usize>>(),
     )]))
+}
+
+/// The one node of the localnet: its identity (the block producer) and the
+/// addresses it serves. It has no gossip, TPU or repair ports: clients send
+/// transactions over JSON-RPC.
+pub fn get_cluster_nodes(state: &RpcState, p: Value) -> RpcResult {
+    params::none(p)?;
+    let bank = state.chain.bank(solana_commitment_config::CommitmentLevel::Processed);
+    let version = solana_version::Version::default();
+    params::value(vec![RpcContactInfo {
+        pubkey: bank.collector_id().to_string(),
+        gossip: None,
+        tvu: None,
+        tpu: None,
+        tpu_quic: None,
+        tpu_forwards: None,
+        tpu_forwards_quic: None,
+        tpu_vote: None,
+        serve_repair: None,
+        rpc: Some(state.rpc_addr),
+        pubsub: Some(state.pubsub_addr),
+        version: Some(version.to_string()),
+        feature_set: Some(version.feature_set),
+        shred_version: None,
+    }])
+}
+
+/// Staking rewards of `addresses` for an epoch (the previous one by
+/// default), as a validator reads them from the first block of the next
+/// epoch: an error while that block does not exist yet or is no longer
+/// kept; otherwise `null` for each address, since the localnet has no stake
+/// accounts earning inflation.
+pub fn get_inflation_reward(chain: &Chain, p: Value) -> RpcResult {
+    let (addresses, config): (Option<Vec<String>>, Option<RpcEpochConfig>) =
+        params::parse(p, 2)?;
+    let addresses = addresses.unwrap_or_default();
+    for address in &addresses {
+        params::pubkey(address)?;
+    }
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    let epoch = config.epoch.unwrap_or_else(|| bank.epoch().saturating_sub(1));
+    let rewards_slot = bank
+        .epoch_schedule()
+        .get_first_slot_in_epoch(epoch.saturating_add(1));
+    if rewards_slot > bank.slot() {
+        return Err(RpcCustomError::BlockNotAvailable { slot: rewards_slot }.into());
+    }
+    let first_available_block = chain.ledger().first_complete_slot();
+    if rewards_slot < first_available_block {
+        return Err(RpcCustomError::BlockCleanedUp {
+            slot: rewards_slot,
+            first_available_block,
+        }
+        .into());
+    }
+    params::value(vec![None::<RpcInflationReward>; addresses.len()])
 }

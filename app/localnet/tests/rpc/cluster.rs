@@ -125,6 +125,46 @@ async fn version_health_and_slots_advance_by_commitment() {
     assert_eq!(led.len() as u64, epochs.get_slots_in_epoch(epoch));
     assert!(led.iter().enumerate().all(|(i, s)| i == *s));
 
+    // The one node, serving JSON-RPC and PubSub, led by the leader above.
+    let nodes = rpc.get_cluster_nodes().await.expect("getClusterNodes");
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert_eq!(&nodes[0].pubkey, schedule.keys().next().unwrap());
+    assert_eq!(nodes[0].rpc, Some(localnet.rpc_addr()));
+    assert_eq!(nodes[0].pubsub, Some(localnet.pubsub_addr()));
+    assert_eq!(nodes[0].version, Some(version.solana_core.clone()));
+
+    // Inflation rewards: an epoch's are read from the first block of the
+    // next, so the current epoch's are not available; an ended epoch paid
+    // nothing to an address (the localnet has no stake earning inflation).
+    let who = solana_pubkey::Pubkey::new_unique();
+    let current = rpc.get_epoch_info().await.unwrap().epoch;
+    let unfinished = rpc
+        .get_inflation_reward(&[who], Some(current))
+        .await
+        .unwrap_err();
+    assert!(
+        unfinished.to_string().contains("Block not available"),
+        "{unfinished}"
+    );
+    // The warmup's first epoch is 32 slots: wait for it to end.
+    poll("epoch 0 to end", || async {
+        (rpc.get_epoch_info().await.ok()?.epoch >= 1).then_some(())
+    })
+    .await;
+    let ended = rpc
+        .get_inflation_reward(&[who], Some(0))
+        .await
+        .expect("getInflationReward of an ended epoch");
+    assert_eq!(ended, vec![None]);
+    let bad = rpc
+        .send::<serde_json::Value>(
+            solana_rpc_client_api::request::RpcRequest::GetInflationReward,
+            serde_json::json!([["not a pubkey"], {"epoch": 0}]),
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("Invalid"), "{bad}");
+
     let snapshot = rpc.get_highest_snapshot_slot().await.unwrap_err();
     assert!(snapshot.to_string().contains("No snapshot"), "{snapshot}");
     localnet.shutdown().await;
