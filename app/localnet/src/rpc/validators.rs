@@ -126,7 +126,9 @@ pub fn get_leader_schedule(chain: &Chain, p: Value) -> RpcResult {
 /// transactions over JSON-RPC.
 pub fn get_cluster_nodes(state: &RpcState, p: Value) -> RpcResult {
     params::none(p)?;
-    let bank = state.chain.bank(solana_commitment_config::CommitmentLevel::Processed);
+    let bank = state
+        .chain
+        .bank(solana_commitment_config::CommitmentLevel::Processed);
     let version = solana_version::Version::default();
     params::value(vec![RpcContactInfo {
         pubkey: bank.collector_id().to_string(),
@@ -152,15 +154,16 @@ pub fn get_cluster_nodes(state: &RpcState, p: Value) -> RpcResult {
 /// kept; otherwise `null` for each address, since the localnet has no stake
 /// accounts earning inflation.
 pub fn get_inflation_reward(chain: &Chain, p: Value) -> RpcResult {
-    let (addresses, config): (Option<Vec<String>>, Option<RpcEpochConfig>) =
-        params::parse(p, 2)?;
+    let (addresses, config): (Option<Vec<String>>, Option<RpcEpochConfig>) = params::parse(p, 2)?;
     let addresses = addresses.unwrap_or_default();
     for address in &addresses {
         params::pubkey(address)?;
     }
     let config = config.unwrap_or_default();
     let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
-    let epoch = config.epoch.unwrap_or_else(|| bank.epoch().saturating_sub(1));
+    let epoch = config
+        .epoch
+        .unwrap_or_else(|| bank.epoch().saturating_sub(1));
     let rewards_slot = bank
         .epoch_schedule()
         .get_first_slot_in_epoch(epoch.saturating_add(1));
