@@ -1,16 +1,24 @@
-//! Stock `@solana/web3.js` (v1, pinned in `tests/js/package-lock.json`)
-//! against the `iomesh-localnet` binary on loopback ports: a SOL transfer
-//! with `sendAndConfirmTransaction`, `onAccountChange` and `onLogs`.
+//! Stock `@solana/web3.js` (v1) and `@coral-xyz/anchor` (both pinned in
+//! `tests/js/package-lock.json`) against the `iomesh-localnet` binary on
+//! loopback ports: a SOL transfer with `sendAndConfirmTransaction`,
+//! `onAccountChange` and `onLogs` (`js/stock.cjs`); the iomesh program driven
+//! through the checked-in IDL with `.simulate()`, `.rpc()`,
+//! `program.account.market.fetch`, `addEventListener` and failing calls
+//! (`js/anchor.cjs`).
 //!
-//! Needs Node.js: without `node` the test is skipped with a loud message.
+//! Needs Node.js: without `node` the tests are skipped with a loud message.
 //! The npm packages come from `IOMESH_TEST_NODE_MODULES` (set by
 //! `scripts/test`) or are installed once by `tests/js/install`.
 
-use serde_json::Value;
+use anchor_lang::{prelude::Pubkey, Event};
+use base64::Engine;
+use iomesh::{error::IomeshError, events::MarketInitialized, state::MarketParams};
+use serde_json::{json, Value};
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    str::FromStr,
     sync::mpsc,
     time::Duration,
 };
@@ -56,11 +64,11 @@ fn start_localnet() -> (Server, String, String) {
     let stdout = child.stdout.take().expect("stdout piped");
     let server = Server(child);
     let (tx, rx) = mpsc::channel();
+    // Keep reading after the URLs: the natively hosted program's `msg!` lines
+    // go to this stdout, and the localnet panics on a closed pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let (mut rpc, mut ws) = (None, None);
@@ -77,30 +85,44 @@ fn start_localnet() -> (Server, String, String) {
     (server, rpc.unwrap(), ws.unwrap())
 }
 
-#[test]
-fn stock_web3js_confirms_a_transfer_and_hears_its_account_and_logs() {
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!(
-            "\n\n*** SKIPPED stock_web3js_confirms_a_transfer_and_hears_its_account_and_logs: \
-             `node` not found; install Node.js 20 to run the stock web3.js test ***\n\n"
-        );
-        return;
+/// False (after a loud message) when `node` is missing.
+fn node_found(test: &str) -> bool {
+    if Command::new("node").arg("--version").output().is_ok() {
+        return true;
     }
+    eprintln!(
+        "\n\n*** SKIPPED {test}: `node` not found; \
+         install Node.js 20 to run the stock JavaScript tests ***\n\n"
+    );
+    false
+}
+
+/// Runs `tests/js/<script>` against a fresh localnet and returns its stdout.
+/// The script bounds each wait itself; a script that fails prints its stack
+/// (inherited stderr) and fails the test with what it had printed.
+fn run_script(script: &str, env: &[(&str, &Path)]) -> String {
     let modules = node_modules();
     let (_server, rpc_url, ws_url) = start_localnet();
     let output = Command::new("node")
-        .arg(js_dir().join("stock.cjs"))
+        .arg(js_dir().join(script))
         .env("NODE_PATH", &modules)
         .env("RPC_URL", &rpc_url)
         .env("WS_URL", &ws_url)
+        .envs(env.iter().copied())
         .stderr(Stdio::inherit())
         .output()
         .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "stock.cjs failed; stdout: {stdout}"
-    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{script} failed; stdout: {stdout}");
+    stdout
+}
+
+#[test]
+fn stock_web3js_confirms_a_transfer_and_hears_its_account_and_logs() {
+    if !node_found("stock_web3js_confirms_a_transfer_and_hears_its_account_and_logs") {
+        return;
+    }
+    let stdout = run_script("stock.cjs", &[]);
     let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     let transfer = seen["transfer"].as_str().expect("a signature");
     assert_eq!(seen["account"]["lamports"], 1_234_567);
@@ -115,4 +137,209 @@ fn stock_web3js_confirms_a_transfer_and_hears_its_account_and_logs() {
         ])
     );
     assert_eq!(seen["account"]["slot"], seen["logs"]["slot"]);
+}
+
+/// The JSON lines `anchor.cjs` printed, each `{"step": ..., ...}`.
+fn steps(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The first line of `step` (`case`, when given, picks among `rejected` lines).
+fn step<'a>(seen: &'a [Value], step: &str, case: Option<&str>) -> &'a Value {
+    seen.iter()
+        .find(|line| line["step"] == step && case.is_none_or(|case| line["case"] == case))
+        .unwrap_or_else(|| panic!("anchor.cjs printed no {step:?} line {case:?}: {seen:#?}"))
+}
+
+fn pubkey(value: &Value) -> Pubkey {
+    Pubkey::from_str(value.as_str().expect("a base58 key")).expect("a public key")
+}
+
+fn secs(value: &Value) -> u32 {
+    value
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .expect("a u32")
+}
+
+/// `expected` appear in `logs` in this order (other lines may come between).
+fn assert_logs_in_order(what: &str, logs: &Value, expected: &[String]) {
+    let logs: Vec<&str> = logs
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no logs"))
+        .iter()
+        .map(|line| line.as_str().expect("a log line"))
+        .collect();
+    let mut rest = logs.iter();
+    for line in expected {
+        assert!(
+            rest.any(|log| log == line),
+            "{what}: {line:?} missing or out of order in {logs:#?}"
+        );
+    }
+}
+
+/// A failing call rejected with the program's custom error `expected`, in
+/// whichever form the stock client gives it. Only an `AnchorError` names the
+/// error; the other forms carry its number (6000 + its index), and a NOTE
+/// says why the stock client could not name it.
+fn assert_program_error(case: &str, error: &Value, expected: IomeshError) {
+    let name = expected.name();
+    let number = u32::from(expected);
+    if error["isAnchorError"] == true {
+        assert_eq!(
+            error["anchorErrorCode"],
+            json!({ "code": name, "number": number }),
+            "{case}: {error:#}"
+        );
+        return;
+    }
+    let hex = format!("custom program error: {number:#x}");
+    let says_hex = |text: &Value| text.as_str().is_some_and(|text| text.contains(&hex));
+    let logs = error["logs"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let carried = if error["isProgramError"] == true {
+        error["programErrorCode"] == number
+    } else if error["isSendTransactionError"] == true {
+        says_hex(&error["message"]) && logs.iter().any(says_hex)
+    } else {
+        error["raw"] == json!({ "InstructionError": [0, { "Custom": number }] })
+    };
+    assert!(
+        carried,
+        "{case}: expected the program's error {name} ({number}, {hex}); the stock client gave {error:#}"
+    );
+    let program_logged = logs
+        .iter()
+        .any(|line| line.as_str().is_some_and(|l| l.starts_with("Program log:")));
+    assert!(
+        !program_logged,
+        "{case}: the program's own log lines arrived but Anchor did not make an AnchorError of them: {error:#}"
+    );
+    eprintln!(
+        "NOTE: {case}: stock @coral-xyz/anchor rejected with {} carrying only the code {number} \
+         ({hex}), not an AnchorError naming {name}: the natively hosted program's `Program log:` \
+         lines (Anchor's \"AnchorError thrown in ...\") are not in the transaction's logs (issue 16)",
+        error["class"].as_str().unwrap_or("?"),
+    );
+}
+
+#[test]
+fn stock_anchor_drives_the_program_through_the_idl() {
+    if !node_found("stock_anchor_drives_the_program_through_the_idl") {
+        return;
+    }
+    let idl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../idl/iomesh.json");
+    let stdout = run_script("anchor.cjs", &[("IDL_PATH", &idl)]);
+    let seen = steps(&stdout);
+
+    let payer = step(&seen, "airdrop", None)["payer"].clone();
+    let sent = step(&seen, "sent", None);
+    let (market, bump) = Pubkey::find_program_address(&[iomesh::seeds::MARKET], &iomesh::ID);
+    assert_eq!(sent["programId"], iomesh::ID.to_string());
+    assert_eq!(sent["marketPda"], market.to_string());
+    assert_eq!(
+        step(&seen, "resolved", None)["accounts"],
+        json!({
+            "market": market.to_string(),
+            "authority": payer,
+            "systemProgram": "11111111111111111111111111111111",
+        }),
+        "Anchor resolves the market PDA from the IDL's seeds"
+    );
+
+    // The event as the program encodes it, from what the script sent.
+    let p = &sent["params"];
+    let event = MarketInitialized {
+        authority: pubkey(&payer),
+        params: MarketParams {
+            treasury: pubkey(&p["treasury"]),
+            scheduler_authority: pubkey(&p["schedulerAuthority"]),
+            price_authority: pubkey(&p["priceAuthority"]),
+            reward_authority: pubkey(&p["rewardAuthority"]),
+            activation_timeout_secs: secs(&p["activationTimeoutSecs"]),
+            min_lease_secs: secs(&p["minLeaseSecs"]),
+            max_lease_secs: secs(&p["maxLeaseSecs"]),
+            failure_grace_secs: secs(&p["failureGraceSecs"]),
+        },
+    };
+    let program = iomesh::ID.to_string();
+    let system = "11111111111111111111111111111111";
+    let expected_logs = [
+        format!("Program {program} invoke [1]"),
+        format!("Program {system} invoke [2]"),
+        format!("Program {system} success"),
+        format!(
+            "Program data: {}",
+            base64::engine::general_purpose::STANDARD.encode(event.data())
+        ),
+        format!("Program {program} success"),
+    ];
+    let decoded = json!({ "authority": payer, "params": p });
+
+    let simulated = step(&seen, "simulate", None);
+    assert_logs_in_order(".simulate()", &simulated["logs"], &expected_logs);
+    assert_eq!(
+        simulated["events"],
+        json!([{ "name": "marketInitialized", "data": decoded }]),
+        ".simulate() decodes the event from the simulated logs"
+    );
+
+    let signature = &step(&seen, "rpc", None)["signature"];
+    assert!(signature.is_string(), ".rpc() resolves to a signature");
+    let heard = step(&seen, "event", None);
+    assert_eq!(heard["signature"], *signature);
+    assert_eq!(
+        heard["event"], decoded,
+        "addEventListener hears the fields sent"
+    );
+    assert!(heard["slot"].as_u64().is_some_and(|slot| slot > 0));
+
+    let transaction = step(&seen, "transaction", None);
+    assert_eq!(transaction["err"], Value::Null);
+    assert_logs_in_order("getTransaction", &transaction["logs"], &expected_logs);
+
+    let default = Pubkey::default().to_string();
+    assert_eq!(
+        step(&seen, "market", None)["market"],
+        json!({
+            "version": iomesh::state::ACCOUNT_VERSION,
+            "bump": bump,
+            "paused": false,
+            "authority": payer,
+            "pendingAuthority": default,
+            "treasury": p["treasury"],
+            "schedulerAuthority": p["schedulerAuthority"],
+            "priceAuthority": p["priceAuthority"],
+            "rewardAuthority": p["rewardAuthority"],
+            "activationTimeoutSecs": p["activationTimeoutSecs"],
+            "minLeaseSecs": p["minLeaseSecs"],
+            "maxLeaseSecs": p["maxLeaseSecs"],
+            "failureGraceSecs": p["failureGraceSecs"],
+            "ioMint": default,
+            "slashAuthority": default,
+            "stakePerGpu": "0",
+            "unstakeCooldownSecs": 0,
+            "slashAppealSecs": 0,
+            "reserved": vec![0u8; 48],
+        }),
+        "program.account.market.fetch decodes what initializeMarket stored"
+    );
+
+    for (case, expected) in [
+        ("initializeMarket twice", IomeshError::AccountAlreadyInUse),
+        (
+            "initializeMarket twice, skipPreflight",
+            IomeshError::AccountAlreadyInUse,
+        ),
+        (
+            "initializeMarket with minLeaseSecs > maxLeaseSecs",
+            IomeshError::InvalidMarketParams,
+        ),
+    ] {
+        let error = &step(&seen, "rejected", Some(case))["error"];
+        assert_program_error(case, error, expected);
+    }
 }
