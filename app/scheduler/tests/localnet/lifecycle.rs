@@ -173,8 +173,29 @@ async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_age
             }))
             .await
     );
-    for _ in 0..3 {
+    // Heartbeats until the wall clock is two whole seconds past activation:
+    // the failure is reported at the last second seen, so at least two
+    // seconds are served and paid whatever the second boundaries (three
+    // heartbeats inside one second would leave nothing served).
+    let activated_at = {
+        let data = chain.rpc.get_account_data(&lease).await.unwrap();
+        let mut bytes = data.as_slice();
+        <iomesh::state::Lease as anchor_lang::AccountDeserialize>::try_deserialize(&mut bytes)
+            .unwrap()
+            .activated_at
+    };
+    assert!(activated_at > 0, "the lease is active");
+    let mut beats = 0;
+    loop {
         assert!(agent.heartbeat(&[lease]).await);
+        beats += 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        if beats >= 3 && now >= activated_at + 3 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let (_, view) = common::get_json(&format!("{http}/v1/leases/{lease}")).await;
