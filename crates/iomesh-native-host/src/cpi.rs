@@ -10,15 +10,18 @@ use solana_pubkey::Pubkey;
 use solana_sysvar::program_stubs::{set_syscall_stubs, SyscallStubs};
 use std::sync::Once;
 
-/// Wraps the syscall stubs program-test installed, once per process. Call it
-/// after the first `ProgramTest` has started (that is when program-test
-/// installs its stubs); later calls do nothing.
+/// Wraps the syscall stubs program-test installed, once per process, and
+/// routes `msg!` into the transaction's log. Call it after the first
+/// `ProgramTest` has started (that is when program-test installs its
+/// stubs); later calls do nothing.
 pub fn install_cpi_checks() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {
         // Swap in a placeholder to take program-test's stubs, then wrap them.
         let inner = set_syscall_stubs(Box::new(Placeholder));
         set_syscall_stubs(Box::new(CheckedStubs { inner }));
+        // msg! does not go through the stubs: solana-msg calls its hook.
+        solana_msg::set_host_logger(crate::logs::log_message);
     });
 }
 

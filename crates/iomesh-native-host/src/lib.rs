@@ -19,8 +19,8 @@
 //!   account the caller did not pass fails with `MissingAccount`.
 //!
 //! - its logs are a validator's: one `invoke [N]` and one closing line per
-//!   invocation, at its depth, and events as `Program data:` lines (see
-//!   `logs`).
+//!   invocation, at its depth, events as `Program data:` lines and `msg!`
+//!   as `Program log:` lines (see `logs`).
 //!
 //! A rule broken deep inside the program must fail the whole transaction,
 //! whatever the program does with the error, as on a validator. The broken

@@ -7,7 +7,9 @@
 //! appeared twice and every CPI at two depths: Anchor's log parser rejects
 //! such a log. The adapter's and the stub's copies are removed here. Events
 //! (`sol_log_data`) go into the log as `Program data:` lines, where the
-//! stub printed them to stdout.
+//! stub printed them to stdout, and `msg!` lines as `Program log:` lines
+//! (through the hook of the workspace's `solana-msg`), where they were
+//! printed too.
 
 use solana_program_test::InvokeContext;
 use solana_pubkey::Pubkey;
@@ -77,6 +79,22 @@ fn remove(log: &mut LogCollector, index: usize) {
 
 /// `sol_log_data` as the runtime logs it: `Program data: <base64> …`.
 /// Returns false outside a hosted program (the caller falls back).
+/// A hosted program's `msg!`, as the SBF runtime logs it: `Program log:`
+/// in the running transaction's log. Outside a hosted program (no log to
+/// write to), it is printed as before.
+pub(crate) fn log_message(message: &str) {
+    let logged = COLLECTOR.with(|c| {
+        let Some(log) = c.borrow().clone() else {
+            return false;
+        };
+        log.borrow_mut().log(&format!("Program log: {message}"));
+        true
+    });
+    if !logged {
+        println!("{message}");
+    }
+}
+
 pub(crate) fn log_data(fields: &[&[u8]]) -> bool {
     use base64::{engine::general_purpose::STANDARD, Engine};
     COLLECTOR.with(|c| {

@@ -1,6 +1,7 @@
 //! Transaction logs as a validator writes them: one `invoke [N]` and one
 //! closing line per invocation, at its real depth (Anchor's log parser
-//! rejects anything else), and the program's events as `Program data:`
+//! rejects anything else), the program's `msg!` lines as `Program log:`
+//! (Anchor's error report among them), and the program's events as `Program data:`
 //! lines. The natively hosted program used to log every instruction twice
 //! and every CPI at two depths, and printed its events to stdout.
 
@@ -114,6 +115,13 @@ async fn each_invocation_is_logged_once_at_its_depth_and_events_as_program_data(
     let sent = env.send_as(&owner, std::slice::from_ref(&pause), &[]).await;
     sent.result.clone().expect("set_node_status");
     assert_eq!(invocations(&sent.logs), vec![(program.clone(), 1)]);
+    // The program's own msg! lines are in the log, right after its invoke.
+    assert_eq!(
+        sent.logs.get(1).map(String::as_str),
+        Some("Program log: Instruction: SetNodeStatus"),
+        "{:#?}",
+        sent.logs
+    );
     let events: Vec<Vec<u8>> = sent
         .logs
         .iter()
@@ -142,4 +150,12 @@ async fn each_invocation_is_logged_once_at_its_depth_and_events_as_program_data(
         .filter(|l| l.starts_with(&format!("Program {program} failed: ")))
         .collect();
     assert_eq!(failed.len(), 1, "{:#?}", sent.logs);
+    // Anchor's error report, which stock clients turn into an AnchorError.
+    assert!(
+        sent.logs
+            .iter()
+            .any(|l| l.starts_with("Program log: AnchorError ") && l.contains("Error Number: ")),
+        "{:#?}",
+        sent.logs
+    );
 }
