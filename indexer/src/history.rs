@@ -18,9 +18,9 @@
 
 use crate::{
     error::{Error, Result},
-    events::{end_reason, program_events, ProgramEvent},
+    events::{program_events, ProgramEvent},
     metrics::Metrics,
-    source::CLOSURE_WRITE_VERSION,
+    source::{is_writable_static_key, CLOSURE_WRITE_VERSION},
     update::AccountUpdate,
     writer::{LeaseEnding, Writer},
 };
@@ -33,7 +33,7 @@ use solana_pubkey::Pubkey;
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::request::RpcRequest;
 use std::{
-    collections::{hash_map::Entry, HashMap},
+    collections::{hash_map::Entry, HashMap, HashSet},
     str::FromStr,
     time::Duration,
 };
@@ -131,13 +131,15 @@ impl FetchedTransaction {
         let message = &self.transaction.message;
         let keys = &message.account_keys;
         let header = &message.header;
-        let signed = header.num_required_signatures;
-        let writable_signed = signed.saturating_sub(header.num_readonly_signed_accounts);
-        let writable_unsigned_end = keys
-            .len()
-            .saturating_sub(header.num_readonly_unsigned_accounts);
-        let is_writable =
-            |i: usize| i < writable_signed || (i >= signed && i < writable_unsigned_end);
+        let is_writable = |i: usize| {
+            is_writable_static_key(
+                i,
+                keys.len(),
+                header.num_required_signatures,
+                header.num_readonly_signed_accounts,
+                header.num_readonly_unsigned_accounts,
+            )
+        };
         let loaded = meta
             .loaded_addresses
             .as_ref()
@@ -168,7 +170,7 @@ struct Rebuilt {
 /// What one chunk of slots writes.
 #[derive(Default)]
 struct Chunk {
-    rebuilt: HashMap<Pubkey, ()>,
+    rebuilt: HashSet<Pubkey>,
     closures: HashMap<Pubkey, u64>,
     endings: Vec<LeaseEnding>,
     transactions: usize,
@@ -412,35 +414,22 @@ impl History {
         for event in program_events(&self.program_id, logs) {
             let pubkey = event.lease();
             if let ProgramEvent::LeaseEnded(ended) = &event {
-                chunk.endings.push(LeaseEnding {
-                    lease: pubkey,
-                    slot: tx.slot,
-                    signature: signature.to_owned(),
-                    node: ended.node,
-                    reason: end_reason(ended.reason),
-                    paid_out: ended.paid_out,
-                    refunded: ended.refunded,
-                    billed_until: ended.billed_until,
-                    block_time: tx.block_time,
-                });
+                chunk.endings.push(LeaseEnding::from_event(
+                    ended,
+                    tx.slot,
+                    signature.to_owned(),
+                    tx.block_time,
+                ));
             }
             let rebuilt = match (leases.entry(pubkey), &event) {
-                (Entry::Occupied(held), ProgramEvent::LeaseCreated(created)) => {
-                    // The address reused after its lease closed.
-                    let held = held.into_mut();
-                    *held = Rebuilt {
+                // A new lease (or its address reused after the old one closed).
+                (entry, ProgramEvent::LeaseCreated(created)) => {
+                    let created = Rebuilt {
                         lease: created_lease(&self.program_id, created),
                         lamports: 0,
                         slot: tx.slot,
                     };
-                    held
-                }
-                (Entry::Vacant(slot), ProgramEvent::LeaseCreated(created)) => {
-                    slot.insert(Rebuilt {
-                        lease: created_lease(&self.program_id, created),
-                        lamports: 0,
-                        slot: tx.slot,
-                    })
+                    entry.insert_entry(created).into_mut()
                 }
                 (Entry::Occupied(held), _) => held.into_mut(),
                 (Entry::Vacant(vacant), _) => match writer.live_lease(&pubkey).await? {
@@ -464,7 +453,7 @@ impl History {
             };
             rebuilt.slot = tx.slot;
             apply_event(&mut rebuilt.lease, &event);
-            chunk.rebuilt.insert(pubkey, ());
+            chunk.rebuilt.insert(pubkey);
         }
         for (pubkey, pre, post) in balances {
             if let Some(rebuilt) = leases.get_mut(&pubkey) {
@@ -494,7 +483,7 @@ impl History {
             return Ok(());
         };
         let mut states = Vec::with_capacity(chunk.rebuilt.len());
-        for pubkey in chunk.rebuilt.keys() {
+        for pubkey in &chunk.rebuilt {
             let rebuilt = &leases[pubkey];
             let mut data = Vec::with_capacity(Lease::SPACE);
             rebuilt.lease.try_serialize(&mut data).map_err(|err| {
@@ -519,7 +508,7 @@ impl History {
         let leases_closed = chunk
             .closures
             .keys()
-            .filter(|p| chunk.rebuilt.contains_key(p))
+            .filter(|p| chunk.rebuilt.contains(p))
             .count();
         writer
             .write_history(&[&states, &closures], &chunk.endings, done)

@@ -20,7 +20,7 @@
 
 use crate::{
     error::Result,
-    events::{end_reason, program_events, ProgramEvent},
+    events::{program_events, ProgramEvent},
     metrics::Metrics,
     reconcile::Reconciler,
     update::{AccountUpdate, Event, SNAPSHOT_WRITE_VERSION},
@@ -521,20 +521,30 @@ fn lease_endings(program_id: &Pubkey, update: &SubscribeUpdateTransaction) -> Ve
     program_events(program_id, &meta.log_messages)
         .into_iter()
         .filter_map(|event| match event {
-            ProgramEvent::LeaseEnded(ended) => Some(LeaseEnding {
-                lease: ended.lease,
-                slot: update.slot,
-                signature: signature.clone(),
-                node: ended.node,
-                reason: end_reason(ended.reason),
-                paid_out: ended.paid_out,
-                refunded: ended.refunded,
-                billed_until: ended.billed_until,
-                block_time: None,
-            }),
+            ProgramEvent::LeaseEnded(ended) => Some(LeaseEnding::from_event(
+                &ended,
+                update.slot,
+                signature.clone(),
+                None,
+            )),
             _ => None,
         })
         .collect()
+}
+
+/// Whether static key `index` of a message is writable, from its header:
+/// signed keys come first (the read-only ones last among them), then the
+/// unsigned ones (the read-only ones last).
+pub fn is_writable_static_key(
+    index: usize,
+    keys: usize,
+    signed: usize,
+    readonly_signed: usize,
+    readonly_unsigned: usize,
+) -> bool {
+    let writable_signed = signed.saturating_sub(readonly_signed);
+    let writable_unsigned_end = keys.saturating_sub(readonly_unsigned);
+    index < writable_signed || (index >= signed && index < writable_unsigned_end)
 }
 
 /// Writable accounts of a transaction left with zero lamports: closed by it.
@@ -552,12 +562,15 @@ pub fn emptied_writable_keys(update: &SubscribeUpdateTransaction) -> Vec<Pubkey>
         return Vec::new();
     };
     let keys = &message.account_keys;
-    let signed = header.num_required_signatures as usize;
-    let writable_signed = signed.saturating_sub(header.num_readonly_signed_accounts as usize);
-    let writable_unsigned_end = keys
-        .len()
-        .saturating_sub(header.num_readonly_unsigned_accounts as usize);
-    let is_writable = |i: usize| i < writable_signed || (i >= signed && i < writable_unsigned_end);
+    let is_writable = |i: usize| {
+        is_writable_static_key(
+            i,
+            keys.len(),
+            header.num_required_signatures as usize,
+            header.num_readonly_signed_accounts as usize,
+            header.num_readonly_unsigned_accounts as usize,
+        )
+    };
     // Balances follow the static keys, then the loaded writable, then the loaded readonly.
     let writable = keys
         .iter()

@@ -50,6 +50,28 @@ pub struct LeaseEnding {
     pub block_time: Option<i64>,
 }
 
+impl LeaseEnding {
+    /// The ending a `LeaseEnded` event of transaction `signature` records.
+    pub fn from_event(
+        ended: &iomesh::events::LeaseEnded,
+        slot: u64,
+        signature: String,
+        block_time: Option<i64>,
+    ) -> Self {
+        Self {
+            lease: ended.lease,
+            slot,
+            signature,
+            node: ended.node,
+            reason: crate::events::end_reason(ended.reason),
+            paid_out: ended.paid_out,
+            refunded: ended.refunded,
+            billed_until: ended.billed_until,
+            block_time,
+        }
+    }
+}
+
 /// `lease_endings` column by column, for one UNNEST insert.
 #[derive(Default)]
 struct EndingColumns {
