@@ -158,7 +158,10 @@ impl Chain {
             &bank,
             iomesh::ID,
             "iomesh",
-            iomesh_native_host::checked_processor!(iomesh::native::process_instruction),
+            iomesh_native_host::checked_processor!(
+                iomesh::native::process_instruction,
+                iomesh::compute::estimated_units
+            ),
         );
         add_builtin(
             &bank,

@@ -74,6 +74,11 @@ impl SyscallStubs for CheckedStubs {
         if let Err(error) = check_privilege(instruction, account_infos, &signers) {
             return Err(break_rule(error));
         }
+        if let Err(error) =
+            crate::meter::charge(crate::meter::invoke_units(instruction, account_infos))
+        {
+            return Err(break_rule(error));
+        }
         let logged = crate::logs::position();
         let result = self
             .inner

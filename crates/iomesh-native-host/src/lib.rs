@@ -18,6 +18,9 @@
 //!   escalating privileges fails with `PrivilegeEscalation`, and one naming an
 //!   account the caller did not pass fails with `MissingAccount`.
 //!
+//! - compute units are charged as `meter` describes: the program's own work
+//!   by the estimate given to [`checked_processor!`], logs, events and CPIs
+//!   as the SBF runtime charges them, with the loader's `consumed` line;
 //! - its logs are a validator's: one `invoke [N]` and one closing line per
 //!   invocation, at its depth, events as `Program data:` lines and `msg!`
 //!   as `Program log:` lines (see `logs`).
@@ -29,6 +32,7 @@
 
 mod cpi;
 mod logs;
+mod meter;
 mod readonly;
 
 pub use cpi::install_cpi_checks;
@@ -66,29 +70,57 @@ fn break_rule(error: InstructionError) -> ProgramError {
     ProgramError::Custom(RULE_BROKEN)
 }
 
-/// Runs `process_instruction` through program-test's builtin adapter and
-/// reports a broken runtime rule as the runtime's error. Used by
-/// [`checked_processor!`]; not meant to be called directly.
+/// A program's estimate of its own compute for an instruction: its data and
+/// how many accounts it was given.
+pub type EstimateUnits = fn(&[u8], usize) -> u64;
+
+/// No estimate: the program's own work is charged nothing.
+pub fn no_estimate(_data: &[u8], _accounts: usize) -> u64 {
+    0
+}
+
+/// Runs `process_instruction` through program-test's builtin adapter,
+/// charges its compute (see `meter`) and reports a broken runtime rule as the
+/// runtime's error. Used by [`checked_processor!`]; not meant to be called
+/// directly.
 #[doc(hidden)]
 pub fn invoke(
     process_instruction: ProcessInstruction,
+    estimate: EstimateUnits,
     invoke_context: &mut InvokeContext,
 ) -> Result<u64, Box<dyn std::error::Error>> {
+    use solana_program_runtime::solana_sbpf::vm::ContextObject;
+
     let outermost = invoke_context.get_stack_height() <= 1;
     if outermost {
         BROKEN_RULE.with(|rule| rule.set(None));
     }
-    let program_id = invoke_context
+    let instruction_context = invoke_context
         .transaction_context
-        .get_current_instruction_context()
-        .and_then(|context| context.get_program_key().copied())
-        .ok();
+        .get_current_instruction_context()?;
+    let program_id = instruction_context.get_program_key().copied().ok();
+    let own_units = estimate(
+        instruction_context.get_instruction_data(),
+        instruction_context.get_number_of_instruction_accounts() as usize,
+    );
+    let remaining_before = invoke_context.get_remaining();
     let _collecting = logs::Collecting::enter(invoke_context);
     let logged = logs::position();
-    let result = solana_program_test::invoke_builtin_function(process_instruction, invoke_context);
+    let result = match invoke_context.consume_checked(own_units) {
+        Ok(()) => {
+            let _metering = meter::Metering::enter(invoke_context);
+            solana_program_test::invoke_builtin_function(process_instruction, invoke_context)
+        }
+        // Out of units before it starts: the SBF runtime stops it there too.
+        Err(error) => Err(error),
+    };
     if let Some(program_id) = program_id {
         // The adapter closes with its own `success` or `failed` line.
         logs::drop_duplicates(logged, &program_id, true);
+        let consumed = remaining_before.saturating_sub(invoke_context.get_remaining());
+        logs::log_line(&format!(
+            "Program {program_id} consumed {consumed} of {remaining_before} compute units"
+        ));
     }
     let broken = BROKEN_RULE.with(|rule| {
         let broken = rule.take();
@@ -106,10 +138,14 @@ pub fn invoke(
 
 /// `solana_program_test::processor!` with the runtime's account rules: pass
 /// the program's native entrypoint (`fn(&Pubkey, &[AccountInfo], &[u8]) ->
-/// ProgramResult`) to `ProgramTest::new` or `Bank::add_builtin`.
+/// ProgramResult`) to `ProgramTest::new` or `Bank::add_builtin`, and
+/// optionally the program's estimate of its own compute ([`EstimateUnits`]).
 #[macro_export]
 macro_rules! checked_processor {
-    ($process_instruction:path) => {{
+    ($process_instruction:path) => {
+        $crate::checked_processor!($process_instruction, $crate::no_estimate)
+    };
+    ($process_instruction:path, $estimate:path) => {{
         fn checked(
             program_id: &$crate::Pubkey,
             accounts: &[$crate::AccountInfo],
@@ -125,7 +161,7 @@ macro_rules! checked_processor {
                     .offset(-($crate::program_test::get_runtime_environment_key() as isize))
                     as *mut $crate::program_test::EbpfVm<$crate::program_test::InvokeContext>)
             };
-            vm.program_result = $crate::invoke(checked, vm.context_object_pointer)
+            vm.program_result = $crate::invoke(checked, $estimate, vm.context_object_pointer)
                 .map_err(|err| $crate::program_test::EbpfError::SyscallError(err))
                 .into();
         })

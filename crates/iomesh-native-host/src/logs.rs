@@ -72,17 +72,27 @@ pub(crate) fn drop_duplicates(from: Option<usize>, program: &Pubkey, closing_too
     });
 }
 
+/// Appends `line` to the running transaction's log, if there is one.
+pub(crate) fn log_line(line: &str) {
+    COLLECTOR.with(|c| {
+        if let Some(log) = c.borrow().as_ref() {
+            log.borrow_mut().log(line);
+        }
+    });
+}
+
 fn remove(log: &mut LogCollector, index: usize) {
     let line = log.messages.remove(index);
     log.bytes_written = log.bytes_written.saturating_sub(line.len());
 }
 
-/// `sol_log_data` as the runtime logs it: `Program data: <base64> …`.
-/// Returns false outside a hosted program (the caller falls back).
 /// A hosted program's `msg!`, as the SBF runtime logs it: `Program log:`
 /// in the running transaction's log. Outside a hosted program (no log to
 /// write to), it is printed as before.
 pub(crate) fn log_message(message: &str) {
+    if let Err(error) = crate::meter::charge(crate::meter::log_units(message)) {
+        crate::break_rule(error);
+    }
     let logged = COLLECTOR.with(|c| {
         let Some(log) = c.borrow().clone() else {
             return false;
@@ -95,8 +105,13 @@ pub(crate) fn log_message(message: &str) {
     }
 }
 
+/// `sol_log_data` as the runtime logs it: `Program data: <base64> …`.
+/// Returns false outside a hosted program (the caller falls back).
 pub(crate) fn log_data(fields: &[&[u8]]) -> bool {
     use base64::{engine::general_purpose::STANDARD, Engine};
+    if let Err(error) = crate::meter::charge(crate::meter::log_data_units(fields)) {
+        crate::break_rule(error);
+    }
     COLLECTOR.with(|c| {
         let Some(log) = c.borrow().clone() else {
             return false;

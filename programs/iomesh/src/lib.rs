@@ -20,6 +20,8 @@ macro_rules! log_event {
 }
 
 pub mod account_creation;
+#[cfg(not(target_os = "solana"))]
+pub mod compute;
 pub mod error;
 pub mod events;
 pub mod instructions;

@@ -39,7 +39,10 @@ pub fn program_test() -> ProgramTest {
     let mut test = ProgramTest::new(
         "iomesh",
         iomesh::ID,
-        iomesh_native_host::checked_processor!(iomesh::native::process_instruction),
+        iomesh_native_host::checked_processor!(
+            iomesh::native::process_instruction,
+            iomesh::compute::estimated_units
+        ),
     );
     test.prefer_bpf(false);
     test
@@ -1116,6 +1119,8 @@ impl TestEnv {
 pub struct Sent {
     pub result: std::result::Result<(), TransactionError>,
     pub logs: Vec<String>,
+    /// The transaction's compute units, as the bank metered them.
+    pub units: u64,
 }
 
 impl Sent {
@@ -1142,9 +1147,14 @@ impl TestEnv {
             .process_transaction_with_metadata(tx)
             .await
             .expect("banks client");
+        let (logs, units) = outcome
+            .metadata
+            .map(|m| (m.log_messages, m.compute_units_consumed))
+            .unwrap_or_default();
         Sent {
             result: outcome.result,
-            logs: outcome.metadata.map(|m| m.log_messages).unwrap_or_default(),
+            logs,
+            units,
         }
     }
 }
