@@ -17,7 +17,7 @@ use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_client::{
     client_error::{ClientError, ClientErrorKind},
     nonblocking::rpc_client::RpcClient,
-    rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
+    rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSimulateTransactionConfig},
     rpc_filter::{Memcmp, RpcFilterType},
 };
 use solana_commitment_config::CommitmentConfig;
@@ -30,9 +30,22 @@ use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use std::time::Duration;
 
-/// The program is hosted natively on the localnet, where simulation does not
-/// measure its compute; every transaction asks for this many units instead.
-pub const COMPUTE_UNIT_LIMIT: u32 = 600_000;
+/// The most units a transaction may ask for; simulations run with it.
+pub const MAX_COMPUTE_UNIT_LIMIT: u32 = 1_400_000;
+
+/// The limit a transaction asks for given the units its simulation consumed:
+/// a fifth more plus 1,000, for state that changes between simulation and
+/// execution (a cluster that grew, an account created meanwhile). On the
+/// localnet the program's own share is its cost model's estimate (see
+/// `iomesh::compute`); on a validator all of it is measured.
+pub fn compute_unit_limit(simulated_units: u64) -> u32 {
+    let with_margin = simulated_units
+        .saturating_add(simulated_units / 5)
+        .saturating_add(1_000);
+    u32::try_from(with_margin)
+        .unwrap_or(u32::MAX)
+        .min(MAX_COMPUTE_UNIT_LIMIT)
+}
 
 /// How long one RPC request may take before the endpoint counts as unreachable.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -99,19 +112,16 @@ impl Client {
         }
     }
 
-    /// Signs `instructions` with `fee_payer` and `signers`, sends them with
-    /// preflight and waits for the client's commitment.
+    /// Signs `instructions` with `fee_payer` and `signers`, simulates them to
+    /// set the compute-unit limit (see [`compute_unit_limit`]), sends them
+    /// with preflight and waits for the client's commitment. A failing
+    /// simulation is the transaction's error, nothing is sent.
     pub async fn send(
         &self,
         instructions: &[Instruction],
         fee_payer: &Keypair,
         signers: &[&Keypair],
     ) -> Result<Signature> {
-        let mut all = instructions.to_vec();
-        // Last, so that instruction indices in errors match `instructions`.
-        all.push(ComputeBudgetInstruction::set_compute_unit_limit(
-            COMPUTE_UNIT_LIMIT,
-        ));
         let mut keys: Vec<&Keypair> = vec![fee_payer];
         keys.extend(
             signers
@@ -124,6 +134,39 @@ impl Client {
             .get_latest_blockhash()
             .await
             .map_err(|e| self.rpc_error(e))?;
+        // The limit goes last, so that instruction indices in errors match
+        // `instructions`.
+        let with_limit = |limit: u32| {
+            let mut all = instructions.to_vec();
+            all.push(ComputeBudgetInstruction::set_compute_unit_limit(limit));
+            all
+        };
+        let probe = with_limit(MAX_COMPUTE_UNIT_LIMIT);
+        let simulated = self
+            .rpc
+            .simulate_transaction_with_config(
+                &Transaction::new_signed_with_payer(
+                    &probe,
+                    Some(&fee_payer.pubkey()),
+                    &keys,
+                    blockhash,
+                ),
+                RpcSimulateTransactionConfig {
+                    commitment: Some(self.rpc.commitment()),
+                    ..RpcSimulateTransactionConfig::default()
+                },
+            )
+            .await
+            .map_err(|e| self.rpc_error(e))?
+            .value;
+        if let Some(err) = simulated.err {
+            return Err(transaction_error(err.into(), &probe));
+        }
+        let units = simulated.units_consumed.ok_or_else(|| Error::Rpc {
+            url: self.url.clone(),
+            detail: "the simulation reported no unitsConsumed".into(),
+        })?;
+        let all = with_limit(compute_unit_limit(units));
         let tx =
             Transaction::new_signed_with_payer(&all, Some(&fee_payer.pubkey()), &keys, blockhash);
         self.rpc

@@ -149,6 +149,68 @@ impl Env {
             .expect("getTransaction");
         tx.block_time.expect("block time")
     }
+
+    /// Every signature that touched `address`, newest first, read through
+    /// getSignaturesForAddress `page` at a time.
+    pub async fn history(&self, address: &str, page: usize) -> Vec<String> {
+        let address = address.parse().expect("address");
+        let mut listed: Vec<String> = Vec::new();
+        loop {
+            let config = solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config {
+                before: listed.last().map(|s| s.parse().unwrap()),
+                until: None,
+                limit: Some(page),
+                commitment: Some(CommitmentConfig::confirmed()),
+            };
+            let got = self
+                .client
+                .rpc()
+                .get_signatures_for_address_with_config(&address, config)
+                .await
+                .expect("getSignaturesForAddress");
+            assert!(got.len() <= page, "a page of at most {page}");
+            if got.is_empty() {
+                return listed;
+            }
+            listed.extend(got.into_iter().map(|s| s.signature));
+        }
+    }
+
+    /// The compute-unit limit a transaction asked for and the units it
+    /// consumed.
+    pub async fn compute_units(&self, signature: &str) -> (u32, u64) {
+        let signature = signature.parse().expect("signature");
+        let tx = self
+            .client
+            .rpc()
+            .get_transaction(
+                &signature,
+                solana_transaction_status_client_types::UiTransactionEncoding::Base64,
+            )
+            .await
+            .expect("getTransaction");
+        let units: Option<u64> = tx
+            .transaction
+            .meta
+            .expect("meta")
+            .compute_units_consumed
+            .into();
+        let decoded = tx.transaction.transaction.decode().expect("decodable");
+        let keys = decoded.message.static_account_keys();
+        let limit = decoded
+            .message
+            .instructions()
+            .iter()
+            .find_map(|ix| {
+                // SetComputeUnitLimit: tag 2, then the limit (u32 LE).
+                let is_budget = keys[usize::from(ix.program_id_index)].to_string()
+                    == "ComputeBudget111111111111111111111111111111";
+                (is_budget && ix.data.first() == Some(&2))
+                    .then(|| u32::from_le_bytes(ix.data[1..5].try_into().unwrap()))
+            })
+            .expect("a SetComputeUnitLimit instruction");
+        (limit, units.expect("units consumed"))
+    }
 }
 
 pub fn new_wallet(dir: &Path, name: &str) -> Wallet {

@@ -222,6 +222,20 @@ async fn supplier_and_renter_lease_flow_moves_exact_amounts() {
         .await
         .json();
     let cancelled_at = env.block_time(&s(&cancelled["signature"])).await;
+    // The limit came from a simulation of the same transaction, with margin
+    // (a tenth of slack: the state moved on between simulation and sending).
+    let (limit, units) = env.compute_units(&s(&cancelled["signature"])).await;
+    assert!(units > 10_000, "cancel_lease's estimate and CPIs: {units}");
+    let from_units = iomesh_client::client::compute_unit_limit(units);
+    assert!(
+        u64::from(limit) >= units && u64::from(limit) <= u64::from(from_units) + units / 10,
+        "limit {limit} for {units} units"
+    );
+    // The lease's history, newest first, paged one signature at a time.
+    assert_eq!(
+        env.history(&lease, 1).await,
+        [&cancelled, &settled, &activated, &created].map(|done| s(&done["signature"]))
+    );
     let total_secs = u64::try_from(cancelled_at - activated_at).unwrap();
     let total_paid = expected_accrued(rate, 2, total_secs);
     let second_fee = expected_fee(total_paid - paid, IO_FEE_BPS);
