@@ -1,7 +1,8 @@
-//! Stock `@solana/web3.js` (v1) and `@coral-xyz/anchor` (both pinned in
-//! `tests/js/package-lock.json`) against the `iomesh-localnet` binary on
-//! loopback ports: a SOL transfer with `sendAndConfirmTransaction`,
-//! `onAccountChange` and `onLogs` (`js/stock.cjs`); the iomesh program driven
+//! Stock `@solana/web3.js` (v1), `@solana/spl-token` and `@coral-xyz/anchor`
+//! (pinned in `tests/js/package-lock.json`) against the `iomesh-localnet`
+//! binary on loopback ports: a SOL transfer with `sendAndConfirmTransaction`,
+//! `onAccountChange` and `onLogs`, and an SPL Token mint and transfer through
+//! spl-token's helpers (`js/stock.cjs`); the iomesh program driven
 //! through the checked-in IDL with `.simulate()`, `.rpc()`,
 //! `program.account.market.fetch`, `addEventListener` and failing calls
 //! (`js/anchor.cjs`).
@@ -137,6 +138,30 @@ fn stock_web3js_confirms_a_transfer_and_hears_its_account_and_logs() {
         ])
     );
     assert_eq!(seen["account"]["slot"], seen["logs"]["slot"]);
+
+    // @solana/spl-token's helpers, each confirmed by sendAndConfirmTransaction.
+    let token = &seen["token"];
+    assert_eq!(token["supply"], "5000000", "{token:#}");
+    assert_eq!(token["from"], "3750000", "{token:#}");
+    assert_eq!(token["to"], "1250000", "{token:#}");
+    assert_eq!(token["uiBalance"], "1.25", "{token:#}");
+    assert_eq!(token["toOwner"], token["recipient"], "{token:#}");
+    assert_eq!(token["transferErr"], Value::Null, "{token:#}");
+    let spl_token = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
+    let logs = token["transferLogs"].as_array().expect("logs");
+    assert_eq!(
+        logs.first(),
+        Some(&json!(format!("Program {spl_token} invoke [1]")))
+    );
+    assert_eq!(
+        logs.last(),
+        Some(&json!(format!("Program {spl_token} success")))
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l == "Program log: Instruction: Transfer"),
+        "{logs:#?}"
+    );
 }
 
 /// The JSON lines `anchor.cjs` printed, each `{"step": ..., ...}`.

@@ -141,6 +141,31 @@ pub fn get_blocks(chain: &Chain, p: Value) -> RpcResult {
     params::value((first..=end).collect::<Vec<Slot>>())
 }
 
+/// Up to `limit` confirmed blocks from `start`, oldest first.
+pub fn get_blocks_with_limit(chain: &Chain, p: Value) -> RpcResult {
+    let (start, limit, config): (Slot, u64, Option<RpcContextConfig>) = params::parse(p, 3)?;
+    if limit > MAX_BLOCKS_RANGE {
+        return Err(Error::invalid_params(format!(
+            "Limit too large; max {MAX_BLOCKS_RANGE}"
+        )));
+    }
+    let newest = params::ledger_slot(chain, config.and_then(|c| c.commitment))?;
+    let first = chain
+        .ledger()
+        .first_block()
+        .unwrap_or(newest + 1)
+        .max(start);
+    params::value((first..=newest).take(limit as usize).collect::<Vec<Slot>>())
+}
+
+/// Transactions the bank has processed since genesis.
+pub fn get_transaction_count(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcContextConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    params::value(bank.transaction_count())
+}
+
 /// `minimumLedgerSlot` and `getFirstAvailableBlock`: the oldest slot whose
 /// transactions are all still kept (`--ledger-capacity` bounds them), so a
 /// client paging history knows where it stops being complete.

@@ -142,6 +142,8 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getEpochSchedule" => cluster::get_epoch_schedule(chain, params),
         "getBlockTime" => cluster::get_block_time(chain, params),
         "getBlocks" => cluster::get_blocks(chain, params),
+        "getBlocksWithLimit" => cluster::get_blocks_with_limit(chain, params),
+        "getTransactionCount" => cluster::get_transaction_count(chain, params),
         "getBlock" => transactions::get_block(chain, params),
         "getRecentPrioritizationFees" => {
             transactions::get_recent_prioritization_fees(chain, params)
@@ -153,6 +155,9 @@ fn dispatch(state: &RpcState, method: &str, params: Value) -> RpcResult {
         "getSupply" => validators::get_supply(chain, params),
         "getVoteAccounts" => validators::get_vote_accounts(chain, params),
         "getLeaderSchedule" => validators::get_leader_schedule(chain, params),
+        "getSlotLeader" => validators::get_slot_leader(chain, params),
+        "getSlotLeaders" => validators::get_slot_leaders(chain, params),
+        "getIdentity" => validators::get_identity(chain, params),
         "getClusterNodes" => validators::get_cluster_nodes(state, params),
         "getInflationReward" => validators::get_inflation_reward(chain, params),
         "getGenesisHash" => cluster::get_genesis_hash(chain, params),

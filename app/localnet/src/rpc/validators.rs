@@ -1,6 +1,6 @@
 //! The supply and the validator set, as a one-validator cluster has them:
-//! supply, vote accounts, the leader schedule, the cluster's nodes and
-//! inflation rewards, read from the bank.
+//! supply, vote accounts, the leader schedule and slot leaders, the
+//! identity, the cluster's nodes and inflation rewards, read from the bank.
 
 use super::{params, RpcResult, RpcState};
 use crate::bank::Chain;
@@ -8,10 +8,15 @@ use jsonrpc_core::Error;
 use serde_json::Value;
 use solana_clock::Slot;
 use solana_rpc_client_api::{
-    config::{RpcEpochConfig, RpcGetVoteAccountsConfig, RpcLeaderScheduleConfig, RpcSupplyConfig},
+    config::{
+        RpcContextConfig, RpcEpochConfig, RpcGetVoteAccountsConfig, RpcLeaderScheduleConfig,
+        RpcSupplyConfig,
+    },
     custom_error::RpcCustomError,
+    request::MAX_GET_SLOT_LEADERS,
     response::{
-        RpcContactInfo, RpcInflationReward, RpcSupply, RpcVoteAccountInfo, RpcVoteAccountStatus,
+        RpcContactInfo, RpcIdentity, RpcInflationReward, RpcSupply, RpcVoteAccountInfo,
+        RpcVoteAccountStatus,
     },
 };
 use std::collections::HashMap;
@@ -179,4 +184,45 @@ pub fn get_inflation_reward(chain: &Chain, p: Value) -> RpcResult {
         .into());
     }
     params::value(vec![None::<RpcInflationReward>; addresses.len()])
+}
+
+/// The localnet's validator identity (the bank's collector).
+pub fn get_identity(chain: &Chain, p: Value) -> RpcResult {
+    params::none(p)?;
+    let bank = params::bank(chain, None, None)?;
+    params::value(RpcIdentity {
+        identity: bank.collector_id().to_string(),
+    })
+}
+
+/// The leader of the slot at the commitment: always the one validator.
+pub fn get_slot_leader(chain: &Chain, p: Value) -> RpcResult {
+    let (config,): (Option<RpcContextConfig>,) = params::parse(p, 1)?;
+    let config = config.unwrap_or_default();
+    let bank = params::bank(chain, config.commitment, config.min_context_slot)?;
+    params::value(bank.collector_id().to_string())
+}
+
+/// The leaders of `limit` slots from `start`, within the epochs whose
+/// schedule a validator knows (the current and the next).
+pub fn get_slot_leaders(chain: &Chain, p: Value) -> RpcResult {
+    let (start, limit): (Slot, u64) = params::parse(p, 2)?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if limit > MAX_GET_SLOT_LEADERS {
+        return Err(Error::invalid_params(format!(
+            "Invalid limit; max {MAX_GET_SLOT_LEADERS}"
+        )));
+    }
+    let bank = params::bank(chain, None, None)?;
+    let schedule = bank.epoch_schedule();
+    let known_until = schedule.get_last_slot_in_epoch(bank.epoch() + 1);
+    if start > known_until {
+        return Err(Error::invalid_params(format!(
+            "Invalid slot range: leader schedule for epoch {} is unavailable",
+            schedule.get_epoch(start)
+        )));
+    }
+    let leader = bank.collector_id().to_string();
+    let known = usize::try_from(known_until - start + 1).unwrap_or(usize::MAX);
+    params::value(vec![leader; limit.min(known)])
 }

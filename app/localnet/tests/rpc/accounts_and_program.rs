@@ -1,5 +1,6 @@
 use crate::common::{client, funded, localnet};
 use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use base64::Engine;
 use iomesh::state::{Market, MarketParams};
 use solana_account_decoder_client_types::{UiAccountData, UiAccountEncoding};
 use solana_client::{
@@ -57,19 +58,89 @@ async fn iomesh_market_is_simulated_sent_and_found_by_program_scans() {
     let sim = rpc.simulate_transaction(&tx).await.expect("simulate").value;
     assert_eq!(sim.err, None, "{:?}", sim.logs);
     let logs = sim.logs.expect("logs");
-    assert!(
-        logs.iter()
-            .any(|l| l == &format!("Program {} success", iomesh::ID)),
-        "{logs:?}"
+    // The log as a validator writes it: one invoke per invocation at its
+    // depth, the program's msg! line and event, the loader's consumed line.
+    let program = iomesh::ID.to_string();
+    let system = "11111111111111111111111111111111";
+    let consumed_prefix = format!("Program {program} consumed ");
+    let shape: Vec<String> = logs
+        .iter()
+        .map(|line| {
+            if line.starts_with("Program data: ") {
+                "Program data: <event>".to_string()
+            } else if line.starts_with(&consumed_prefix) {
+                format!("{consumed_prefix}<units>")
+            } else {
+                line.clone()
+            }
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            format!("Program {program} invoke [1]"),
+            "Program log: Instruction: InitializeMarket".to_string(),
+            format!("Program {system} invoke [2]"),
+            format!("Program {system} success"),
+            "Program data: <event>".to_string(),
+            format!("{consumed_prefix}<units>"),
+            format!("Program {program} success"),
+        ],
+        "{logs:#?}"
     );
-    // The native program charges little, but its CPI into System is metered.
-    assert!(sim.units_consumed.expect("units") > 0);
+    let event = logs[4].strip_prefix("Program data: ").unwrap();
+    let event = base64::engine::general_purpose::STANDARD
+        .decode(event)
+        .expect("base64");
+    assert_eq!(
+        &event[..8],
+        iomesh::events::MarketInitialized::DISCRIMINATOR
+    );
+    // unitsConsumed is the program's consumed line: its estimate, its log
+    // and event, the CPI into System (docs/compute-units.md).
+    let consumed: u64 = logs[5][consumed_prefix.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let units = sim.units_consumed.expect("units");
+    assert_eq!(units, consumed);
+    let (named_accounts, pdas) = (3, 1);
+    assert!(
+        units
+            > iomesh::compute::ENTRY_UNITS
+                + named_accounts * iomesh::compute::ACCOUNT_UNITS
+                + pdas * iomesh::compute::PDA_UNITS,
+        "{units}"
+    );
     // Simulation commits nothing.
     assert!(rpc.get_account(&market).await.is_err());
 
-    rpc.send_and_confirm_transaction(&tx)
+    let signature = rpc
+        .send_and_confirm_transaction(&tx)
         .await
         .expect("initialize_market lands");
+    // The transaction as it landed logged and consumed what was simulated.
+    let landed = rpc
+        .get_transaction_with_config(
+            &signature,
+            solana_client::rpc_config::RpcTransactionConfig {
+                encoding: Some(solana_transaction_status_client_types::UiTransactionEncoding::Json),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .expect("getTransaction")
+        .transaction
+        .meta
+        .expect("meta");
+    assert_eq!(Option::<Vec<String>>::from(landed.log_messages), Some(logs));
+    assert_eq!(
+        Option::<u64>::from(landed.compute_units_consumed),
+        Some(units)
+    );
     let account = rpc.get_account(&market).await.expect("market exists");
     assert_eq!(account.owner, iomesh::ID);
     assert_eq!(account.data.len(), Market::SPACE);

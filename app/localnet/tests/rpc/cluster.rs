@@ -167,5 +167,46 @@ async fn version_health_and_slots_advance_by_commitment() {
 
     let snapshot = rpc.get_highest_snapshot_slot().await.unwrap_err();
     assert!(snapshot.to_string().contains("No snapshot"), "{snapshot}");
+
+    // The identity leads every slot; explorers' methods agree with the above.
+    let identity = rpc.get_identity().await.expect("getIdentity");
+    assert_eq!(identity.to_string(), nodes[0].pubkey);
+    let leader: String = rpc
+        .send(
+            solana_rpc_client_api::request::RpcRequest::GetSlotLeader,
+            serde_json::json!([]),
+        )
+        .await
+        .expect("getSlotLeader");
+    assert_eq!(leader, identity.to_string());
+    let slot = rpc.get_slot().await.unwrap();
+    assert_eq!(
+        rpc.get_slot_leaders(slot, 3).await.expect("getSlotLeaders"),
+        vec![identity; 3]
+    );
+    let too_many = rpc.get_slot_leaders(slot, 5_001).await.unwrap_err();
+    assert!(
+        too_many.to_string().contains("Invalid limit; max 5000"),
+        "{too_many}"
+    );
+    // (getBlocksWithLimit reads finalized blocks unless told otherwise.)
+    let finalized = rpc
+        .get_slot_with_commitment(CommitmentConfig::finalized())
+        .await
+        .unwrap();
+    let blocks = rpc
+        .get_blocks_with_limit(finalized - 2, 2)
+        .await
+        .expect("getBlocksWithLimit");
+    assert_eq!(blocks, vec![finalized - 2, finalized - 1]);
+    let count = || async {
+        rpc.get_transaction_count_with_commitment(CommitmentConfig::confirmed())
+            .await
+            .expect("getTransactionCount")
+    };
+    let before = count().await;
+    crate::common::funded(&rpc, 1_000_000_000).await;
+    let after = count().await;
+    assert!(after > before, "{before} then {after}: the airdrop counts");
     localnet.shutdown().await;
 }
