@@ -80,9 +80,17 @@ impl SyscallStubs for CheckedStubs {
             return Err(break_rule(error));
         }
         let logged = crate::logs::position();
-        let result = self
-            .inner
-            .sol_invoke_signed(instruction, account_infos, signers_seeds);
+        // program-test panics when the callee fails with an error a program
+        // cannot be handed (out of compute units, say); a validator fails the
+        // transaction with it, so the host does too.
+        let invoked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.inner
+                .sol_invoke_signed(instruction, account_infos, signers_seeds)
+        }));
+        let Ok(result) = invoked else {
+            crate::logs::drop_duplicates(logged, &instruction.program_id, false);
+            return Err(break_rule(crate::meter::callee_failure()));
+        };
         // The stub adds its own `success` line only when the callee succeeded.
         crate::logs::drop_duplicates(logged, &instruction.program_id, result.is_ok());
         result

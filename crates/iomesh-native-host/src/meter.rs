@@ -61,6 +61,23 @@ pub(crate) fn charge(
         .map_err(|_| InstructionError::ComputationalBudgetExceeded)
 }
 
+/// Why a callee failed in a way program-test cannot report: out of compute
+/// units when the meter is empty, else the runtime's catch-all.
+pub(crate) fn callee_failure() -> InstructionError {
+    let address = CONTEXT.with(Cell::get);
+    if address == 0 {
+        return InstructionError::ProgramFailedToComplete;
+    }
+    // SAFETY: as in `charge`.
+    let invoke_context = unsafe { &*(address as *const InvokeContext) };
+    use solana_program_runtime::solana_sbpf::vm::ContextObject;
+    if invoke_context.get_remaining() == 0 {
+        InstructionError::ComputationalBudgetExceeded
+    } else {
+        InstructionError::ProgramFailedToComplete
+    }
+}
+
 /// `sol_log_`'s charge for `message`.
 pub(crate) fn log_units(message: &str) -> impl FnOnce(&SVMTransactionExecutionCost) -> u64 {
     let length = message.len() as u64;

@@ -21,6 +21,7 @@ const PROGRAM: Pubkey = Pubkey::new_from_array([7; 32]);
 const WRITE_DATA: u8 = 0;
 const MOVE_LAMPORTS: u8 = 1;
 const LOG: u8 = 2;
+const CPI_TRANSFER: u8 = 3;
 
 fn toy(_program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramResult {
     match data.first() {
@@ -30,6 +31,11 @@ fn toy(_program_id: &Pubkey, accounts: &[AccountInfo], data: &[u8]) -> ProgramRe
             **accounts[1].try_borrow_mut_lamports()? += 1;
         }
         Some(&LOG) => solana_msg::msg!("one line"),
+        Some(&CPI_TRANSFER) => {
+            let transfer =
+                solana_system_interface::instruction::transfer(accounts[0].key, accounts[1].key, 1);
+            solana_invoke::invoke(&transfer, &accounts[..3])?;
+        }
         _ => {}
     }
     Ok(())
@@ -217,4 +223,50 @@ async fn compute_is_the_estimate_plus_the_logs_and_the_limit_holds() {
         "the program did not run: {:#?}",
         stopped.logs
     );
+}
+
+#[tokio::test]
+async fn a_callee_out_of_compute_fails_the_transaction_as_on_a_validator() {
+    let (mut context, _, to) = start().await;
+    let payer = context.payer.pubkey();
+    let transfer = toy_ix(
+        CPI_TRANSFER,
+        1_000,
+        vec![
+            AccountMeta::new(payer, true),
+            AccountMeta::new(to, false),
+            AccountMeta::new_readonly(solana_system_interface::program::ID, false),
+        ],
+    );
+    let roomy = ComputeBudgetInstruction::set_compute_unit_limit(200_000);
+    let sent = send(&mut context, &[transfer.clone(), roomy]).await;
+    assert_eq!(sent.result, Ok(()), "{:#?}", sent.logs);
+    let (needed, _) = consumed(&sent.logs);
+    // The adapter, the estimate, the invoke (946 or 1,000) and System's 150.
+    assert!(
+        (1 + 1_000 + 946 + 150..=1 + 1_000 + 1_000 + 150 + 10).contains(&needed),
+        "{needed}: {:#?}",
+        sent.logs
+    );
+
+    // 100 units short: the System program (150 units) runs out inside the
+    // CPI. program-test would panic; the host fails the transaction.
+    let short = ComputeBudgetInstruction::set_compute_unit_limit(needed as u32 - 100);
+    let sent = send(&mut context, &[transfer, short]).await;
+    assert_eq!(
+        sent.result,
+        Err(TransactionError::InstructionError(
+            0,
+            InstructionError::ComputationalBudgetExceeded
+        )),
+        "{:#?}",
+        sent.logs
+    );
+    let system = solana_system_interface::program::ID.to_string();
+    let invokes = sent
+        .logs
+        .iter()
+        .filter(|l| l.starts_with(&format!("Program {system} invoke")))
+        .count();
+    assert_eq!(invokes, 1, "the CPI logged once: {:#?}", sent.logs);
 }
