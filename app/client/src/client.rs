@@ -34,14 +34,16 @@ use std::time::Duration;
 pub const MAX_COMPUTE_UNIT_LIMIT: u32 = 1_400_000;
 
 /// The limit a transaction asks for given the units its simulation consumed:
-/// a fifth more plus 1,000, for state that changes between simulation and
-/// execution (a cluster that grew, an account created meanwhile). On the
-/// localnet the program's own share is its cost model's estimate (see
-/// `iomesh::compute`); on a validator all of it is measured.
+/// a fifth more plus 30,000. The program's work depends on the clock: a lease
+/// settled a second later may make up to three more token transfers (to the
+/// supplier, the treasury, the payer) than its simulation did, each a CPI of
+/// up to ~10,000 units with Token-2022. On the localnet the program's own
+/// share is its cost model's estimate (see `iomesh::compute`); on a validator
+/// all of it is measured.
 pub fn compute_unit_limit(simulated_units: u64) -> u32 {
     let with_margin = simulated_units
         .saturating_add(simulated_units / 5)
-        .saturating_add(1_000);
+        .saturating_add(30_000);
     u32::try_from(with_margin)
         .unwrap_or(u32::MAX)
         .min(MAX_COMPUTE_UNIT_LIMIT)
@@ -53,6 +55,8 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Client {
     rpc: RpcClient,
     url: String,
+    /// Micro-lamports per compute unit every transaction bids (priority fee).
+    compute_unit_price: Option<u64>,
 }
 
 /// Which key of a lease to list leases by.
@@ -78,7 +82,16 @@ impl Client {
         Self {
             rpc: RpcClient::new_with_timeout_and_commitment(url.clone(), RPC_TIMEOUT, commitment),
             url,
+            compute_unit_price: None,
         }
+    }
+
+    /// Bids `micro_lamports` per compute unit on every transaction (the
+    /// Solana CLI's `--with-compute-unit-price`): the fee grows by the price
+    /// times the limit, rounded up to a lamport.
+    pub fn with_compute_unit_price(mut self, micro_lamports: Option<u64>) -> Self {
+        self.compute_unit_price = micro_lamports;
+        self
     }
 
     pub fn rpc(&self) -> &RpcClient {
@@ -134,11 +147,14 @@ impl Client {
             .get_latest_blockhash()
             .await
             .map_err(|e| self.rpc_error(e))?;
-        // The limit goes last, so that instruction indices in errors match
+        // The budget goes last, so that instruction indices in errors match
         // `instructions`.
         let with_limit = |limit: u32| {
             let mut all = instructions.to_vec();
             all.push(ComputeBudgetInstruction::set_compute_unit_limit(limit));
+            if let Some(price) = self.compute_unit_price {
+                all.push(ComputeBudgetInstruction::set_compute_unit_price(price));
+            }
             all
         };
         let probe = with_limit(MAX_COMPUTE_UNIT_LIMIT);
