@@ -196,8 +196,12 @@ mod tests {
         // The first and the last variant pin both ends of the table.
         let first = decode(&iomesh::ID, u32::from(IomeshError::MathOverflow)).unwrap();
         assert_eq!(first.message, IomeshError::MathOverflow.to_string());
-        let last = decode(&iomesh::ID, u32::from(IomeshError::InvariantViolated)).unwrap();
-        assert_eq!(last.name, "InvariantViolated");
+        let last = decode(
+            &iomesh::ID,
+            u32::from(IomeshError::ActiveLeasePaidOutNotAccrued),
+        )
+        .unwrap();
+        assert_eq!(last.name, "ActiveLeasePaidOutNotAccrued");
     }
 
     #[test]

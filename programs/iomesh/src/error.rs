@@ -215,8 +215,8 @@ pub enum IomeshError {
     OracleAccountRequired,
     #[msg("oracle config invalid: need a feed id and 0 < max confidence <= 1000 bps")]
     InvalidOracleConfig,
-    #[msg("account invariant violated")]
-    InvariantViolated,
+    #[msg("invariant broken: the account's layout version is not one this program reads")]
+    UnsupportedAccountVersion,
     #[msg("a payout account is not the payee's associated token account or its credit account for this mint")]
     PayoutAccountMismatch,
     #[msg("an account this instruction writes was passed read-only")]
@@ -233,4 +233,37 @@ pub enum IomeshError {
     NoUnsweptFees,
     #[msg("the treasury's token account cannot receive (closed, frozen, given away or requiring a memo)")]
     TreasuryCannotReceive,
+    // Invariant clauses: each names what broke (the log adds the file and line).
+    #[msg("invariant broken: a reward epoch paid out more than its total or to more claims than leaves")]
+    EpochOverclaimed,
+    #[msg("invariant broken: the IOSD minted in the window exceeds the window's cap")]
+    IosdWindowOverCap,
+    #[msg("invariant broken: a pending slash's appeal window does not end after the slash")]
+    SlashAppealWindowInvalid,
+    #[msg("invariant broken: a cluster has more leases funded than expected or more unwound than funded")]
+    ClusterCountsInconsistent,
+    #[msg("invariant broken: a cluster's funding deadline or completion time disagrees with its state")]
+    ClusterTimesInconsistent,
+    #[msg("invariant broken: a node has more GPUs in use than it lists")]
+    NodeGpusOverCapacity,
+    #[msg("invariant broken: a node's open leases and GPUs in use disagree")]
+    NodeOpenLeasesInconsistent,
+    #[msg("invariant broken: a node's unstake or pending slash counters disagree")]
+    NodeStakeStateInconsistent,
+    #[msg("invariant broken: a lease released more GPUs or leases than its node holds")]
+    NodeReleasesMoreThanHeld,
+    #[msg("invariant broken: a lease has no GPUs or no duration")]
+    LeaseWithoutGpusOrDuration,
+    #[msg("invariant broken: a lease's deposit is not its rate times GPUs times duration")]
+    LeaseDepositNotCost,
+    #[msg("invariant broken: a lease paid out more than was deposited")]
+    LeasePaidOutExceedsDeposit,
+    #[msg("invariant broken: a lease outside a cluster carries cluster fields")]
+    LeaseClusterFieldsOutsideCluster,
+    #[msg("invariant broken: a pending lease has an activation, a settlement or a payout")]
+    PendingLeaseHasActivity,
+    #[msg("invariant broken: an active lease's activation, settlement and end are out of order")]
+    ActiveLeaseTimesOutOfOrder,
+    #[msg("invariant broken: an active lease's payout is not what accrued up to its settlement")]
+    ActiveLeasePaidOutNotAccrued,
 }

@@ -72,7 +72,7 @@ impl Cluster {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(
             self.leases_expected > 0 && self.leases_expected <= MAX_CLUSTER_LEASES,
@@ -80,12 +80,12 @@ impl Cluster {
         );
         require!(
             self.leases_funded <= self.leases_expected && self.leases_unwound <= self.leases_funded,
-            IomeshError::InvariantViolated
+            IomeshError::ClusterCountsInconsistent
         );
         require!(
             self.funding_deadline > self.created_at
                 && (self.completed_at == 0) != self.is_complete(),
-            IomeshError::InvariantViolated
+            IomeshError::ClusterTimesInconsistent
         );
         Ok(())
     }

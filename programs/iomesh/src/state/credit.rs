@@ -33,7 +33,7 @@ impl Credit {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         Ok(())
     }

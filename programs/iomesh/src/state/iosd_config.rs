@@ -58,7 +58,7 @@ impl IosdConfig {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(
             self.max_price_age_secs > 0
@@ -71,7 +71,7 @@ impl IosdConfig {
         );
         require!(
             self.window_minted <= self.window_cap,
-            IomeshError::InvariantViolated
+            IomeshError::IosdWindowOverCap
         );
         Ok(())
     }

@@ -117,41 +117,45 @@ impl Lease {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(
             self.gpus > 0 && self.duration_secs > 0,
-            IomeshError::InvariantViolated
+            IomeshError::LeaseWithoutGpusOrDuration
         );
         let cost = math::escrow_cost(
             self.rate_per_gpu_hour,
             self.gpus,
             u64::from(self.duration_secs),
         )?;
-        require_eq!(self.deposited, cost, IomeshError::InvariantViolated);
+        require_eq!(self.deposited, cost, IomeshError::LeaseDepositNotCost);
         require!(
             self.paid_out <= self.deposited,
-            IomeshError::InvariantViolated
+            IomeshError::LeasePaidOutExceedsDeposit
         );
         require!(
             self.in_cluster || (self.cluster_nonce == 0 && self.cluster_funding_deadline == 0),
-            IomeshError::InvariantViolated
+            IomeshError::LeaseClusterFieldsOutsideCluster
         );
         match self.status {
             LeaseStatus::Pending => require!(
                 self.activated_at == 0 && self.settled_until == 0 && self.paid_out == 0,
-                IomeshError::InvariantViolated
+                IomeshError::PendingLeaseHasActivity
             ),
             LeaseStatus::Active => {
                 require!(
                     self.activated_at >= self.created_at
                         && self.settled_until >= self.activated_at
                         && self.settled_until <= self.ends_at()?,
-                    IomeshError::InvariantViolated
+                    IomeshError::ActiveLeaseTimesOutOfOrder
                 );
                 let paid_secs = self.billable_secs(self.settled_until)?;
                 let expected = math::accrued_payout(self.rate_per_gpu_hour, self.gpus, paid_secs)?;
-                require_eq!(self.paid_out, expected, IomeshError::InvariantViolated);
+                require_eq!(
+                    self.paid_out,
+                    expected,
+                    IomeshError::ActiveLeasePaidOutNotAccrued
+                );
             }
         }
         Ok(())

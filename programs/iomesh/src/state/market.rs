@@ -79,7 +79,7 @@ impl Market {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(
             self.activation_timeout_secs > 0

@@ -101,11 +101,11 @@ impl Node {
         self.gpus_in_use = self
             .gpus_in_use
             .checked_sub(gpus)
-            .ok_or(IomeshError::InvariantViolated)?;
+            .ok_or(IomeshError::NodeReleasesMoreThanHeld)?;
         self.open_leases = self
             .open_leases
             .checked_sub(1)
-            .ok_or(IomeshError::InvariantViolated)?;
+            .ok_or(IomeshError::NodeReleasesMoreThanHeld)?;
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl Node {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(
             self.gpu_count > 0 && self.gpu_count <= MAX_GPUS_PER_NODE,
@@ -121,18 +121,18 @@ impl Node {
         );
         require!(
             self.gpus_in_use <= self.gpu_count,
-            IomeshError::InvariantViolated
+            IomeshError::NodeGpusOverCapacity
         );
         // Every open lease holds at least one GPU, and GPUs are only held by open leases.
         require!(
             (self.open_leases == 0) == (self.gpus_in_use == 0)
                 && u32::from(self.gpus_in_use) >= self.open_leases,
-            IomeshError::InvariantViolated
+            IomeshError::NodeOpenLeasesInconsistent
         );
         require!(
             (self.unstaking == 0) == (self.unstake_ready_at == 0)
                 && u32::from(self.slashes_pending) <= self.slash_count,
-            IomeshError::InvariantViolated
+            IomeshError::NodeStakeStateInconsistent
         );
         require!(
             self.price_usd_micros_per_gpu_hour > 0,

@@ -89,7 +89,7 @@ impl PaymentMint {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(self.fee_bps <= MAX_FEE_BPS, IomeshError::FeeTooHigh);
         require!(

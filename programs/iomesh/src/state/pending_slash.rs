@@ -55,7 +55,7 @@ impl PendingSlash {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(
             self.amount > 0 && self.harmed_amount <= self.amount,
@@ -63,7 +63,7 @@ impl PendingSlash {
         );
         require!(
             self.appeal_ends_at > self.slashed_at,
-            IomeshError::InvariantViolated
+            IomeshError::SlashAppealWindowInvalid
         );
         Ok(())
     }

@@ -50,7 +50,7 @@ impl RewardEpoch {
         require_eq!(
             self.version,
             ACCOUNT_VERSION,
-            IomeshError::InvariantViolated
+            IomeshError::UnsupportedAccountVersion
         );
         require!(
             self.num_leaves > 0 && self.num_leaves <= MAX_EPOCH_LEAVES,
@@ -58,7 +58,7 @@ impl RewardEpoch {
         );
         require!(
             self.claimed_amount <= self.total_amount && self.claims <= self.num_leaves,
-            IomeshError::InvariantViolated
+            IomeshError::EpochOverclaimed
         );
         Ok(())
     }
