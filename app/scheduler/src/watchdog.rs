@@ -29,6 +29,32 @@ pub struct Reporter {
     pub authority: Keypair,
 }
 
+impl Reporter {
+    /// A reporter whose key the market names as its scheduler authority:
+    /// with any other key every report_failure would be refused, so the
+    /// replica says so at start instead. An unreachable chain is only
+    /// warned about (dispatch does not need it; reports retry).
+    pub async fn for_market(client: Client, authority: Keypair) -> Result<Self> {
+        match client.market().await {
+            Ok(market) if market.scheduler_authority != authority.pubkey() => {
+                return Err(crate::error::Error::Config(format!(
+                    "the scheduler keypair {} is not the market's scheduler authority {} \
+                     (on {}): report_failure would be refused; pass the authority's keypair \
+                     (`iomesh market show` names it) or run without --keypair",
+                    authority.pubkey(),
+                    market.scheduler_authority,
+                    client.url()
+                )));
+            }
+            Ok(_) => {}
+            Err(err) => {
+                warn!(%err, "cannot read the market to check the scheduler keypair");
+            }
+        }
+        Ok(Self { client, authority })
+    }
+}
+
 pub async fn run(shared: Arc<Shared>, reporter: Option<Reporter>) -> Result<()> {
     let every = Duration::from_millis(shared.config.watchdog_ms);
     loop {

@@ -102,6 +102,39 @@ pub(crate) async fn scheduler_authority(chain: &Chain, grace_secs: u32) -> Keypa
 }
 
 #[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn a_replica_refuses_a_keypair_that_is_not_the_scheduler_authority(pool: PgPool) {
+    let chain = Chain::start().await;
+    let scheduler = scheduler_authority(&chain, GRACE_SECS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_with = |key: &Keypair, name: &str| {
+        let path = dir.path().join(name);
+        solana_keypair::write_keypair_file(key, &path).unwrap();
+        let mut config = Config::new("unused: the pool is given");
+        config.rpc_url = chain.localnet.rpc_url();
+        config.keypair = Some(path);
+        config
+    };
+
+    let stranger = Keypair::new();
+    let refused = iomesh_scheduler::start(config_with(&stranger, "stranger.json"), pool.clone())
+        .await
+        .err()
+        .expect("a stranger's key is refused at start");
+    let message = refused.to_string();
+    assert!(
+        message.contains("is not the market's scheduler authority")
+            && message.contains(&stranger.pubkey().to_string())
+            && message.contains(&scheduler.pubkey().to_string()),
+        "{message}"
+    );
+
+    let replica = iomesh_scheduler::start(config_with(&scheduler, "scheduler.json"), pool)
+        .await
+        .expect("the authority's key starts a replica");
+    replica.stop().await.unwrap();
+}
+
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
 async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_agent_goes_silent(
     pool: PgPool,
 ) {
