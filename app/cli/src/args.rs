@@ -30,6 +30,9 @@ pub struct Global {
     /// Commitment to read at and wait for.
     #[arg(long, global = true, value_enum)]
     pub commitment: Option<Commitment>,
+    /// Priority fee: micro-lamports per compute unit every transaction bids.
+    #[arg(long, global = true, value_name = "MICROLAMPORTS")]
+    pub with_compute_unit_price: Option<u64>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value = "display")]
     pub output: OutputFormat,

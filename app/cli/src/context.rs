@@ -49,7 +49,8 @@ impl Context {
             _ => CommitmentConfig::confirmed(),
         };
         Ok(Self {
-            client: Client::new(url, commitment),
+            client: Client::new(url, commitment)
+                .with_compute_unit_price(global.with_compute_unit_price),
             output: global.output,
             keypair: KeypairSource::resolve(global.keypair.as_deref(), &solana_config),
             localnet_dir: global

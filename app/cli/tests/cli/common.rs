@@ -35,6 +35,16 @@ impl Wallet {
     }
 }
 
+/// A landed transaction's compute budget and fee.
+#[derive(Debug)]
+pub struct Budget {
+    pub limit: u32,
+    /// Micro-lamports per unit, if it bid any.
+    pub price: Option<u64>,
+    pub units: u64,
+    pub fee: u64,
+}
+
 /// What one run of the binary did.
 pub struct Run {
     pub success: bool,
@@ -176,9 +186,8 @@ impl Env {
         }
     }
 
-    /// The compute-unit limit a transaction asked for and the units it
-    /// consumed.
-    pub async fn compute_units(&self, signature: &str) -> (u32, u64) {
+    /// What a landed transaction asked of the compute budget and paid.
+    pub async fn budget(&self, signature: &str) -> Budget {
         let signature = signature.parse().expect("signature");
         let tx = self
             .client
@@ -189,27 +198,36 @@ impl Env {
             )
             .await
             .expect("getTransaction");
-        let units: Option<u64> = tx
-            .transaction
-            .meta
-            .expect("meta")
-            .compute_units_consumed
-            .into();
+        let meta = tx.transaction.meta.expect("meta");
+        let units: Option<u64> = meta.compute_units_consumed.into();
         let decoded = tx.transaction.transaction.decode().expect("decodable");
         let keys = decoded.message.static_account_keys();
-        let limit = decoded
+        let budget_data: Vec<&[u8]> = decoded
             .message
             .instructions()
             .iter()
-            .find_map(|ix| {
-                // SetComputeUnitLimit: tag 2, then the limit (u32 LE).
-                let is_budget = keys[usize::from(ix.program_id_index)].to_string()
-                    == "ComputeBudget111111111111111111111111111111";
-                (is_budget && ix.data.first() == Some(&2))
-                    .then(|| u32::from_le_bytes(ix.data[1..5].try_into().unwrap()))
+            .filter(|ix| {
+                keys[usize::from(ix.program_id_index)].to_string()
+                    == "ComputeBudget111111111111111111111111111111"
             })
+            .map(|ix| ix.data.as_slice())
+            .collect();
+        // SetComputeUnitLimit is tag 2 then a u32; SetComputeUnitPrice tag 3 then a u64.
+        let limit = budget_data
+            .iter()
+            .find(|data| data.first() == Some(&2))
+            .map(|data| u32::from_le_bytes(data[1..5].try_into().unwrap()))
             .expect("a SetComputeUnitLimit instruction");
-        (limit, units.expect("units consumed"))
+        let price = budget_data
+            .iter()
+            .find(|data| data.first() == Some(&3))
+            .map(|data| u64::from_le_bytes(data[1..9].try_into().unwrap()));
+        Budget {
+            limit,
+            price,
+            units: units.expect("units consumed"),
+            fee: meta.fee,
+        }
     }
 }
 

@@ -224,7 +224,7 @@ async fn supplier_and_renter_lease_flow_moves_exact_amounts() {
     let cancelled_at = env.block_time(&s(&cancelled["signature"])).await;
     // The limit came from a simulation of the same transaction, with margin
     // (a tenth of slack: the state moved on between simulation and sending).
-    let (limit, units) = env.compute_units(&s(&cancelled["signature"])).await;
+    let Budget { limit, units, .. } = env.budget(&s(&cancelled["signature"])).await;
     assert!(units > 10_000, "cancel_lease's estimate and CPIs: {units}");
     let from_units = iomesh_client::client::compute_unit_limit(units);
     assert!(

@@ -15,10 +15,27 @@ async fn market_admin_node_lifecycle_extend_close_and_expire() {
         env.iomesh(wallet, &["airdrop", "5"]).await.json();
     }
 
-    // Market policy and payment mints.
-    env.iomesh(admin, &["market", "update", "--min-lease", "5s"])
+    // Market policy and payment mints; the first with a priority fee bid as
+    // the Solana CLI spells it: the fee grows by price × limit, rounded up.
+    let updated = env
+        .iomesh(
+            admin,
+            &[
+                "market",
+                "update",
+                "--min-lease",
+                "5s",
+                "--with-compute-unit-price",
+                "2500",
+            ],
+        )
         .await
         .json();
+    let budget = env.budget(&s(&updated["signature"])).await;
+    assert_eq!(budget.price, Some(2_500), "{budget:?}");
+    assert!(u64::from(budget.limit) >= budget.units, "{budget:?}");
+    let priority = (2_500 * u64::from(budget.limit)).div_ceil(1_000_000);
+    assert_eq!(budget.fee, 5_000 + priority, "{budget:?}");
     env.iomesh(admin, &["market", "set-price", "IO", "0.25"])
         .await
         .json();
