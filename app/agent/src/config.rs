@@ -87,13 +87,18 @@ pub enum OnShutdown {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Scheduler gRPC endpoint.
+    /// Scheduler gRPC endpoint: https:// for TLS (see --scheduler-ca).
     #[arg(
         long,
         env = "IOMESH_SCHEDULER_URL",
         default_value = "http://127.0.0.1:7443"
     )]
     pub scheduler: String,
+    /// PEM certificate(s) to trust for an https:// scheduler: its own
+    /// self-signed certificate (pinning it) or the CA that signed it. Without
+    /// it, the system's root certificates are trusted.
+    #[arg(long, env = "IOMESH_AGENT_SCHEDULER_CA")]
+    pub scheduler_ca: Option<PathBuf>,
     /// Solana JSON-RPC endpoint.
     #[arg(
         long = "url",
@@ -203,6 +208,8 @@ fn parse_port_range(text: &str) -> Result<PortRange, String> {
 /// Everything the agent runs with, validated.
 pub struct AgentConfig {
     pub scheduler_url: String,
+    /// PEM certificates trusted for an https:// scheduler (none: system roots).
+    pub scheduler_ca: Option<Vec<u8>>,
     pub rpc_url: String,
     pub operator: Arc<Keypair>,
     pub state_dir: PathBuf,
@@ -220,6 +227,8 @@ pub enum ConfigError {
     Keypair { path: String, detail: String },
     #[error("--{flag} `{url}` must be an http:// or https:// URL")]
     Url { flag: &'static str, url: String },
+    #[error("--scheduler-ca {path}: {detail}")]
+    SchedulerCa { path: String, detail: String },
     #[error(transparent)]
     Gpu(#[from] gpu::GpuError),
     #[error("no GPUs detected (no NVIDIA driver: neither NVML nor nvidia-smi is installed, or they list none); pass --gpus or --gpus-file")]
@@ -234,6 +243,25 @@ pub enum ConfigError {
     Shim(#[from] ShimNotFound),
 }
 
+/// The PEM certificates of `--scheduler-ca`, which only an https:// scheduler
+/// URL uses.
+fn read_scheduler_ca(path: &std::path::Path, scheduler: &str) -> Result<Vec<u8>, ConfigError> {
+    let error = |detail: String| ConfigError::SchedulerCa {
+        path: path.display().to_string(),
+        detail,
+    };
+    if !scheduler.starts_with("https://") {
+        return Err(error(format!(
+            "a trusted certificate only applies to TLS: use an https:// --scheduler URL, not `{scheduler}`"
+        )));
+    }
+    let pem = std::fs::read(path).map_err(|e| error(format!("cannot read it: {e}")))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(error("it holds no PEM certificate".into()));
+    }
+    Ok(pem)
+}
+
 impl RunArgs {
     pub fn validate(self, gpus: &GpuArgs) -> Result<AgentConfig, ConfigError> {
         for (flag, url) in [("scheduler", &self.scheduler), ("url", &self.rpc_url)] {
@@ -244,6 +272,10 @@ impl RunArgs {
                 });
             }
         }
+        let scheduler_ca = match &self.scheduler_ca {
+            None => None,
+            Some(path) => Some(read_scheduler_ca(path, &self.scheduler)?),
+        };
         if self.lease_check_secs == 0 {
             return Err(ConfigError::Zero {
                 flag: "lease-check-secs",
@@ -295,6 +327,7 @@ impl RunArgs {
         }
         Ok(AgentConfig {
             scheduler_url: self.scheduler,
+            scheduler_ca,
             rpc_url: self.rpc_url,
             operator: Arc::new(operator),
             state_dir: self.state_dir,

@@ -16,6 +16,7 @@ pub mod retention;
 pub mod runner;
 pub mod session;
 pub mod shim;
+pub mod tls;
 pub mod tunnel;
 
 use agent::Agent;

@@ -71,7 +71,10 @@ async fn run(config: AgentConfig) -> Result<()> {
     let sessions = tokio::spawn(session::run(
         agent.clone(),
         events,
-        session::SessionConfig::new(config.scheduler_url.clone()),
+        session::SessionConfig {
+            scheduler_ca: config.scheduler_ca.clone(),
+            ..session::SessionConfig::new(config.scheduler_url.clone())
+        },
         shutdown.clone(),
     ));
     tokio::select! {

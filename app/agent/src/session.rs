@@ -4,7 +4,7 @@
 //! assignments in and acks, job updates and heartbeats out. When the stream
 //! ends the agent dials again with exponential backoff and jitter.
 
-use crate::agent::Agent;
+use crate::{agent::Agent, tls};
 use iomesh_agent_proto::{
     auth_message,
     v1::{
@@ -17,11 +17,17 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::{transport::Endpoint, Streaming};
+use tonic::{
+    transport::{Channel, Endpoint},
+    Streaming,
+};
 
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     pub scheduler_url: String,
+    /// PEM certificates trusted for an https:// scheduler (none: the
+    /// system's roots).
+    pub scheduler_ca: Option<Vec<u8>>,
     /// How long the scheduler has to send Challenge and Welcome.
     pub handshake_timeout: Duration,
     pub backoff_min: Duration,
@@ -32,6 +38,7 @@ impl SessionConfig {
     pub fn new(scheduler_url: impl Into<String>) -> Self {
         Self {
             scheduler_url: scheduler_url.into(),
+            scheduler_ca: None,
             handshake_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
@@ -47,12 +54,8 @@ const MIN_HEARTBEAT: Duration = Duration::from_millis(50);
 pub enum SessionError {
     #[error("invalid scheduler URL {url}: {detail}")]
     Url { url: String, detail: String },
-    #[error("cannot connect to the scheduler at {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
+    #[error("cannot connect to the scheduler at {url}: {detail}")]
+    Connect { url: String, detail: String },
     #[error("the scheduler refused the session: {0}")]
     Status(#[from] tonic::Status),
     #[error("the scheduler ended the stream")]
@@ -156,16 +159,18 @@ pub async fn run(
     }
 }
 
-async fn session(
-    agent: &Arc<Agent>,
-    events: &mut mpsc::Receiver<AgentMessage>,
-    unsent: &mut VecDeque<AgentMessage>,
+/// Dials the scheduler (over TLS for an https:// URL) and opens the session
+/// stream carrying `outbound`; nothing is read from it yet.
+pub async fn open(
     config: &SessionConfig,
-    shutdown: &CancellationToken,
-    welcomed: &mut bool,
-) -> Result<(), SessionError> {
+    outbound: mpsc::Receiver<AgentMessage>,
+) -> Result<(SchedulerClient<Channel>, Streaming<SchedulerMessage>), SessionError> {
     let url = &config.scheduler_url;
-    let endpoint = Endpoint::from_shared(url.clone())
+    let connect_error = |error: &dyn std::error::Error| SessionError::Connect {
+        url: url.clone(),
+        detail: tls::explain(url, error),
+    };
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| SessionError::Url {
             url: url.clone(),
             detail: e.to_string(),
@@ -176,14 +181,34 @@ async fn session(
         .tcp_nodelay(true)
         .initial_stream_window_size(iomesh_agent_proto::STREAM_WINDOW_BYTES)
         .initial_connection_window_size(iomesh_agent_proto::CONNECTION_WINDOW_BYTES);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|source| SessionError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+    if let Some(tls) = tls::client_config(url, config.scheduler_ca.as_deref()) {
+        endpoint = endpoint.tls_config(tls).map_err(|e| connect_error(&e))?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| connect_error(&e))?;
     let mut client = SchedulerClient::new(channel);
+    // A TLS mismatch often shows only here, on the first request.
+    let inbound = client
+        .agent_session(ReceiverStream::new(outbound))
+        .await
+        .map_err(|status| match tls::mismatch(url, &status) {
+            Some(detail) => SessionError::Connect {
+                url: url.clone(),
+                detail,
+            },
+            None => SessionError::Status(status),
+        })?
+        .into_inner();
+    Ok((client, inbound))
+}
+
+async fn session(
+    agent: &Arc<Agent>,
+    events: &mut mpsc::Receiver<AgentMessage>,
+    unsent: &mut VecDeque<AgentMessage>,
+    config: &SessionConfig,
+    shutdown: &CancellationToken,
+    welcomed: &mut bool,
+) -> Result<(), SessionError> {
     let (tx, rx) = mpsc::channel::<AgentMessage>(256);
     let operator = agent.operator.pubkey();
     let hello = Hello {
@@ -194,10 +219,7 @@ async fn session(
         capabilities: Some(agent.capabilities.clone()),
     };
     let _ = tx.send(msg(agent_message::Msg::Hello(hello))).await;
-    let mut inbound = client
-        .agent_session(ReceiverStream::new(rx))
-        .await?
-        .into_inner();
+    let (client, mut inbound) = open(config, rx).await?;
 
     let challenge = match next(&mut inbound, config, "Challenge").await? {
         scheduler_message::Msg::Challenge(c) => c,

@@ -31,6 +31,14 @@ pub struct Config {
     /// default: `http://<http-addr>`.
     #[arg(long, env = "IOMESH_SCHEDULER_ADVERTISE_HTTP")]
     pub advertise_http: Option<String>,
+    /// PEM certificate chain the gRPC server presents to agents (TLS, with
+    /// --tls-key). Without both, agents connect in plaintext: use TLS
+    /// wherever agents reach the scheduler over a network you do not own.
+    #[arg(long, env = "IOMESH_SCHEDULER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "IOMESH_SCHEDULER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Keypair file (Solana JSON) of the market's scheduler authority; signs
     /// report_failure. Without it, silent agents are only logged.
     #[arg(long, env = "IOMESH_SCHEDULER_KEYPAIR")]
@@ -93,6 +101,8 @@ impl Config {
             grpc_addr: "127.0.0.1:0".parse().expect("address"),
             http_addr: "127.0.0.1:0".parse().expect("address"),
             advertise_http: None,
+            tls_cert: None,
+            tls_key: None,
             keypair: None,
             replica_id: None,
             poll_ms: 1_000,
@@ -124,6 +134,11 @@ impl Config {
             if value == 0 {
                 return Err(Error::Config(format!("{name} must be greater than 0")));
             }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::Config(
+                "--tls-cert and --tls-key go together: give both for TLS, or neither".into(),
+            ));
         }
         if !(1..=10_000).contains(&self.dispatch_batch) {
             return Err(Error::Config(format!(

@@ -23,6 +23,7 @@ pub mod retention;
 pub mod rewards;
 pub mod route;
 pub mod sessions;
+pub mod tls;
 pub mod tunnel;
 pub mod watchdog;
 
@@ -61,6 +62,8 @@ pub struct Running {
     pub shared: Arc<Shared>,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// Whether agents reach the gRPC server over TLS.
+    pub grpc_tls: bool,
     tasks: Vec<JoinHandle<Result<()>>>,
 }
 
@@ -70,7 +73,8 @@ impl Running {
     }
 
     pub fn grpc_url(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        let scheme = if self.grpc_tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.grpc_addr)
     }
 
     pub fn http_url(&self) -> String {
@@ -139,15 +143,16 @@ pub async fn start(config: Config, pool: PgPool) -> Result<Running> {
     config.validate()?;
     let reporter = match &config.keypair {
         None => None,
-        Some(path) => Some(watchdog::Reporter {
-            client: Client::new(config.rpc_url.clone(), CommitmentConfig::confirmed()),
-            authority: solana_keypair::read_keypair_file(path).map_err(|err| {
+        Some(path) => {
+            let authority = solana_keypair::read_keypair_file(path).map_err(|err| {
                 Error::Config(format!(
                     "cannot read the scheduler keypair {}: {err}",
                     path.display()
                 ))
-            })?,
-        }),
+            })?;
+            let client = Client::new(config.rpc_url.clone(), CommitmentConfig::confirmed());
+            Some(watchdog::Reporter::for_market(client, authority).await?)
+        }
     };
     start_with_reporter(config, pool, reporter).await
 }
@@ -159,6 +164,8 @@ pub async fn start_with_reporter(
     reporter: Option<watchdog::Reporter>,
 ) -> Result<Running> {
     config.validate()?;
+    let grpc_tls = tls::server_config(&config)?;
+    let tls_enabled = grpc_tls.is_some();
     let shared = Arc::new(Shared {
         pool,
         replica_id: config.replica_id(),
@@ -204,7 +211,11 @@ pub async fn start_with_reporter(
         // Small frames (a tunnel's request, a Stop) must not wait for the
         // peer's delayed ACK: TCP_NODELAY on every accepted connection.
         let incoming = tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = grpc_tls {
+            server = server.tls_config(tls)?;
+        }
+        server
             .initial_stream_window_size(iomesh_agent_proto::STREAM_WINDOW_BYTES)
             .initial_connection_window_size(iomesh_agent_proto::CONNECTION_WINDOW_BYTES)
             .max_frame_size(iomesh_agent_proto::TUNNEL_FRAME_BYTES as u32 + 1024)
@@ -232,6 +243,7 @@ pub async fn start_with_reporter(
         shared,
         grpc_addr,
         http_addr,
+        grpc_tls: tls_enabled,
         tasks,
     })
 }

@@ -191,6 +191,7 @@ pub fn agent_config(
 ) -> AgentConfig {
     AgentConfig {
         scheduler_url: scheduler_url.to_string(),
+        scheduler_ca: None,
         rpc_url: rpc_url.to_string(),
         operator,
         state_dir: state_dir.to_path_buf(),

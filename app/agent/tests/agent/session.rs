@@ -517,3 +517,46 @@ async fn with_sandbox_none_the_agent_starts_and_warns_loudly() {
     assert!(warned, "no warning that jobs are unprotected");
     terminate(&mut agent).await;
 }
+
+#[tokio::test]
+async fn the_agent_refuses_a_scheduler_ca_it_cannot_use() {
+    let dir = crate::common::StateDir::new();
+    let run = |scheduler: &str, extra: Vec<String>| {
+        let mut args = offline_args(&dir.path().join("state"), &dir.path().join("operator.json"));
+        let at = args.iter().position(|a| a == "--scheduler").unwrap() + 1;
+        args[at] = scheduler.to_string();
+        args.extend(extra);
+        async move {
+            let out = tokio::time::timeout(
+                Duration::from_secs(30),
+                tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
+                    .args(&args)
+                    .output(),
+            )
+            .await
+            .expect("the agent exits")
+            .unwrap();
+            assert!(!out.status.success());
+            String::from_utf8_lossy(&out.stderr).to_string()
+        }
+    };
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "no certificate here").unwrap();
+    // A trusted certificate with a plaintext scheduler URL means nothing.
+    let stderr = run(
+        "http://127.0.0.1:1",
+        vec!["--scheduler-ca".into(), not_pem.display().to_string()],
+    )
+    .await;
+    assert!(
+        stderr.contains("--scheduler-ca") && stderr.contains("use an https:// --scheduler URL"),
+        "{stderr}"
+    );
+    // With https://, the file must hold a PEM certificate.
+    let stderr = run(
+        "https://127.0.0.1:1",
+        vec!["--scheduler-ca".into(), not_pem.display().to_string()],
+    )
+    .await;
+    assert!(stderr.contains("it holds no PEM certificate"), "{stderr}");
+}

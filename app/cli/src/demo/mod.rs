@@ -129,7 +129,7 @@ async fn marketplace(
     ));
     log.say("indexer: streaming the program's accounts over gRPC into Postgres");
     log.say(format!(
-        "scheduler: agents' gRPC at {}, HTTP API at {} (try {}/v1/leases); silent nodes reported after {} s",
+        "scheduler: agents' gRPC over TLS at {} (a self-signed certificate the agents pin), HTTP API at {} (try {}/v1/leases); silent nodes reported after {} s",
         stack.scheduler.grpc_url(),
         stack.scheduler.http_url(),
         stack.scheduler.http_url(),
@@ -185,6 +185,7 @@ async fn start_suppliers(
             &market,
             &listing,
             &stack.scheduler.grpc_url(),
+            &stack.scheduler_certificate,
             dir,
             ray,
         )

@@ -38,6 +38,8 @@ pub struct Stack {
     pub faucet: Keypair,
     pub pool: PgPool,
     pub scheduler: Running,
+    /// The scheduler's self-signed certificate (PEM), which agents pin.
+    pub scheduler_certificate: Vec<u8>,
     indexer: Pipeline,
 }
 
@@ -91,7 +93,13 @@ impl Stack {
             .context("connecting to the demo database and applying the migrations")?;
         let indexer = spawn_indexer(&pool, localnet.grpc_url(), localnet.rpc_url());
 
+        // Agents reach the scheduler over TLS, as they would over the
+        // internet: a self-signed certificate for the loopback address,
+        // pinned by every agent.
+        let tls = tls_files(&dir.join("tls"))?;
         let mut config = SchedulerConfig::new(database_url);
+        config.tls_cert = Some(tls.certificate.clone());
+        config.tls_key = Some(tls.key);
         config.replica_id = Some("demo-replica".into());
         config.rpc_url = localnet.rpc_url();
         config.poll_ms = 500;
@@ -107,6 +115,7 @@ impl Stack {
         )
         .await
         .context("starting the scheduler")?;
+        let scheduler_certificate = std::fs::read(&tls.certificate)?;
         Ok(Self {
             localnet,
             client,
@@ -114,6 +123,7 @@ impl Stack {
             faucet,
             pool,
             scheduler,
+            scheduler_certificate,
             indexer,
         })
     }
@@ -127,6 +137,35 @@ impl Stack {
         scheduler.context("stopping the scheduler")?;
         indexer.context("stopping the indexer")
     }
+}
+
+/// Where the scheduler's certificate and key were written.
+struct TlsFiles {
+    certificate: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, written as PEM
+/// under `dir` (the key readable by its owner only).
+fn tls_files(dir: &Path) -> Result<TlsFiles> {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .context("generating the scheduler's self-signed certificate")?;
+    std::fs::create_dir_all(dir)?;
+    let files = TlsFiles {
+        certificate: dir.join("scheduler.crt"),
+        key: dir.join("scheduler.key"),
+    };
+    std::fs::write(&files.certificate, generated.cert.pem())?;
+    let mut key = std::fs::OpenOptions::new();
+    key.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut key, 0o600);
+    std::io::Write::write_all(
+        &mut key.open(&files.key)?,
+        generated.key_pair.serialize_pem().as_bytes(),
+    )?;
+    Ok(files)
 }
 
 /// The indexer pipeline (gRPC source → batcher → Postgres), as its binary runs it.

@@ -117,6 +117,7 @@ impl Supplier {
         market: &Market,
         listing: &Listing,
         scheduler_url: &str,
+        scheduler_certificate: &[u8],
         dir: &Path,
         ray: Option<&RayInstall>,
     ) -> Result<Self> {
@@ -155,6 +156,7 @@ impl Supplier {
         .map_err(|err| anyhow!("simulated GPUs of {}: {err}", listing.name))?;
         let config = AgentConfig {
             scheduler_url: scheduler_url.to_string(),
+            scheduler_ca: Some(scheduler_certificate.to_vec()),
             rpc_url: client.url().to_string(),
             operator: operator.clone(),
             state_dir: dir.join("agents").join(listing.name),
@@ -184,6 +186,7 @@ impl Supplier {
             events,
             SessionConfig {
                 backoff_max: Duration::from_secs(1),
+                scheduler_ca: Some(scheduler_certificate.to_vec()),
                 ..SessionConfig::new(scheduler_url)
             },
             shutdown.clone(),

@@ -10,3 +10,4 @@ mod job_spec;
 mod nodes;
 mod race;
 mod rewards;
+mod tls;
