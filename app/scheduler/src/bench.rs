@@ -449,7 +449,7 @@ pub async fn fresh_database(url: &str, name: &str) -> anyhow::Result<PgPool> {
         .max_connections(32)
         .connect_with(options.database(name))
         .await?;
-    db::MIGRATOR.run(&pool).await?;
+    db::migrate(&pool).await?;
     Ok(pool)
 }
 

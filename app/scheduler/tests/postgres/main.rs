@@ -7,6 +7,7 @@ mod common;
 mod dispatch;
 mod handshake;
 mod job_spec;
+mod migrations;
 mod nodes;
 mod race;
 mod rewards;
