@@ -128,7 +128,7 @@ pub struct DemoArgs {
     /// Postgres server to use; the demo creates its own database in it and
     /// drops it at the end. Without one, a private throwaway server is started
     /// from the installed PostgreSQL binaries (initdb, pg_ctl).
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// How long the renters' leases run, in seconds (the market minimum is 60).
     #[arg(long, default_value_t = 60)]

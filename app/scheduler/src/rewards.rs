@@ -72,7 +72,7 @@ macro_rules! served_until {
 /// `iomesh-scheduler rewards`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RewardArgs {
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Epoch number (the on-chain epoch account's seed).
     #[arg(long)]

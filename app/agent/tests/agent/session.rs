@@ -460,22 +460,28 @@ fn offline_args(state: &std::path::Path, keypair: &std::path::Path) -> Vec<Strin
     .to_vec()
 }
 
-#[tokio::test]
-async fn the_agent_refuses_to_start_without_a_working_bwrap() {
-    let dir = crate::common::StateDir::new();
-    let mut args = offline_args(&dir.path().join("state"), &dir.path().join("operator.json"));
-    args.extend(["--bwrap".into(), "/nonexistent/bwrap".into()]);
+/// Runs the agent binary with `args`, expecting it to refuse to start: its
+/// standard error.
+async fn refused_start(args: &[String]) -> String {
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
-            .args(&args)
+            .args(args)
             .output(),
     )
     .await
     .expect("the agent exits")
     .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the agent started");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[tokio::test]
+async fn the_agent_refuses_to_start_without_a_working_bwrap() {
+    let dir = crate::common::StateDir::new();
+    let mut args = offline_args(&dir.path().join("state"), &dir.path().join("operator.json"));
+    args.extend(["--bwrap".into(), "/nonexistent/bwrap".into()]);
+    let stderr = refused_start(&args).await;
     for fix in [
         "/nonexistent/bwrap",
         "apt-get install bubblewrap",
@@ -526,19 +532,7 @@ async fn the_agent_refuses_a_scheduler_ca_it_cannot_use() {
         let at = args.iter().position(|a| a == "--scheduler").unwrap() + 1;
         args[at] = scheduler.to_string();
         args.extend(extra);
-        async move {
-            let out = tokio::time::timeout(
-                Duration::from_secs(30),
-                tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-agent"))
-                    .args(&args)
-                    .output(),
-            )
-            .await
-            .expect("the agent exits")
-            .unwrap();
-            assert!(!out.status.success());
-            String::from_utf8_lossy(&out.stderr).to_string()
-        }
+        async move { refused_start(&args).await }
     };
     let not_pem = dir.path().join("not.pem");
     std::fs::write(&not_pem, "no certificate here").unwrap();

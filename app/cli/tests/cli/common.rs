@@ -145,19 +145,28 @@ impl Env {
         self.client.token_balance(&mint.vault).await.expect("vault")
     }
 
-    /// The chain time (Clock sysvar) at which a transaction executed.
-    pub async fn block_time(&self, signature: &str) -> i64 {
+    /// A landed transaction, as getTransaction returns it.
+    async fn transaction(
+        &self,
+        signature: &str,
+    ) -> solana_transaction_status_client_types::EncodedConfirmedTransactionWithStatusMeta {
         let signature = signature.parse().expect("signature");
-        let tx = self
-            .client
+        self.client
             .rpc()
             .get_transaction(
                 &signature,
                 solana_transaction_status_client_types::UiTransactionEncoding::Base64,
             )
             .await
-            .expect("getTransaction");
-        tx.block_time.expect("block time")
+            .expect("getTransaction")
+    }
+
+    /// The chain time (Clock sysvar) at which a transaction executed.
+    pub async fn block_time(&self, signature: &str) -> i64 {
+        self.transaction(signature)
+            .await
+            .block_time
+            .expect("block time")
     }
 
     /// Every signature that touched `address`, newest first, read through
@@ -188,16 +197,7 @@ impl Env {
 
     /// What a landed transaction asked of the compute budget and paid.
     pub async fn budget(&self, signature: &str) -> Budget {
-        let signature = signature.parse().expect("signature");
-        let tx = self
-            .client
-            .rpc()
-            .get_transaction(
-                &signature,
-                solana_transaction_status_client_types::UiTransactionEncoding::Base64,
-            )
-            .await
-            .expect("getTransaction");
+        let tx = self.transaction(signature).await;
         let meta = tx.transaction.meta.expect("meta");
         let units: Option<u64> = meta.compute_units_consumed.into();
         let decoded = tx.transaction.transaction.decode().expect("decodable");

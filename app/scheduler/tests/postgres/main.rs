@@ -6,6 +6,7 @@ mod clusters;
 mod common;
 mod dispatch;
 mod handshake;
+mod help;
 mod job_spec;
 mod migrations;
 mod nodes;
