@@ -106,14 +106,11 @@ pub fn invoke(
     let remaining_before = invoke_context.get_remaining();
     let _collecting = logs::Collecting::enter(invoke_context);
     let logged = logs::position();
-    let result = match invoke_context.consume_checked(own_units) {
-        Ok(()) => {
-            let _metering = meter::Metering::enter(invoke_context);
-            solana_program_test::invoke_builtin_function(process_instruction, invoke_context)
-        }
-        // Out of units before it starts: the SBF runtime stops it there too.
-        Err(error) => Err(error),
-    };
+    // Out of units before it starts: the SBF runtime stops it there too.
+    let result = invoke_context.consume_checked(own_units).and_then(|()| {
+        let _metering = meter::Metering::enter(invoke_context);
+        solana_program_test::invoke_builtin_function(process_instruction, invoke_context)
+    });
     if let Some(program_id) = program_id {
         // The adapter closes with its own `success` or `failed` line.
         logs::drop_duplicates(logged, &program_id, true);

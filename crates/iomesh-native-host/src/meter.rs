@@ -43,38 +43,38 @@ impl Drop for Metering {
     }
 }
 
+/// Calls `f` with the running hosted instruction's `InvokeContext`, if any.
+fn with_running<T>(f: impl FnOnce(&InvokeContext) -> T) -> Option<T> {
+    let address = CONTEXT.with(Cell::get);
+    if address == 0 {
+        return None;
+    }
+    // SAFETY: the address is that of the `InvokeContext` whose hosted
+    // instruction is running on this thread (`Metering` is dropped before it
+    // returns), and callers only read it or borrow its meter's `RefCell`.
+    Some(f(unsafe { &*(address as *const InvokeContext) }))
+}
+
 /// Charges what `units` computes from the runtime's cost table to the
 /// running hosted instruction. Outside a hosted program nothing is charged.
 pub(crate) fn charge(
     units: impl FnOnce(&SVMTransactionExecutionCost) -> u64,
 ) -> Result<(), InstructionError> {
-    let address = CONTEXT.with(Cell::get);
-    if address == 0 {
-        return Ok(());
-    }
-    // SAFETY: the address is that of the `InvokeContext` whose hosted
-    // instruction is running on this thread (`Metering` is dropped before it
-    // returns), and `consume_checked` only borrows its meter's `RefCell`.
-    let invoke_context = unsafe { &*(address as *const InvokeContext) };
-    invoke_context
-        .consume_checked(units(invoke_context.get_execution_cost()))
-        .map_err(|_| InstructionError::ComputationalBudgetExceeded)
+    with_running(|invoke_context| {
+        invoke_context
+            .consume_checked(units(invoke_context.get_execution_cost()))
+            .map_err(|_| InstructionError::ComputationalBudgetExceeded)
+    })
+    .unwrap_or(Ok(()))
 }
 
 /// Why a callee failed in a way program-test cannot report: out of compute
 /// units when the meter is empty, else the runtime's catch-all.
 pub(crate) fn callee_failure() -> InstructionError {
-    let address = CONTEXT.with(Cell::get);
-    if address == 0 {
-        return InstructionError::ProgramFailedToComplete;
-    }
-    // SAFETY: as in `charge`.
-    let invoke_context = unsafe { &*(address as *const InvokeContext) };
     use solana_program_runtime::solana_sbpf::vm::ContextObject;
-    if invoke_context.get_remaining() == 0 {
-        InstructionError::ComputationalBudgetExceeded
-    } else {
-        InstructionError::ProgramFailedToComplete
+    match with_running(|invoke_context| invoke_context.get_remaining()) {
+        Some(0) => InstructionError::ComputationalBudgetExceeded,
+        _ => InstructionError::ProgramFailedToComplete,
     }
 }
 
