@@ -5,6 +5,8 @@
 //! node's network namespace, so that is 127.0.0.1).
 
 use crate::agent::Agent;
+use bytes::{BufMut, BytesMut};
+use iomesh_agent_proto::TUNNEL_FRAME_BYTES as FRAME_BYTES;
 use iomesh_agent_proto::{
     relay::{both_ways, Leg},
     v1::{scheduler_client::SchedulerClient, OpenTunnel, TunnelFrame},
@@ -96,10 +98,15 @@ pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open
     // `move`: finishing a direction drops its halves, and dropping `frames`
     // ends our stream, which is how the renter's side reads the job's EOF.
     let upstream = async move {
-        // Job → renter: read only as fast as the frames leave.
-        let mut buffer = vec![0u8; iomesh_agent_proto::TUNNEL_FRAME_BYTES];
+        // Job → renter: read only as fast as the frames leave, each read
+        // into its own buffer that the frame then carries without a copy.
+        let mut buffer = BytesMut::new();
         loop {
-            match from_job.read(&mut buffer).await {
+            buffer.reserve(FRAME_BYTES);
+            match from_job
+                .read_buf(&mut (&mut buffer).limit(FRAME_BYTES))
+                .await
+            {
                 Ok(0) => return Leg::Finished,
                 Err(err) => {
                     // Said if there is room; the broken tunnel ends anyway.
@@ -110,9 +117,9 @@ pub async fn serve(agent: Arc<Agent>, mut client: SchedulerClient<Channel>, open
                     });
                     return Leg::Broken;
                 }
-                Ok(n) => {
+                Ok(_) => {
                     let frame = TunnelFrame {
-                        data: bytes::Bytes::copy_from_slice(&buffer[..n]),
+                        data: buffer.split().freeze(),
                         ..TunnelFrame::default()
                     };
                     if frames.send(frame).await.is_err() {

@@ -40,7 +40,6 @@ use iomesh_agent_proto::{
 use serde_json::json;
 use solana_pubkey::Pubkey;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -404,13 +403,15 @@ async fn forward_tcp(
 /// A failure on either side ends both.
 async fn relay(socket: WebSocket, tunnel: TunnelIo) {
     let (mut to_renter, mut from_renter) = socket.split();
-    let (mut from_job, mut to_job) = tokio::io::split(tunnel);
+    let (mut from_job, mut to_job) = tunnel.split();
+    // Both directions pass the WebSocket's and the agent's buffers through
+    // as they are: no copy on this hop.
     let upstream = async {
         loop {
             match from_renter.next().await {
                 Some(Ok(Message::Binary(data))) if data.is_empty() => break,
                 Some(Ok(Message::Binary(data))) => {
-                    if to_job.write_all(&data).await.is_err() {
+                    if to_job.send(data).await.is_err() {
                         return Leg::Broken;
                     }
                 }
@@ -420,18 +421,16 @@ async fn relay(socket: WebSocket, tunnel: TunnelIo) {
                 Some(Err(_)) | None => return Leg::Broken,
             }
         }
-        let _ = to_job.shutdown().await;
+        to_job.finish();
         Leg::Finished
     };
     let downstream = async {
-        let mut buffer = vec![0u8; FRAME_BYTES];
         loop {
-            match from_job.read(&mut buffer).await {
-                Ok(0) => break,
+            match from_job.chunk().await {
+                Ok(None) => break,
                 Err(_) => return Leg::Broken,
-                Ok(n) => {
-                    let data = Message::Binary(Bytes::copy_from_slice(&buffer[..n]));
-                    if to_renter.send(data).await.is_err() {
+                Ok(Some(data)) => {
+                    if to_renter.send(Message::Binary(data)).await.is_err() {
                         return Leg::Broken;
                     }
                 }

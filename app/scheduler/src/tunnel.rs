@@ -18,6 +18,10 @@ use solana_pubkey::Pubkey;
 use std::{
     io,
     pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     task::{ready, Context, Poll},
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -63,45 +67,61 @@ pub async fn open(
     let (to_job, from_job) = shared.metrics.tunnel_bytes(lease);
     shared.metrics.tunnels_opened_total.inc();
     shared.metrics.tunnels_open.inc();
-    Ok(TunnelIo {
-        inbound: agent.inbound,
-        pending: Bytes::new(),
-        outbound: PollSender::new(agent.outbound),
-        to_job,
-        from_job,
+    let ends = Arc::new(Ends {
+        job: AtomicBool::new(false),
+        renter: AtomicBool::new(false),
         open: shared.metrics.tunnels_open.clone(),
         tunnel_id,
         session: session.outbound.clone(),
-        job_side_ended: false,
-        renter_side_ended: false,
+    });
+    Ok(TunnelIo {
+        from_job: FromJob {
+            inbound: agent.inbound,
+            pending: Bytes::new(),
+            bytes: from_job,
+            ends: ends.clone(),
+        },
+        to_job: ToJob {
+            outbound: PollSender::new(agent.outbound),
+            bytes: to_job,
+            ends,
+        },
     })
 }
 
 /// A tunnel as a byte stream: reads what the job's port sends, writes what
 /// goes to it; shutting down the write side half-closes the connection.
+/// [`TunnelIo::split`] gives the two directions as frames, without copies.
 pub struct TunnelIo {
-    inbound: Streaming<TunnelFrame>,
-    pending: Bytes,
-    outbound: PollSender<Result<TunnelFrame, Status>>,
-    to_job: IntCounter,
-    from_job: IntCounter,
+    from_job: FromJob,
+    to_job: ToJob,
+}
+
+impl TunnelIo {
+    pub fn split(self) -> (FromJob, ToJob) {
+        (self.from_job, self.to_job)
+    }
+}
+
+/// Which sides of a tunnel ended cleanly; shared by its two directions.
+struct Ends {
+    /// The agent ended its stream (the job sent everything).
+    job: AtomicBool,
+    /// We ended ours (the renter sent everything).
+    renter: AtomicBool,
     open: IntGauge,
     tunnel_id: String,
     /// The node's session, which carries `CloseTunnel`.
     session: Outbound,
-    /// The agent ended its stream (the job sent everything).
-    job_side_ended: bool,
-    /// We ended ours (the renter sent everything).
-    renter_side_ended: bool,
 }
 
-impl Drop for TunnelIo {
+impl Drop for Ends {
     /// A tunnel dropped before both sides ended was broken off. The agent
     /// is told on the node's session: on the tunnel's own stream the news
     /// would queue behind data a blocked job may never read.
     fn drop(&mut self) {
         self.open.dec();
-        if self.job_side_ended && self.renter_side_ended {
+        if *self.job.get_mut() && *self.renter.get_mut() {
             return;
         }
         let close = SchedulerMessage {
@@ -119,25 +139,39 @@ impl Drop for TunnelIo {
     }
 }
 
-impl AsyncRead for TunnelIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+/// The job → renter direction.
+pub struct FromJob {
+    inbound: Streaming<TunnelFrame>,
+    /// The unread rest of the last frame (byte-stream reads only).
+    pending: Bytes,
+    bytes: IntCounter,
+    ends: Arc<Ends>,
+}
+
+impl FromJob {
+    /// The next bytes the job sent, as the agent framed them; `None` once
+    /// the job's side ended.
+    pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
+        if !self.pending.is_empty() {
+            let data = std::mem::take(&mut self.pending);
+            self.bytes.inc_by(data.len() as u64);
+            return Ok(Some(data));
+        }
+        let data = std::future::poll_fn(|cx| self.poll_frame(cx)).await?;
+        if let Some(data) = &data {
+            self.bytes.inc_by(data.len() as u64);
+        }
+        Ok(data)
+    }
+
+    /// The next non-empty frame's bytes, `None` at the end.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Bytes>>> {
         loop {
-            if !self.pending.is_empty() {
-                let n = self.pending.len().min(buf.remaining());
-                buf.put_slice(&self.pending[..n]);
-                self.pending.advance(n);
-                self.from_job.inc_by(n as u64);
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(Pin::new(&mut self.inbound).poll_next(cx)) {
+            let frame = match ready!(Pin::new(&mut self.inbound).poll_next(cx)) {
                 // The agent half-closed: the job's side sent everything.
                 None => {
-                    self.job_side_ended = true;
-                    return Poll::Ready(Ok(()));
+                    self.ends.job.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Ok(None));
                 }
                 Some(Err(status)) => {
                     return Poll::Ready(Err(io::Error::new(
@@ -145,15 +179,115 @@ impl AsyncRead for TunnelIo {
                         format!("tunnel closed by the agent: {}", status.message()),
                     )))
                 }
-                Some(Ok(frame)) if !frame.error.is_empty() => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::ConnectionReset,
-                        format!("tunnel failed on the node: {}", frame.error),
-                    )))
-                }
-                Some(Ok(frame)) => self.pending = frame.data,
+                Some(Ok(frame)) => frame,
+            };
+            if !frame.error.is_empty() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    format!("tunnel failed on the node: {}", frame.error),
+                )));
+            }
+            if !frame.data.is_empty() {
+                return Poll::Ready(Ok(Some(frame.data)));
             }
         }
+    }
+}
+
+impl AsyncRead for FromJob {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.pending.is_empty() {
+            match ready!(self.poll_frame(cx))? {
+                Some(data) => self.pending = data,
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+        let n = self.pending.len().min(buf.remaining());
+        buf.put_slice(&self.pending[..n]);
+        self.pending.advance(n);
+        self.bytes.inc_by(n as u64);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The renter → job direction.
+pub struct ToJob {
+    outbound: PollSender<Result<TunnelFrame, Status>>,
+    bytes: IntCounter,
+    ends: Arc<Ends>,
+}
+
+fn closed_by_agent() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "tunnel closed by the agent")
+}
+
+impl ToJob {
+    /// Sends `data` towards the job in frames of at most [`FRAME_BYTES`],
+    /// without copying it; waits while the agent's queue is full.
+    pub async fn send(&mut self, mut data: Bytes) -> io::Result<()> {
+        while !data.is_empty() {
+            let piece = data.split_to(data.len().min(FRAME_BYTES));
+            std::future::poll_fn(|cx| self.outbound.poll_reserve(cx))
+                .await
+                .map_err(|_| closed_by_agent())?;
+            self.send_reserved(piece)?;
+        }
+        Ok(())
+    }
+
+    fn send_reserved(&mut self, data: Bytes) -> io::Result<()> {
+        let n = data.len() as u64;
+        let frame = TunnelFrame {
+            data,
+            ..TunnelFrame::default()
+        };
+        self.outbound
+            .send_item(Ok(frame))
+            .map_err(|_| closed_by_agent())?;
+        self.bytes.inc_by(n);
+        Ok(())
+    }
+
+    /// Ends the renter's direction: the agent half-closes the job's socket.
+    pub fn finish(&mut self) {
+        self.outbound.close();
+        self.ends.renter.store(true, Ordering::Relaxed);
+    }
+}
+
+impl AsyncWrite for ToJob {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.outbound.poll_reserve(cx)).map_err(|_| closed_by_agent())?;
+        let n = buf.len().min(FRAME_BYTES);
+        self.send_reserved(Bytes::copy_from_slice(&buf[..n]))?;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.finish();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for TunnelIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.from_job).poll_read(cx, buf)
     }
 }
 
@@ -163,26 +297,14 @@ impl AsyncWrite for TunnelIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let closed = || io::Error::new(io::ErrorKind::BrokenPipe, "tunnel closed by the agent");
-        ready!(self.outbound.poll_reserve(cx)).map_err(|_| closed())?;
-        let n = buf.len().min(FRAME_BYTES);
-        let frame = TunnelFrame {
-            data: Bytes::copy_from_slice(&buf[..n]),
-            ..TunnelFrame::default()
-        };
-        self.outbound.send_item(Ok(frame)).map_err(|_| closed())?;
-        self.to_job.inc_by(n as u64);
-        Poll::Ready(Ok(n))
+        Pin::new(&mut self.to_job).poll_write(cx, buf)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.to_job).poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Ending our stream tells the agent to half-close the job's socket.
-        self.outbound.close();
-        self.renter_side_ended = true;
-        Poll::Ready(Ok(()))
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.to_job).poll_shutdown(cx)
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::{context::Context, output::OutputFormat, renter_api::RenterApi};
 use anyhow::{bail, Context as _, Result};
+use bytes::{BufMut, BytesMut};
 use futures::{SinkExt, StreamExt};
 use iomesh_agent_proto::relay::{both_ways, Leg};
 use std::{net::SocketAddr, time::Duration};
@@ -184,13 +185,19 @@ async fn carry(
     let (mut to_job, mut from_job) = ws.split();
     let (mut from_local, mut to_local) = socket.into_split();
     let upstream = async {
-        let mut buffer = vec![0u8; iomesh_agent_proto::TUNNEL_FRAME_BYTES];
+        // Each read fills its own buffer, which the message then carries.
+        let frame_bytes = iomesh_agent_proto::TUNNEL_FRAME_BYTES;
+        let mut buffer = BytesMut::new();
         loop {
-            match from_local.read(&mut buffer).await {
+            buffer.reserve(frame_bytes);
+            match from_local
+                .read_buf(&mut (&mut buffer).limit(frame_bytes))
+                .await
+            {
                 Ok(0) => break,
                 Err(_) => return Leg::Broken,
-                Ok(n) => {
-                    let data = Message::Binary(buffer[..n].to_vec().into());
+                Ok(_) => {
+                    let data = Message::Binary(buffer.split().freeze());
                     if to_job.send(data).await.is_err() {
                         return Leg::Broken;
                     }

@@ -5,7 +5,10 @@
 //! running the job in its bubblewrap sandbox.
 //!
 //! - TCP throughput: a 128 MiB echo directly to the job's port (the baseline)
-//!   and through `iomesh lease forward` (the release-built CLI).
+//!   and through `iomesh lease forward` (the release-built CLI); then one
+//!   way, a 128 MiB HTTP download from the job. Each also through three
+//!   plain TCP relays over the same four connections the tunnel crosses:
+//!   what that topology costs on one machine, whatever the relay does.
 //! - Latency of a small HTTP request: directly, through `lease forward`, and
 //!   through the scheduler's `/v1/leases/{lease}/ports/{port}/…` path with a
 //!   browser session cookie; added latency is the difference to direct.
@@ -125,6 +128,12 @@ async fn measure(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let direct = median_rate(direct_addr).await?;
     let forwarded = median_rate(tcp_local).await?;
     let forward_peak_mib = peak_kib(tcp_forward.id()) as f64 / 1024.0;
+    // The tunnel crosses four TCP connections (renter -> CLI -> scheduler
+    // -> agent -> job) where the baseline crosses one; on one machine every
+    // byte is copied into and out of the kernel at each. Three plain relays
+    // (read, write, nothing else) over the same four connections show what
+    // that topology alone costs here: the ceiling of any relay.
+    let relayed = median_rate(relay_chain(direct_addr, 3)?).await?;
     println!();
     println!(
         "TCP echo, {} MiB each way, median of {ECHO_RUNS} runs",
@@ -138,6 +147,39 @@ async fn measure(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         forwarded,
         forwarded / direct * 100.0,
         forward_peak_mib
+    );
+    println!(
+        "{:<44} {:>12.1}   {:.0} % of direct; lease forward is {:.0} % of it",
+        "3 plain TCP relays, same 4 connections",
+        relayed,
+        relayed / direct * 100.0,
+        forwarded / relayed * 100.0
+    );
+
+    // One way: the job's HTTP server sends a large body (a download).
+    let direct_down = median_download(SocketAddr::from(([127, 0, 0, 1], http_port))).await?;
+    let forwarded_down = median_download(http_local).await?;
+    let http_addr = SocketAddr::from(([127, 0, 0, 1], http_port));
+    let relayed_down = median_download(relay_chain(http_addr, 3)?).await?;
+    println!();
+    println!(
+        "download (HTTP GET of {} MiB from the job), median of {ECHO_RUNS} runs",
+        ECHO_BYTES >> 20
+    );
+    println!("{:<44} {:>12}", "path", "MiB/s");
+    println!("{:<44} {:>12.1}", "direct loopback (baseline)", direct_down);
+    println!(
+        "{:<44} {:>12.1}   {:.0} % of direct",
+        "iomesh lease forward",
+        forwarded_down,
+        forwarded_down / direct_down * 100.0
+    );
+    println!(
+        "{:<44} {:>12.1}   {:.0} % of direct; lease forward is {:.0} % of it",
+        "3 plain TCP relays, same 4 connections",
+        relayed_down,
+        relayed_down / direct_down * 100.0,
+        forwarded_down / relayed_down * 100.0
     );
 
     // 2. Latency of a small HTTP request.
@@ -259,6 +301,81 @@ fn echo_rate(addr: SocketAddr) -> anyhow::Result<f64> {
     anyhow::ensure!(
         received == ECHO_BYTES,
         "echoed {received} of {ECHO_BYTES} bytes"
+    );
+    Ok((ECHO_BYTES >> 20) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `hops` relays in a row in front of `target`, each a listener that
+/// carries every connection to the next with two threads copying through a
+/// 128 KiB buffer (what a relay cannot do with less). Returns the first
+/// relay's address. The threads end with the process.
+fn relay_chain(target: SocketAddr, hops: usize) -> anyhow::Result<SocketAddr> {
+    let mut next = target;
+    for _ in 0..hops {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        let entry = listener.local_addr()?;
+        let to = next;
+        std::thread::spawn(move || {
+            for accepted in listener.incoming() {
+                let Ok(inbound) = accepted else { return };
+                let Ok(outbound) = TcpStream::connect(to) else {
+                    return;
+                };
+                for (from, into) in [
+                    (inbound.try_clone(), outbound.try_clone()),
+                    (outbound.try_clone(), inbound.try_clone()),
+                ] {
+                    let (Ok(mut from), Ok(mut into)) = (from, into) else {
+                        return;
+                    };
+                    std::thread::spawn(move || {
+                        let mut buffer = vec![0u8; 128 << 10];
+                        while let Ok(n) = from.read(&mut buffer) {
+                            if n == 0 || into.write_all(&buffer[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = into.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        next = entry;
+    }
+    Ok(next)
+}
+
+/// MiB/s of the median of `ECHO_RUNS` downloads of `ECHO_BYTES` from `addr`.
+async fn median_download(addr: SocketAddr) -> anyhow::Result<f64> {
+    let mut rates = Vec::new();
+    for _ in 0..ECHO_RUNS {
+        rates.push(tokio::task::spawn_blocking(move || download_rate(addr)).await??);
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[rates.len() / 2])
+}
+
+/// One HTTP/1.1 GET of `ECHO_BYTES` from the test job's `/bytes`, read to
+/// the end; MiB/s of the body from the request to its last byte.
+fn download_rate(addr: SocketAddr) -> anyhow::Result<f64> {
+    let mut stream = TcpStream::connect(addr)?;
+    let started = Instant::now();
+    write!(
+        stream,
+        "GET /bytes?n={ECHO_BYTES} HTTP/1.1\r\nHost: job\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buffer = vec![0u8; 256 << 10];
+    let mut received = 0usize;
+    loop {
+        let n = stream.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        received += n;
+    }
+    anyhow::ensure!(
+        received > ECHO_BYTES,
+        "received {received} bytes for a body of {ECHO_BYTES}"
     );
     Ok((ECHO_BYTES >> 20) as f64 / started.elapsed().as_secs_f64())
 }
