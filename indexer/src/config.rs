@@ -31,15 +31,19 @@ pub struct Config {
     /// Yellowstone gRPC endpoint.
     #[arg(
         long,
-        env = "IOMESH_GRPC_ENDPOINT",
+        env = "IOMESH_INDEXER_GRPC_ENDPOINT",
         default_value = "http://127.0.0.1:10000"
     )]
     pub grpc_endpoint: String,
     /// x-token sent to the gRPC endpoint, if it requires one.
-    #[arg(long, env = "IOMESH_GRPC_X_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "IOMESH_INDEXER_GRPC_X_TOKEN", hide_env_values = true)]
     pub grpc_x_token: Option<String>,
     /// Solana JSON-RPC endpoint used to reconcile (getProgramAccounts).
-    #[arg(long, env = "IOMESH_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    #[arg(
+        long = "url",
+        env = "IOMESH_RPC_URL",
+        default_value = "http://127.0.0.1:8899"
+    )]
     pub rpc_url: String,
     /// The iomesh program to index.
     #[arg(long, env = "IOMESH_PROGRAM_ID", default_value_t = iomesh::ID)]
@@ -47,37 +51,49 @@ pub struct Config {
     /// Commitment of the stream and the reconciliation.
     #[arg(
         long,
-        env = "IOMESH_COMMITMENT",
+        env = "IOMESH_INDEXER_COMMITMENT",
         value_enum,
         default_value = "confirmed"
     )]
     pub commitment: Commitment,
     /// A batch commits as soon as the previous one has committed, or once it
     /// holds this many distinct accounts (then the stream waits for the writer).
-    #[arg(long, env = "IOMESH_BATCH_MAX_UPDATES", default_value_t = 8192)]
+    #[arg(long, env = "IOMESH_INDEXER_BATCH_MAX_UPDATES", default_value_t = 8192)]
     pub batch_max_updates: usize,
     /// Longest a batch waits for more updates once the writer is free, in
     /// milliseconds (0: commit at once; more: fewer, larger batches at low load).
-    #[arg(long, env = "IOMESH_BATCH_MAX_DELAY_MS", default_value_t = 1)]
+    #[arg(long, env = "IOMESH_INDEXER_BATCH_MAX_DELAY_MS", default_value_t = 1)]
     pub batch_max_delay_ms: u64,
     /// Connections a large batch is written over at once (1..=8); the cursor
     /// commits with the range that commits last.
-    #[arg(long, env = "IOMESH_WRITERS", default_value_t = 4)]
+    #[arg(long, env = "IOMESH_INDEXER_WRITERS", default_value_t = 4)]
     pub writers: usize,
     /// Updates buffered between the stream and the writer; when full, the stream waits.
-    #[arg(long, env = "IOMESH_CHANNEL_CAPACITY", default_value_t = 65_536)]
+    #[arg(
+        long,
+        env = "IOMESH_INDEXER_CHANNEL_CAPACITY",
+        default_value_t = 65_536
+    )]
     pub channel_capacity: usize,
     /// Reconnect when nothing (pings included) arrives for this many seconds.
-    #[arg(long, env = "IOMESH_WATCHDOG_SECS", default_value_t = 30)]
+    #[arg(long, env = "IOMESH_INDEXER_WATCHDOG_SECS", default_value_t = 30)]
     pub watchdog_secs: u64,
     /// Address of /metrics and /health.
-    #[arg(long, env = "IOMESH_HTTP_ADDR", default_value = "127.0.0.1:9464")]
+    #[arg(
+        long,
+        env = "IOMESH_INDEXER_HTTP_ADDR",
+        default_value = "127.0.0.1:9464"
+    )]
     pub http_addr: SocketAddr,
     /// /health reports unhealthy when the committed cursor is more slots behind than this.
-    #[arg(long, env = "IOMESH_HEALTH_MAX_SLOT_LAG", default_value_t = 150)]
+    #[arg(
+        long,
+        env = "IOMESH_INDEXER_HEALTH_MAX_SLOT_LAG",
+        default_value_t = 150
+    )]
     pub health_max_slot_lag: u64,
     /// Name of the resume cursor in Postgres (one per indexed program).
-    #[arg(long, env = "IOMESH_CURSOR_ID", default_value = "iomesh")]
+    #[arg(long, env = "IOMESH_INDEXER_CURSOR_ID", default_value = "iomesh")]
     pub cursor_id: String,
 }
 

@@ -90,7 +90,7 @@ pub struct RunArgs {
     /// Scheduler gRPC endpoint: https:// for TLS (see --scheduler-ca).
     #[arg(
         long,
-        env = "IOMESH_SCHEDULER_URL",
+        env = "IOMESH_AGENT_SCHEDULER_URL",
         default_value = "http://127.0.0.1:7443"
     )]
     pub scheduler: String,
@@ -108,7 +108,7 @@ pub struct RunArgs {
     pub rpc_url: String,
     /// The node's operator keypair (Solana keypair JSON file); it signs the
     /// scheduler's challenge and the activations, and pays their fees.
-    #[arg(long, env = "IOMESH_OPERATOR_KEYPAIR")]
+    #[arg(long, env = "IOMESH_AGENT_KEYPAIR")]
     pub keypair: PathBuf,
     /// Where job state, logs and working directories live.
     #[arg(

@@ -2,6 +2,7 @@
 
 use crate::output::OutputFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use iomesh_client::offline::{Hash, Presigned};
 use std::path::PathBuf;
 
 /// iomesh: rent and supply GPUs on the iomesh marketplace (Solana).
@@ -18,7 +19,7 @@ pub struct Cli {
 pub struct Global {
     /// RPC URL or moniker: localhost (l), devnet (d), testnet (t), mainnet-beta (m).
     /// Default: json_rpc_url of the Solana CLI config, else localhost.
-    #[arg(short = 'u', long = "url", global = true, env = "IOMESH_URL")]
+    #[arg(short = 'u', long = "url", global = true, env = "IOMESH_RPC_URL")]
     pub url: Option<String>,
     /// Signer keypair file. Default: keypair_path of the Solana CLI config,
     /// else ~/.config/solana/id.json.
@@ -306,13 +307,34 @@ pub struct NodeSpecArgs {
     pub max_lease: Option<String>,
 }
 
+/// Offline signing, as the Solana CLI spells it: every side runs the same
+/// command with the same --blockhash; a side holding only some keys signs
+/// with --sign-only, the side that sends passes the others' signatures.
+#[derive(Debug, Args)]
+pub struct OfflineArgs {
+    /// Sign with the keys held here, print the signatures, send nothing.
+    /// --keypair and --operator may then be pubkeys (absent signers).
+    #[arg(long)]
+    pub sign_only: bool,
+    /// The blockhash to sign with (every side must use the same one; it is
+    /// valid for about a minute). Default: the cluster's latest, printed
+    /// by --sign-only.
+    #[arg(long, value_name = "BLOCKHASH")]
+    pub blockhash: Option<Hash>,
+    /// A signature made elsewhere with --sign-only, as it printed it.
+    #[arg(long = "signer", value_name = "PUBKEY=SIGNATURE")]
+    pub signers: Vec<Presigned>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
     /// Lists a GPU node; your keypair is its owner (cold wallet, receives payouts).
     Register {
-        /// Operator (hot key on the GPU machine) keypair file; default: your keypair.
-        #[arg(long)]
-        operator: Option<PathBuf>,
+        /// Operator (hot key on the GPU machine) keypair file; default: your
+        /// keypair. Signing offline, its pubkey, with its signature given by
+        /// --signer (or left absent with --sign-only).
+        #[arg(long, value_name = "KEYPAIR_OR_PUBKEY")]
+        operator: Option<String>,
         /// GPU model, count and VRAM from `iomesh-agent gpus --json` saved in
         /// this file (`-`: stdin), instead of --gpu-model, --gpus and --vram-*.
         #[arg(
@@ -323,6 +345,8 @@ pub enum NodeCommand {
         agent_gpus: Option<PathBuf>,
         #[command(flatten)]
         spec: NodeSpecArgs,
+        #[command(flatten)]
+        offline: OfflineArgs,
     },
     /// Changes a node's listing (owner).
     Update {

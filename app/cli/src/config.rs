@@ -1,9 +1,14 @@
 //! Where the CLI connects and who signs, by Solana CLI conventions: flags
 //! first, then the Solana CLI config file, then the defaults.
 
+use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context, Result};
 use solana_keypair::{read_keypair_file, Keypair};
-use std::path::{Path, PathBuf};
+use solana_signer::Signer;
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+};
 
 pub const LOCALHOST_URL: &str = "http://127.0.0.1:8899";
 
@@ -136,6 +141,45 @@ impl KeypairSource {
 
     pub fn load(&self) -> Result<Keypair> {
         load_keypair(&self.path, self.origin)
+    }
+
+    /// The keypair, or (signing offline) a pubkey given in its place.
+    pub fn load_or_pubkey(&self) -> Result<SignerArg> {
+        SignerArg::load(&self.path, self.origin)
+    }
+}
+
+/// A signer named on the command line: a keypair file, or, signing offline,
+/// only its pubkey (its signature comes with --signer, or stays absent with
+/// --sign-only).
+pub enum SignerArg {
+    Keypair(Keypair),
+    Pubkey(Pubkey),
+}
+
+impl SignerArg {
+    /// The keypair file at `path`, else `path` read as a pubkey.
+    pub fn load(path: &Path, origin: &str) -> Result<Self> {
+        if !path.exists() {
+            if let Some(pubkey) = path.to_str().and_then(|t| Pubkey::from_str(t).ok()) {
+                return Ok(Self::Pubkey(pubkey));
+            }
+        }
+        load_keypair(path, origin).map(Self::Keypair)
+    }
+
+    pub fn pubkey(&self) -> Pubkey {
+        match self {
+            Self::Keypair(keypair) => keypair.pubkey(),
+            Self::Pubkey(pubkey) => *pubkey,
+        }
+    }
+
+    pub fn keypair(&self) -> Option<&Keypair> {
+        match self {
+            Self::Keypair(keypair) => Some(keypair),
+            Self::Pubkey(_) => None,
+        }
     }
 }
 

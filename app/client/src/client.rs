@@ -98,6 +98,10 @@ impl Client {
         &self.rpc
     }
 
+    pub fn compute_unit_price(&self) -> Option<u64> {
+        self.compute_unit_price
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -185,11 +189,21 @@ impl Client {
         let all = with_limit(compute_unit_limit(units));
         let tx =
             Transaction::new_signed_with_payer(&all, Some(&fee_payer.pubkey()), &keys, blockhash);
+        self.send_signed(&tx, &all).await
+    }
+
+    /// Sends a signed transaction of `instructions` with preflight and waits
+    /// for the client's commitment; a failure is decoded into its name.
+    pub async fn send_signed(
+        &self,
+        tx: &Transaction,
+        instructions: &[Instruction],
+    ) -> Result<Signature> {
         self.rpc
-            .send_and_confirm_transaction(&tx)
+            .send_and_confirm_transaction(tx)
             .await
             .map_err(|err| match err.get_transaction_error() {
-                Some(tx_err) => transaction_error(tx_err, &all),
+                Some(tx_err) => transaction_error(tx_err, instructions),
                 None => self.rpc_error(err),
             })
     }

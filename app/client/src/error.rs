@@ -10,6 +10,10 @@ pub enum Error {
     #[error("cannot reach the RPC endpoint {url}: {detail}")]
     Unreachable { url: String, detail: String },
 
+    /// Offline signing could not assemble a valid transaction.
+    #[error("{0}")]
+    Signing(String),
+
     #[error("RPC request to {url} failed: {detail}")]
     Rpc { url: String, detail: String },
 

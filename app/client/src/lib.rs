@@ -8,6 +8,7 @@ pub mod client;
 pub mod error;
 pub mod instructions;
 pub mod iosd;
+pub mod offline;
 pub mod pda;
 pub mod program_errors;
 pub mod query;

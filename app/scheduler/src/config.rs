@@ -10,7 +10,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Solana JSON-RPC endpoint, for report_failure.
-    #[arg(long, env = "IOMESH_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    #[arg(
+        long = "url",
+        env = "IOMESH_RPC_URL",
+        default_value = "http://127.0.0.1:8899"
+    )]
     pub rpc_url: String,
     /// Address agents dial (gRPC).
     #[arg(

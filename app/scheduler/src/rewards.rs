@@ -102,7 +102,11 @@ pub struct RewardArgs {
     /// Claims are accepted until now + this many seconds.
     #[arg(long, default_value_t = 30 * 86_400)]
     pub claim_window_secs: i64,
-    #[arg(long, env = "IOMESH_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    #[arg(
+        long = "url",
+        env = "IOMESH_RPC_URL",
+        default_value = "http://127.0.0.1:8899"
+    )]
     pub rpc_url: String,
     /// Compute the epoch even though the indexer recorded history it could
     /// not recover inside the window (leases of those slots may be missing).

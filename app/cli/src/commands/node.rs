@@ -1,17 +1,22 @@
 //! `iomesh node …`: a supplier's GPU machines.
 
-use super::sent;
+use super::{absent_signer, sent, signed_only};
 use crate::{
     agent_gpus::{self, GpuListing},
     args::{NodeCommand, NodeSpecArgs},
-    config::load_keypair,
+    config::SignerArg,
     context::{duration_secs, pubkey, Context},
     output::{Human, Output},
     views,
 };
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context as _, Result};
-use iomesh_client::{client::Signature, error::Shortfall, TokenMint};
+use iomesh_client::{
+    client::Signature,
+    error::Shortfall,
+    offline::{Offline, OfflineSigning},
+    TokenMint,
+};
 use iomesh_client::{
     instructions as ix,
     iomesh::{
@@ -23,6 +28,7 @@ use iomesh_client::{
     units,
 };
 use serde_json::{json, Value};
+use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::path::Path;
 
@@ -32,12 +38,21 @@ pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Output> {
             operator,
             agent_gpus,
             spec,
+            offline,
         } => {
             let gpus = agent_gpus.as_deref().map(gpus_from_agent).transpose()?;
-            let owner = ctx.signer()?;
+            let owner = ctx.keypair.load_or_pubkey()?;
             let operator = match operator {
-                Some(path) => load_keypair(&path, "--operator")?,
-                None => owner.insecure_clone(),
+                Some(text) => SignerArg::load(Path::new(&text), "--operator")?,
+                None => match &owner {
+                    SignerArg::Keypair(keypair) => SignerArg::Keypair(keypair.insecure_clone()),
+                    SignerArg::Pubkey(pubkey) => SignerArg::Pubkey(*pubkey),
+                },
+            };
+            let signing = OfflineSigning {
+                sign_only: offline.sign_only,
+                blockhash: offline.blockhash,
+                presigned: offline.signers,
             };
             let market = ctx.client.market().await?;
             let spec = new_spec(&spec, gpus.as_ref(), &market)?;
@@ -48,10 +63,29 @@ pub async fn run(ctx: &Context, command: NodeCommand) -> Result<Output> {
                 spec.gpu_count, spec.gpu_model, spec.vram_mib
             );
             let instruction = ix::register_node(&owner.pubkey(), &operator.pubkey(), spec);
-            let signature = ctx
-                .client
-                .send(&[instruction], &owner, &[&operator])
-                .await?;
+            let signature = if signing.is_offline() {
+                let keys: Vec<&Keypair> = [&owner, &operator]
+                    .into_iter()
+                    .filter_map(SignerArg::keypair)
+                    .collect();
+                let offline = ctx
+                    .client
+                    .send_offline(&[instruction], &owner.pubkey(), &keys, &signing)
+                    .await?;
+                match offline {
+                    Offline::Sent(signature) => signature,
+                    Offline::SignedOnly(signed) => return Ok(signed_only(&signed)),
+                }
+            } else {
+                let (owner_key, operator_key) = match (owner.keypair(), operator.keypair()) {
+                    (Some(owner), Some(operator)) => (owner, operator),
+                    (None, _) => bail!(absent_signer(&owner.pubkey(), "--keypair")),
+                    (_, None) => bail!(absent_signer(&operator.pubkey(), "--operator")),
+                };
+                ctx.client
+                    .send(&[instruction], owner_key, &[operator_key])
+                    .await?
+            };
             Ok(sent(
                 "node registered",
                 signature,

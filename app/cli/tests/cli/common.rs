@@ -115,11 +115,17 @@ impl Env {
 
     /// Runs `iomesh` like [`Env::iomesh`], with `stdin` piped to it.
     pub async fn iomesh_with_stdin(&self, wallet: &Wallet, args: &[&str], stdin: Vec<u8>) -> Run {
+        let keypair = wallet.path.display().to_string();
+        self.iomesh_as(&keypair, args, stdin).await
+    }
+
+    /// Runs `iomesh` with `--keypair` given as `keypair` (a file or a pubkey).
+    pub async fn iomesh_as(&self, keypair: &str, args: &[&str], stdin: Vec<u8>) -> Run {
         let mut full: Vec<String> = vec![
             "--url".into(),
             self.localnet.rpc_url(),
             "--keypair".into(),
-            wallet.path.display().to_string(),
+            keypair.into(),
             "--localnet-dir".into(),
             self.dir.path().display().to_string(),
             "--output".into(),
@@ -248,7 +254,7 @@ pub async fn run_binary_with_stdin(args: Vec<String>, stdin: Vec<u8>) -> Run {
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_iomesh"))
             .args(&args)
-            .env_remove("IOMESH_URL")
+            .env_remove("IOMESH_RPC_URL")
             .env_remove("IOMESH_LOCALNET_DIR")
             // No Solana CLI config of the machine leaks into the test.
             .env("HOME", std::env::temp_dir().join("iomesh-cli-test-home"))

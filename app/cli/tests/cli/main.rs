@@ -9,4 +9,5 @@ mod demo;
 mod flow;
 mod lifecycle;
 mod localnet_command;
+mod offline;
 mod wallet;

@@ -90,7 +90,7 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
         .arg("--publish")
         .arg("--keypair")
         .arg(&keypair)
-        .args(["--claim-window-secs", "3600", "--rpc-url"])
+        .args(["--claim-window-secs", "3600", "--url"])
         .arg(chain.localnet.rpc_url())
         .env("DATABASE_URL", &database_url)
         .output()
