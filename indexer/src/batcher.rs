@@ -13,7 +13,7 @@
 use crate::{
     metrics::Metrics,
     update::{AccountUpdate, Event},
-    writer::{Batch, LeaseEnding, WriteStats, Writer},
+    writer::{Batch, LeaseEnding, LoggedEvent, WriteStats, Writer},
 };
 use solana_pubkey::Pubkey;
 use std::{
@@ -60,6 +60,7 @@ pub struct Pending {
     /// in the batch, so the tombstone keeps what the account held.
     live_before_closure: HashMap<Pubkey, AccountUpdate>,
     endings: Vec<LeaseEnding>,
+    events: Vec<LoggedEvent>,
     cursor: Option<u64>,
     opened_at: Option<Instant>,
     superseded: usize,
@@ -97,6 +98,7 @@ impl Pending {
                 }
             }
             Event::Ending(ending) => self.endings.push(ending),
+            Event::Logged(event) => self.events.push(event),
             Event::SlotComplete(slot) => {
                 self.cursor = Some(self.cursor.map_or(slot, |c| c.max(slot)));
             }
@@ -109,7 +111,10 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.newest.is_empty() && self.endings.is_empty() && self.cursor.is_none()
+        self.newest.is_empty()
+            && self.endings.is_empty()
+            && self.events.is_empty()
+            && self.cursor.is_none()
     }
 
     pub fn deadline(&self, max_delay: Duration) -> Option<Instant> {
@@ -135,6 +140,7 @@ impl Pending {
                 updates,
                 cursor: pending.cursor,
                 endings: pending.endings,
+                events: pending.events,
                 live_before_closure,
             },
             pending.superseded,

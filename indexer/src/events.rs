@@ -1,8 +1,10 @@
 //! The program's events in a transaction's log messages: `Program data:`
-//! lines written while the iomesh program is the running invocation, decoded
-//! by their Anchor discriminator into the program crate's own event types.
-//! The lease events are enough to rebuild a lease from history alone.
+//! lines written while the iomesh program is the running invocation. The
+//! lease events are decoded by their Anchor discriminator into the program
+//! crate's own types (enough to rebuild a lease from history alone); every
+//! event is also decoded with the IDL for `program_events`.
 
+use crate::{event_schema::EventSchema, writer::LoggedEvent};
 use anchor_lang::{AnchorDeserialize, Discriminator};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use iomesh::events::{
@@ -61,16 +63,60 @@ pub fn end_reason(reason: LeaseEndReason) -> &'static str {
 /// target can log `Program data:` too) are skipped by following the
 /// `invoke [N]` / `success` / `failed` lines; events of other types are skipped.
 pub fn program_events(program_id: &Pubkey, logs: &[String]) -> Vec<ProgramEvent> {
+    program_payloads(program_id, logs)
+        .iter()
+        .filter_map(|payload| decode_event(payload))
+        .collect()
+}
+
+/// Every event `program_id` logged in one transaction, in order, decoded
+/// with the IDL; a payload the IDL does not describe is kept with why.
+pub fn logged_events(
+    program_id: &Pubkey,
+    logs: &[String],
+    slot: u64,
+    signature: &str,
+    block_time: Option<i64>,
+) -> Vec<LoggedEvent> {
+    let schema = EventSchema::iomesh();
+    program_payloads(program_id, logs)
+        .into_iter()
+        .enumerate()
+        .map(|(index, data)| {
+            let decoded = schema.decode(&data);
+            let (name, fields, decode_error) = match decoded {
+                Ok((name, fields)) => (Some(name.to_owned()), Some(fields), None),
+                Err(error) => (None, None, Some(error)),
+            };
+            LoggedEvent {
+                signature: signature.to_owned(),
+                index: index as u32,
+                slot,
+                name,
+                fields,
+                data,
+                decode_error,
+                block_time,
+            }
+        })
+        .collect()
+}
+
+/// The payloads of the `Program data:` lines `program_id` itself wrote, in
+/// order (a line that is not base64 is no payload).
+fn program_payloads(program_id: &Pubkey, logs: &[String]) -> Vec<Vec<u8>> {
     let program = program_id.to_string();
     let mut stack: Vec<&str> = Vec::new();
-    let mut events = Vec::new();
+    let mut payloads = Vec::new();
     for line in logs {
         let Some(rest) = line.strip_prefix("Program ") else {
             continue;
         };
         if let Some(data) = rest.strip_prefix("data: ") {
             if stack.last() == Some(&program.as_str()) {
-                events.extend(decode_event(data));
+                // Anchor writes one base64 field per event.
+                let field = data.split(' ').next().unwrap_or_default();
+                payloads.extend(STANDARD.decode(field).ok());
             }
         } else if let Some((id, tail)) = rest.split_once(' ') {
             if tail.starts_with("invoke [") {
@@ -80,14 +126,12 @@ pub fn program_events(program_id: &Pubkey, logs: &[String]) -> Vec<ProgramEvent>
             }
         }
     }
-    events
+    payloads
 }
 
-/// One `Program data:` payload (base64 fields; Anchor writes one), or None if
-/// it is not an event the indexer uses.
-fn decode_event(data: &str) -> Option<ProgramEvent> {
-    let bytes = STANDARD.decode(data.split(' ').next()?).ok()?;
-    let (discriminator, mut body) = bytes.split_at_checked(8)?;
+/// One event payload, or None if it is not an event the indexer uses.
+fn decode_event(payload: &[u8]) -> Option<ProgramEvent> {
+    let (discriminator, mut body) = payload.split_at_checked(8)?;
     macro_rules! event {
         ($($ty:ident),*) => {
             $(if discriminator == $ty::DISCRIMINATOR {

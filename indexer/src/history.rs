@@ -18,11 +18,11 @@
 
 use crate::{
     error::{Error, Result},
-    events::{program_events, ProgramEvent},
+    events::{logged_events, program_events, ProgramEvent},
     metrics::Metrics,
     source::{is_writable_static_key, CLOSURE_WRITE_VERSION},
     update::AccountUpdate,
-    writer::{LeaseEnding, Writer},
+    writer::{LeaseEnding, LoggedEvent, Writer},
 };
 use anchor_lang::{AccountDeserialize, AccountSerialize};
 use futures::StreamExt;
@@ -173,6 +173,7 @@ struct Chunk {
     rebuilt: HashSet<Pubkey>,
     closures: HashMap<Pubkey, u64>,
     endings: Vec<LeaseEnding>,
+    events: Vec<LoggedEvent>,
     transactions: usize,
     last_slot: Option<u64>,
 }
@@ -411,6 +412,13 @@ impl History {
         }
         let logs = meta.log_messages.as_deref().unwrap_or_default();
         let balances = tx.writable_balances();
+        chunk.events.extend(logged_events(
+            &self.program_id,
+            logs,
+            tx.slot,
+            signature,
+            tx.block_time,
+        ));
         for event in program_events(&self.program_id, logs) {
             let pubkey = event.lease();
             if let ProgramEvent::LeaseEnded(ended) = &event {
@@ -511,7 +519,7 @@ impl History {
             .filter(|p| chunk.rebuilt.contains(p))
             .count();
         writer
-            .write_history(&[&states, &closures], &chunk.endings, done)
+            .write_history(&[&states, &closures], &chunk.endings, &chunk.events, done)
             .await?;
         for pubkey in chunk.closures.keys() {
             leases.remove(pubkey);

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod decode;
 pub mod error;
+pub mod event_schema;
 pub mod events;
 pub mod history;
 pub mod http;

@@ -20,11 +20,11 @@
 
 use crate::{
     error::Result,
-    events::{program_events, ProgramEvent},
+    events::{logged_events, program_events, ProgramEvent},
     metrics::Metrics,
     reconcile::Reconciler,
     update::{AccountUpdate, Event, SNAPSHOT_WRITE_VERSION},
-    writer::{LeaseEnding, Writer},
+    writer::{LeaseEnding, LoggedEvent, Writer},
 };
 use futures::{SinkExt, StreamExt};
 use solana_pubkey::Pubkey;
@@ -366,8 +366,13 @@ pub async fn stream(
             Some(UpdateOneof::Transaction(tx)) => {
                 let slot = tx.slot;
                 let mut result = Ok(());
-                for ending in lease_endings(&config.program_id, &tx) {
-                    result = events.send(Event::Ending(ending)).await;
+                let (endings, logged) = logged_in(&config.program_id, &tx);
+                for event in endings
+                    .into_iter()
+                    .map(Event::Ending)
+                    .chain(logged.into_iter().map(Event::Logged))
+                {
+                    result = events.send(event).await;
                     if result.is_err() {
                         break;
                     }
@@ -509,16 +514,27 @@ fn account_update(
     })
 }
 
-/// The `LeaseEnded` events of a streamed transaction.
-fn lease_endings(program_id: &Pubkey, update: &SubscribeUpdateTransaction) -> Vec<LeaseEnding> {
+/// What a streamed transaction logged: its `LeaseEnded` events as lease
+/// endings, and every event of the program.
+fn logged_in(
+    program_id: &Pubkey,
+    update: &SubscribeUpdateTransaction,
+) -> (Vec<LeaseEnding>, Vec<LoggedEvent>) {
     let Some(info) = &update.transaction else {
-        return Vec::new();
+        return Default::default();
     };
     let Some(meta) = &info.meta else {
-        return Vec::new();
+        return Default::default();
     };
     let signature = bs58::encode(&info.signature).into_string();
-    program_events(program_id, &meta.log_messages)
+    let logged = logged_events(
+        program_id,
+        &meta.log_messages,
+        update.slot,
+        &signature,
+        None,
+    );
+    let endings = program_events(program_id, &meta.log_messages)
         .into_iter()
         .filter_map(|event| match event {
             ProgramEvent::LeaseEnded(ended) => Some(LeaseEnding::from_event(
@@ -529,7 +545,8 @@ fn lease_endings(program_id: &Pubkey, update: &SubscribeUpdateTransaction) -> Ve
             )),
             _ => None,
         })
-        .collect()
+        .collect();
+    (endings, logged)
 }
 
 /// Whether static key `index` of a message is writable, from its header:

@@ -51,6 +51,8 @@ pub enum Event {
     Account(AccountUpdate),
     /// A lease ended (its `LeaseEnded` event), committed with its slot's updates.
     Ending(crate::writer::LeaseEnding),
+    /// An event the program logged, committed with its slot's updates.
+    Logged(crate::writer::LoggedEvent),
     /// Every update of slots up to and including this one has been sent:
     /// the resume cursor may move here once they are committed.
     SlotComplete(u64),

@@ -29,6 +29,8 @@ pub struct Batch {
     pub cursor: Option<u64>,
     /// How leases ended in the batch's slots (from the program's events).
     pub endings: Vec<LeaseEnding>,
+    /// Every event the program logged in the batch's slots.
+    pub events: Vec<LoggedEvent>,
     /// The newest live write of each pubkey that `updates` closes, when the
     /// batch had both (an account created and closed within one batch, as
     /// when an outage is replayed): applied first, so the closure leaves a
@@ -70,6 +72,22 @@ impl LeaseEnding {
             block_time,
         }
     }
+}
+
+/// One event the program logged (`program_events`), decoded with the IDL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub signature: String,
+    /// Its place among the program's events in the transaction.
+    pub index: u32,
+    pub slot: u64,
+    /// The event type and its fields; None when the IDL does not describe
+    /// the payload (`decode_error` says why; `data` keeps it).
+    pub name: Option<String>,
+    pub fields: Option<serde_json::Value>,
+    pub data: Vec<u8>,
+    pub decode_error: Option<String>,
+    pub block_time: Option<i64>,
 }
 
 /// `lease_endings` column by column, for one UNNEST insert.
@@ -192,6 +210,7 @@ impl Writer {
             &batch.live_before_closure,
             &batch.updates,
             &batch.endings,
+            &batch.events,
             batch.cursor,
             highest,
             std::future::ready(Ok(WriteStats::default())),
@@ -220,6 +239,7 @@ impl Writer {
                     live_in(&batch.live_before_closure, r),
                     r,
                     &[],
+                    &[],
                     None,
                     None,
                     std::future::ready(Ok(WriteStats::default())),
@@ -240,6 +260,7 @@ impl Writer {
             live_in(&batch.live_before_closure, first),
             first,
             &batch.endings,
+            &batch.events,
             batch.cursor,
             highest_slot(batch),
             async {
@@ -252,7 +273,7 @@ impl Writer {
         result
     }
 
-    /// Writes `updates` and `endings` in one transaction; with `notify_slot`, also moves the
+    /// Writes `updates`, `endings` and `events` in one transaction; with `notify_slot`, also moves the
     /// cursor to `cursor` and sends the NOTIFY. `before_commit` is awaited
     /// just before the cursor moves; its failure rolls this transaction back.
     async fn write_part(
@@ -260,6 +281,7 @@ impl Writer {
         live_before_closure: &[AccountUpdate],
         updates: &[AccountUpdate],
         endings: &[LeaseEnding],
+        events: &[LoggedEvent],
         cursor: Option<u64>,
         notify_slot: Option<u64>,
         before_commit: impl std::future::Future<Output = Result<WriteStats>>,
@@ -270,6 +292,7 @@ impl Writer {
         let mut stats = self.apply(&mut tx, updates).await?;
         stats.highest_slot = notify_slot;
         self.insert_endings(&mut tx, endings).await?;
+        self.insert_events(&mut tx, events).await?;
 
         let others = before_commit.await?;
         stats.add(&others);
@@ -390,11 +413,12 @@ impl Writer {
 
     /// Commits one chunk of a backfill in one transaction: each step of
     /// updates in order (a pubkey may appear once per step), the lease
-    /// endings, the backfill's progress, and a NOTIFY.
+    /// endings, the events, the backfill's progress, and a NOTIFY.
     pub async fn write_history(
         &self,
         steps: &[&[AccountUpdate]],
         endings: &[LeaseEnding],
+        events: &[LoggedEvent],
         done_slot: u64,
     ) -> Result<WriteStats> {
         let mut tx = self.pool.begin().await?;
@@ -403,6 +427,7 @@ impl Writer {
             stats.add(&self.apply(&mut tx, updates).await?);
         }
         self.insert_endings(&mut tx, endings).await?;
+        self.insert_events(&mut tx, events).await?;
         let done = to_i64("backfill slot", done_slot, &self.program_id)?;
         sqlx::query(
             "UPDATE indexer_backfill SET done_slot = GREATEST(done_slot, $2), updated_at = now() \
@@ -462,6 +487,55 @@ impl Writer {
         .bind(columns.refunded)
         .bind(columns.billed_until)
         .bind(columns.block_time)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the program's events; an event already recorded (a replayed
+    /// slot, a backfill over streamed history) is kept.
+    pub async fn insert_events(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        events: &[LoggedEvent],
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut signature = Vec::with_capacity(events.len());
+        let mut index = Vec::with_capacity(events.len());
+        let mut slot = Vec::with_capacity(events.len());
+        let mut name = Vec::with_capacity(events.len());
+        let mut fields = Vec::with_capacity(events.len());
+        let mut data = Vec::with_capacity(events.len());
+        let mut decode_error = Vec::with_capacity(events.len());
+        let mut block_time = Vec::with_capacity(events.len());
+        for e in events {
+            signature.push(e.signature.clone());
+            index.push(e.index as i32);
+            slot.push(to_i64("slot", e.slot, &self.program_id)?);
+            name.push(e.name.clone());
+            fields.push(e.fields.as_ref().map(|f| f.to_string()));
+            data.push(e.data.clone());
+            decode_error.push(e.decode_error.clone());
+            block_time.push(e.block_time);
+        }
+        sqlx::query(
+            "INSERT INTO program_events (signature, event_index, slot, name, fields, data, \
+                                         decode_error, block_time) \
+             SELECT sig, i, s, n, f::jsonb, d, err, t FROM UNNEST($1::text[], $2::int4[], \
+                 $3::int8[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::int8[]) \
+                 AS x(sig, i, s, n, f, d, err, t) \
+             ON CONFLICT (signature, event_index) DO NOTHING",
+        )
+        .bind(signature)
+        .bind(index)
+        .bind(slot)
+        .bind(name)
+        .bind(fields)
+        .bind(data)
+        .bind(decode_error)
+        .bind(block_time)
         .execute(&mut **tx)
         .await?;
         Ok(())

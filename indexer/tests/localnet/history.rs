@@ -91,6 +91,64 @@ async fn assert_endings(pool: &PgPool, leases: &[(Pubkey, Lease)], final_row: bo
     }
 }
 
+/// Each lease's events are in `program_events`, decoded: its creation with
+/// the deposit it made, its activation if it had one, and its ending, which
+/// splits the deposit exactly. `backfilled`: the ending came from history,
+/// which tells the block's time. No event of the program failed to decode.
+pub async fn assert_lease_events(pool: &PgPool, leases: &[(Pubkey, Lease)], backfilled: bool) {
+    for (pubkey, lease) in leases {
+        let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT name, fields::text, block_time FROM program_events \
+             WHERE fields ->> 'lease' = $1 ORDER BY name",
+        )
+        .bind(pubkey.to_string())
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let rows: Vec<(String, serde_json::Value, Option<i64>)> = rows
+            .into_iter()
+            .map(|(name, fields, time)| (name, serde_json::from_str(&fields).unwrap(), time))
+            .collect();
+        let mut names: Vec<&str> = rows.iter().map(|(name, ..)| name.as_str()).collect();
+        // Cancelling an active lease first settles what it accrued.
+        names.dedup_by(|a, b| *a == "LeaseSettled" && a == b);
+        let expected: &[&str] = if lease.activated_at == 0 {
+            &["LeaseCreated", "LeaseEnded"]
+        } else {
+            &["LeaseActivated", "LeaseCreated", "LeaseEnded", "LeaseSettled"]
+        };
+        assert_eq!(names, expected, "events of lease {pubkey}");
+        let field = |name: &str, field: &str| {
+            let (_, fields, _) = rows.iter().find(|(n, ..)| n == name).unwrap();
+            fields[field].clone()
+        };
+        assert_eq!(field("LeaseCreated", "deposited"), lease.deposited);
+        assert_eq!(field("LeaseCreated", "renter"), lease.renter.to_string());
+        assert_eq!(field("LeaseCreated", "nonce"), lease.nonce);
+        assert_eq!(field("LeaseEnded", "reason"), "Cancelled");
+        let paid = field("LeaseEnded", "paid_out").as_u64().unwrap();
+        let refunded = field("LeaseEnded", "refunded").as_u64().unwrap();
+        assert_eq!(paid + refunded, lease.deposited, "{pubkey}");
+        if backfilled {
+            let (.., block_time) = rows.iter().find(|(n, ..)| n == "LeaseEnded").unwrap();
+            assert!(
+                block_time.is_some(),
+                "a backfilled ending knows its block time"
+            );
+        }
+    }
+    let undecoded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM program_events WHERE name IS NULL OR decode_error IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        undecoded, 0,
+        "every event of the program decodes with its IDL"
+    );
+}
+
 async fn confirmed_past(chain: &Chain, slot: u64) {
     while chain.localnet.slots().confirmed < slot {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -136,6 +194,7 @@ async fn leases_born_and_closed_while_down_stream_again_from_the_cursor(pool: Pg
     assert_closed_rows(&pool, &closed).await;
     // The endings came with the replayed transactions.
     assert_endings(&pool, &closed, false).await;
+    assert_lease_events(&pool, &closed, false).await;
     assert_eq!(
         restarted.metrics.gaps.get(),
         0,
@@ -179,6 +238,7 @@ async fn leases_born_and_closed_beyond_the_replay_window_are_backfilled(pool: Pg
     wait_until_postgres_matches_chain(&pool, &chain).await;
     assert_closed_rows(&pool, &closed).await;
     assert_endings(&pool, &closed, true).await;
+    assert_lease_events(&pool, &closed, true).await;
     let m = &restarted.metrics;
     assert!(m.gaps.get() >= 1, "the server could not replay the outage");
     assert!(m.backfills.get() >= 1, "so it was backfilled");

@@ -40,6 +40,52 @@ async fn program_transactions_stream_into_postgres_equal_to_the_chain(pool: PgPo
             .unwrap();
     assert_eq!(node_row, ("RTX 4090".into(), 2, "eu-west".into()));
 
+    // The program's events came with the transactions, decoded by the IDL.
+    let events = |key: Pubkey, field: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT name, fields::text FROM program_events WHERE fields ->> $2 = $1 \
+                 ORDER BY slot, name",
+            )
+            .bind(key.to_string())
+            .bind(field)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(name, fields)| (name, serde_json::from_str(&fields).unwrap()))
+            .collect::<Vec<(String, serde_json::Value)>>()
+        }
+    };
+    let registered = events(node.address, "node").await;
+    let (name, fields) = &registered[0];
+    assert_eq!(name, "NodeRegistered");
+    assert_eq!(fields["gpu_count"], 4);
+    assert_eq!(fields["operator"], node.operator.pubkey().to_string());
+    let names = |rows: &[(String, serde_json::Value)]| -> Vec<String> {
+        let mut names: Vec<String> = rows.iter().map(|(name, _)| name.clone()).collect();
+        names.sort();
+        names
+    };
+    let active_events = events(active, "lease").await;
+    assert_eq!(names(&active_events), ["LeaseActivated", "LeaseCreated"]);
+    let cancelled_events = events(cancelled, "lease").await;
+    assert_eq!(names(&cancelled_events), ["LeaseCreated", "LeaseEnded"]);
+    let field = |name: &str, field: &str| {
+        let (_, fields) = cancelled_events.iter().find(|(n, _)| n == name).unwrap();
+        fields[field].clone()
+    };
+    assert_eq!(field("LeaseCreated", "gpus"), 2);
+    assert_eq!(field("LeaseCreated", "renter"), renter.pubkey().to_string());
+    assert_eq!(field("LeaseEnded", "reason"), "Cancelled");
+    // Not activated: the whole deposit went back.
+    assert_eq!(field("LeaseEnded", "paid_out"), 0);
+    assert_eq!(
+        field("LeaseEnded", "refunded"),
+        field("LeaseCreated", "deposited")
+    );
+
     assert_eq!(indexer.metrics.stream_connected.get(), 1);
     assert_eq!(indexer.metrics.reconcile_runs.get(), 1);
     assert_eq!(indexer.metrics.gaps.get(), 0);
