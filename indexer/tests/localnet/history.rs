@@ -115,7 +115,12 @@ pub async fn assert_lease_events(pool: &PgPool, leases: &[(Pubkey, Lease)], back
         let expected: &[&str] = if lease.activated_at == 0 {
             &["LeaseCreated", "LeaseEnded"]
         } else {
-            &["LeaseActivated", "LeaseCreated", "LeaseEnded", "LeaseSettled"]
+            &[
+                "LeaseActivated",
+                "LeaseCreated",
+                "LeaseEnded",
+                "LeaseSettled",
+            ]
         };
         assert_eq!(names, expected, "events of lease {pubkey}");
         let field = |name: &str, field: &str| {
