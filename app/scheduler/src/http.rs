@@ -1,8 +1,12 @@
 //! The HTTP API: renters submit job specs; anyone can see leases with their
-//! dispatch state and why a node gets no work. Plus /metrics and /health.
+//! dispatch state and why a node gets no work (the views: `views`). Plus
+//! /metrics and /health.
 
-use crate::{db::epoch_ms, dispatch, Shared};
-use anchor_lang::AccountDeserialize;
+use crate::{
+    dispatch,
+    views::{LeaseRow, LeaseView, MarketRow, NodeRow, NodeView, LEASE_SELECT, NODE_SELECT},
+    Shared,
+};
 use axum::{
     body::Bytes,
     extract::{rejection::BytesRejection, DefaultBodyLimit, Path, Query, RawQuery, State},
@@ -11,13 +15,11 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use iomesh::state::{Market, Node};
 use iomesh_agent_proto::{job_spec_hash, spec_submission_message, JobSpec, MAX_JOB_SPEC_BYTES};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
-use sqlx::{postgres::PgRow, Row};
 use std::sync::Arc;
 
 /// Header carrying the renter's base58 signature over
@@ -75,10 +77,6 @@ fn parse_pubkey(what: &str, value: &str) -> Result<Pubkey, ApiError> {
     value
         .parse()
         .map_err(|_| bad_request(format!("{what} {value:?} is not a base58 pubkey")))
-}
-
-fn b58(bytes: &[u8]) -> String {
-    bs58::encode(bytes).into_string()
 }
 
 async fn submit_job_spec(
@@ -207,129 +205,6 @@ struct ListParams {
     limit: Option<String>,
 }
 
-const LEASE_SELECT: &str = concat!(
-    "SELECT l.pubkey, l.status, l.node, l.renter, l.gpus, l.duration_secs, l.created_at, l.activated_at, \
-       l.closed_slot, l.slot, j.sha256, ",
-    epoch_ms!("j.submitted_at"),
-    ", s.session_id IS NOT NULL, \
-       a.id, a.attempt, a.state, a.replica, ",
-    epoch_ms!("a.created_at"), ", ",
-    epoch_ms!("a.sent_at"), ", ",
-    epoch_ms!("a.acked_at"), ", ",
-    epoch_ms!("a.running_at"), ", ",
-    epoch_ms!("a.activated_at"), ", ",
-    epoch_ms!("a.ended_at"), ", ",
-    epoch_ms!("a.last_seen_at"), ", ",
-    "a.last_error, a.activate_signature, a.failed_at, a.failure_signature, \
-       j.ray_version, s.ray_version, s.ray_missing, l.in_cluster IS TRUE, \
-       (SELECT count(*) FROM leases m WHERE l.in_cluster AND m.renter = l.renter \
-          AND m.cluster_nonce = l.cluster_nonce AND m.in_cluster AND m.closed_slot IS NULL \
-          AND NOT EXISTS (SELECT 1 FROM job_specs mj JOIN agent_sessions ms ON ms.node = m.node \
-                WHERE mj.lease = m.pubkey AND mj.sha256 = m.job_spec_hash \
-                  AND (mj.ray_version IS NULL OR mj.ray_version = ms.ray_version))) \
-     FROM leases l \
-     LEFT JOIN job_specs j ON j.lease = l.pubkey \
-     LEFT JOIN agent_sessions s ON s.node = l.node \
-     LEFT JOIN LATERAL (SELECT * FROM assignments b WHERE b.lease = l.pubkey ORDER BY b.attempt DESC LIMIT 1) a ON true "
-);
-
-fn lease_json(row: &PgRow) -> Result<Value, sqlx::Error> {
-    let closed = row.try_get::<Option<i64>, _>(8)?.is_some();
-    let status: String = row.try_get(1)?;
-    let spec_hash: Option<Vec<u8>> = row.try_get(10)?;
-    let agent_connected: bool = row.try_get(12)?;
-    let assignment_id: Option<i64> = row.try_get(13)?;
-    let assignment_state: Option<String> = row.try_get(15)?;
-    let ended_at: Option<i64> = row.try_get(22)?;
-    let open = assignment_id.is_some() && ended_at.is_none();
-    let wanted_ray: Option<String> = row.try_get(28)?;
-    let node_ray: Option<String> = row.try_get(29)?;
-    let ray_mismatch = match (&wanted_ray, &node_ray) {
-        (Some(wanted), Some(offered)) if wanted != offered => Some(format!(
-            "the job needs Ray {wanted}; the node's agent offers Ray {offered}"
-        )),
-        (Some(wanted), None) => Some(format!(
-            "the job needs Ray {wanted}; the node has none ({})",
-            row.try_get::<Option<String>, _>(30)?
-                .unwrap_or_else(|| "its agent reports no Ray".into())
-        )),
-        _ => None,
-    };
-    let unplaced_members: i64 = row.try_get(32)?;
-    let cluster_waits = row.try_get::<bool, _>(31)? && unplaced_members > 0;
-    let cluster_reason = format!(
-        "{unplaced_members} lease(s) of its cluster not placed yet (job spec, agent or Ray missing): \
-         no member starts before every one is"
-    );
-    // Where the lease is in its journey, and why it waits if it does.
-    let (state, reason) = if closed {
-        ("closed", "the lease was closed on-chain")
-    } else if open {
-        (
-            assignment_state.as_deref().unwrap_or("assigned"),
-            "assigned to its node's agent",
-        )
-    } else if status == "active" {
-        ("active", "active on-chain without an open assignment")
-    } else if spec_hash.is_none() {
-        (
-            "awaiting_job_spec",
-            "the renter has not submitted the job spec",
-        )
-    } else if !agent_connected {
-        ("awaiting_agent", "the node's agent is not connected")
-    } else if let Some(mismatch) = &ray_mismatch {
-        ("no_matching_ray", mismatch.as_str())
-    } else if cluster_waits {
-        ("awaiting_cluster", cluster_reason.as_str())
-    } else {
-        ("queued", "waiting for the dispatcher")
-    };
-    let assignment = match assignment_id {
-        None => Value::Null,
-        Some(id) => json!({
-            "id": id,
-            "attempt": row.try_get::<i32, _>(14)?,
-            "state": assignment_state,
-            "replica": row.try_get::<Option<String>, _>(16)?,
-            "created_at_ms": row.try_get::<Option<i64>, _>(17)?,
-            "sent_at_ms": row.try_get::<Option<i64>, _>(18)?,
-            "acked_at_ms": row.try_get::<Option<i64>, _>(19)?,
-            "running_at_ms": row.try_get::<Option<i64>, _>(20)?,
-            "activated_at_ms": row.try_get::<Option<i64>, _>(21)?,
-            "ended_at_ms": ended_at,
-            "last_seen_at_ms": row.try_get::<Option<i64>, _>(23)?,
-            "last_error": row.try_get::<Option<String>, _>(24)?,
-            "activate_signature": row.try_get::<Option<String>, _>(25)?,
-            // Set once a replica reported the silent agent on-chain.
-            "failure_report": match row.try_get::<Option<i64>, _>(26)? {
-                None => Value::Null,
-                Some(failed_at) => json!({
-                    "failed_at": failed_at,
-                    "signature": row.try_get::<Option<String>, _>(27)?,
-                }),
-            },
-        }),
-    };
-    Ok(json!({
-        "lease": b58(row.try_get(0)?),
-        "status": if closed { "closed".to_string() } else { status },
-        "node": b58(row.try_get(2)?),
-        "renter": b58(row.try_get(3)?),
-        "gpus": row.try_get::<i32, _>(4)?,
-        "duration_secs": row.try_get::<i64, _>(5)?,
-        "created_at": row.try_get::<i64, _>(6)?,
-        "activated_at": row.try_get::<i64, _>(7)?,
-        "slot": row.try_get::<i64, _>(9)?,
-        "job_spec": {
-            "submitted": spec_hash.is_some(),
-            "sha256": spec_hash.map(hex::encode),
-            "submitted_at_ms": row.try_get::<Option<i64>, _>(11)?,
-        },
-        "dispatch": { "state": state, "reason": reason, "assignment": assignment },
-    }))
-}
-
 async fn list_leases(
     State(shared): State<Arc<Shared>>,
     Query(params): Query<ListParams>,
@@ -381,7 +256,7 @@ async fn list_leases(
                 ))
             })?,
     };
-    let rows = sqlx::query(&format!(
+    let rows: Vec<LeaseRow> = sqlx::query_as(&format!(
         "{LEASE_SELECT} WHERE ($1::bytea IS NULL OR l.node = $1) AND ($2::bytea IS NULL OR l.renter = $2) \
          AND ($3 OR l.closed_slot IS NULL) ORDER BY l.slot DESC, l.pubkey LIMIT $4"
     ))
@@ -391,14 +266,11 @@ async fn list_leases(
     .bind(limit)
     .fetch_all(&shared.pool)
     .await?;
-    let mut leases = rows.iter().map(lease_json).collect::<Result<Vec<_>, _>>()?;
-    let keys: Vec<Vec<u8>> = rows
-        .iter()
-        .map(|row| row.try_get::<Vec<u8>, _>(0))
-        .collect::<Result<_, _>>()?;
+    let keys: Vec<Vec<u8>> = rows.iter().map(|row| row.pubkey.clone()).collect();
     let current = crate::phases::current(&shared.pool, &keys).await?;
+    let mut leases: Vec<LeaseView> = rows.into_iter().map(LeaseRow::into_view).collect();
     for (view, key) in leases.iter_mut().zip(&keys) {
-        view["job"] = crate::phases::view(current.get(key), None, detailed);
+        view.job = crate::phases::view(current.get(key), None, detailed);
     }
     Ok(Json(json!({ "leases": leases })).into_response())
 }
@@ -420,7 +292,7 @@ async fn get_lease(
             return Ok(denied.into_response());
         }
     }
-    let row = sqlx::query(&format!("{LEASE_SELECT} WHERE l.pubkey = $1"))
+    let row: LeaseRow = sqlx::query_as(&format!("{LEASE_SELECT} WHERE l.pubkey = $1"))
         .bind(lease.as_ref())
         .fetch_optional(&shared.pool)
         .await?
@@ -430,9 +302,9 @@ async fn get_lease(
                 format!("lease {lease} is not known (not created on-chain, or not indexed yet)"),
             )
         })?;
-    let mut view = lease_json(&row)?;
+    let mut view = row.into_view();
     let history = crate::phases::of_lease(&shared.pool, lease.as_ref()).await?;
-    view["job"] = crate::phases::view(history.last(), Some(&history), detailed);
+    view.job = crate::phases::view(history.last(), Some(&history), detailed);
     Ok(Json(view).into_response())
 }
 
@@ -440,26 +312,15 @@ async fn get_lease(
 async fn get_node(
     State(shared): State<Arc<Shared>>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NodeView>, ApiError> {
     let key = parse_pubkey("node", &key)?;
-    let query = concat!(
-        "SELECT n.pubkey, n.status, n.closed_slot, n.gpu_count, n.gpus_in_use, n.operator, n.data, \
-           n.gpu_model, n.region, n.open_leases, s.replica, s.agent_version, ",
-        epoch_ms!("s.connected_at"),
-        ", ",
-        epoch_ms!("s.last_heartbeat_at"),
-        ", s.gpus::text, \
-           (SELECT count(*) FROM assignments a WHERE a.node = n.pubkey AND a.ended_at IS NULL), \
-           s.ray_version, s.ray_missing, s.advertised_address, s.job_ports_first, s.job_ports_last \
-         FROM nodes n LEFT JOIN agent_sessions s ON s.node = n.pubkey WHERE n.pubkey = $1"
-    );
-    let mut row = sqlx::query(query)
+    let mut row: Option<NodeRow> = sqlx::query_as(NODE_SELECT)
         .bind(key.as_ref())
         .fetch_optional(&shared.pool)
         .await?;
     if row.is_none() {
         // Perhaps the operator key was given.
-        row = sqlx::query(query)
+        row = sqlx::query_as(NODE_SELECT)
             .bind(iomesh_client::pda::node(&key).as_ref())
             .fetch_optional(&shared.pool)
             .await?;
@@ -470,94 +331,11 @@ async fn get_node(
             format!("no node {key} (nor a node operated by {key}) is indexed"),
         )
     })?;
-    let market: Option<(bool, Vec<u8>)> =
+    let market: Option<MarketRow> =
         sqlx::query_as("SELECT paused, data FROM markets WHERE closed_slot IS NULL LIMIT 1")
             .fetch_optional(&shared.pool)
             .await?;
-
-    let status: String = row.try_get(1)?;
-    let retired = row.try_get::<Option<i64>, _>(2)?.is_some();
-    let gpu_count: i32 = row.try_get(3)?;
-    let gpus_in_use: i32 = row.try_get(4)?;
-    let data: Vec<u8> = row.try_get(6)?;
-    let online = row.try_get::<Option<String>, _>(10)?.is_some();
-    let mut reasons: Vec<&str> = Vec::new();
-    if retired {
-        reasons.push("retired: the node account is closed on-chain");
-    }
-    if !online {
-        reasons.push("offline: no agent session");
-    }
-    if status == "paused" {
-        reasons.push("paused by its owner: new leases are refused");
-    }
-    if market.as_ref().is_some_and(|(paused, _)| *paused) {
-        reasons.push("the market is paused");
-    }
-    let node = (!data.is_empty())
-        .then(|| Node::try_deserialize(&mut data.as_slice()).ok())
-        .flatten();
-    let stake_per_gpu = market
-        .as_ref()
-        .and_then(|(_, data)| Market::try_deserialize(&mut data.as_slice()).ok())
-        .map(|m| m.stake_per_gpu);
-    let meets_stake = match (&node, stake_per_gpu) {
-        (Some(node), Some(per_gpu)) => node.meets_stake(per_gpu).ok(),
-        _ => None,
-    };
-    if meets_stake == Some(false) {
-        reasons.push("no stake: staked IO is below the market's stake per GPU");
-    }
-    if !retired && gpus_in_use >= gpu_count {
-        reasons.push("at capacity: every GPU is leased");
-    }
-    let gpus: Option<String> = row.try_get(14)?;
-    let ray_version: Option<String> = row.try_get(16)?;
-    // What the node runs besides processes: `ray` jobs only with a Ray, of the version they name.
-    let capabilities = if online {
-        json!({
-            "ray_version": ray_version,
-            "ray_jobs": match &ray_version {
-                Some(version) => format!("takes `ray` jobs that name Ray {version}"),
-                None => format!(
-                    "takes no `ray` jobs: {}",
-                    row.try_get::<Option<String>, _>(17)?
-                        .unwrap_or_else(|| "its agent reports no Ray".into())
-                ),
-            },
-            "advertised_address": row.try_get::<Option<String>, _>(18)?,
-            "job_ports": match (row.try_get::<Option<i32>, _>(19)?, row.try_get::<Option<i32>, _>(20)?) {
-                (Some(first), Some(last)) => json!([first, last]),
-                _ => Value::Null,
-            },
-        })
-    } else {
-        Value::Null
-    };
-    Ok(Json(json!({
-        "capabilities": capabilities,
-        "node": b58(row.try_get(0)?),
-        "operator": b58(row.try_get(5)?),
-        "status": if retired { "retired".to_string() } else { status },
-        "online": online,
-        "gets_work": reasons.is_empty(),
-        "no_work_reasons": reasons,
-        "gpu_model": row.try_get::<String, _>(7)?,
-        "region": row.try_get::<String, _>(8)?,
-        "gpu_count": gpu_count,
-        "gpus_in_use": gpus_in_use,
-        "open_leases": row.try_get::<i64, _>(9)?,
-        "staked": node.as_ref().map(|n| n.staked),
-        "meets_stake": meets_stake,
-        "session": if online { json!({
-            "replica": row.try_get::<Option<String>, _>(10)?,
-            "agent_version": row.try_get::<Option<String>, _>(11)?,
-            "connected_at_ms": row.try_get::<Option<i64>, _>(12)?,
-            "last_heartbeat_at_ms": row.try_get::<Option<i64>, _>(13)?,
-            "gpus": gpus.and_then(|g| serde_json::from_str::<Value>(&g).ok()),
-        }) } else { Value::Null },
-        "open_assignments": row.try_get::<i64, _>(15)?,
-    })))
+    Ok(Json(row.into_view(market.as_ref())))
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

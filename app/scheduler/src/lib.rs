@@ -25,6 +25,7 @@ pub mod route;
 pub mod sessions;
 pub mod tls;
 pub mod tunnel;
+pub mod views;
 pub mod watchdog;
 
 pub use config::Config;
