@@ -3,7 +3,10 @@
 
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context, Result};
-use solana_keypair::{read_keypair_file, Keypair};
+use solana_clap_utils::{
+    input_validators::normalize_to_url_if_moniker, keypair::keypair_from_path,
+};
+use solana_keypair::Keypair;
 use solana_signer::Signer;
 use std::{
     path::{Path, PathBuf},
@@ -13,24 +16,17 @@ use std::{
 pub const LOCALHOST_URL: &str = "http://127.0.0.1:8899";
 
 /// A `--url` value: a moniker (localhost/l, devnet/d, testnet/t,
-/// mainnet-beta/m) or an http(s) URL.
+/// mainnet-beta/m, resolved as the Solana CLI resolves them) or an http(s) URL.
 pub fn resolve_url(input: &str) -> Result<String> {
-    let url = match input.trim() {
-        "localhost" | "l" => LOCALHOST_URL,
-        "devnet" | "d" => "https://api.devnet.solana.com",
-        "testnet" | "t" => "https://api.testnet.solana.com",
-        "mainnet-beta" | "m" => "https://api.mainnet-beta.solana.com",
-        url if (url.starts_with("http://") || url.starts_with("https://"))
-            && url.len() > "https://".len() =>
-        {
-            url
-        }
-        other => bail!(
-            "invalid --url `{other}`: expected an http(s) URL or a moniker: \
-             localhost (l), devnet (d), testnet (t), mainnet-beta (m)"
-        ),
-    };
-    Ok(url.to_string())
+    let url = normalize_to_url_if_moniker(input.trim());
+    if (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len() {
+        return Ok(url);
+    }
+    bail!(
+        "invalid --url `{}`: expected an http(s) URL or a moniker: \
+         localhost (l), devnet (d), testnet (t), mainnet-beta (m)",
+        input.trim()
+    )
 }
 
 /// The fields of the Solana CLI's `config.yml` the CLI uses.
@@ -57,43 +53,26 @@ impl SolanaConfig {
                 None => return Ok(Self::default()),
             },
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Self::parse(&text)),
+        // The Solana CLI's own reader: a file it would refuse is refused here.
+        match solana_cli_config::Config::load(&path.to_string_lossy()) {
+            Ok(config) => Ok(Self::from_solana(config)),
             Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
                 Ok(Self::default())
             }
             Err(err) => Err(anyhow!(
-                "cannot read the config file {}: {err}",
+                "cannot read the Solana CLI config file {}: {err}",
                 path.display()
             )),
         }
     }
 
-    /// The Solana CLI writes a flat YAML map of scalars; that is all this reads.
-    pub fn parse(text: &str) -> Self {
-        let mut config = Self::default();
-        for line in text.lines() {
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            if line.starts_with([' ', '\t', '#', '-']) {
-                continue;
-            }
-            let value = value
-                .trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_string();
-            if value.is_empty() {
-                continue;
-            }
-            match key.trim() {
-                "json_rpc_url" => config.json_rpc_url = Some(value),
-                "keypair_path" => config.keypair_path = Some(value),
-                "commitment" => config.commitment = Some(value),
-                _ => {}
-            }
+    fn from_solana(config: solana_cli_config::Config) -> Self {
+        let set = |value: String| (!value.is_empty()).then_some(value);
+        Self {
+            json_rpc_url: set(config.json_rpc_url),
+            keypair_path: set(config.keypair_path),
+            commitment: set(config.commitment),
         }
-        config
     }
 }
 
@@ -183,9 +162,17 @@ impl SignerArg {
     }
 }
 
-/// Reads a keypair file, saying which file and why it could not be used.
+/// Loads the keypair a signer source names, through Solana's own signer
+/// plumbing (`solana-clap-utils`), as the Solana CLI reads `--keypair`: a
+/// keypair file; `stdin:` or `-` (the keypair's JSON on standard input); `prompt:`
+/// or `ASK` (a seed phrase and passphrase typed at the terminal, with
+/// `prompt:?key=0/0` for a derivation path). A hardware wallet
+/// (`usb://ledger`) signs without handing out its key, which these commands
+/// need: it is refused with the library's reason.
 pub fn load_keypair(path: &Path, origin: &str) -> Result<Keypair> {
-    if !path.exists() {
+    let source = path.to_string_lossy();
+    let named_source = source == "-" || source == "ASK" || source.contains(':');
+    if !named_source && !path.exists() {
         bail!(
             "keypair file {} ({origin}) does not exist: create one with `solana-keygen new -o {}` \
              or pass another with --keypair",
@@ -193,13 +180,20 @@ pub fn load_keypair(path: &Path, origin: &str) -> Result<Keypair> {
             path.display()
         );
     }
-    read_keypair_file(path)
+    // The library reads a few switches (seed phrase validation) from clap 2
+    // matches; the iomesh CLI has none of them.
+    let matches = clap2::App::new("iomesh").get_matches_from(["iomesh"]);
+    keypair_from_path(&matches, &source, "keypair", false)
         .map_err(|err| anyhow!("{err}"))
         .with_context(|| {
-            format!(
-                "keypair file {} ({origin}) is not a Solana keypair (a JSON array of 64 bytes)",
-                path.display()
-            )
+            if named_source {
+                format!("cannot load the signer {source} ({origin})")
+            } else {
+                format!(
+                    "keypair file {} ({origin}) is not a Solana keypair (a JSON array of 64 bytes)",
+                    path.display()
+                )
+            }
         })
 }
 
@@ -209,8 +203,9 @@ mod tests {
 
     #[test]
     fn url_monikers_resolve() {
-        assert_eq!(resolve_url("l").unwrap(), LOCALHOST_URL);
-        assert_eq!(resolve_url("localhost").unwrap(), LOCALHOST_URL);
+        // The Solana CLI's resolution (localhost by name).
+        assert_eq!(resolve_url("l").unwrap(), "http://localhost:8899");
+        assert_eq!(resolve_url("localhost").unwrap(), "http://localhost:8899");
         assert_eq!(resolve_url("d").unwrap(), "https://api.devnet.solana.com");
         assert_eq!(resolve_url("t").unwrap(), "https://api.testnet.solana.com");
         assert_eq!(
@@ -237,7 +232,10 @@ mod tests {
         let text = "---\njson_rpc_url: \"https://api.devnet.solana.com\"\nwebsocket_url: ''\n\
                     keypair_path: /home/me/.config/solana/id.json\naddress_labels:\n  \
                     '11111111111111111111111111111111': System Program\ncommitment: confirmed\n";
-        let config = SolanaConfig::parse(text);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, text).unwrap();
+        let config = SolanaConfig::load(Some(&path)).unwrap();
         assert_eq!(
             config,
             SolanaConfig {
@@ -245,6 +243,23 @@ mod tests {
                 keypair_path: Some("/home/me/.config/solana/id.json".into()),
                 commitment: Some("confirmed".into()),
             }
+        );
+    }
+
+    #[test]
+    fn a_config_file_the_solana_cli_would_refuse_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, "json_rpc_url: [not, a, string]\n").unwrap();
+        let err = SolanaConfig::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot read the Solana CLI config file"),
+            "{err}"
+        );
+        let missing = dir.path().join("absent.yml");
+        assert!(
+            SolanaConfig::load(Some(&missing)).is_err(),
+            "an explicit --config must exist"
         );
     }
 

@@ -240,7 +240,7 @@ async fn bad_input_is_refused_with_a_clear_error() {
     std::fs::write(
         &config,
         format!(
-            "---\njson_rpc_url: \"{}\"\nkeypair_path: {}\ncommitment: confirmed\n",
+            "---\njson_rpc_url: \"{}\"\nwebsocket_url: ''\nkeypair_path: {}\ncommitment: confirmed\n",
             env.localnet.rpc_url(),
             renter.path.display()
         ),
@@ -262,7 +262,7 @@ async fn bad_input_is_refused_with_a_clear_error() {
         "balance".into(),
     ])
     .await;
-    run.fails_with("cannot read the config file /nonexistent/config.yml");
+    run.fails_with("cannot read the Solana CLI config file /nonexistent/config.yml");
 
     // The URL: an unknown moniker, and an endpoint nobody listens on.
     let run = run_binary(vec![

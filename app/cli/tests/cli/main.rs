@@ -10,4 +10,5 @@ mod flow;
 mod lifecycle;
 mod localnet_command;
 mod offline;
+mod signers;
 mod wallet;
