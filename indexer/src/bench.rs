@@ -294,21 +294,9 @@ pub async fn serve(
 
 /// A fresh database with the migrations applied.
 async fn fresh_database(server_url: &str, name: &str) -> PgPool {
-    let admin = PgPool::connect(server_url)
+    iomesh_db::create_database(server_url, name, 12)
         .await
-        .expect("connect to Postgres");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&admin)
-        .await
-        .expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .expect("create");
-    let (base, _) = server_url.rsplit_once('/').expect("a database URL");
-    crate::db::connect(&format!("{base}/{name}"))
-        .await
-        .expect("migrate")
+        .expect("a fresh database on the benchmark's server")
 }
 
 /// Resets the peak resident set (Linux) so each run reports its own.

@@ -19,7 +19,7 @@ use sqlx::{
 use std::collections::HashMap;
 
 /// The channel every batch commit is announced on; the payload is the highest slot.
-pub const NOTIFY_CHANNEL: &str = "iomesh_indexer";
+pub const NOTIFY_CHANNEL: &str = iomesh_db::channels::INDEXER;
 
 /// Updates to commit together; at most one per pubkey (the newest).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! indexer's writer → the agent receives the assignment) and dispatch
 //! throughput, with real replicas, real gRPC agents and a throwaway database.
 
-use crate::{agent::now_ms, db, Config, Running};
+use crate::{agent::now_ms, Config, Running};
 use anchor_lang::AccountSerialize;
 use clap::Args;
 use iomesh::state::{encode_text, Lease, LeaseStatus, Market, Node, NodeStatus};
@@ -20,10 +20,9 @@ use iomesh_indexer::{
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgPool};
+use sqlx::PgPool;
 use std::{
     collections::HashMap,
-    str::FromStr,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex,
@@ -437,30 +436,6 @@ async fn throughput(args: &BenchArgs, pool: PgPool, replicas: usize) -> anyhow::
     setup.stop().await
 }
 
-/// A fresh database on the server of `url`, migrated; dropped by `drop_database`.
-pub async fn fresh_database(url: &str, name: &str) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)?;
-    let mut admin = options.connect().await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    admin.close().await?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(32)
-        .connect_with(options.database(name))
-        .await?;
-    db::migrate(&pool).await?;
-    Ok(pool)
-}
-
-pub async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
-    let mut admin = PgConnectOptions::from_str(url)?.connect().await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    Ok(())
-}
-
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runs: [(&str, Option<usize>); 3] = [("latency", None), ("one", Some(1)), ("two", Some(2))];
     for (label, replicas) in runs {
@@ -468,12 +443,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "iomesh_scheduler_bench_{}",
             hex::encode(rand::random::<[u8; 4]>())
         );
-        let pool = fresh_database(&args.database_url, &name).await?;
+        let pool = iomesh_db::create_database(&args.database_url, &name, 32).await?;
         let result = match replicas {
             None => latency(&args, pool).await,
             Some(r) => throughput(&args, pool, r).await,
         };
-        drop_database(&args.database_url, &name).await?;
+        iomesh_db::drop_database(&args.database_url, &name).await?;
         result.map_err(|e| e.context(format!("{label} run")))?;
     }
     Ok(())

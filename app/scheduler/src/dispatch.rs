@@ -28,9 +28,9 @@ use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tracing::{debug, warn};
 
 /// Channels whose NOTIFY wakes the dispatcher.
-pub const INDEXER_CHANNEL: &str = "iomesh_indexer";
+pub const INDEXER_CHANNEL: &str = iomesh_db::channels::INDEXER;
 /// Sent by a replica that accepted a job spec, so the replica holding the node wakes.
-pub const SCHEDULER_CHANNEL: &str = "iomesh_scheduler";
+pub const SCHEDULER_CHANNEL: &str = iomesh_db::channels::SCHEDULER;
 
 /// A lease the agent refused is not offered again for this long.
 const REFUSED_BACKOFF_SECS: i64 = 30;

@@ -9,7 +9,7 @@ use anchor_lang::prelude::Pubkey;
 use base64::Engine;
 use iomesh_scheduler::{Config, Running};
 use serde_json::json;
-use sqlx::{postgres::PgPoolOptions, Connection, Executor, PgConnection};
+use sqlx::postgres::PgPoolOptions;
 
 pub struct SchedulerHttpFuzz {
     replica: Running,
@@ -41,10 +41,10 @@ impl SchedulerHttpFuzz {
             std::process::id(),
             rand::random::<u32>()
         );
-        let mut admin = PgConnection::connect(database_url).await?;
-        admin
-            .execute(format!("CREATE DATABASE {database}").as_str())
-            .await?;
+        iomesh_db::create_database(database_url, &database, 1)
+            .await?
+            .close()
+            .await;
         match Self::start_replica(database_url, &database).await {
             Ok(replica) => Ok(Self {
                 base: format!("http://{}", replica.http_addr),
@@ -200,9 +200,5 @@ impl Fuzz for SchedulerHttpFuzz {
 }
 
 async fn drop_database(server_url: &str, database: &str) {
-    if let Ok(mut admin) = PgConnection::connect(server_url).await {
-        let _ = admin
-            .execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str())
-            .await;
-    }
+    let _ = iomesh_db::drop_database(server_url, database).await;
 }

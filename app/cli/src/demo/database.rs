@@ -3,7 +3,7 @@
 //! installed PostgreSQL binaries; dropped (or stopped) at the end.
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection, PgConnection};
+use sqlx::{postgres::PgConnectOptions, ConnectOptions, Connection};
 use std::{
     net::{Ipv4Addr, TcpListener},
     path::{Path, PathBuf},
@@ -95,18 +95,9 @@ impl DemoDatabase {
         if let Some(server) = self.private {
             return server.stop();
         }
-        let mut admin = PgConnection::connect(&self.admin_url)
+        iomesh_db::drop_database(&self.admin_url, &self.name)
             .await
-            .context("reconnecting to Postgres to drop the demo database")?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .with_context(|| format!("dropping the demo database {}", self.name))?;
-        admin.close().await.ok();
-        Ok(())
+            .with_context(|| format!("dropping the demo database {}", self.name))
     }
 }
 
@@ -331,6 +322,7 @@ fn output(command: &mut Command) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::PgConnection;
 
     /// Without DATABASE_URL the demo starts its own server from the installed
     /// binaries, creates its database there, and stops the server at the end.

@@ -75,10 +75,10 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(database_url: &str) -> anyhow::Result<()> {
     let name = format!("iomesh_bench_access_{}", std::process::id());
-    let pool = iomesh_scheduler::bench::fresh_database(database_url, &name).await?;
+    let pool = iomesh_db::create_database(database_url, &name, 32).await?;
     let result = measure(&pool).await;
     pool.close().await;
-    iomesh_scheduler::bench::drop_database(database_url, &name).await?;
+    iomesh_db::drop_database(database_url, &name).await?;
     result
 }
 
