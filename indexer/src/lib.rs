@@ -7,7 +7,6 @@
 //! joins a bounded channel of updates to the writer.
 
 pub mod batcher;
-pub mod bench;
 pub mod config;
 pub mod db;
 pub mod decode;

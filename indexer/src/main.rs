@@ -28,18 +28,6 @@ struct Cli {
 enum Command {
     /// Index (the default).
     Run,
-    /// Throughput and latency against a naive baseline and a COPY ceiling.
-    ///
-    /// Streams one workload of real encoded lease updates over real gRPC into
-    /// Postgres three ways, back to back on this machine: the indexer's own
-    /// pipeline (source, channel, batcher, sharded writer), a naive baseline
-    /// (one upsert statement per update) and the ceiling (one binary COPY of
-    /// the same rows into an unlogged table without indexes); then the
-    /// indexer again at a fixed rate (--latency-rate) for the commit latency.
-    /// Prints updates/s, p50/p99 latency from an update leaving the server to
-    /// its commit, and peak memory, side by side, with the targets. Measure an
-    /// optimised build: `cargo run --profile bench-fast -p iomesh-indexer -- bench`.
-    Bench(iomesh_indexer::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -53,7 +41,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(cli.config).await,
-        Command::Bench(args) => iomesh_indexer::bench::run(args).await,
     }
 }
 

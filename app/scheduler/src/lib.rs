@@ -7,7 +7,6 @@
 
 pub mod access;
 pub mod agent;
-pub mod bench;
 pub mod config;
 pub mod db;
 pub mod dispatch;

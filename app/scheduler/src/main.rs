@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use iomesh_scheduler::{bench, db, rewards, Config};
+use iomesh_scheduler::{db, rewards, Config};
 use tracing_subscriber::EnvFilter;
 
 /// iomesh scheduler: dispatches paid leases to the agents on GPU nodes.
@@ -15,8 +15,6 @@ struct Cli {
 enum Command {
     /// Run a scheduler replica.
     Run(Config),
-    /// Measure dispatch latency and throughput against Postgres with simulated agents.
-    Bench(bench::BenchArgs),
     /// Compute an epoch's rewards from Postgres, write the epoch file, optionally publish it.
     Rewards(rewards::RewardArgs),
 }
@@ -31,7 +29,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(config) => run(config).await,
-        Command::Bench(args) => bench::run(args).await,
         Command::Rewards(args) => rewards::run(args).await,
     }
 }

@@ -1,7 +1,7 @@
 use crate::common::*;
+use crate::geyser::{serve, slot_update};
 use iomesh_indexer::{
     batcher::{self, BatchConfig},
-    bench::{serve, slot_update},
     metrics::Metrics,
     reconcile::Reconciler,
     source::{self, Ended, SourceConfig},

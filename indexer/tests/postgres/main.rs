@@ -4,6 +4,9 @@
 
 mod batcher;
 mod common;
+// The canned Geyser server the indexer's benchmark streams from.
+#[path = "../../benches/pipeline/geyser.rs"]
+mod geyser;
 mod grpc;
 mod http;
 mod migrations;

@@ -1,10 +1,13 @@
-//! `iomesh-indexer bench`: one workload of real encoded lease accounts (many
+//! The indexer's benchmark (`scripts/bench-indexer`): one workload of real encoded lease accounts (many
 //! pubkeys, hot ones updated often) served over real gRPC by a local Geyser
 //! server, written to Postgres three ways: the indexer's pipeline; a naive
 //! baseline that upserts each update in its own statement; and the ceiling, a
 //! binary COPY of the same decoded rows into a plain table. Not a timed test: it prints figures.
 
-use crate::{
+use anchor_lang::AccountSerialize;
+use futures::StreamExt;
+use iomesh::state::{Lease, LeaseStatus};
+use iomesh_indexer::{
     batcher::{self, BatchConfig},
     decode::{self, Kind},
     metrics::Metrics,
@@ -13,35 +16,22 @@ use crate::{
     tables::{self, Rows},
     writer::Writer,
 };
-use anchor_lang::AccountSerialize;
-use futures::StreamExt;
-use iomesh::state::{Lease, LeaseStatus};
 use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use sqlx::PgPool;
 use std::{
-    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+mod geyser;
+
+use geyser::{serve, slot_update};
 use yellowstone_grpc_client::GeyserGrpcClient;
-use yellowstone_grpc_proto::{
-    geyser::geyser_server::{Geyser, GeyserServer},
-    prelude::{
-        subscribe_update::UpdateOneof, CommitmentLevel, GetBlockHeightRequest,
-        GetBlockHeightResponse, GetLatestBlockhashRequest, GetLatestBlockhashResponse,
-        GetSlotRequest, GetSlotResponse, GetVersionRequest, GetVersionResponse,
-        IsBlockhashValidRequest, IsBlockhashValidResponse, PingRequest, PongResponse, SlotStatus,
-        SubscribeDeshredRequest, SubscribeGossipRequest, SubscribeReplayInfoRequest,
-        SubscribeReplayInfoResponse, SubscribeRequest, SubscribeUpdate, SubscribeUpdateAccount,
-        SubscribeUpdateAccountInfo, SubscribeUpdateDeshred, SubscribeUpdateGossip,
-        SubscribeUpdateSlot,
-    },
-    prost_types::Timestamp,
-    tonic::{self, transport::Server, Request, Response, Status, Streaming},
+use yellowstone_grpc_proto::prelude::{
+    subscribe_update::UpdateOneof, CommitmentLevel, SubscribeRequest, SubscribeUpdate,
+    SubscribeUpdateAccount, SubscribeUpdateAccountInfo,
 };
 
 /// Streams one workload of real encoded lease updates over real gRPC into
@@ -49,7 +39,8 @@ use yellowstone_grpc_proto::{
 /// baseline, a binary COPY ceiling), then once more at a fixed rate for the
 /// commit latency, and prints the figures side by side. Each run gets a fresh
 /// database on the server of --database-url.
-#[derive(clap::Args, Clone, Debug)]
+#[derive(clap::Parser, Clone, Debug)]
+#[command(name = "pipeline")]
 pub struct BenchArgs {
     /// Postgres server; each run gets a fresh database on it (iomesh_bench_*).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -156,140 +147,6 @@ fn workload(args: &BenchArgs, count: usize) -> Vec<SubscribeUpdate> {
         }
     }
     out
-}
-
-/// A confirmed status for `slot` (parent `slot - 1`).
-pub fn slot_update(slot: u64) -> SubscribeUpdate {
-    SubscribeUpdate {
-        filters: vec!["slots".into()],
-        created_at: None,
-        update_oneof: Some(UpdateOneof::Slot(SubscribeUpdateSlot {
-            slot,
-            parent: Some(slot - 1),
-            status: SlotStatus::SlotConfirmed as i32,
-            dead_error: None,
-            bank_id: None,
-        })),
-    }
-}
-
-/// A Geyser server that streams a prepared workload once per subscription,
-/// stamping `created_at` as each update leaves, then closes the stream.
-struct BenchGeyser {
-    updates: Arc<Vec<SubscribeUpdate>>,
-    rate: Option<u64>,
-}
-
-#[tonic::async_trait]
-impl Geyser for BenchGeyser {
-    type SubscribeStream = ReceiverStream<Result<SubscribeUpdate, Status>>;
-    async fn subscribe(
-        &self,
-        _request: Request<Streaming<SubscribeRequest>>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let (tx, rx) = mpsc::channel(1_024);
-        let updates = self.updates.clone();
-        let rate = self.rate;
-        tokio::spawn(async move {
-            let started = Instant::now();
-            for (i, update) in updates.iter().enumerate() {
-                if let Some(rate) = rate {
-                    let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                let mut update = update.clone();
-                update.created_at = Some(Timestamp::from(SystemTime::now()));
-                if tx.send(Ok(update)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-    type SubscribeDeshredStream = ReceiverStream<Result<SubscribeUpdateDeshred, Status>>;
-    async fn subscribe_deshred(
-        &self,
-        _: Request<Streaming<SubscribeDeshredRequest>>,
-    ) -> Result<Response<Self::SubscribeDeshredStream>, Status> {
-        Err(Status::unimplemented("bench server"))
-    }
-    type SubscribeGossipStream = ReceiverStream<Result<SubscribeUpdateGossip, Status>>;
-    async fn subscribe_gossip(
-        &self,
-        _: Request<SubscribeGossipRequest>,
-    ) -> Result<Response<Self::SubscribeGossipStream>, Status> {
-        Err(Status::unimplemented("bench server"))
-    }
-    async fn subscribe_replay_info(
-        &self,
-        _: Request<SubscribeReplayInfoRequest>,
-    ) -> Result<Response<SubscribeReplayInfoResponse>, Status> {
-        Err(Status::unimplemented("bench server"))
-    }
-    async fn ping(&self, r: Request<PingRequest>) -> Result<Response<PongResponse>, Status> {
-        Ok(Response::new(PongResponse {
-            count: r.into_inner().count,
-        }))
-    }
-    async fn get_latest_blockhash(
-        &self,
-        _: Request<GetLatestBlockhashRequest>,
-    ) -> Result<Response<GetLatestBlockhashResponse>, Status> {
-        Err(Status::unimplemented("bench server"))
-    }
-    async fn get_block_height(
-        &self,
-        _: Request<GetBlockHeightRequest>,
-    ) -> Result<Response<GetBlockHeightResponse>, Status> {
-        Err(Status::unimplemented("bench server"))
-    }
-    async fn get_slot(
-        &self,
-        _: Request<GetSlotRequest>,
-    ) -> Result<Response<GetSlotResponse>, Status> {
-        Err(Status::unimplemented("bench server"))
-    }
-    async fn is_blockhash_valid(
-        &self,
-        _: Request<IsBlockhashValidRequest>,
-    ) -> Result<Response<IsBlockhashValidResponse>, Status> {
-        Err(Status::unimplemented("bench server"))
-    }
-    async fn get_version(
-        &self,
-        _: Request<GetVersionRequest>,
-    ) -> Result<Response<GetVersionResponse>, Status> {
-        Ok(Response::new(GetVersionResponse {
-            version: "iomesh-indexer bench".into(),
-        }))
-    }
-}
-
-/// Serves `updates` over real gRPC (Yellowstone's Geyser service) on a local
-/// port, once per subscription, optionally paced at `rate` per second; the
-/// stream ends after the last update. Stopped by the returned token.
-pub async fn serve(
-    updates: Arc<Vec<SubscribeUpdate>>,
-    rate: Option<u64>,
-) -> (SocketAddr, CancellationToken) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let stop = CancellationToken::new();
-    let service =
-        GeyserServer::new(BenchGeyser { updates, rate }).max_encoding_message_size(usize::MAX);
-    let token = stop.clone();
-    tokio::spawn(async move {
-        let _ = Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                token.cancelled_owned(),
-            )
-            .await;
-    });
-    (addr, stop)
 }
 
 /// A fresh database with the migrations applied.
@@ -471,14 +328,14 @@ async fn run_naive(pool: PgPool, updates: Arc<Vec<SubscribeUpdate>>) -> Figures 
             continue;
         };
         let info = account.account.expect("account");
-        let crate::decode::Decoded::Lease(lease) =
-            crate::decode::decode(&iomesh::ID, &iomesh::ID, &info.data)
+        let iomesh_indexer::decode::Decoded::Lease(lease) =
+            iomesh_indexer::decode::decode(&iomesh::ID, &iomesh::ID, &info.data)
         else {
             continue;
         };
         let mut rows = Rows::new(&tables::LEASES, 1);
         let mut row = rows.row(&info.pubkey);
-        tables::push_decoded(&mut row, &crate::decode::Decoded::Lease(lease));
+        tables::push_decoded(&mut row, &iomesh_indexer::decode::Decoded::Lease(lease));
         row.finish(
             &info.data,
             info.lamports as i64,
@@ -683,4 +540,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         verdict(p99 < 100.0),
     );
     Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo test --all-targets` runs bench targets without `--bench`.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("pipeline: a benchmark; run it with scripts/bench-indexer");
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = <BenchArgs as clap::Parser>::parse_from(args.into_iter().filter(|a| a != "--bench"));
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
 }

@@ -1,10 +1,9 @@
-//! `iomesh-scheduler bench`: dispatch latency (lease row committed by the
+//! The dispatch benchmark (`scripts/bench-scheduler`): dispatch latency (lease row committed by the
 //! indexer's writer → the agent receives the assignment) and dispatch
 //! throughput, with real replicas, real gRPC agents and a throwaway database.
 
-use crate::{agent::now_ms, Config, Running};
 use anchor_lang::AccountSerialize;
-use clap::Args;
+use clap::Parser;
 use iomesh::state::{encode_text, Lease, LeaseStatus, Market, Node, NodeStatus};
 use iomesh_agent_proto::{
     auth_message, job_spec_hash,
@@ -17,6 +16,7 @@ use iomesh_indexer::{
     update::AccountUpdate,
     writer::{Batch, Writer},
 };
+use iomesh_scheduler::{agent::now_ms, Config, Running};
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
@@ -32,7 +32,9 @@ use std::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-#[derive(Args, Debug)]
+/// Dispatch latency and throughput against Postgres with simulated agents.
+#[derive(Parser, Debug)]
+#[command(name = "dispatch")]
 pub struct BenchArgs {
     /// Postgres server; the benchmark creates (and drops) its own database there.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -269,7 +271,7 @@ async fn setup(pool: PgPool, replicas: usize, agents: usize) -> anyhow::Result<S
         let mut config = Config::new("bench");
         config.replica_id = Some(format!("bench-{r}"));
         config.dispatch_batch = 1_000;
-        running.push(crate::start(config, pool.clone()).await?);
+        running.push(iomesh_scheduler::start(config, pool.clone()).await?);
     }
     let received: Received = Arc::default();
     for (i, operator) in operators.into_iter().enumerate() {
@@ -342,7 +344,7 @@ impl Setup {
             .await?;
         }
         sqlx::query("SELECT pg_notify($1, 'bench')")
-            .bind(crate::dispatch::SCHEDULER_CHANNEL)
+            .bind(iomesh_scheduler::dispatch::SCHEDULER_CHANNEL)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -452,4 +454,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         result.map_err(|e| e.context(format!("{label} run")))?;
     }
     Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo test --all-targets` runs bench targets without `--bench`.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("dispatch: a benchmark; run it with scripts/bench-scheduler");
+        return Ok(());
+    }
+    let args = BenchArgs::parse_from(args.into_iter().filter(|a| a != "--bench"));
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
 }
