@@ -2,7 +2,7 @@
 
 #[test]
 fn help_hides_the_database_url_from_the_environment() {
-    for subcommand in ["run", "rewards", "bench"] {
+    for subcommand in ["run", "rewards"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_iomesh-scheduler"))
             .args([subcommand, "--help"])
             .env(
