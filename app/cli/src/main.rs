@@ -5,27 +5,19 @@ mod args;
 mod commands;
 mod config;
 mod context;
-mod demo;
-mod output;
-mod renter_api;
-#[cfg(unix)]
-mod stdio;
 mod views;
+
+#[cfg(unix)]
+use iomesh_cli::stdio;
+use iomesh_cli::{output, renter_api};
 
 use args::{Cli, Command};
 use clap::Parser;
 use context::Context;
 use std::process::ExitCode;
 
-/// Bank internals log every slot at info; keep them quiet unless RUST_LOG asks.
-const LOCALNET_LOG_FILTER: &str = "warn,iomesh_localnet=info,solana=warn,agave=warn,tarpc=error";
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The job shim runs alone: no runtime, no threads but its own.
-    if let Command::JobShim(args) = cli.command {
-        return iomesh_agent::shim::main(args);
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -70,19 +62,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::wallet::faucet(&ctx, symbol, amount, to).await?
         }
         Command::Keygen { outfile, force } => commands::wallet::keygen(&outfile, force)?,
-        Command::Demo(args) => return demo::run(&ctx, args).await,
-        Command::DemoJobWeb { port } => return demo::web::serve(port).await,
-        Command::JobShim(_) => unreachable!("main runs the job shim before the runtime"),
-        Command::Localnet(args) => {
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| LOCALNET_LOG_FILTER.into()),
-                )
-                .init();
-            return commands::localnet::run(&ctx, args).await;
-        }
     };
     output.print(ctx.output);
     Ok(())

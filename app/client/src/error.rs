@@ -38,7 +38,7 @@ pub enum Error {
     #[error("unknown lease {0}: no lease account at this address (it may have been closed)")]
     UnknownLease(Pubkey),
 
-    #[error("no market at {0}: initialise it with `iomesh market init` (or `iomesh localnet --bootstrap`)")]
+    #[error("no market at {0}: initialise it with `iomesh market init` (or `iomesh-localnet --bootstrap`)")]
     NoMarket(Pubkey),
 
     #[error("unknown cluster {0}: no cluster account at this address (it may have been unwound or closed)")]
@@ -47,7 +47,7 @@ pub enum Error {
     #[error("reward epoch {0} is not published on-chain (no account at {1})")]
     UnknownEpoch(u64, Pubkey),
 
-    #[error("the market has no IO staking and rewards yet: its authority runs init_io_vaults (`iomesh localnet --bootstrap` does)")]
+    #[error("the market has no IO staking and rewards yet: its authority runs init_io_vaults (`iomesh-localnet --bootstrap` does)")]
     IoNotConfigured,
 
     #[error("IOSD minting is not configured on this market: its authority runs init_iosd")]

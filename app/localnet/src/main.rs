@@ -1,4 +1,9 @@
-//! `iomesh-localnet`: runs the localnet until Ctrl-C or SIGTERM.
+//! `iomesh-localnet`: runs the localnet until Ctrl-C or SIGTERM; with
+//! `--bootstrap`, first creates the market and its mints and prints
+//! bootstrap.json (as `solana-test-validator` stands apart from `solana`,
+//! the wallet CLI does not run a localnet).
+
+mod bootstrap;
 
 use anyhow::Context;
 use clap::Parser;
@@ -65,6 +70,8 @@ struct Args {
         default_value_t = 100_000
     )]
     grpc_subscriber_queue: usize,
+    #[command(flatten)]
+    bootstrap: bootstrap::BootstrapArgs,
 }
 
 /// Bank internals log every slot at info (metrics datapoints); keep them quiet
@@ -73,13 +80,17 @@ const DEFAULT_LOG_FILTER: &str = "info,solana=warn,agave=warn,tarpc=error";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // With --bootstrap, stdout carries bootstrap.json alone.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
         .init();
-    let args = Args::parse();
+    // Checked before anything starts.
+    let authority = args.bootstrap.authority()?;
     let rpc_addr = SocketAddr::new(args.rpc_host, args.rpc_port);
     let pubsub_addr = match (args.pubsub_host, args.pubsub_port) {
         (None, None) => None,
@@ -111,10 +122,23 @@ async fn main() -> anyhow::Result<()> {
     let localnet = Localnet::start(config)
         .await
         .context("starting the localnet")?;
-    println!("JSON-RPC URL: {}", localnet.rpc_url());
-    println!("PubSub URL: {}", localnet.pubsub_url());
-    println!("gRPC URL: {}", localnet.grpc_url());
-    println!("faucet: {}", localnet.faucet());
+    let urls = format!(
+        "JSON-RPC URL: {}\nPubSub URL: {}\ngRPC URL: {}\nfaucet: {}",
+        localnet.rpc_url(),
+        localnet.pubsub_url(),
+        localnet.grpc_url(),
+        localnet.faucet()
+    );
+    match authority {
+        None => println!("{urls}"),
+        Some(authority) => {
+            eprintln!("{urls}");
+            if let Err(err) = args.bootstrap.run(&localnet, &authority).await {
+                localnet.shutdown().await;
+                return Err(err);
+            }
+        }
+    }
     shutdown_signal()
         .await
         .context("waiting for a shutdown signal")?;

@@ -5,7 +5,6 @@ pub mod credit;
 pub mod gpus;
 pub mod iosd;
 pub mod lease;
-pub mod localnet;
 pub mod market;
 pub mod node;
 pub mod renter;

@@ -111,7 +111,7 @@ pub async fn faucet(
 ) -> Result<Output> {
     let Some(b) = ctx.bootstrap()? else {
         return Err(anyhow!(
-            "no {} in {}: start `iomesh localnet --bootstrap` first, or pass --localnet-dir",
+            "no {} in {}: start `iomesh-localnet --bootstrap` first, or pass --localnet-dir",
             bootstrap::BOOTSTRAP_FILE,
             ctx.localnet_dir.display()
         ));

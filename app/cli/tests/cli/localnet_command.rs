@@ -1,5 +1,6 @@
-//! `iomesh localnet --bootstrap` as a user runs it: a child process that
-//! serves JSON-RPC, creates the mints and market and prints bootstrap.json.
+//! `iomesh-localnet --bootstrap` as a user runs it: a child process that
+//! serves JSON-RPC, creates the mints and market and prints bootstrap.json,
+//! which the wallet CLI then uses (faucet, market show).
 
 use crate::common::*;
 use std::{
@@ -14,12 +15,9 @@ async fn localnet_bootstrap_creates_mints_market_and_file() {
     let localnet_dir = dir.path().join("localnet");
     let args = |extra: &[&str]| {
         let mut args: Vec<String> = vec![
+            "--bootstrap".into(),
             "--keypair".into(),
             keypair.display().to_string(),
-            "--output".into(),
-            "json-compact".into(),
-            "localnet".into(),
-            "--bootstrap".into(),
             "--rpc-port".into(),
             "0".into(),
             "--grpc-port".into(),
@@ -34,17 +32,24 @@ async fn localnet_bootstrap_creates_mints_market_and_file() {
     };
 
     // Without the keypair file, and without --new-keypair, nothing starts.
-    run_binary(args(&[]))
-        .await
-        .fails_with("add --new-keypair to create it");
+    let refused = Command::new(localnet_binary())
+        .args(args(&[]))
+        .output()
+        .expect("iomesh-localnet runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("add --new-keypair to create it"),
+        "{stderr}"
+    );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iomesh"))
+    let mut child = Command::new(localnet_binary())
         .args(args(&["--new-keypair"]))
         .env("HOME", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn iomesh localnet");
+        .expect("spawn iomesh-localnet");
     let stdout = child.stdout.take().unwrap();
     let line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
@@ -127,4 +132,21 @@ async fn localnet_bootstrap_creates_mints_market_and_file() {
 
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The `iomesh-localnet` binary the workspace build put next to this test's
+/// own directory (target/<profile>/).
+fn localnet_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("iomesh-localnet");
+    assert!(
+        binary.exists(),
+        "{} is not built: build the workspace first (cargo build --workspace)",
+        binary.display()
+    );
+    binary
 }

@@ -5,7 +5,6 @@ mod agent_gpus;
 mod bad_input;
 mod common;
 mod credits;
-mod demo;
 mod flow;
 mod lifecycle;
 mod localnet_command;

@@ -198,7 +198,7 @@ impl StagedProgram {
         let dir = std::path::PathBuf::from(format!("/var/tmp/iomesh-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
-        let path = dir.join("iomesh");
+        let path = dir.join("iomesh-demo");
         std::fs::copy(std::env::current_exe()?, &path)
             .with_context(|| format!("copying this program to {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
@@ -235,7 +235,7 @@ async fn reach_a_job(
         .ok_or_else(|| anyhow!("no lease of the demo serves a web page"))?;
     let port = p.web_port.unwrap_or_default();
     let renter = &renters[p.renter];
-    let api = crate::renter_api::RenterApi::new(&stack.scheduler.http_url());
+    let api = iomesh_cli::renter_api::RenterApi::new(&stack.scheduler.http_url());
     let lease = p.address.to_string();
     let http = reqwest::Client::new();
     let url = format!(
@@ -250,7 +250,7 @@ async fn reach_a_job(
             let started = Instant::now();
             let response = http
                 .get(&url)
-                .bearer_auth(crate::renter_api::lease_token(&renter.keypair, &lease))
+                .bearer_auth(iomesh_cli::renter_api::lease_token(&renter.keypair, &lease))
                 .send()
                 .await?;
             if !response.status().is_success() {
@@ -271,7 +271,7 @@ async fn reach_a_job(
         .text()
         .await?
         .lines()
-        .filter_map(|l| serde_json::from_str::<crate::renter_api::LogLine>(l).ok())
+        .filter_map(|l| serde_json::from_str::<iomesh_cli::renter_api::LogLine>(l).ok())
         .filter_map(|l| l.line)
         .collect();
     log.say(format!(
@@ -307,7 +307,7 @@ async fn ray_program_runs(
         return Ok(None);
     };
     let renter = &renters[first.renter];
-    let api = crate::renter_api::RenterApi::new(&stack.scheduler.http_url());
+    let api = iomesh_cli::renter_api::RenterApi::new(&stack.scheduler.http_url());
     let node_of = |lease: &str| {
         members
             .iter()
@@ -330,7 +330,7 @@ async fn ray_program_runs(
                     .text()
                     .await?
                     .lines()
-                    .filter_map(|l| serde_json::from_str::<crate::renter_api::LogLine>(l).ok())
+                    .filter_map(|l| serde_json::from_str::<iomesh_cli::renter_api::LogLine>(l).ok())
                     .filter_map(|l| l.line)
                 {
                     if let Some(alive) = line

@@ -1,4 +1,4 @@
-//! `iomesh demo` as a user runs it: the built binary, the whole marketplace
+//! `iomesh-demo` as a user runs it: the built binary, the whole marketplace
 //! (localnet, indexer, Postgres, scheduler, agents running real job
 //! processes), its JSON summary checked lease by lease.
 
@@ -14,13 +14,13 @@ const LEASE_SECS: u64 = 60;
 static ONE_DEMO: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn run_demo(database_url: &str, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_iomesh"))
-        .args(["--output", "json", "demo"])
+    Command::new(env!("CARGO_BIN_EXE_iomesh-demo"))
+        .args(["--output", "json"])
         .args(extra)
         .env("DATABASE_URL", database_url)
         .env_remove("RUST_LOG")
         .output()
-        .expect("iomesh runs")
+        .expect("iomesh-demo runs")
 }
 
 fn u64_of(value: &Value) -> u64 {

@@ -1,4 +1,4 @@
-//! `iomesh demo`: the whole marketplace on this machine for a few minutes.
+//! The whole marketplace on this machine for a few minutes.
 //!
 //! Everything runs in this process over real sockets: the localnet (the
 //! program in a real bank, JSON-RPC and Yellowstone gRPC), the indexer into
@@ -18,9 +18,10 @@ mod summary;
 mod suppliers;
 pub mod web;
 
-use crate::{args::DemoArgs, context::Context, output::OutputFormat};
+use crate::DemoArgs;
 use anyhow::{bail, Context as _, Result};
 use database::DemoDatabase;
+use iomesh_cli::output::OutputFormat;
 use progress::Log;
 use stack::Stack;
 use std::{
@@ -36,7 +37,7 @@ const LOG_FILTER: &str =
     "info,sqlx=warn,solana=warn,agave=warn,tarpc=error,h2=warn,tower=warn,hyper=warn";
 const LOG_FILE: &str = "demo.log";
 
-pub async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
+pub async fn run(output_format: OutputFormat, args: DemoArgs) -> Result<()> {
     let min_secs = iomesh_client::bootstrap::MIN_LEASE_SECS;
     if !(min_secs..=3_600).contains(&args.lease_secs) {
         bail!(
@@ -58,9 +59,9 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
     let log_file =
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     init_tracing(log_file.try_clone()?);
-    let mut stdout = crate::stdio::reserve_stdout(&log_file)
+    let mut stdout = iomesh_cli::stdio::reserve_stdout(&log_file)
         .context("redirecting the program's logs to the demo log")?;
-    let progress_out: Box<dyn Write + Send> = match ctx.output {
+    let progress_out: Box<dyn Write + Send> = match output_format {
         OutputFormat::Display => Box::new(stdout.try_clone()?),
         OutputFormat::Json | OutputFormat::JsonCompact => Box::new(std::io::stderr()),
     };
@@ -93,7 +94,7 @@ pub async fn run(ctx: &Context, args: DemoArgs) -> Result<()> {
                 kept_dir.as_deref().and_then(Path::to_str),
             )?;
             log.raw("");
-            stdout.write_all(output.render(ctx.output).as_bytes())?;
+            stdout.write_all(output.render(output_format).as_bytes())?;
             stdout.flush()?;
             if report.checks.iter().any(|c| !c.ok) {
                 bail!("the demo's books do not reconcile (see Checks above)");
@@ -152,7 +153,7 @@ async fn marketplace(
         Ok(ray) => {
             tokio::select! {
                 report = scenario::run(&stack, &suppliers, args.lease_secs, ray.as_ref(), log) => report,
-                _ = crate::commands::localnet::shutdown_signal() => {
+                _ = crate::shutdown_signal() => {
                     Err(anyhow::anyhow!("interrupted"))
                 }
             }

@@ -219,7 +219,7 @@ impl Supplier {
 }
 
 /// The job shim the demo's agents start jobs under: this very program (the
-/// `iomesh` binary answers `job-shim` like `iomesh-agent` does).
+/// `iomesh-demo` binary answers `job-shim` like `iomesh-agent` does).
 fn shim_program() -> Result<std::path::PathBuf> {
     std::env::current_exe().context("this program's path (the job shim)")
 }

@@ -5,8 +5,8 @@ use super::{
     books::{percentile, usd_micros, Outcome},
     scenario::Report,
 };
-use crate::output::{Human, Output, Table};
 use anyhow::Result;
+use iomesh_cli::output::{Human, Output, Table};
 use iomesh_client::units::{format_amount, format_usd};
 use serde_json::{json, Value};
 
