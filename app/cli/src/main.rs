@@ -7,8 +7,6 @@ mod config;
 mod context;
 mod views;
 
-#[cfg(unix)]
-use iomesh_cli::stdio;
 use iomesh_cli::{output, renter_api};
 
 use args::{Cli, Command};
