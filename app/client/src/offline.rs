@@ -7,8 +7,9 @@
 //! Both sides must build the same message, so an offline transaction asks
 //! for no compute-unit limit from simulation (the two sides would simulate
 //! at different times and differ): it runs with the runtime's default limit
-//! of 200,000 units per instruction, enough for the instructions offered
-//! offline (`register_node` needs about 20,000; see docs/compute-units.md).
+//! of 200,000 units per instruction, far above what the instructions offered
+//! offline need (`register_node`: an 11,000-unit estimate plus one System
+//! CPI; see docs/compute-units.md).
 
 use crate::{
     client::Client,

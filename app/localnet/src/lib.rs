@@ -172,3 +172,18 @@ impl Drop for Localnet {
         self.shutdown.cancel();
     }
 }
+
+/// Waits for Ctrl-C or SIGTERM: how the localnet and the programs that run
+/// one (the demo) are stopped.
+pub async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
+}

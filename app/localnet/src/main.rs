@@ -139,23 +139,10 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    shutdown_signal()
+    iomesh_localnet::shutdown_signal()
         .await
         .context("waiting for a shutdown signal")?;
     tracing::info!("shutting down");
     localnet.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await
 }

@@ -153,7 +153,7 @@ async fn marketplace(
         Ok(ray) => {
             tokio::select! {
                 report = scenario::run(&stack, &suppliers, args.lease_secs, ray.as_ref(), log) => report,
-                _ = crate::shutdown_signal() => {
+                _ = iomesh_localnet::shutdown_signal() => {
                     Err(anyhow::anyhow!("interrupted"))
                 }
             }

@@ -148,18 +148,12 @@ async fn measure(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         forwarded / direct * 100.0,
         forward_peak_mib
     );
-    println!(
-        "{:<44} {:>12.1}   {:.0} % of direct; lease forward is {:.0} % of it",
-        "3 plain TCP relays, same 4 connections",
-        relayed,
-        relayed / direct * 100.0,
-        forwarded / relayed * 100.0
-    );
+    print_relays(relayed, direct, forwarded);
 
     // One way: the job's HTTP server sends a large body (a download).
-    let direct_down = median_download(SocketAddr::from(([127, 0, 0, 1], http_port))).await?;
-    let forwarded_down = median_download(http_local).await?;
     let http_addr = SocketAddr::from(([127, 0, 0, 1], http_port));
+    let direct_down = median_download(http_addr).await?;
+    let forwarded_down = median_download(http_local).await?;
     let relayed_down = median_download(relay_chain(http_addr, 3)?).await?;
     println!();
     println!(
@@ -174,13 +168,7 @@ async fn measure(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         forwarded_down,
         forwarded_down / direct_down * 100.0
     );
-    println!(
-        "{:<44} {:>12.1}   {:.0} % of direct; lease forward is {:.0} % of it",
-        "3 plain TCP relays, same 4 connections",
-        relayed_down,
-        relayed_down / direct_down * 100.0,
-        forwarded_down / relayed_down * 100.0
-    );
+    print_relays(relayed_down, direct_down, forwarded_down);
 
     // 2. Latency of a small HTTP request.
     let direct_url = format!("http://127.0.0.1:{http_port}/echo");
@@ -303,6 +291,18 @@ fn echo_rate(addr: SocketAddr) -> anyhow::Result<f64> {
         "echoed {received} of {ECHO_BYTES} bytes"
     );
     Ok((ECHO_BYTES >> 20) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The row of the plain relays: their rate against direct, and the
+/// tunnel's against theirs.
+fn print_relays(relayed: f64, direct: f64, forwarded: f64) {
+    println!(
+        "{:<44} {:>12.1}   {:.0} % of direct; lease forward is {:.0} % of it",
+        "3 plain TCP relays, same 4 connections",
+        relayed,
+        relayed / direct * 100.0,
+        forwarded / relayed * 100.0
+    );
 }
 
 /// `hops` relays in a row in front of `target`, each a listener that
