@@ -6,7 +6,7 @@
 use anyhow::{anyhow, Context};
 use clap::Args;
 use iomesh_client::{bootstrap, Client};
-use iomesh_localnet::Localnet;
+use iomesh_localnet::{market, Localnet};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::{read_keypair_file, write_keypair_file, Keypair};
 use std::path::PathBuf;
@@ -79,7 +79,7 @@ impl BootstrapArgs {
             .clone()
             .unwrap_or_else(|| home_path(".config/iomesh/localnet"));
         let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
-        let bootstrap = bootstrap::run(&client, &dir, authority, Some(localnet.grpc_url()))
+        let bootstrap = market::bootstrap(&client, &dir, authority, Some(localnet.grpc_url()))
             .await
             .context("bootstrapping the localnet")?;
         println!("{}", serde_json::to_string(&bootstrap)?);

@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod geyser;
 pub mod ledger;
+pub mod market;
 pub mod pubsub;
 pub mod rpc;
 

@@ -37,8 +37,13 @@ impl World {
         let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
         let dir = tempfile::tempdir()?;
         let authority = Keypair::new();
-        let boot =
-            bootstrap::run(&client, dir.path(), &authority, Some(localnet.grpc_url())).await?;
+        let boot = iomesh_localnet::market::bootstrap(
+            &client,
+            dir.path(),
+            &authority,
+            Some(localnet.grpc_url()),
+        )
+        .await?;
         let faucet = bootstrap::load_or_create_keypair(&boot.faucet_keypair)?;
         let fee_payer = Keypair::new();
         let renter = Keypair::new();

@@ -2,8 +2,9 @@
 //! shim and bubblewrap sandbox, a localnet with the real program, and a
 //! gRPC server speaking the scheduler protocol.
 
+use iomesh_tests::agent as common;
+
 mod chain;
-mod common;
 mod logs;
 mod ray;
 mod runner;

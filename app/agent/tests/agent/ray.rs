@@ -6,8 +6,8 @@
 //! leaves no Ray process of the lease anywhere.
 
 use crate::common::{
-    bwrap, next_message, no_processes_left, processes_of, runner_config, test_ray, wait_update,
-    StateDir,
+    bwrap, next_message, no_processes_left, processes_of, ray_spec, runner_config, test_ray,
+    wait_update, StateDir,
 };
 use iomesh_agent::{
     jobs::{Jobs, StopCause},
@@ -25,31 +25,6 @@ fn ray_runner() -> RunnerConfig {
         ray: Ok(test_ray()),
         ..runner_config(bwrap(Path::new("/dev"), Vec::new()))
     }
-}
-
-/// The entrypoint: one task pinned to each alive node, each reporting the
-/// lease whose member ran it (Ray's workers inherit their raylet's
-/// environment, and each raylet is a different lease's job).
-const ENTRYPOINT: &str = r#"python -c "
-import os, ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
-ray.init()
-@ray.remote(num_cpus=0)
-def where():
-    return os.environ['IOMESH_LEASE']
-nodes = [n['NodeID'] for n in ray.nodes() if n['Alive']]
-print('alive nodes:', len(nodes))
-for lease in sorted(ray.get([where.options(scheduling_strategy=On(n, soft=False)).remote() for n in nodes])):
-    print('task ran on lease', lease)
-""#;
-
-fn ray_spec() -> JobSpec {
-    let json = serde_json::json!({
-        "version": 2,
-        "runtime": "ray",
-        "ray": {"entrypoint": ENTRYPOINT, "version": test_ray().version},
-    });
-    JobSpec::parse(json.to_string().as_bytes()).unwrap()
 }
 
 /// Rank 0's first port: the members get consecutive blocks from here
@@ -128,12 +103,17 @@ async fn two_members_form_one_ray_cluster_run_the_entrypoint_on_both_and_leave_n
 
     // The worker may start first: it waits for the head.
     worker_jobs
-        .start_held(worker_lease, &ray_spec(), 1, &member(1, 24_100, &peers))
+        .start_held(
+            worker_lease,
+            &JobSpec::parse(&ray_spec()).unwrap(),
+            1,
+            &member(1, 24_100, &peers),
+        )
         .unwrap();
     head_jobs
         .start_held(
             head_lease,
-            &ray_spec(),
+            &JobSpec::parse(&ray_spec()).unwrap(),
             1,
             &member(0, HEAD_PORT_BASE, &peers),
         )

@@ -87,7 +87,7 @@ impl Env {
         let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
         let dir = tempfile::tempdir().expect("temp dir");
         let authority = new_wallet(dir.path(), "authority");
-        let bootstrap = bootstrap::run(
+        let bootstrap = iomesh_localnet::market::bootstrap(
             &client,
             dir.path(),
             &authority.keypair,

@@ -54,7 +54,7 @@ impl Stack {
         .context("starting the localnet")?;
         let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
         let authority = Keypair::new();
-        let bootstrap = bootstrap::run(
+        let bootstrap = iomesh_localnet::market::bootstrap(
             &client,
             &dir.join("localnet"),
             &authority,

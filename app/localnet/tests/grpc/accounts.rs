@@ -1,5 +1,6 @@
 use crate::common::{
-    confirmed_slot, funded, grpc, is_slot_status, localnet, read_until, rpc, send, subscribed, SOL,
+    confirmed_slot, funded, grpc, is_slot_status, localnet, read_until, rpc, send, subscribed,
+    watching, SOL,
 };
 use anchor_spl::{
     associated_token::{
@@ -146,14 +147,7 @@ async fn account_filters_by_pubkey_owner_memcmp_and_datasize_get_exactly_their_u
     let (_sink2, mut sliced) = subscribed(
         &mut client2,
         SubscribeRequest {
-            accounts: [(
-                "amount".to_owned(),
-                SubscribeRequestFilterAccounts {
-                    account: vec![alice_ata.to_string()],
-                    ..Default::default()
-                },
-            )]
-            .into(),
+            accounts: watching("amount", &alice_ata),
             accounts_data_slice: vec![SubscribeRequestAccountsDataSlice {
                 offset: 64,
                 length: 8,

@@ -1,47 +1,25 @@
-//! Fixture: an in-process localnet with fast slots, the stock Yellowstone
-//! client, the stock RpcClient, and bounded reads of a subscription.
+//! Fixture: the shared localnet fixture (fast slots, the stock RpcClient,
+//! funding, polling), the stock Yellowstone client, and bounded reads of a
+//! subscription.
+
+pub use iomesh_tests::localnet::*;
 
 use futures::{SinkExt, StreamExt};
-use iomesh_localnet::{Config, Localnet};
+use iomesh_localnet::Localnet;
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signature::Signature;
-use solana_signer::Signer;
-use solana_transaction::Transaction;
-use std::{future::Future, time::Duration};
+use std::collections::HashMap;
 use yellowstone_grpc_client::{GeyserGrpcClient, GeyserStream, SubscribeRequestSink};
 use yellowstone_grpc_proto::{
     prelude::{
-        subscribe_update::UpdateOneof, SubscribeRequest, SubscribeRequestPing, SubscribeUpdate,
+        subscribe_update::UpdateOneof, SubscribeRequest, SubscribeRequestFilterAccounts,
+        SubscribeRequestPing, SubscribeUpdate,
     },
     tonic::Status,
 };
-
-/// Bound on any wait for the chain or the stream to move.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-pub const SLOT: Duration = Duration::from_millis(50);
-pub const SOL: u64 = 1_000_000_000;
-
-pub fn test_config() -> Config {
-    Config {
-        slot_duration: SLOT,
-        ..Config::ephemeral()
-    }
-}
-
-pub async fn localnet() -> Localnet {
-    localnet_with(test_config()).await
-}
-
-pub async fn localnet_with(config: Config) -> Localnet {
-    Localnet::start(config).await.expect("localnet starts")
-}
-
-pub fn rpc(localnet: &Localnet) -> RpcClient {
-    RpcClient::new_with_commitment(localnet.rpc_url(), CommitmentConfig::confirmed())
-}
 
 pub async fn grpc(localnet: &Localnet) -> GeyserGrpcClient {
     GeyserGrpcClient::build_from_shared(localnet.grpc_url())
@@ -51,34 +29,9 @@ pub async fn grpc(localnet: &Localnet) -> GeyserGrpcClient {
         .expect("gRPC connects")
 }
 
-/// Polls `check` until it yields `Some`, failing after `TIMEOUT`.
-pub async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A new keypair holding `lamports`, airdropped and confirmed.
 pub async fn funded(rpc: &RpcClient, lamports: u64) -> Keypair {
-    let keypair = Keypair::new();
-    let signature = rpc
-        .request_airdrop(&keypair.pubkey(), lamports)
-        .await
-        .expect("airdrop");
-    confirmed_slot(rpc, &signature).await;
-    keypair
+    funded_at(rpc, lamports, CommitmentConfig::confirmed()).await
 }
 
 /// Sends `instructions` paid by the first signer; returns the signature as
@@ -88,31 +41,31 @@ pub async fn send(
     instructions: &[Instruction],
     signers: &[&Keypair],
 ) -> Signature {
-    let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
-    let tx = Transaction::new_signed_with_payer(
-        instructions,
-        Some(&signers[0].pubkey()),
-        signers,
-        blockhash,
-    );
-    rpc.send_transaction(&tx)
+    rpc.send_transaction(&signed(rpc, instructions, signers).await)
         .await
         .expect("transaction accepted")
 }
 
 /// The slot `signature` landed in, once it is confirmed.
 pub async fn confirmed_slot(rpc: &RpcClient, signature: &Signature) -> u64 {
-    poll("confirmation", || async {
-        let statuses = rpc.get_signature_statuses(&[*signature]).await.ok()?;
-        statuses.value[0]
-            .clone()
-            .filter(|s| s.satisfies_commitment(CommitmentConfig::confirmed()))
-            .map(|s| {
-                assert_eq!(s.err, None, "transaction failed");
-                s.slot
-            })
-    })
-    .await
+    let status = confirm(rpc, signature, CommitmentConfig::confirmed()).await;
+    assert_eq!(status.err, None, "transaction failed");
+    status.slot
+}
+
+/// An accounts filter, named `name`, for exactly one account.
+pub fn watching(
+    name: &str,
+    account: &impl ToString,
+) -> HashMap<String, SubscribeRequestFilterAccounts> {
+    [(
+        name.to_owned(),
+        SubscribeRequestFilterAccounts {
+            account: vec![account.to_string()],
+            ..Default::default()
+        },
+    )]
+    .into()
 }
 
 /// The next item of `stream` that is not a server keep-alive ping.

@@ -2,13 +2,12 @@
 //! in: before that slot's own processed status. (The latency figures come
 //! from `cargo run -p iomesh-localnet-bench`, not from a test.)
 
-use crate::common::{funded, grpc, localnet, read_until, rpc, send, subscribed, SOL};
+use crate::common::{funded, grpc, localnet, read_until, rpc, send, subscribed, watching, SOL};
 use iomesh_localnet::Localnet;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use yellowstone_grpc_proto::prelude::{
-    subscribe_update::UpdateOneof, SlotStatus, SubscribeRequest, SubscribeRequestFilterAccounts,
-    SubscribeRequestFilterSlots,
+    subscribe_update::UpdateOneof, SlotStatus, SubscribeRequest, SubscribeRequestFilterSlots,
 };
 
 async fn assert_delivered_within_its_slot(localnet: &Localnet, samples: u64) {
@@ -19,14 +18,7 @@ async fn assert_delivered_within_its_slot(localnet: &Localnet, samples: u64) {
     let (_sink, mut stream) = subscribed(
         &mut client,
         SubscribeRequest {
-            accounts: [(
-                "recipient".to_owned(),
-                SubscribeRequestFilterAccounts {
-                    account: vec![recipient.pubkey().to_string()],
-                    ..Default::default()
-                },
-            )]
-            .into(),
+            accounts: watching("recipient", &recipient.pubkey()),
             slots: [("slots".to_owned(), SubscribeRequestFilterSlots::default())].into(),
             ..Default::default()
         },

@@ -1,10 +1,11 @@
-use crate::common::{confirmed_slot, funded, grpc, read_until, rpc, send, subscribed, SOL};
-use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use crate::common::{
+    confirmed_slot, funded, grpc, initialize_market, read_until, rpc, send, subscribed, watching,
+    SOL,
+};
+use anchor_lang::Discriminator;
 use futures::StreamExt;
-use iomesh::state::{Market, MarketParams};
-use solana_instruction::Instruction;
+use iomesh::state::Market;
 use solana_keypair::Keypair;
-use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use yellowstone_grpc_client::ReconnectEvent;
 use yellowstone_grpc_proto::prelude::{
@@ -14,31 +15,6 @@ use yellowstone_grpc_proto::prelude::{
     SubscribeRequestFilterAccounts, SubscribeRequestFilterAccountsFilter,
     SubscribeRequestFilterAccountsFilterMemcmp,
 };
-
-fn initialize_market(authority: &Pubkey) -> (Pubkey, Instruction) {
-    let market = Pubkey::find_program_address(&[iomesh::seeds::MARKET], &iomesh::ID).0;
-    let params = MarketParams {
-        treasury: Pubkey::new_unique(),
-        scheduler_authority: Pubkey::new_unique(),
-        price_authority: Pubkey::new_unique(),
-        reward_authority: *authority,
-        activation_timeout_secs: 600,
-        min_lease_secs: 60,
-        max_lease_secs: 86_400,
-        failure_grace_secs: 120,
-    };
-    let ix = Instruction {
-        program_id: iomesh::ID,
-        accounts: iomesh::accounts::InitializeMarket {
-            market,
-            authority: *authority,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: iomesh::instruction::InitializeMarket { params }.data(),
-    };
-    (market, ix)
-}
 
 /// What the indexer subscribes to: program accounts of one type, by
 /// owner + discriminator + size, at confirmed.
@@ -111,14 +87,7 @@ async fn reconnecting_client_streams_account_updates() {
     let mut client = grpc(&localnet).await;
     let (_sink, mut stream) = client
         .subscribe_with_reconnect(Some(SubscribeRequest {
-            accounts: [(
-                "bob".to_owned(),
-                SubscribeRequestFilterAccounts {
-                    account: vec![bob.pubkey().to_string()],
-                    ..Default::default()
-                },
-            )]
-            .into(),
+            accounts: watching("bob", &bob.pubkey()),
             commitment: Some(CommitmentLevel::Confirmed as i32),
             ..Default::default()
         }))

@@ -1,14 +1,13 @@
 use crate::common::{
     confirmed_slot, final_error, funded, grpc, is_slot_status, localnet_with, next, poll,
-    read_until, rpc, send, test_config, SOL,
+    read_until, rpc, send, test_config, watching, SOL,
 };
 use iomesh_localnet::Config;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use yellowstone_grpc_proto::{
     prelude::{
-        subscribe_update::UpdateOneof, SlotStatus, SubscribeRequest,
-        SubscribeRequestFilterAccounts, SubscribeRequestFilterSlots,
+        subscribe_update::UpdateOneof, SlotStatus, SubscribeRequest, SubscribeRequestFilterSlots,
     },
     tonic::Code,
 };
@@ -39,14 +38,7 @@ async fn from_slot_replays_missed_updates_and_refuses_slots_outside_the_window()
     let slot = confirmed_slot(&rpc, &signature).await;
 
     let request = |from_slot| SubscribeRequest {
-        accounts: [(
-            "bob".to_owned(),
-            SubscribeRequestFilterAccounts {
-                account: vec![bob.pubkey().to_string()],
-                ..Default::default()
-            },
-        )]
-        .into(),
+        accounts: watching("bob", &bob.pubkey()),
         slots: [("slots".to_owned(), SubscribeRequestFilterSlots::default())].into(),
         from_slot: Some(from_slot),
         ..Default::default()

@@ -1,5 +1,6 @@
 use crate::common::{
-    confirmed_slot, funded, grpc, is_slot_status, localnet, read_until, rpc, send, subscribed, SOL,
+    confirmed_slot, funded, grpc, is_slot_status, localnet, read_until, rpc, send, subscribed,
+    watching, SOL,
 };
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
@@ -8,7 +9,7 @@ use solana_signer::Signer;
 use std::collections::HashMap;
 use yellowstone_grpc_proto::prelude::{
     subscribe_update::UpdateOneof, CommitmentLevel, SlotStatus, SubscribeRequest,
-    SubscribeRequestFilterAccounts, SubscribeRequestFilterBlocksMeta, SubscribeRequestFilterSlots,
+    SubscribeRequestFilterBlocksMeta, SubscribeRequestFilterSlots,
     SubscribeRequestFilterTransactions, SubscribeUpdate,
 };
 
@@ -109,14 +110,7 @@ async fn confirmed_subscription_gets_a_slots_content_when_it_confirms() {
     let (_sink, mut stream) = subscribed(
         &mut client,
         SubscribeRequest {
-            accounts: [(
-                "bob".to_owned(),
-                SubscribeRequestFilterAccounts {
-                    account: vec![bob.pubkey().to_string()],
-                    ..Default::default()
-                },
-            )]
-            .into(),
+            accounts: watching("bob", &bob.pubkey()),
             slots: [("slots".to_owned(), SubscribeRequestFilterSlots::default())].into(),
             blocks_meta: [("meta".to_owned(), SubscribeRequestFilterBlocksMeta {})].into(),
             commitment: Some(CommitmentLevel::Confirmed as i32),
@@ -253,17 +247,13 @@ async fn transaction_updates_carry_signature_logs_and_meta_by_filter() {
         info.transaction.as_ref().unwrap().signatures,
         vec![good.as_ref().to_vec()]
     );
-    let fetched = rpc
-        .get_transaction_with_config(
-            &good,
-            solana_client::rpc_config::RpcTransactionConfig {
-                encoding: Some(solana_transaction_status_client_types::UiTransactionEncoding::Json),
-                commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
-        .await
-        .unwrap();
+    let fetched = crate::common::get_transaction(
+        &rpc,
+        &good,
+        solana_commitment_config::CommitmentConfig::confirmed(),
+    )
+    .await
+    .unwrap();
     let rpc_meta = fetched.transaction.meta.unwrap();
     assert_eq!(meta.pre_balances, rpc_meta.pre_balances);
     assert_eq!(meta.post_balances, rpc_meta.post_balances);

@@ -1,8 +1,11 @@
-//! Fixture: an in-process localnet with fast slots, a raw WebSocket
-//! JSON-RPC client with bounded reads, the stock RpcClient and funding.
+//! Fixture: the shared localnet fixture (fast slots, the stock RpcClient,
+//! funding, signing, polling) and a raw WebSocket JSON-RPC client with
+//! bounded reads.
+
+pub use iomesh_tests::localnet::*;
 
 use futures::{SinkExt, StreamExt};
-use iomesh_localnet::{Config, Localnet};
+use iomesh_localnet::Localnet;
 use serde_json::{json, Value};
 use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
@@ -11,33 +14,9 @@ use solana_keypair::Keypair;
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
-use std::{collections::VecDeque, future::Future, time::Duration};
+use std::collections::VecDeque;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
-
-/// Bound on any wait for the chain or a notification.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-pub const SLOT: Duration = Duration::from_millis(50);
-pub const SOL: u64 = 1_000_000_000;
-
-pub fn test_config() -> Config {
-    Config {
-        slot_duration: SLOT,
-        ..Config::ephemeral()
-    }
-}
-
-pub async fn localnet() -> Localnet {
-    localnet_with(test_config()).await
-}
-
-pub async fn localnet_with(config: Config) -> Localnet {
-    Localnet::start(config).await.expect("localnet starts")
-}
-
-pub fn rpc(localnet: &Localnet) -> RpcClient {
-    RpcClient::new_with_commitment(localnet.rpc_url(), CommitmentConfig::confirmed())
-}
 
 /// A raw PubSub connection: requests by id, everything else queued in
 /// arrival order.
@@ -163,51 +142,10 @@ impl Ws {
     }
 }
 
-/// Polls `check` until it yields `Some`, failing after `TIMEOUT`.
-pub async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A new keypair holding `lamports`, airdropped and finalized (so no
 /// notification of the airdrop can arrive later).
 pub async fn funded(rpc: &RpcClient, lamports: u64) -> Keypair {
-    let keypair = Keypair::new();
-    let signature = rpc
-        .request_airdrop(&keypair.pubkey(), lamports)
-        .await
-        .expect("airdrop");
-    poll("airdrop finalized", || async {
-        let statuses = rpc.get_signature_statuses(&[signature]).await.ok()?;
-        statuses.value[0]
-            .clone()
-            .filter(|s| s.satisfies_commitment(CommitmentConfig::finalized()))
-    })
-    .await;
-    keypair
-}
-
-/// A signed transaction of `instructions` paid by the first signer.
-pub async fn signed(
-    rpc: &RpcClient,
-    instructions: &[Instruction],
-    signers: &[&Keypair],
-) -> Transaction {
-    let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
-    Transaction::new_signed_with_payer(instructions, Some(&signers[0].pubkey()), signers, blockhash)
+    funded_at(rpc, lamports, CommitmentConfig::finalized()).await
 }
 
 /// Sends without preflight (a failing transaction still lands); returns as

@@ -1,7 +1,7 @@
-use crate::common::{client, funded, localnet};
-use anchor_lang::{Discriminator, InstructionData, ToAccountMetas};
+use crate::common::{client, funded, initialize_market, localnet};
+use anchor_lang::Discriminator;
 use base64::Engine;
-use iomesh::state::{Market, MarketParams};
+use iomesh::state::Market;
 use solana_account_decoder_client_types::{UiAccountData, UiAccountEncoding};
 use solana_client::{
     rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
@@ -10,36 +10,9 @@ use solana_client::{
     rpc_response::{Response, RpcKeyedAccount},
 };
 use solana_commitment_config::CommitmentConfig;
-use solana_instruction::Instruction;
 use solana_keypair::Keypair;
-use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
-
-fn initialize_market(authority: &Pubkey) -> (Pubkey, Instruction) {
-    let market = Pubkey::find_program_address(&[iomesh::seeds::MARKET], &iomesh::ID).0;
-    let params = MarketParams {
-        treasury: Pubkey::new_unique(),
-        scheduler_authority: Pubkey::new_unique(),
-        price_authority: Pubkey::new_unique(),
-        reward_authority: *authority,
-        activation_timeout_secs: 600,
-        min_lease_secs: 60,
-        max_lease_secs: 86_400,
-        failure_grace_secs: 120,
-    };
-    let ix = Instruction {
-        program_id: iomesh::ID,
-        accounts: iomesh::accounts::InitializeMarket {
-            market,
-            authority: *authority,
-            system_program: anchor_lang::system_program::ID,
-        }
-        .to_account_metas(None),
-        data: iomesh::instruction::InitializeMarket { params }.data(),
-    };
-    (market, ix)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iomesh_market_is_simulated_sent_and_found_by_program_scans() {
@@ -122,15 +95,7 @@ async fn iomesh_market_is_simulated_sent_and_found_by_program_scans() {
         .await
         .expect("initialize_market lands");
     // The transaction as it landed logged and consumed what was simulated.
-    let landed = rpc
-        .get_transaction_with_config(
-            &signature,
-            solana_client::rpc_config::RpcTransactionConfig {
-                encoding: Some(solana_transaction_status_client_types::UiTransactionEncoding::Json),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
+    let landed = crate::common::get_transaction(&rpc, &signature, CommitmentConfig::confirmed())
         .await
         .expect("getTransaction")
         .transaction

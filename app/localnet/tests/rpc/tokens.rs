@@ -6,14 +6,12 @@ use anchor_spl::{
     token::spl_token,
 };
 use solana_account_decoder_client_types::UiAccountData;
-use solana_client::{rpc_config::RpcTransactionConfig, rpc_request::TokenAccountsFilter};
+use solana_client::rpc_request::TokenAccountsFilter;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
-use solana_transaction_status_client_types::{
-    option_serializer::OptionSerializer, UiTransactionEncoding,
-};
+use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spl_mint_and_token_accounts_are_readable() {
@@ -76,15 +74,7 @@ async fn spl_mint_and_token_accounts_are_readable() {
         .send_and_confirm_transaction(&tx)
         .await
         .expect("mint, ATA and mint_to land");
-    let fetched = rpc
-        .get_transaction_with_config(
-            &signature,
-            RpcTransactionConfig {
-                encoding: Some(UiTransactionEncoding::Json),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
+    let fetched = crate::common::get_transaction(&rpc, &signature, CommitmentConfig::confirmed())
         .await
         .expect("getTransaction");
     let OptionSerializer::Some(post) = fetched.transaction.meta.expect("meta").post_token_balances

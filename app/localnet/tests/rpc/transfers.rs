@@ -48,15 +48,7 @@ async fn airdrop_transfer_balance_status_and_transaction_logs() {
     assert_eq!(status.err, None);
     assert!(status.confirmations.is_none(), "finalized means rooted");
 
-    let fetched = rpc
-        .get_transaction_with_config(
-            &signature,
-            RpcTransactionConfig {
-                encoding: Some(UiTransactionEncoding::Json),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
+    let fetched = crate::common::get_transaction(&rpc, &signature, CommitmentConfig::confirmed())
         .await
         .expect("getTransaction");
     assert_eq!(fetched.slot, status.slot);
@@ -253,16 +245,8 @@ async fn a_transaction_stays_processed_until_the_slot_ends() {
     assert_eq!(balance(CommitmentConfig::processed()).await, SOL);
     assert_eq!(balance(CommitmentConfig::confirmed()).await, 0);
     assert_eq!(balance(CommitmentConfig::finalized()).await, 0);
-    let unconfirmed = rpc
-        .get_transaction_with_config(
-            &signature,
-            RpcTransactionConfig {
-                encoding: Some(UiTransactionEncoding::Json),
-                commitment: Some(CommitmentConfig::confirmed()),
-                max_supported_transaction_version: Some(0),
-            },
-        )
-        .await;
+    let unconfirmed =
+        crate::common::get_transaction(&rpc, &signature, CommitmentConfig::confirmed()).await;
     assert!(unconfirmed.is_err(), "not visible before confirmation");
     let slots = localnet.slots();
     assert_eq!(

@@ -1,9 +1,10 @@
 //! The scheduler against a real Postgres (one database per test), its real
 //! gRPC and HTTP servers over sockets, and chain state written by the
-//! indexer's own writer.
+//! indexer's own writer. The fixtures are the shared ones of `iomesh-tests`.
+
+use iomesh_tests::scheduler as common;
 
 mod clusters;
-mod common;
 mod dispatch;
 mod handshake;
 mod help;

@@ -60,18 +60,6 @@ impl Fixture {
     }
 }
 
-/// Heartbeat minutes as `on_heartbeat` records them.
-async fn uptime(pool: &PgPool, node: &Pubkey, minutes: impl IntoIterator<Item = i64>) {
-    for minute in minutes {
-        sqlx::query("INSERT INTO node_uptime_minutes (node, minute) VALUES ($1, $2)")
-            .bind(node.to_bytes().as_slice())
-            .bind(minute)
-            .execute(pool)
-            .await
-            .unwrap();
-    }
-}
-
 fn line<'a>(rewards: &'a EpochRewards, node: &Pubkey) -> &'a NodeReward {
     rewards
         .nodes

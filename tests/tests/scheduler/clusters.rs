@@ -7,46 +7,20 @@
 //! worker whose agent dies gets its lease reported failed, the head stopped
 //! and Ray gone there.
 
-use crate::{
-    agent_e2e::{lease_on_chain, reporting_replica, start_agent_with, RunningAgent},
-    agent_fixture::{no_processes_left, processes_of, test_ray, StateDir},
-    common,
-    fixture::{Chain, TestNode},
-    harness::Indexer,
-    lifecycle::scheduler_authority,
-    renter_access::token,
-};
 use iomesh_agent_proto::{job_spec_hash, RAY_DASHBOARD_PORT};
 use iomesh_client::{client::Client, instructions, tokens::TokenMint};
+use iomesh_tests::{
+    agent::{no_processes_left, processes_of, ray_spec, test_ray, StateDir},
+    chain::{scheduler_authority, Chain, TestNode},
+    indexer::Indexer,
+    scheduler as common,
+    stack::{get, lease_on_chain, reporting_replica, start_agent_with, token, RunningAgent},
+};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
-
-/// One task pinned to each alive Ray node, each printing the lease whose
-/// member ran it (a worker inherits its raylet's environment).
-const ENTRYPOINT: &str = r#"python -c "
-import os, ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
-ray.init()
-@ray.remote(num_cpus=0)
-def where():
-    return os.environ['IOMESH_LEASE']
-nodes = [n['NodeID'] for n in ray.nodes() if n['Alive']]
-print('alive nodes:', len(nodes))
-for lease in sorted(ray.get([where.options(scheduling_strategy=On(n, soft=False)).remote() for n in nodes])):
-    print('task ran on lease', lease)
-""#;
-
-fn ray_spec() -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "version": 2,
-        "runtime": "ray",
-        "ray": {"entrypoint": ENTRYPOINT, "version": test_ray().version},
-    }))
-    .unwrap()
-}
 
 /// A real agent offering the tests' Ray, with job ports from `first_port`.
 async fn ray_agent(
@@ -260,7 +234,7 @@ async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_th
     // reaches the head's dashboard through the tunnel.
     let leases = cluster(&chain, &renter, 1, &[&nodes[0], &nodes[1]], 1, &spec).await;
     let (head, worker) = run_cluster(&http, &renter, &leases, &spec).await;
-    let (status, jobs) = crate::renter_access::get(
+    let (status, jobs) = get(
         &format!("{http}/v1/leases/{head}/ports/{RAY_DASHBOARD_PORT}/api/jobs/"),
         Some(&token(&renter, &head, 60)),
     )
@@ -280,7 +254,7 @@ async fn a_cluster_lease_acts_as_one_torchrun_variables_a_ray_cluster_through_th
     chain.send(&[keys.cancel()], &[&renter]).await;
     no_processes_left(&worker.to_string()).await;
     no_processes_left(&head.to_string()).await;
-    let (_, view) = crate::renter_access::get(
+    let (_, view) = get(
         &format!("{http}/v1/leases/{head}"),
         Some(&token(&renter, &head, 60)),
     )

@@ -1,5 +1,5 @@
-use crate::{fixture::*, harness::*};
 use iomesh_indexer::source::CLOSURE_WRITE_VERSION;
+use iomesh_tests::{chain::*, indexer::*};
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;

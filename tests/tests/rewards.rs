@@ -2,33 +2,16 @@
 //! real indexer filling Postgres, `iomesh-scheduler rewards --publish` run as
 //! a process, and a node owner claiming with the proof from its epoch file.
 
-#[path = "../postgres/common.rs"]
-mod common;
-#[path = "../../../../indexer/tests/localnet/fixture.rs"]
-mod fixture;
-#[allow(dead_code)]
-#[path = "../../../../indexer/tests/localnet/harness.rs"]
-mod harness;
-
-use fixture::{unix_now, Chain};
-use harness::Indexer;
 use iomesh_client::{instructions, pda, tokens::TokenMint};
 use iomesh_rewards::{parse_hash, EpochFile};
+use iomesh_tests::{
+    chain::{self, unix_now, Chain},
+    indexer::Indexer,
+    scheduler::{self as common, uptime},
+};
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::{PgPool, Row};
-
-/// Heartbeat minutes as the scheduler records them.
-async fn uptime(pool: &PgPool, node: &Pubkey, minutes: impl IntoIterator<Item = i64>) {
-    for minute in minutes {
-        sqlx::query("INSERT INTO node_uptime_minutes (node, minute) VALUES ($1, $2)")
-            .bind(node.to_bytes().as_slice())
-            .bind(minute)
-            .execute(pool)
-            .await
-            .unwrap();
-    }
-}
 
 #[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
 async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
@@ -77,8 +60,8 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
         options.get_port(),
         options.get_database().unwrap()
     );
-    let amount = 5 * fixture::TOKEN; // the reserve holds 10 IO
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_iomesh-scheduler"))
+    let amount = 5 * chain::TOKEN; // the reserve holds 10 IO
+    let output = tokio::process::Command::new(iomesh_tests::workspace_binary("iomesh-scheduler"))
         .args(["rewards", "--epoch", "2", "--from"])
         .arg(from.to_string())
         .arg("--to")
@@ -156,7 +139,7 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
                 .collect(),
         },
     );
-    let payer = fixture::funded(&chain.rpc).await;
+    let payer = chain::funded(&chain.rpc).await;
     client.send(&[claim], &payer, &[&owner]).await.unwrap();
     let after = client
         .token_balance(&io.ata(&owner.pubkey()))
@@ -166,7 +149,7 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
     // What stays in the escrow is epoch 1's unclaimed total; epoch 2 is paid out.
     assert_eq!(
         client.token_balance(&pda::rewards_escrow()).await.unwrap(),
-        10 * fixture::TOKEN
+        10 * chain::TOKEN
     );
 
     std::fs::remove_dir_all(&dir).unwrap();

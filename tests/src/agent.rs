@@ -1,8 +1,7 @@
-//! Fixtures: a market on an in-process localnet (bootstrapped through the
-//! client library), a registered node whose operator key the agent holds,
+//! The agent's fixtures: a market on an in-process localnet (bootstrapped as
+//! `iomesh-localnet --bootstrap` does), a registered node whose operator key the agent holds,
 //! leases created through the real program, and the agent built as `main`
 //! builds it.
-#![allow(dead_code)]
 
 use anchor_lang::prelude::Pubkey;
 use iomesh_agent::{
@@ -22,7 +21,7 @@ use iomesh_agent_proto::{
 use iomesh_client::{
     bootstrap::{self, Bootstrap},
     instructions,
-    iomesh::{CreateLeaseArgs, NodeSpec},
+    iomesh::CreateLeaseArgs,
     pda, Client,
 };
 use iomesh_localnet::{Config, Localnet};
@@ -62,9 +61,14 @@ impl Market {
         let client = Client::new(localnet.rpc_url(), CommitmentConfig::confirmed());
         let dir = tempfile::tempdir().expect("temp dir");
         let authority = Keypair::new();
-        let bootstrap = bootstrap::run(&client, dir.path(), &authority, Some(localnet.grpc_url()))
-            .await
-            .expect("bootstrap");
+        let bootstrap = iomesh_localnet::market::bootstrap(
+            &client,
+            dir.path(),
+            &authority,
+            Some(localnet.grpc_url()),
+        )
+        .await
+        .expect("bootstrap");
         let faucet = bootstrap::load_or_create_keypair(&bootstrap.faucet_keypair).expect("faucet");
         Market {
             localnet,
@@ -87,15 +91,7 @@ impl Market {
     pub async fn register_node(&self, gpus: u16) -> TestNode {
         let owner = self.funded().await;
         let operator = self.funded().await;
-        let spec = NodeSpec {
-            gpu_model: "RTX 4090".into(),
-            gpu_count: gpus,
-            vram_mib: 24_576,
-            region: "eu-west".into(),
-            price_usd_micros_per_gpu_hour: 2_000_000,
-            min_lease_secs: 60,
-            max_lease_secs: 7 * 86_400,
-        };
+        let spec = crate::chain::node_spec(gpus);
         self.client
             .send(
                 &[instructions::register_node(
@@ -215,6 +211,32 @@ pub fn test_ray() -> iomesh_agent::ray::RayInstall {
     iomesh_agent::ray::detect(Path::new(&program)).expect("the tests' Ray runs")
 }
 
+/// A Ray program for a two-member cluster: one task pinned to each alive
+/// node, each printing the lease whose member ran it (Ray's workers inherit
+/// their raylet's environment, and each raylet is a different lease's job).
+pub const RAY_ENTRYPOINT: &str = r#"python -c "
+import os, ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
+ray.init()
+@ray.remote(num_cpus=0)
+def where():
+    return os.environ['IOMESH_LEASE']
+nodes = [n['NodeID'] for n in ray.nodes() if n['Alive']]
+print('alive nodes:', len(nodes))
+for lease in sorted(ray.get([where.options(scheduling_strategy=On(n, soft=False)).remote() for n in nodes])):
+    print('task ran on lease', lease)
+""#;
+
+/// The job spec (JSON) running `RAY_ENTRYPOINT` with the tests' Ray.
+pub fn ray_spec() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "version": 2,
+        "runtime": "ray",
+        "ray": {"entrypoint": RAY_ENTRYPOINT, "version": test_ray().version},
+    }))
+    .unwrap()
+}
+
 /// Processes whose environment names `lease`: every process of its job,
 /// Ray's included (lease names must be unique to the run).
 pub fn processes_of(lease: &str) -> Vec<u32> {
@@ -242,15 +264,9 @@ pub async fn no_processes_left(lease: &str) {
     panic!("processes of {lease} left: {:?}", processes_of(lease));
 }
 
-/// The job shim: the agent binary cargo built for these tests, or (when this
-/// file is compiled into another crate's tests) one found as the agent finds
-/// it.
+/// The job shim: the agent binary of this workspace's build.
 pub fn shim_program() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_iomesh-agent") {
-        Some(path) => PathBuf::from(path),
-        None => iomesh_agent::shim::locate()
-            .expect("the iomesh-agent binary (cargo build -p iomesh-agent)"),
-    }
+    crate::workspace_binary("iomesh-agent")
 }
 
 /// The real sandbox with GPU device files from `device_root`, hiding

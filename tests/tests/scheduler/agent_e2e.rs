@@ -5,36 +5,24 @@
 //! on-chain stops the job through the scheduler; a dead agent's lease is
 //! reported failed and the renter refunded by the program's rule.
 
-use crate::{
-    agent_fixture::{agent_config, StateDir},
-    common,
-    fixture::{Chain, TestNode},
-    harness::Indexer,
-    lifecycle::{create_lease, scheduler_authority, token_balance},
-};
-use iomesh::{
-    math,
-    state::{Lease, LeaseStatus},
-};
+use iomesh::math;
 use iomesh_agent::{
-    agent::Agent,
     logs::{LogReader, LogStream},
-    runner::{
-        proc,
-        state::{JobRecord, LeaseDir},
-    },
-    session::{self, SessionConfig},
+    runner::{proc, state::LeaseDir},
 };
 use iomesh_client::client::Client;
-use iomesh_scheduler::{watchdog::Reporter, Config, Running};
+use iomesh_tests::{
+    agent::StateDir,
+    chain::{create_lease, scheduler_authority, token_balance, Chain},
+    indexer::Indexer,
+    scheduler as common,
+    stack::{assignment, lease_on_chain, reporting_replica, run_lease, start_agent},
+};
 use solana_commitment_config::CommitmentConfig;
-use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
-use std::{sync::Arc, time::Duration};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
 
 /// The market's failure grace in this test.
 const GRACE_SECS: u32 = 2;
@@ -46,89 +34,6 @@ fn job_spec(name: &str) -> Vec<u8> {
         "env": { "JOB": name },
     }))
     .unwrap()
-}
-
-/// The agent as `iomesh-agent run` builds it, its session a task of this test.
-pub(crate) struct RunningAgent {
-    pub(crate) agent: Arc<Agent>,
-    pub(crate) session: JoinHandle<()>,
-    pub(crate) shutdown: CancellationToken,
-}
-
-pub(crate) async fn start_agent(
-    chain: &Chain,
-    node: &TestNode,
-    scheduler_url: &str,
-    state: &StateDir,
-) -> RunningAgent {
-    start_agent_with(chain, node, scheduler_url, state, |_| {}).await
-}
-
-/// `start_agent` with `adjust` applied to the agent's configuration.
-pub(crate) async fn start_agent_with(
-    chain: &Chain,
-    node: &TestNode,
-    scheduler_url: &str,
-    state: &StateDir,
-    adjust: impl FnOnce(&mut iomesh_agent::config::AgentConfig),
-) -> RunningAgent {
-    let mut config = agent_config(
-        &chain.localnet.rpc_url(),
-        scheduler_url,
-        Arc::new(node.operator.insecure_clone()),
-        state.path(),
-        4,
-    );
-    // The agent's own on-chain re-read of a running lease is far off, so a
-    // job stopped within the test was stopped by the scheduler's Stop.
-    config.lease_check_interval = Duration::from_secs(600);
-    adjust(&mut config);
-    let (agent, events) = iomesh_agent::start(&config).await.expect("agent starts");
-    let shutdown = CancellationToken::new();
-    let session = tokio::spawn(session::run(
-        agent.clone(),
-        events,
-        SessionConfig {
-            // It dials before the node is indexed; retry quickly.
-            backoff_max: Duration::from_secs(1),
-            ..SessionConfig::new(config.scheduler_url.clone())
-        },
-        shutdown.clone(),
-    ));
-    RunningAgent {
-        agent,
-        session,
-        shutdown,
-    }
-}
-
-/// A replica with short timers that reports silent agents on-chain as `scheduler`.
-pub(crate) async fn reporting_replica(
-    pool: &PgPool,
-    chain: &Chain,
-    scheduler: &Keypair,
-    id: &str,
-) -> Running {
-    let mut config = Config::new("unused: the pool is given");
-    config.replica_id = Some(id.into());
-    config.rpc_url = chain.localnet.rpc_url();
-    config.watchdog_ms = 200;
-    config.poll_ms = 200;
-    config.agent_heartbeat_ms = 500;
-    iomesh_scheduler::start_with_reporter(
-        config,
-        pool.clone(),
-        Some(Reporter {
-            client: Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed()),
-            authority: scheduler.insecure_clone(),
-        }),
-    )
-    .await
-    .unwrap()
-}
-
-pub(crate) async fn lease_on_chain(client: &Client, lease: &Pubkey) -> Option<Lease> {
-    client.fetch::<Lease>(lease).await.unwrap()
 }
 
 /// The job's stdout once it has printed its devices, from its agent-side log.
@@ -144,21 +49,6 @@ async fn job_log(state: &StateDir, lease: &Pubkey) -> String {
         stdout.contains("CUDA_VISIBLE_DEVICES").then_some(stdout)
     })
     .await
-}
-
-/// The lease's latest assignment: (state, activate_signature, last_error, ended).
-pub(crate) async fn assignment(
-    pool: &PgPool,
-    lease: &Pubkey,
-) -> Option<(String, Option<String>, Option<String>, bool)> {
-    sqlx::query_as(
-        "SELECT state, activate_signature, last_error, ended_at IS NOT NULL \
-         FROM assignments WHERE lease = $1 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(lease.as_ref())
-    .fetch_optional(pool)
-    .await
-    .unwrap()
 }
 
 /// The fee payer (first signer) of a confirmed transaction, from `getTransaction`.
@@ -178,41 +68,6 @@ async fn fee_payer(rpc_url: &str, signature: &str) -> Option<String> {
     response["result"]["transaction"]["message"]["accountKeys"][0]
         .as_str()
         .map(str::to_string)
-}
-
-/// Submits `spec` for `lease` (once the lease is indexed), then waits for the
-/// agent to run it and activate the lease; returns the job's record.
-pub(crate) async fn run_lease(
-    pool: &PgPool,
-    http: &str,
-    client: &Client,
-    agent: &RunningAgent,
-    lease: &Pubkey,
-    spec: &[u8],
-    renter: &Keypair,
-) -> JobRecord {
-    common::eventually("the lease indexed and its spec accepted", || async {
-        let (status, _) = common::submit_spec(http, lease, spec, renter).await;
-        (status == 201).then_some(())
-    })
-    .await;
-    let record = common::eventually("the agent to start the job", || async {
-        agent.agent.jobs.get(&lease.to_string())
-    })
-    .await;
-    common::eventually("the lease active on-chain", || async {
-        lease_on_chain(client, lease)
-            .await
-            .filter(|l| l.status == LeaseStatus::Active)
-    })
-    .await;
-    common::eventually("the assignment running with its activation", || async {
-        assignment(pool, lease)
-            .await
-            .filter(|(state, signature, _, _)| state == "running" && signature.is_some())
-    })
-    .await;
-    record
 }
 
 #[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]

@@ -1,4 +1,4 @@
-use crate::{fixture::*, harness::*};
+use iomesh_tests::{chain::*, indexer::*};
 use sqlx::PgPool;
 use std::{process::Stdio, sync::Arc, time::Duration};
 use tokio::process::{Child, Command};
@@ -65,7 +65,7 @@ pub async fn database_url(pool: &PgPool) -> String {
 }
 
 pub fn spawn_binary(database_url: &str, chain: &Chain) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_iomesh-indexer"))
+    Command::new(iomesh_tests::workspace_binary("iomesh-indexer"))
         .env("DATABASE_URL", database_url)
         .env("IOMESH_INDEXER_GRPC_ENDPOINT", chain.localnet.grpc_url())
         .env("IOMESH_RPC_URL", chain.localnet.rpc_url())

@@ -1,4 +1,3 @@
-use crate::{fixture::*, harness::postgres_matches_chain};
 use anchor_lang::AccountSerialize;
 use iomesh_indexer::{
     metrics::Metrics,
@@ -6,6 +5,7 @@ use iomesh_indexer::{
     update::AccountUpdate,
     writer::{Batch, Writer},
 };
+use iomesh_tests::{chain::*, indexer::postgres_matches_chain};
 use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;

@@ -1,6 +1,5 @@
 //! A market with a payment mint, a node and leases, driven over JSON-RPC on an
 //! in-process localnet with the stock RpcClient.
-#![allow(dead_code)]
 
 use anchor_lang::{InstructionData, ToAccountMetas};
 use anchor_spl::{
@@ -11,6 +10,7 @@ use anchor_spl::{
     token_2022::spl_token_2022,
 };
 use iomesh::{accounts as acc, instruction as args, state::*};
+use iomesh_agent_proto::job_spec_hash;
 use iomesh_localnet::{Config, Localnet};
 use solana_commitment_config::CommitmentConfig;
 use solana_instruction::Instruction;
@@ -104,30 +104,8 @@ impl Chain {
                 &[&authority],
             )
             .await;
-        // The mint: 82 bytes, authority the market authority.
-        let mint = Keypair::new();
-        let rent = chain
-            .rpc
-            .get_minimum_balance_for_rent_exemption(82)
-            .await
-            .unwrap();
-        let create = solana_system_interface::instruction::create_account(
-            &authority.pubkey(),
-            &mint.pubkey(),
-            rent,
-            82,
-            &spl_token::ID,
-        );
-        let init = spl_token_2022::instruction::initialize_mint2(
-            &spl_token::ID,
-            &mint.pubkey(),
-            &authority.pubkey(),
-            None,
-            DECIMALS,
-        )
-        .unwrap();
-        chain.send(&[create, init], &[&authority, &mint]).await;
-        chain.mint = mint.pubkey();
+        // The mint: authority the market authority.
+        chain.mint = chain.new_mint(&authority.pubkey()).await;
         chain
             .send(
                 &[ix(
@@ -209,15 +187,7 @@ impl Chain {
         // The operator pays for its own activations.
         let operator = funded(&self.rpc).await;
         let address = node_pda(&operator.pubkey());
-        let spec = iomesh::NodeSpec {
-            gpu_model: "RTX 4090".into(),
-            gpu_count: gpus,
-            vram_mib: 24_576,
-            region: "eu-west".into(),
-            price_usd_micros_per_gpu_hour: 2_000_000,
-            min_lease_secs: 60,
-            max_lease_secs: 7 * 86_400,
-        };
+        let spec = node_spec(gpus);
         self.send(
             &[ix(
                 acc::RegisterNode {
@@ -416,6 +386,19 @@ pub fn slash_pda(node: &Pubkey, index: u32) -> Pubkey {
 
 pub fn epoch_pda(epoch: u64) -> Pubkey {
     Pubkey::find_program_address(&[iomesh::seeds::EPOCH, &epoch.to_le_bytes()], &iomesh::ID).0
+}
+
+/// The node every fixture registers: `gpus` RTX 4090s in eu-west at $2 per GPU-hour.
+pub fn node_spec(gpus: u16) -> iomesh::NodeSpec {
+    iomesh::NodeSpec {
+        gpu_model: "RTX 4090".into(),
+        gpu_count: gpus,
+        vram_mib: 24_576,
+        region: "eu-west".into(),
+        price_usd_micros_per_gpu_hour: 2_000_000,
+        min_lease_secs: 60,
+        max_lease_secs: 7 * 86_400,
+    }
 }
 
 pub fn unix_now() -> i64 {
@@ -700,4 +683,85 @@ pub async fn funded(rpc: &RpcClient) -> Keypair {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("airdrop not confirmed");
+}
+
+pub async fn token_balance(chain: &Chain, owner: &Pubkey) -> u64 {
+    chain
+        .rpc
+        .get_token_account_balance(&chain.ata(owner))
+        .await
+        .unwrap()
+        .amount
+        .parse()
+        .unwrap()
+}
+
+/// A pending one-hour lease of `gpus` GPUs whose job_spec_hash is sha256(`spec`).
+pub async fn create_lease(
+    chain: &Chain,
+    node: &TestNode,
+    renter: &Keypair,
+    nonce: u64,
+    gpus: u16,
+    spec: &[u8],
+) -> Pubkey {
+    let lease = lease_pda(&renter.pubkey(), nonce);
+    chain
+        .send(
+            &[ix(
+                acc::CreateLease {
+                    market: market_pda(),
+                    payment_mint: payment_mint_pda(&chain.mint),
+                    mint: chain.mint,
+                    vault: vault_pda(&chain.mint),
+                    node: node.address,
+                    lease,
+                    payer_token_account: chain.ata(&renter.pubkey()),
+                    renter: renter.pubkey(),
+                    payer: renter.pubkey(),
+                    cluster: None,
+                    price_update: None,
+                    token_program: chain.token_program,
+                    system_program: anchor_lang::system_program::ID,
+                },
+                args::CreateLease {
+                    args: iomesh::CreateLeaseArgs {
+                        nonce,
+                        gpus,
+                        duration_secs: 3_600,
+                        max_price_per_gpu_hour: u64::MAX,
+                        job_spec_hash: job_spec_hash(spec),
+                    },
+                },
+            )],
+            &[renter],
+        )
+        .await;
+    lease
+}
+
+/// A funded key made the market's scheduler authority, with failures
+/// reportable after `grace_secs` of silence.
+pub async fn scheduler_authority(chain: &Chain, grace_secs: u32) -> Keypair {
+    let scheduler = funded(&chain.rpc).await;
+    let authority = chain.authority.insecure_clone();
+    chain
+        .send(
+            &[iomesh_client::instructions::update_market(
+                &authority.pubkey(),
+                MarketParams {
+                    treasury: chain.treasury.pubkey(),
+                    scheduler_authority: scheduler.pubkey(),
+                    price_authority: authority.pubkey(),
+                    reward_authority: authority.pubkey(),
+                    activation_timeout_secs: 600,
+                    min_lease_secs: 60,
+                    max_lease_secs: 30 * 86_400,
+                    failure_grace_secs: grace_secs,
+                },
+            )],
+            &[&authority],
+        )
+        .await;
+    scheduler
 }

@@ -1,7 +1,6 @@
 //! Chain state written into Postgres through the indexer's own writer (real
 //! encoded accounts), scheduler replicas started in-process, and a test agent
 //! speaking the protocol with the proto crate's generated client.
-#![allow(dead_code)]
 
 use anchor_lang::AccountSerialize;
 use iomesh::state::{encode_text, Cluster, Lease, LeaseStatus, Market, Node, NodeStatus};
@@ -470,5 +469,17 @@ where
             panic!("timed out waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Heartbeat minutes as the scheduler records them.
+pub async fn uptime(pool: &PgPool, node: &Pubkey, minutes: impl IntoIterator<Item = i64>) {
+    for minute in minutes {
+        sqlx::query("INSERT INTO node_uptime_minutes (node, minute) VALUES ($1, $2)")
+            .bind(node.to_bytes().as_slice())
+            .bind(minute)
+            .execute(pool)
+            .await
+            .unwrap();
     }
 }

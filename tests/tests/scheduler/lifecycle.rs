@@ -1,105 +1,19 @@
-use crate::{
-    common::{self, TestAgent, SPEC},
-    fixture::{ix, lease_pda, market_pda, payment_mint_pda, vault_pda, Chain, TestNode},
-    harness::Indexer,
+use iomesh_agent_proto::v1::{agent_message::Msg as AgentMsg, JobState, JobUpdate};
+use iomesh_scheduler::Config;
+use iomesh_tests::{
+    chain::{create_lease, scheduler_authority, token_balance, Chain},
+    indexer::Indexer,
+    scheduler::{self as common, TestAgent, SPEC},
+    stack::reporting_replica_with,
 };
-use iomesh::{accounts as acc, instruction as args, state::MarketParams};
-use iomesh_agent_proto::{
-    job_spec_hash,
-    v1::{agent_message::Msg as AgentMsg, JobState, JobUpdate},
-};
-use iomesh_client::client::Client;
-use iomesh_scheduler::{watchdog::Reporter, Config};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
-use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 
 /// The market's failure grace in this test.
 const GRACE_SECS: u32 = 2;
-
-pub(crate) async fn token_balance(chain: &Chain, owner: &Pubkey) -> u64 {
-    chain
-        .rpc
-        .get_token_account_balance(&chain.ata(owner))
-        .await
-        .unwrap()
-        .amount
-        .parse()
-        .unwrap()
-}
-
-/// A pending one-hour lease of `gpus` GPUs whose job_spec_hash is sha256(`spec`).
-pub(crate) async fn create_lease(
-    chain: &Chain,
-    node: &TestNode,
-    renter: &Keypair,
-    nonce: u64,
-    gpus: u16,
-    spec: &[u8],
-) -> Pubkey {
-    let lease = lease_pda(&renter.pubkey(), nonce);
-    chain
-        .send(
-            &[ix(
-                acc::CreateLease {
-                    market: market_pda(),
-                    payment_mint: payment_mint_pda(&chain.mint),
-                    mint: chain.mint,
-                    vault: vault_pda(&chain.mint),
-                    node: node.address,
-                    lease,
-                    payer_token_account: chain.ata(&renter.pubkey()),
-                    renter: renter.pubkey(),
-                    payer: renter.pubkey(),
-                    cluster: None,
-                    price_update: None,
-                    token_program: chain.token_program,
-                    system_program: anchor_lang::system_program::ID,
-                },
-                args::CreateLease {
-                    args: iomesh::CreateLeaseArgs {
-                        nonce,
-                        gpus,
-                        duration_secs: 3_600,
-                        max_price_per_gpu_hour: u64::MAX,
-                        job_spec_hash: job_spec_hash(spec),
-                    },
-                },
-            )],
-            &[renter],
-        )
-        .await;
-    lease
-}
-
-/// A funded key made the market's scheduler authority, with failures
-/// reportable after `grace_secs` of silence.
-pub(crate) async fn scheduler_authority(chain: &Chain, grace_secs: u32) -> Keypair {
-    let scheduler = crate::fixture::funded(&chain.rpc).await;
-    let authority = chain.authority.insecure_clone();
-    chain
-        .send(
-            &[iomesh_client::instructions::update_market(
-                &authority.pubkey(),
-                MarketParams {
-                    treasury: chain.treasury.pubkey(),
-                    scheduler_authority: scheduler.pubkey(),
-                    price_authority: authority.pubkey(),
-                    reward_authority: authority.pubkey(),
-                    activation_timeout_secs: 600,
-                    min_lease_secs: 60,
-                    max_lease_secs: 30 * 86_400,
-                    failure_grace_secs: grace_secs,
-                },
-            )],
-            &[&authority],
-        )
-        .await;
-    scheduler
-}
 
 #[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
 async fn a_replica_refuses_a_keypair_that_is_not_the_scheduler_authority(pool: PgPool) {
@@ -143,21 +57,12 @@ async fn lease_on_chain_is_dispatched_activated_and_reported_failed_when_its_age
     let scheduler = scheduler_authority(&chain, GRACE_SECS).await;
     let indexer = Indexer::spawn(&pool, chain.localnet.grpc_url(), chain.localnet.rpc_url());
 
-    let mut config = Config::new("unused: the pool is given");
-    config.replica_id = Some("replica-a".into());
-    config.rpc_url = chain.localnet.rpc_url();
-    config.watchdog_ms = 200;
-    config.poll_ms = 1_000;
-    let replica = iomesh_scheduler::start_with_reporter(
-        config,
-        pool.clone(),
-        Some(Reporter {
-            client: Client::new(chain.localnet.rpc_url(), CommitmentConfig::confirmed()),
-            authority: scheduler.insecure_clone(),
-        }),
-    )
-    .await
-    .unwrap();
+    let replica = reporting_replica_with(&pool, &chain, &scheduler, "replica-a", |config| {
+        config.poll_ms = 1_000;
+        // The test agent heartbeats at the scheduler's default rate.
+        config.agent_heartbeat_ms = Config::new("defaults").agent_heartbeat_ms;
+    })
+    .await;
 
     // The node registers on-chain; once indexed, its agent is welcomed.
     let node = chain.register_node(4).await;

@@ -1,7 +1,7 @@
 //! The indexer, in process or as its binary; a TCP proxy in front of the gRPC
 //! server to drop or refuse streams; and the comparison of Postgres with the chain.
 
-use crate::fixture::Chain;
+use crate::chain::Chain;
 use iomesh_indexer::{
     batcher::BatchConfig,
     metrics::Metrics,

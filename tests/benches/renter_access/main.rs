@@ -19,36 +19,18 @@
 //! Run with `scripts/bench-access` (an optimised build). `cargo test
 //! --all-targets` builds it and runs nothing.
 
-#![allow(dead_code, unused_imports)]
-
-#[path = "../../tests/postgres/common.rs"]
-mod common;
-#[path = "../../../../indexer/tests/localnet/fixture.rs"]
-mod fixture;
-#[path = "../../../../indexer/tests/localnet/harness.rs"]
-mod harness;
-
-#[path = "../../../agent/tests/agent/common.rs"]
-mod agent_fixture;
-
-#[path = "../../tests/localnet/agent_e2e.rs"]
-mod agent_e2e;
-#[path = "../../tests/localnet/lifecycle.rs"]
-mod lifecycle;
-#[path = "../../tests/localnet/renter_access.rs"]
-mod renter_access;
-
-use agent_e2e::{run_lease, start_agent};
-use lifecycle::create_lease;
-use renter_access::{
-    connected, free_port, job_binary, lease_forward, listening, peak_kib, replica, spec, stack,
-    token,
+use iomesh_tests::{
+    chain::create_lease,
+    stack::{
+        connected, free_port, job_binary, lease_forward, listening, peak_kib, replica, run_lease,
+        spec, stack, start_agent, token,
+    },
 };
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 /// Bytes echoed per throughput run, and runs per path (the median is shown).

@@ -3,9 +3,10 @@
 //! (within the gRPC replay window) or backfilled from transaction history
 //! (beyond it); history the RPC no longer has is recorded as a gap.
 
-use crate::{faults, fixture::*, harness::*};
+use crate::faults;
 use anchor_lang::AccountDeserialize;
 use iomesh::state::Lease;
+use iomesh_tests::{chain::*, indexer::*};
 use solana_pubkey::Pubkey;
 use sqlx::{PgPool, Row};
 use std::{sync::Arc, time::Duration};

@@ -1,0 +1,148 @@
+//! Stock Solana clients against an in-process localnet with fast slots:
+//! starting one, the `RpcClient`, funding a key, signing, and bounded polling
+//! (a wait never races the slot clock with a sleep). The localnet's own
+//! JSON-RPC, PubSub and gRPC tests build on it.
+
+use anchor_lang::{InstructionData, ToAccountMetas};
+use iomesh_localnet::{Config, Localnet};
+use solana_commitment_config::CommitmentConfig;
+use solana_instruction::Instruction;
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_api::{client_error::Result as ClientResult, config::RpcTransactionConfig};
+use solana_signature::Signature;
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_status_client_types::{
+    EncodedConfirmedTransactionWithStatusMeta, TransactionStatus, UiTransactionEncoding,
+};
+use std::{future::Future, time::Duration};
+
+/// Bound on any wait for the chain, a stream or a notification to move.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+pub const SLOT: Duration = Duration::from_millis(50);
+pub const SOL: u64 = 1_000_000_000;
+
+/// An ephemeral localnet (its own ports and ledger) with `SLOT` slots.
+pub fn test_config() -> Config {
+    Config {
+        slot_duration: SLOT,
+        ..Config::ephemeral()
+    }
+}
+
+pub async fn localnet() -> Localnet {
+    localnet_with(test_config()).await
+}
+
+pub async fn localnet_with(config: Config) -> Localnet {
+    Localnet::start(config).await.expect("localnet starts")
+}
+
+/// The stock client at `confirmed`.
+pub fn rpc(localnet: &Localnet) -> RpcClient {
+    RpcClient::new_with_commitment(localnet.rpc_url(), CommitmentConfig::confirmed())
+}
+
+/// Polls `check` until it yields `Some`, failing after `TIMEOUT`.
+pub async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `signature` reaches `commitment`; returns its status.
+pub async fn confirm(
+    rpc: &RpcClient,
+    signature: &Signature,
+    commitment: CommitmentConfig,
+) -> TransactionStatus {
+    poll("signature confirmation", || async {
+        let statuses = rpc.get_signature_statuses(&[*signature]).await.ok()?;
+        statuses.value[0]
+            .clone()
+            .filter(|s| s.satisfies_commitment(commitment))
+    })
+    .await
+}
+
+/// A new keypair holding `lamports`, airdropped and at `commitment`.
+pub async fn funded_at(rpc: &RpcClient, lamports: u64, commitment: CommitmentConfig) -> Keypair {
+    let keypair = Keypair::new();
+    let signature = rpc
+        .request_airdrop(&keypair.pubkey(), lamports)
+        .await
+        .expect("airdrop");
+    let status = confirm(rpc, &signature, commitment).await;
+    assert_eq!(status.err, None, "the airdrop failed");
+    keypair
+}
+
+/// `getTransaction` as wallets ask for it: JSON at `commitment`, versioned
+/// transactions accepted.
+pub async fn get_transaction(
+    rpc: &RpcClient,
+    signature: &Signature,
+    commitment: CommitmentConfig,
+) -> ClientResult<EncodedConfirmedTransactionWithStatusMeta> {
+    rpc.get_transaction_with_config(
+        signature,
+        RpcTransactionConfig {
+            encoding: Some(UiTransactionEncoding::Json),
+            commitment: Some(commitment),
+            max_supported_transaction_version: Some(0),
+        },
+    )
+    .await
+}
+
+/// A signed transaction of `instructions` paid by the first signer.
+pub async fn signed(
+    rpc: &RpcClient,
+    instructions: &[Instruction],
+    signers: &[&Keypair],
+) -> Transaction {
+    let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
+    Transaction::new_signed_with_payer(instructions, Some(&signers[0].pubkey()), signers, blockhash)
+}
+
+/// `initialize_market` for `authority` (the reward authority too), built
+/// from the program's own account and instruction types; returns the
+/// market's address with it.
+pub fn initialize_market(authority: &Pubkey) -> (Pubkey, Instruction) {
+    let market = iomesh_client::pda::market();
+    let params = iomesh::state::MarketParams {
+        treasury: Pubkey::new_unique(),
+        scheduler_authority: Pubkey::new_unique(),
+        price_authority: Pubkey::new_unique(),
+        reward_authority: *authority,
+        activation_timeout_secs: 600,
+        min_lease_secs: 60,
+        max_lease_secs: 86_400,
+        failure_grace_secs: 120,
+    };
+    let ix = Instruction {
+        program_id: iomesh::ID,
+        accounts: iomesh::accounts::InitializeMarket {
+            market,
+            authority: *authority,
+            system_program: anchor_lang::system_program::ID,
+        }
+        .to_account_metas(None),
+        data: iomesh::instruction::InitializeMarket { params }.data(),
+    };
+    (market, ix)
+}
