@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;
 
@@ -69,11 +68,7 @@ impl Cluster {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(
             self.leases_expected > 0 && self.leases_expected <= MAX_CLUSTER_LEASES,
             IomeshError::InvalidClusterSize

@@ -1,5 +1,3 @@
-use super::ACCOUNT_VERSION;
-use crate::error::IomeshError;
 use anchor_lang::prelude::*;
 
 /// Tokens the program owes one wallet, held in one of its vaults
@@ -30,11 +28,7 @@ impl Credit {
     pub const SPACE: usize = 8 + Self::INIT_SPACE;
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         Ok(())
     }
 }

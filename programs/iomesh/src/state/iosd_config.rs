@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use crate::{error::IomeshError, math::SafeMath};
 use anchor_lang::prelude::*;
 
@@ -55,11 +54,7 @@ impl IosdConfig {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(
             self.max_price_age_secs > 0
                 && self.window_secs > 0

@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use crate::{error::IomeshError, math};
 use anchor_lang::prelude::*;
 
@@ -114,11 +113,7 @@ impl Lease {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(
             self.gpus > 0 && self.duration_secs > 0,
             IomeshError::LeaseWithoutGpusOrDuration

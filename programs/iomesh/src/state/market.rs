@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;
 
@@ -76,11 +75,7 @@ impl Market {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(
             self.activation_timeout_secs > 0
                 && self.min_lease_secs > 0

@@ -1,6 +1,18 @@
 //! Accounts owned by the program. Each has explicit space, reserved bytes for
 //! later fields, and an `invariant()` checked by every instruction that changes it.
 
+/// An invariant's first clause: the account has the layout this program
+/// reads (`UnsupportedAccountVersion`, logged at the account's own line).
+macro_rules! require_current_version {
+    ($version:expr) => {
+        require_eq!(
+            $version,
+            crate::state::ACCOUNT_VERSION,
+            crate::error::IomeshError::UnsupportedAccountVersion
+        )
+    };
+}
+
 pub mod cluster;
 pub mod credit;
 pub mod iosd_config;

@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;
 
@@ -110,11 +109,7 @@ impl Node {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(
             self.gpu_count > 0 && self.gpu_count <= MAX_GPUS_PER_NODE,
             IomeshError::InvalidGpuCount

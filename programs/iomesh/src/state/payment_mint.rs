@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use super::MAX_CONFIDENCE_BPS_LIMIT;
 use crate::{error::IomeshError, math::ONE_USD_MICROS};
 use anchor_lang::prelude::*;
@@ -86,11 +85,7 @@ impl PaymentMint {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(self.fee_bps <= MAX_FEE_BPS, IomeshError::FeeTooHigh);
         require!(
             self.decimals <= MAX_DECIMALS,

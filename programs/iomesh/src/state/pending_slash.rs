@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;
 
@@ -52,11 +51,7 @@ impl PendingSlash {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(
             self.amount > 0 && self.harmed_amount <= self.amount,
             IomeshError::InvalidSlashAmount

@@ -1,4 +1,3 @@
-use super::ACCOUNT_VERSION;
 use crate::{error::IomeshError, merkle::MAX_EPOCH_LEAVES};
 use anchor_lang::prelude::*;
 
@@ -47,11 +46,7 @@ impl RewardEpoch {
     }
 
     pub fn invariant(&self) -> Result<()> {
-        require_eq!(
-            self.version,
-            ACCOUNT_VERSION,
-            IomeshError::UnsupportedAccountVersion
-        );
+        require_current_version!(self.version);
         require!(
             self.num_leaves > 0 && self.num_leaves <= MAX_EPOCH_LEAVES,
             IomeshError::InvalidEpoch
