@@ -3,6 +3,8 @@
 //! leaves: the source the indexer's benchmark and its gRPC tests stream
 //! from.
 
+use iomesh_indexer::{reconcile::Reconciler, source::SourceConfig};
+use solana_commitment_config::CommitmentConfig;
 use std::{
     net::SocketAddr,
     sync::Arc,
@@ -14,16 +16,37 @@ use tokio_util::sync::CancellationToken;
 use yellowstone_grpc_proto::{
     geyser::geyser_server::{Geyser, GeyserServer},
     prelude::{
-        subscribe_update::UpdateOneof, GetBlockHeightRequest, GetBlockHeightResponse,
-        GetLatestBlockhashRequest, GetLatestBlockhashResponse, GetSlotRequest, GetSlotResponse,
-        GetVersionRequest, GetVersionResponse, IsBlockhashValidRequest, IsBlockhashValidResponse,
-        PingRequest, PongResponse, SlotStatus, SubscribeDeshredRequest, SubscribeGossipRequest,
-        SubscribeReplayInfoRequest, SubscribeReplayInfoResponse, SubscribeRequest, SubscribeUpdate,
-        SubscribeUpdateDeshred, SubscribeUpdateGossip, SubscribeUpdateSlot,
+        subscribe_update::UpdateOneof, CommitmentLevel, GetBlockHeightRequest,
+        GetBlockHeightResponse, GetLatestBlockhashRequest, GetLatestBlockhashResponse,
+        GetSlotRequest, GetSlotResponse, GetVersionRequest, GetVersionResponse,
+        IsBlockhashValidRequest, IsBlockhashValidResponse, PingRequest, PongResponse, SlotStatus,
+        SubscribeDeshredRequest, SubscribeGossipRequest, SubscribeReplayInfoRequest,
+        SubscribeReplayInfoResponse, SubscribeRequest, SubscribeUpdate, SubscribeUpdateDeshred,
+        SubscribeUpdateGossip, SubscribeUpdateSlot,
     },
     prost_types::Timestamp,
     tonic::{self, transport::Server, Request, Response, Status, Streaming},
 };
+
+/// The indexer's source pointed at the canned server on `addr` (the iomesh
+/// program, confirmed), with the reconciler a canned stream never uses: it
+/// carries no transactions to re-read.
+pub fn indexer_source(addr: SocketAddr) -> (SourceConfig, Reconciler) {
+    let config = SourceConfig {
+        endpoint: format!("http://{addr}"),
+        x_token: None,
+        program_id: iomesh::ID,
+        commitment: CommitmentLevel::Confirmed,
+        watchdog: Duration::from_secs(30),
+        reconcile_chunk: 4_096,
+    };
+    let reconciler = Reconciler::new(
+        "http://127.0.0.1:1".into(),
+        iomesh::ID,
+        CommitmentConfig::confirmed(),
+    );
+    (config, reconciler)
+}
 
 /// A confirmed status for `slot` (parent `slot - 1`).
 pub fn slot_update(slot: u64) -> SubscribeUpdate {

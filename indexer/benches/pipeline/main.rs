@@ -11,12 +11,10 @@ use iomesh_indexer::{
     batcher::{self, BatchConfig},
     decode::{self, Kind},
     metrics::Metrics,
-    reconcile::Reconciler,
-    source::{self, SourceConfig},
+    source::{self},
     tables::{self, Rows},
     writer::Writer,
 };
-use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use sqlx::PgPool;
 use std::{
@@ -27,11 +25,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 mod geyser;
 
-use geyser::{serve, slot_update};
+use geyser::{indexer_source, serve, slot_update};
 use yellowstone_grpc_client::GeyserGrpcClient;
 use yellowstone_grpc_proto::prelude::{
-    subscribe_update::UpdateOneof, CommitmentLevel, SubscribeRequest, SubscribeUpdate,
-    SubscribeUpdateAccount, SubscribeUpdateAccountInfo,
+    subscribe_update::UpdateOneof, SubscribeRequest, SubscribeUpdate, SubscribeUpdateAccount,
+    SubscribeUpdateAccountInfo,
 };
 
 /// Streams one workload of real encoded lease updates over real gRPC into
@@ -232,20 +230,7 @@ async fn run_indexer(
         metrics.clone(),
         CancellationToken::new(),
     ));
-    let config = SourceConfig {
-        endpoint: format!("http://{addr}"),
-        x_token: None,
-        program_id: iomesh::ID,
-        commitment: CommitmentLevel::Confirmed,
-        watchdog: Duration::from_secs(30),
-        reconcile_chunk: 4_096,
-    };
-    // Unused: the workload has no transactions, so nothing is re-read.
-    let reconciler = Reconciler::new(
-        "http://127.0.0.1:1".into(),
-        iomesh::ID,
-        CommitmentConfig::confirmed(),
-    );
+    let (config, reconciler) = indexer_source(addr);
     let ended = source::stream(
         &config,
         0,

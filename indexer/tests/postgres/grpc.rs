@@ -1,20 +1,18 @@
 use crate::common::*;
-use crate::geyser::{serve, slot_update};
+use crate::geyser::{indexer_source, serve, slot_update};
 use iomesh_indexer::{
     batcher::{self, BatchConfig},
     metrics::Metrics,
-    reconcile::Reconciler,
-    source::{self, Ended, SourceConfig},
+    source::{self, Ended},
     update::Event,
 };
-use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
 use sqlx::PgPool;
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use yellowstone_grpc_proto::prelude::{
-    subscribe_update::UpdateOneof, CommitmentLevel, SubscribeUpdate, SubscribeUpdateAccount,
+    subscribe_update::UpdateOneof, SubscribeUpdate, SubscribeUpdateAccount,
     SubscribeUpdateAccountInfo,
 };
 
@@ -80,20 +78,7 @@ async fn garbage_over_grpc_is_kept_raw_counted_and_never_stops_the_stream(pool: 
         metrics.clone(),
         CancellationToken::new(),
     ));
-    let config = SourceConfig {
-        endpoint: format!("http://{addr}"),
-        x_token: None,
-        program_id: iomesh::ID,
-        commitment: CommitmentLevel::Confirmed,
-        watchdog: Duration::from_secs(10),
-        reconcile_chunk: 64,
-    };
-    // No transactions in this stream, so nothing is re-read over RPC.
-    let reconciler = Reconciler::new(
-        "http://127.0.0.1:1".into(),
-        iomesh::ID,
-        CommitmentConfig::confirmed(),
-    );
+    let (config, reconciler) = indexer_source(addr);
     let ended = source::stream(
         &config,
         9,

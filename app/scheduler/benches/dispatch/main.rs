@@ -2,9 +2,7 @@
 //! indexer's writer → the agent receives the assignment) and dispatch
 //! throughput, with real replicas, real gRPC agents and a throwaway database.
 
-use anchor_lang::AccountSerialize;
 use clap::Parser;
-use iomesh::state::{encode_text, Lease, LeaseStatus, Market, Node, NodeStatus};
 use iomesh_agent_proto::{
     auth_message, job_spec_hash,
     v1::{
@@ -12,11 +10,9 @@ use iomesh_agent_proto::{
         scheduler_message::Msg as SchedMsg, AgentMessage, AssignmentAck, ChallengeResponse, Hello,
     },
 };
-use iomesh_indexer::{
-    update::AccountUpdate,
-    writer::{Batch, Writer},
-};
-use iomesh_scheduler::{agent::now_ms, Config, Running};
+use iomesh_scheduler::{Config, Running};
+// Chain state committed through the indexer's own writer, as the tests do.
+use iomesh_tests::scheduler::{encode, lease, node, Chain};
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
@@ -57,128 +53,6 @@ pub struct BenchArgs {
 }
 
 const SPEC: &[u8] = br#"{"command":["sleep","3600"]}"#;
-
-fn encode<T: AccountSerialize>(account: &T) -> Vec<u8> {
-    let mut data = Vec::new();
-    account.try_serialize(&mut data).expect("serialize");
-    data
-}
-
-struct Chain {
-    writer: Writer,
-    slot: AtomicU64,
-}
-
-impl Chain {
-    async fn write(&self, accounts: Vec<(Pubkey, Vec<u8>)>) -> anyhow::Result<()> {
-        let slot = self.slot.fetch_add(1, Ordering::SeqCst);
-        let updates = accounts
-            .into_iter()
-            .enumerate()
-            .map(|(i, (pubkey, data))| AccountUpdate {
-                pubkey,
-                slot,
-                write_version: i as u64,
-                lamports: 1_000_000,
-                owner: iomesh::ID,
-                data,
-                created_at: None,
-            })
-            .collect();
-        self.writer
-            .write(&Batch {
-                updates,
-                cursor: Some(slot),
-                ..Batch::default()
-            })
-            .await?;
-        Ok(())
-    }
-}
-
-fn unix_now() -> i64 {
-    now_ms() / 1000
-}
-
-fn market() -> Market {
-    Market {
-        version: 1,
-        bump: 254,
-        paused: false,
-        authority: Pubkey::new_unique(),
-        pending_authority: Pubkey::default(),
-        treasury: Pubkey::new_unique(),
-        scheduler_authority: Pubkey::new_unique(),
-        price_authority: Pubkey::new_unique(),
-        reward_authority: Pubkey::new_unique(),
-        activation_timeout_secs: 3_600,
-        min_lease_secs: 60,
-        max_lease_secs: 30 * 86_400,
-        failure_grace_secs: 3_600,
-        io_mint: Pubkey::default(),
-        slash_authority: Pubkey::default(),
-        stake_per_gpu: 0,
-        unstake_cooldown_secs: 0,
-        slash_appeal_secs: 0,
-        reserved: [0; 48],
-    }
-}
-
-fn node(operator: &Pubkey) -> Node {
-    Node {
-        version: 1,
-        bump: 253,
-        status: NodeStatus::Available,
-        owner: Pubkey::new_unique(),
-        operator: *operator,
-        gpu_model: encode_text::<32>("RTX 4090").expect("text"),
-        region: encode_text::<16>("bench").expect("text"),
-        gpu_count: 1_000,
-        gpus_in_use: 0,
-        vram_mib: 24_576,
-        price_usd_micros_per_gpu_hour: 2_000_000,
-        min_lease_secs: 60,
-        max_lease_secs: 7 * 86_400,
-        open_leases: 0,
-        leases_served: 0,
-        failures: 0,
-        gpu_seconds_delivered: 0,
-        registered_at: unix_now(),
-        staked: 0,
-        unstaking: 0,
-        unstake_ready_at: 0,
-        slashes_pending: 0,
-        slash_count: 0,
-        reserved: [0; 34],
-    }
-}
-
-fn lease(renter: &Pubkey, node: &Pubkey, nonce: u64) -> Lease {
-    Lease {
-        version: 1,
-        bump: 252,
-        status: LeaseStatus::Pending,
-        fee_bps: 200,
-        gpus: 1,
-        renter: *renter,
-        payer: *renter,
-        node: *node,
-        mint: Pubkey::new_unique(),
-        nonce,
-        rate_per_gpu_hour: 2_000_000,
-        deposited: 2_000_000,
-        paid_out: 0,
-        created_at: unix_now(),
-        activated_at: 0,
-        settled_until: 0,
-        duration_secs: 3_600,
-        job_spec_hash: job_spec_hash(SPEC),
-        in_cluster: false,
-        cluster_nonce: 0,
-        cluster_funding_deadline: 0,
-        reserved: [0; 132],
-    }
-}
 
 /// When each lease reached an agent.
 type Received = Arc<Mutex<HashMap<Pubkey, Instant>>>;
@@ -245,13 +119,7 @@ struct Setup {
 }
 
 async fn setup(pool: PgPool, replicas: usize, agents: usize) -> anyhow::Result<Setup> {
-    let chain = Chain {
-        writer: Writer::new(pool.clone(), iomesh::ID, "bench"),
-        slot: AtomicU64::new(1),
-    };
-    chain
-        .write(vec![(iomesh_client::pda::market(), encode(&market()))])
-        .await?;
+    let chain = Chain::new(&pool).await;
     let operators: Vec<Keypair> = (0..agents).map(|_| Keypair::new()).collect();
     let nodes: Vec<Pubkey> = operators
         .iter()
@@ -262,10 +130,10 @@ async fn setup(pool: PgPool, replicas: usize, agents: usize) -> anyhow::Result<S
             operators
                 .iter()
                 .zip(&nodes)
-                .map(|(o, n)| (*n, encode(&node(&o.pubkey()))))
+                .map(|(o, n)| (*n, encode(&node(&o.pubkey(), 1_000))))
                 .collect(),
         )
-        .await?;
+        .await;
     let mut running = Vec::new();
     for r in 0..replicas {
         let mut config = Config::new("bench");
@@ -321,7 +189,10 @@ impl Setup {
             let nonce = self.next_nonce.fetch_add(1, Ordering::SeqCst);
             let node = self.nodes[i % self.nodes.len()];
             let address = iomesh_client::pda::lease(&self.renter, nonce);
-            accounts.push((address, encode(&lease(&self.renter, &node, nonce))));
+            accounts.push((
+                address,
+                encode(&lease(&self.renter, &node, nonce, job_spec_hash(SPEC))),
+            ));
         }
         accounts
     }
@@ -386,7 +257,7 @@ async fn latency(args: &BenchArgs, pool: PgPool) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(args.batch_every_ms));
     for batch in accounts.chunks(args.batch.max(1)) {
         tick.tick().await;
-        setup.chain.write(batch.to_vec()).await?;
+        setup.chain.write(batch.to_vec()).await;
         let at = Instant::now();
         committed.extend(batch.iter().map(|(k, _)| (*k, at)));
     }
@@ -420,7 +291,7 @@ async fn throughput(args: &BenchArgs, pool: PgPool, replicas: usize) -> anyhow::
     let accounts = setup.lease_accounts(args.throughput_leases);
     let keys: Vec<Pubkey> = accounts.iter().map(|(k, _)| *k).collect();
     for chunk in accounts.chunks(5_000) {
-        setup.chain.write(chunk.to_vec()).await?;
+        setup.chain.write(chunk.to_vec()).await;
     }
     sqlx::query("ANALYZE").execute(&setup.pool).await?;
     let start = Instant::now();
