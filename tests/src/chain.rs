@@ -218,6 +218,19 @@ impl Chain {
         nonce: u64,
         gpus: u16,
     ) -> Pubkey {
+        self.create_lease_committing(node, renter, nonce, gpus, [(nonce % 255) as u8 + 1; 32])
+            .await
+    }
+
+    /// A pending lease of `gpus` GPUs for an hour whose job_spec_hash is `job_spec_hash`.
+    pub async fn create_lease_committing(
+        &self,
+        node: &TestNode,
+        renter: &Keypair,
+        nonce: u64,
+        gpus: u16,
+        job_spec_hash: [u8; 32],
+    ) -> Pubkey {
         let lease = lease_pda(&renter.pubkey(), nonce);
         self.send(
             &[ix(
@@ -242,7 +255,7 @@ impl Chain {
                         gpus,
                         duration_secs: 3_600,
                         max_price_per_gpu_hour: u64::MAX,
-                        job_spec_hash: [(nonce % 255) as u8 + 1; 32],
+                        job_spec_hash,
                     },
                 },
             )],
@@ -705,39 +718,9 @@ pub async fn create_lease(
     gpus: u16,
     spec: &[u8],
 ) -> Pubkey {
-    let lease = lease_pda(&renter.pubkey(), nonce);
     chain
-        .send(
-            &[ix(
-                acc::CreateLease {
-                    market: market_pda(),
-                    payment_mint: payment_mint_pda(&chain.mint),
-                    mint: chain.mint,
-                    vault: vault_pda(&chain.mint),
-                    node: node.address,
-                    lease,
-                    payer_token_account: chain.ata(&renter.pubkey()),
-                    renter: renter.pubkey(),
-                    payer: renter.pubkey(),
-                    cluster: None,
-                    price_update: None,
-                    token_program: chain.token_program,
-                    system_program: anchor_lang::system_program::ID,
-                },
-                args::CreateLease {
-                    args: iomesh::CreateLeaseArgs {
-                        nonce,
-                        gpus,
-                        duration_secs: 3_600,
-                        max_price_per_gpu_hour: u64::MAX,
-                        job_spec_hash: job_spec_hash(spec),
-                    },
-                },
-            )],
-            &[renter],
-        )
-        .await;
-    lease
+        .create_lease_committing(node, renter, nonce, gpus, job_spec_hash(spec))
+        .await
 }
 
 /// A funded key made the market's scheduler authority, with failures

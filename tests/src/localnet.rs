@@ -4,6 +4,12 @@
 //! JSON-RPC, PubSub and gRPC tests build on it.
 
 use anchor_lang::{InstructionData, ToAccountMetas};
+use anchor_spl::{
+    associated_token::{
+        get_associated_token_address_with_program_id, spl_associated_token_account,
+    },
+    token::spl_token,
+};
 use iomesh_localnet::{Config, Localnet};
 use solana_commitment_config::CommitmentConfig;
 use solana_instruction::Instruction;
@@ -117,6 +123,58 @@ pub async fn signed(
 ) -> Transaction {
     let blockhash = rpc.get_latest_blockhash().await.expect("blockhash");
     Transaction::new_signed_with_payer(instructions, Some(&signers[0].pubkey()), signers, blockhash)
+}
+
+/// The instructions creating an SPL Token mint of `decimals` at `mint` (a
+/// new keypair, which signs too), with `payer` paying and its mint authority.
+pub async fn create_mint(
+    rpc: &RpcClient,
+    payer: &Pubkey,
+    mint: &Pubkey,
+    decimals: u8,
+) -> [Instruction; 2] {
+    const MINT_LEN: usize = 82;
+    let rent = rpc
+        .get_minimum_balance_for_rent_exemption(MINT_LEN)
+        .await
+        .expect("rent");
+    [
+        solana_system_interface::instruction::create_account(
+            payer,
+            mint,
+            rent,
+            MINT_LEN as u64,
+            &spl_token::ID,
+        ),
+        spl_token::instruction::initialize_mint2(&spl_token::ID, mint, payer, None, decimals)
+            .expect("initialize_mint2"),
+    ]
+}
+
+/// The instructions giving `owner` its associated token account of `mint`
+/// (SPL Token) holding `amount`, minted by `payer` (the mint authority).
+pub fn token_holder(
+    payer: &Pubkey,
+    owner: &Pubkey,
+    mint: &Pubkey,
+    amount: u64,
+) -> Vec<Instruction> {
+    let mut instructions = vec![
+        spl_associated_token_account::instruction::create_associated_token_account(
+            payer,
+            owner,
+            mint,
+            &spl_token::ID,
+        ),
+    ];
+    if amount > 0 {
+        let account = get_associated_token_address_with_program_id(owner, mint, &spl_token::ID);
+        instructions.push(
+            spl_token::instruction::mint_to(&spl_token::ID, mint, &account, payer, &[], amount)
+                .expect("mint_to"),
+        );
+    }
+    instructions
 }
 
 /// `initialize_market` for `authority` (the reward authority too), built

@@ -1,6 +1,6 @@
 use crate::common::{
-    confirmed_slot, funded, grpc, is_slot_status, localnet, read_until, rpc, send, subscribed,
-    watching, SOL,
+    confirmed_slot, create_mint, funded, grpc, is_slot_status, localnet, read_until, rpc, send,
+    subscribed, token_holder, watching, SOL,
 };
 use anchor_spl::{
     associated_token::{
@@ -157,20 +157,10 @@ async fn account_filters_by_pubkey_owner_memcmp_and_datasize_get_exactly_their_u
     )
     .await;
 
-    let rent = rpc
-        .get_minimum_balance_for_rent_exemption(MINT_LEN as usize)
-        .await
-        .unwrap();
+    let [create, init] = create_mint(&rpc, &payer.pubkey(), &mint.pubkey(), 6).await;
     let setup = [
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            rent,
-            MINT_LEN,
-            &token,
-        ),
-        spl_token::instruction::initialize_mint2(&token, &mint.pubkey(), &payer.pubkey(), None, 6)
-            .unwrap(),
+        create,
+        init,
         spl_associated_token_account::instruction::create_associated_token_account(
             &payer.pubkey(),
             &alice.pubkey(),
@@ -353,27 +343,15 @@ async fn closed_accounts_reach_pubkey_subscribers_as_empty_system_accounts() {
     )
     .await;
 
-    let rent = rpc
-        .get_minimum_balance_for_rent_exemption(MINT_LEN as usize)
+    let mut setup = create_mint(&rpc, &payer.pubkey(), &mint.pubkey(), 0)
         .await
-        .unwrap();
-    let setup = [
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            rent,
-            MINT_LEN,
-            &token,
-        ),
-        spl_token::instruction::initialize_mint2(&token, &mint.pubkey(), &payer.pubkey(), None, 0)
-            .unwrap(),
-        spl_associated_token_account::instruction::create_associated_token_account(
-            &payer.pubkey(),
-            &owner.pubkey(),
-            &mint.pubkey(),
-            &token,
-        ),
-    ];
+        .to_vec();
+    setup.extend(token_holder(
+        &payer.pubkey(),
+        &owner.pubkey(),
+        &mint.pubkey(),
+        0,
+    ));
     let setup_sig = send(&rpc, &setup, &[&payer, &mint]).await;
     confirmed_slot(&rpc, &setup_sig).await;
     let close =

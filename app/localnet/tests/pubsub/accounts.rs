@@ -1,9 +1,8 @@
-use crate::common::{funded, localnet, rpc, send, signed, transfer, Ws, SOL};
+use crate::common::{
+    create_mint, funded, localnet, rpc, send, signed, token_holder, transfer, Ws, SOL,
+};
 use anchor_spl::{
-    associated_token::{
-        get_associated_token_address_with_program_id, spl_associated_token_account,
-    },
-    token::spl_token,
+    associated_token::get_associated_token_address_with_program_id, token::spl_token,
 };
 use serde_json::json;
 use solana_account_decoder_client_types::UiAccount;
@@ -123,42 +122,15 @@ async fn program_subscriptions_filter_and_encode_token_accounts() {
             json!([program.to_string(), {"commitment": "confirmed", "encoding": "jsonParsed", "filters": filters}]),
         )
         .await;
-    let rent = rpc
-        .get_minimum_balance_for_rent_exemption(82)
+    let mut instructions = create_mint(&rpc, &payer.pubkey(), &mint.pubkey(), 6)
         .await
-        .unwrap();
-    let instructions = [
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            rent,
-            82,
-            &program,
-        ),
-        spl_token::instruction::initialize_mint2(
-            &program,
-            &mint.pubkey(),
-            &payer.pubkey(),
-            None,
-            6,
-        )
-        .unwrap(),
-        spl_associated_token_account::instruction::create_associated_token_account(
-            &payer.pubkey(),
-            &owner.pubkey(),
-            &mint.pubkey(),
-            &program,
-        ),
-        spl_token::instruction::mint_to(
-            &program,
-            &mint.pubkey(),
-            &ata,
-            &payer.pubkey(),
-            &[],
-            1_500_000,
-        )
-        .unwrap(),
-    ];
+        .to_vec();
+    instructions.extend(token_holder(
+        &payer.pubkey(),
+        &owner.pubkey(),
+        &mint.pubkey(),
+        1_500_000,
+    ));
     let tx = signed(&rpc, &instructions, &[&payer, &mint]).await;
     let sentinel = ws
         .subscribe(

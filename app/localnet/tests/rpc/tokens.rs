@@ -1,4 +1,4 @@
-use crate::common::{client, funded, localnet};
+use crate::common::{client, create_mint, funded, localnet, token_holder};
 use anchor_spl::{
     associated_token::{
         get_associated_token_address_with_program_id, spl_associated_token_account,
@@ -22,47 +22,20 @@ async fn spl_mint_and_token_accounts_are_readable() {
     let mint = Keypair::new();
     let token_program = spl_token::ID;
 
-    let rent = rpc
-        .get_minimum_balance_for_rent_exemption(82)
-        .await
-        .unwrap();
     let ata = get_associated_token_address_with_program_id(
         &owner.pubkey(),
         &mint.pubkey(),
         &token_program,
     );
-    let instructions = [
-        solana_system_interface::instruction::create_account(
-            &payer.pubkey(),
-            &mint.pubkey(),
-            rent,
-            82,
-            &token_program,
-        ),
-        spl_token::instruction::initialize_mint2(
-            &token_program,
-            &mint.pubkey(),
-            &payer.pubkey(),
-            None,
-            6,
-        )
-        .unwrap(),
-        spl_associated_token_account::instruction::create_associated_token_account(
-            &payer.pubkey(),
-            &owner.pubkey(),
-            &mint.pubkey(),
-            &token_program,
-        ),
-        spl_token::instruction::mint_to(
-            &token_program,
-            &mint.pubkey(),
-            &ata,
-            &payer.pubkey(),
-            &[],
-            1_500_000,
-        )
-        .unwrap(),
-    ];
+    let mut instructions = create_mint(&rpc, &payer.pubkey(), &mint.pubkey(), 6)
+        .await
+        .to_vec();
+    instructions.extend(token_holder(
+        &payer.pubkey(),
+        &owner.pubkey(),
+        &mint.pubkey(),
+        1_500_000,
+    ));
     let blockhash = rpc.get_latest_blockhash().await.unwrap();
     let tx = Transaction::new_signed_with_payer(
         &instructions,
