@@ -137,3 +137,6 @@ CREATE INDEX IF NOT EXISTS node_scores_score ON node_scores (score_bps DESC NULL
 -- Search by price among live nodes (the common sort).
 CREATE INDEX IF NOT EXISTS nodes_live_price ON nodes (price_usd_micros_per_gpu_hour)
     WHERE closed_slot IS NULL;
+-- Search by model (case-insensitive), cheapest first.
+CREATE INDEX IF NOT EXISTS nodes_live_model_price
+    ON nodes (lower(gpu_model), price_usd_micros_per_gpu_hour) WHERE closed_slot IS NULL;

@@ -1,4 +1,4 @@
-//! The market API against a real Postgres (one database per test): nodes
+//! The market API (iomesh-web) against a real Postgres (one database per test): nodes
 //! and leases committed through the indexer's own writer (real encoded
 //! accounts, leases closed into tombstones), lease endings as the indexer
 //! records them from `LeaseEnded`, heartbeat minutes and agent sessions as
