@@ -132,7 +132,8 @@ CREATE TABLE IF NOT EXISTS node_scores (
     score_bps              INTEGER,
     computed_at            BIGINT  NOT NULL
 );
-CREATE INDEX IF NOT EXISTS node_scores_score ON node_scores (score_bps DESC NULLS LAST);
+-- The reliability order, walked until a page is full.
+CREATE INDEX IF NOT EXISTS node_scores_score ON node_scores (score_bps DESC NULLS LAST, node);
 
 -- Search by price among live nodes (the common sort).
 CREATE INDEX IF NOT EXISTS nodes_live_price ON nodes (price_usd_micros_per_gpu_hour)
@@ -140,3 +141,10 @@ CREATE INDEX IF NOT EXISTS nodes_live_price ON nodes (price_usd_micros_per_gpu_h
 -- Search by model (case-insensitive), cheapest first.
 CREATE INDEX IF NOT EXISTS nodes_live_model_price
     ON nodes (lower(gpu_model), price_usd_micros_per_gpu_hour) WHERE closed_slot IS NULL;
+-- Search by region (case-insensitive), cheapest first.
+CREATE INDEX IF NOT EXISTS nodes_live_region_price
+    ON nodes (lower(region), price_usd_micros_per_gpu_hour) WHERE closed_slot IS NULL;
+-- The all-in cost: the (few) nodes whose minimum lease is longer than the
+-- hours asked.
+CREATE INDEX IF NOT EXISTS nodes_live_min_lease
+    ON nodes (min_lease_secs) WHERE closed_slot IS NULL;

@@ -177,6 +177,21 @@ pub fn token_holder(
     instructions
 }
 
+/// The instructions of a new SPL Token mint of `decimals` at `mint` (signs
+/// too; authority `payer`) and `owner`'s associated account holding `amount`.
+pub async fn mint_with_holder(
+    rpc: &RpcClient,
+    payer: &Pubkey,
+    mint: &Pubkey,
+    decimals: u8,
+    owner: &Pubkey,
+    amount: u64,
+) -> Vec<Instruction> {
+    let mut instructions = create_mint(rpc, payer, mint, decimals).await.to_vec();
+    instructions.extend(token_holder(payer, owner, mint, amount));
+    instructions
+}
+
 /// `initialize_market` for `authority` (the reward authority too), built
 /// from the program's own account and instruction types; returns the
 /// market's address with it.

@@ -182,33 +182,98 @@ pub async fn run(pool: &PgPool, search: &Search) -> Result<Page, sqlx::Error> {
 }
 
 /// The search's SQL, with every value bound (never spliced in).
+///
+/// Each order can be served by an index walk that stops after the page: by
+/// price (`nodes_live_price`, or per model or region), by score
+/// (`node_scores_score`). The all-in cost is price × GPUs × the longer of the
+/// hours asked and the node's minimum lease, so it is two walks merged: nodes
+/// whose minimum lease fits in the hours (by price) and the few others
+/// (`nodes_live_min_lease`, sorted by price × minimum lease).
 pub fn push_query(query: &mut QueryBuilder<'_, Postgres>, search: &Search) {
+    let rows = i64::from(search.page) * i64::from(search.per_page) + i64::from(search.per_page) + 1;
+    let secs = i64::from(search.hours) * 3_600;
+    match search.sort {
+        Sort::TotalCost => {
+            query.push("SELECT * FROM ((");
+            push_filtered(query, search, Scores::Optional);
+            query.push(" AND n.min_lease_secs <= ");
+            query.push_bind(secs);
+            query.push(" ORDER BY n.price_usd_micros_per_gpu_hour, n.pubkey LIMIT ");
+            query.push_bind(rows);
+            query.push(") UNION ALL (");
+            push_filtered(query, search, Scores::Optional);
+            query.push(" AND n.min_lease_secs > ");
+            query.push_bind(secs);
+            query.push(
+                " ORDER BY n.price_usd_micros_per_gpu_hour * n.min_lease_secs, n.pubkey LIMIT ",
+            );
+            query.push_bind(rows);
+            query.push(")) AS offers ORDER BY cost_order, node");
+        }
+        Sort::Price => {
+            push_filtered(query, search, Scores::Optional);
+            query.push(" ORDER BY n.price_usd_micros_per_gpu_hour, n.pubkey");
+        }
+        Sort::Vram => {
+            push_filtered(query, search, Scores::Optional);
+            query.push(" ORDER BY n.vram_mib DESC, n.price_usd_micros_per_gpu_hour, n.pubkey");
+        }
+        Sort::Reliability => {
+            // Walks the scores: a node listed since the last refresh (at most
+            // --scores-refresh-secs ago) joins this order at the next one.
+            push_filtered(query, search, Scores::Required);
+            query.push(" ORDER BY s.score_bps DESC NULLS LAST, s.node");
+        }
+    }
+    // Every order ends on the node's key, so pages never overlap or skip.
+    query.push(" LIMIT ");
+    query.push_bind(i64::from(search.per_page) + 1);
+    query.push(" OFFSET ");
+    query.push_bind(i64::from(search.page) * i64::from(search.per_page));
+}
+
+/// Whether a node must have a row in the scores snapshot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scores {
+    Optional,
+    Required,
+}
+
+/// `SELECT … FROM nodes … WHERE` the search's filters, unordered.
+fn push_filtered(query: &mut QueryBuilder<'_, Postgres>, search: &Search, scores: Scores) {
     let p = &search.params;
-    let hours = i64::from(search.hours);
+    let secs = i64::from(search.hours) * 3_600;
     let gpus = i64::from(search.gpus);
     query.push(
         "SELECT n.pubkey AS node, n.gpu_model, n.region, n.gpu_count, \
                 n.gpu_count - n.gpus_in_use AS free_gpus, n.vram_mib, \
                 n.price_usd_micros_per_gpu_hour::BIGINT AS price_usd_micros_per_gpu_hour, \
-                ceil(n.price_usd_micros_per_gpu_hour * ",
+                n.price_usd_micros_per_gpu_hour * GREATEST(",
     );
+    query.push_bind(secs);
+    query.push(", n.min_lease_secs) AS cost_order, ceil(n.price_usd_micros_per_gpu_hour * ");
     query.push_bind(gpus);
     query.push(" * GREATEST(");
-    query.push_bind(hours * 3_600);
+    query.push_bind(secs);
     query.push(
         ", n.min_lease_secs) / 3600)::BIGINT AS total_cost_usd_micros, \
          n.min_lease_secs, n.max_lease_secs, n.status, \
          (a.node IS NOT NULL) AS connected, \
          s.is_new, s.score_bps, s.uptime_bps, s.success_bps, s.median_activation_secs, \
          s.age_secs, s.slash_count \
-         FROM nodes n \
-         LEFT JOIN node_scores s ON s.node = n.pubkey \
-         LEFT JOIN agent_sessions a ON a.node = n.pubkey \
+         FROM nodes n ",
+    );
+    query.push(match scores {
+        Scores::Optional => "LEFT JOIN node_scores s ON s.node = n.pubkey ",
+        Scores::Required => "JOIN node_scores s ON s.node = n.pubkey ",
+    });
+    query.push(
+        "LEFT JOIN agent_sessions a ON a.node = n.pubkey \
          WHERE n.closed_slot IS NULL AND n.gpu_count >= ",
     );
     query.push_bind(gpus);
     query.push(" AND n.max_lease_secs >= ");
-    query.push_bind(hours * 3_600);
+    query.push_bind(secs);
     if !p.include_stale.unwrap_or(false) {
         query.push(" AND n.status = 'available' AND a.node IS NOT NULL");
     }
@@ -238,17 +303,6 @@ pub fn push_query(query: &mut QueryBuilder<'_, Postgres>, search: &Search) {
         query.push(" AND s.score_bps >= ");
         query.push_bind(i32::from(score));
     }
-    // Every order ends on the node's key, so pages never overlap or skip.
-    query.push(match search.sort {
-        Sort::Price => " ORDER BY n.price_usd_micros_per_gpu_hour ASC, n.pubkey",
-        Sort::Reliability => " ORDER BY s.score_bps DESC NULLS LAST, n.pubkey",
-        Sort::Vram => " ORDER BY n.vram_mib DESC, n.price_usd_micros_per_gpu_hour ASC, n.pubkey",
-        Sort::TotalCost => " ORDER BY total_cost_usd_micros ASC, n.pubkey",
-    });
-    query.push(" LIMIT ");
-    query.push_bind(i64::from(search.per_page) + 1);
-    query.push(" OFFSET ");
-    query.push_bind(i64::from(search.page) * i64::from(search.per_page));
 }
 
 #[cfg(test)]
@@ -257,34 +311,46 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        let bad = |params: SearchParams| Search::new(params).unwrap_err();
-        assert_eq!(
-            bad(SearchParams {
-                gpus: Some(0),
-                ..Default::default()
-            }),
-            "gpus must be at least 1"
-        );
-        assert!(bad(SearchParams {
-            per_page: Some(MAX_PER_PAGE + 1),
-            ..Default::default()
-        })
-        .starts_with("per_page"));
-        assert!(bad(SearchParams {
-            hours: Some(0),
-            ..Default::default()
-        })
-        .starts_with("hours"));
-        assert!(bad(SearchParams {
-            region: Some(" ".into()),
-            ..Default::default()
-        })
-        .starts_with("region"));
-        assert!(bad(SearchParams {
-            min_score_bps: Some(10_001),
-            ..Default::default()
-        })
-        .starts_with("min_score_bps"));
+        let cases = [
+            (
+                SearchParams {
+                    gpus: Some(0),
+                    ..Default::default()
+                },
+                "gpus must be at least 1",
+            ),
+            (
+                SearchParams {
+                    per_page: Some(MAX_PER_PAGE + 1),
+                    ..Default::default()
+                },
+                "per_page must be between 1 and 200",
+            ),
+            (
+                SearchParams {
+                    hours: Some(0),
+                    ..Default::default()
+                },
+                "hours must be between 1 and 8784 (a year)",
+            ),
+            (
+                SearchParams {
+                    region: Some(" ".into()),
+                    ..Default::default()
+                },
+                "region must be 1 to 64 characters",
+            ),
+            (
+                SearchParams {
+                    min_score_bps: Some(10_001),
+                    ..Default::default()
+                },
+                "min_score_bps must be at most 10000",
+            ),
+        ];
+        for (params, message) in cases {
+            assert_eq!(Search::new(params).unwrap_err(), message);
+        }
     }
 
     #[test]

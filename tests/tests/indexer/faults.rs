@@ -1,4 +1,5 @@
 use iomesh_tests::{chain::*, indexer::*};
+use solana_keypair::Keypair;
 use sqlx::PgPool;
 use std::{process::Stdio, sync::Arc, time::Duration};
 use tokio::process::{Child, Command};
@@ -64,6 +65,27 @@ pub async fn database_url(pool: &PgPool) -> String {
     format!("{server}/{name}")
 }
 
+/// Creates `leases` one-GPU leases in the background, cancelling those whose
+/// nonce `cancelled` picks.
+fn churn(
+    chain: &Arc<Chain>,
+    node: TestNode,
+    renter: &Keypair,
+    leases: u64,
+    cancelled: fn(u64) -> bool,
+) -> tokio::task::JoinHandle<()> {
+    let chain = chain.clone();
+    let renter = renter.insecure_clone();
+    tokio::spawn(async move {
+        for nonce in 0..leases {
+            let lease = chain.create_lease(&node, &renter, nonce, 1).await;
+            if cancelled(nonce) {
+                chain.cancel(&node, &renter, lease).await;
+            }
+        }
+    })
+}
+
 pub fn spawn_binary(database_url: &str, chain: &Chain) -> Child {
     Command::new(iomesh_tests::workspace_binary("iomesh-indexer"))
         .env("DATABASE_URL", database_url)
@@ -88,18 +110,7 @@ async fn sigkill_mid_batch_and_restart_repeatedly_ends_equal_to_the_chain(pool: 
     let renter = chain.renter(100_000).await;
 
     // Leases come and go the whole time.
-    let load = {
-        let chain = chain.clone();
-        let renter = renter.insecure_clone();
-        tokio::spawn(async move {
-            for nonce in 0..24u64 {
-                let lease = chain.create_lease(&node, &renter, nonce, 1).await;
-                if nonce % 3 != 0 {
-                    chain.cancel(&node, &renter, lease).await;
-                }
-            }
-        })
-    };
+    let load = churn(&chain, node, &renter, 24, |nonce| nonce % 3 != 0);
     for round in 0..4u64 {
         let mut child = spawn_binary(&url, &chain);
         tokio::time::sleep(Duration::from_millis(400 + 150 * round)).await;
@@ -145,18 +156,7 @@ async fn postgres_lost_and_restored_under_the_binary_ends_equal_to_the_chain(poo
 
     let node = chain.register_node(64).await;
     let renter = chain.renter(100_000).await;
-    let load = {
-        let chain = chain.clone();
-        let renter = renter.insecure_clone();
-        tokio::spawn(async move {
-            for nonce in 0..16u64 {
-                let lease = chain.create_lease(&node, &renter, nonce, 1).await;
-                if nonce % 2 == 0 {
-                    chain.cancel(&node, &renter, lease).await;
-                }
-            }
-        })
-    };
+    let load = churn(&chain, node, &renter, 16, |nonce| nonce % 2 == 0);
     for outage in 0..3 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         // Connections refused, then every open one killed: the indexer's

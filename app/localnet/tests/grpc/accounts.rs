@@ -1,6 +1,6 @@
 use crate::common::{
-    confirmed_slot, create_mint, funded, grpc, is_slot_status, localnet, read_until, rpc, send,
-    subscribed, token_holder, watching, SOL,
+    confirmed_slot, create_mint, funded, grpc, is_slot_status, localnet, mint_with_holder,
+    read_until, rpc, send, subscribed, watching, SOL,
 };
 use anchor_spl::{
     associated_token::{
@@ -343,15 +343,8 @@ async fn closed_accounts_reach_pubkey_subscribers_as_empty_system_accounts() {
     )
     .await;
 
-    let mut setup = create_mint(&rpc, &payer.pubkey(), &mint.pubkey(), 0)
-        .await
-        .to_vec();
-    setup.extend(token_holder(
-        &payer.pubkey(),
-        &owner.pubkey(),
-        &mint.pubkey(),
-        0,
-    ));
+    let setup =
+        mint_with_holder(&rpc, &payer.pubkey(), &mint.pubkey(), 0, &owner.pubkey(), 0).await;
     let setup_sig = send(&rpc, &setup, &[&payer, &mint]).await;
     confirmed_slot(&rpc, &setup_sig).await;
     let close =

@@ -1,6 +1,4 @@
-use crate::common::{
-    create_mint, funded, localnet, rpc, send, signed, token_holder, transfer, Ws, SOL,
-};
+use crate::common::{funded, localnet, mint_with_holder, rpc, send, signed, transfer, Ws, SOL};
 use anchor_spl::{
     associated_token::get_associated_token_address_with_program_id, token::spl_token,
 };
@@ -122,15 +120,15 @@ async fn program_subscriptions_filter_and_encode_token_accounts() {
             json!([program.to_string(), {"commitment": "confirmed", "encoding": "jsonParsed", "filters": filters}]),
         )
         .await;
-    let mut instructions = create_mint(&rpc, &payer.pubkey(), &mint.pubkey(), 6)
-        .await
-        .to_vec();
-    instructions.extend(token_holder(
+    let instructions = mint_with_holder(
+        &rpc,
         &payer.pubkey(),
-        &owner.pubkey(),
         &mint.pubkey(),
+        6,
+        &owner.pubkey(),
         1_500_000,
-    ));
+    )
+    .await;
     let tx = signed(&rpc, &instructions, &[&payer, &mint]).await;
     let sentinel = ws
         .subscribe(

@@ -1,4 +1,4 @@
-use crate::common::{client, create_mint, funded, localnet, token_holder};
+use crate::common::{client, funded, localnet, mint_with_holder};
 use anchor_spl::{
     associated_token::{
         get_associated_token_address_with_program_id, spl_associated_token_account,
@@ -27,15 +27,15 @@ async fn spl_mint_and_token_accounts_are_readable() {
         &mint.pubkey(),
         &token_program,
     );
-    let mut instructions = create_mint(&rpc, &payer.pubkey(), &mint.pubkey(), 6)
-        .await
-        .to_vec();
-    instructions.extend(token_holder(
+    let instructions = mint_with_holder(
+        &rpc,
         &payer.pubkey(),
-        &owner.pubkey(),
         &mint.pubkey(),
+        6,
+        &owner.pubkey(),
         1_500_000,
-    ));
+    )
+    .await;
     let blockhash = rpc.get_latest_blockhash().await.unwrap();
     let tx = Transaction::new_signed_with_payer(
         &instructions,

@@ -27,6 +27,9 @@ struct Args {
     /// Requests per search (after 20 of warm-up).
     #[arg(long, default_value_t = 300)]
     requests: usize,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 const TARGET_P99: Duration = Duration::from_millis(50);
