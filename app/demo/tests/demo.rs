@@ -52,6 +52,7 @@ async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain
     // Progress was shown live, as Postgres recorded it.
     for line in [
         "all 5 agents authenticated",
+        "market search lists all 5 nodes; cheapest:",
         "dispatched to",
         "activated on-chain by the node's operator",
         "loses power",

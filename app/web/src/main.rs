@@ -1,7 +1,6 @@
 use anyhow::Context;
 use clap::Parser;
-use iomesh_web::{http, scores, Config};
-use tokio_util::sync::CancellationToken;
+use iomesh_web::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
 /// iomesh-web: the marketplace's search API and reliability scores.
@@ -23,27 +22,13 @@ async fn main() -> anyhow::Result<()> {
     let pool = iomesh_db::connect(&config.database_url, 8)
         .await
         .context("connecting to Postgres and applying migrations")?;
-    scores::refresh(&pool, scores::now())
-        .await
-        .context("computing the reliability scores")?;
-    let shutdown = CancellationToken::new();
-    let refresher = tokio::spawn(scores::keep_fresh(
-        pool.clone(),
-        config.scores_refresh(),
-        shutdown.clone(),
-    ));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving the market API");
-    axum::serve(listener, http::router(pool))
-        .with_graceful_shutdown(async {
+    let server = Server::start(pool, config.listen, config.scores_refresh()).await?;
+    tracing::info!(addr = %server.addr(), "serving the market API");
+    server
+        .run_until(async {
             let _ = shutdown_signal().await;
         })
-        .await?;
-    shutdown.cancel();
-    refresher.await?;
-    Ok(())
+        .await
 }
 
 /// Ctrl-C or SIGTERM.

@@ -130,6 +130,10 @@ async fn marketplace(
     ));
     log.say("indexer: streaming the program's accounts over gRPC into Postgres");
     log.say(format!(
+        "market API: search at {}/api/v1/nodes (try ?sort=reliability), a node's scores at …/api/v1/nodes/<node>/scores",
+        stack.market_api.url()
+    ));
+    log.say(format!(
         "scheduler: agents' gRPC over TLS at {} (a self-signed certificate the agents pin), HTTP API at {} (try {}/v1/leases); silent nodes reported after {} s",
         stack.scheduler.grpc_url(),
         stack.scheduler.http_url(),
@@ -212,7 +216,7 @@ async fn start_suppliers(
             log.say(format!(
                 "all {connected} agents authenticated with their operator keys and connected"
             ));
-            return Ok(());
+            return market_search_lists(stack, suppliers.len(), log).await;
         }
         if tokio::time::Instant::now() > deadline {
             bail!(
@@ -222,6 +226,34 @@ async fn start_suppliers(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Asks the market API, as a renter's browser would, for every node on
+/// offer, and checks that it lists each supplier's node, cheapest first.
+async fn market_search_lists(stack: &Stack, suppliers: usize, log: &Log) -> Result<()> {
+    let url = format!("{}/api/v1/nodes?per_page=200", stack.market_api.url());
+    let page: iomesh_web::search::Page = reqwest::get(&url)
+        .await
+        .and_then(|response| response.error_for_status())
+        .with_context(|| format!("asking the market API {url}"))?
+        .json()
+        .await
+        .context("reading the market API's answer")?;
+    if page.nodes.len() != suppliers {
+        bail!(
+            "the market API lists {} nodes, not the {suppliers} suppliers' ({url})",
+            page.nodes.len()
+        );
+    }
+    let cheapest = &page.nodes[0];
+    log.say(format!(
+        "market search lists all {suppliers} nodes; cheapest: {} x {} in {} at {}/GPU-h",
+        cheapest.gpu_count,
+        cheapest.gpu_model,
+        cheapest.region,
+        iomesh_client::units::format_usd(cheapest.price_usd_micros_per_gpu_hour as u64)
+    ));
+    Ok(())
 }
 
 /// The demo's directory: the one given, or a temporary one removed at the end

@@ -40,6 +40,8 @@ pub struct Stack {
     pub scheduler: Running,
     /// The scheduler's self-signed certificate (PEM), which agents pin.
     pub scheduler_certificate: Vec<u8>,
+    /// The market's search API (iomesh-web) over the same database.
+    pub market_api: iomesh_web::Server,
     indexer: Pipeline,
 }
 
@@ -116,6 +118,11 @@ impl Stack {
         .await
         .context("starting the scheduler")?;
         let scheduler_certificate = std::fs::read(&tls.certificate)?;
+        // Scores recomputed every few seconds: the demo's market is minutes old.
+        let market_api =
+            iomesh_web::Server::start(pool.clone(), "127.0.0.1:0".parse()?, Duration::from_secs(5))
+                .await
+                .context("starting the market API")?;
         Ok(Self {
             localnet,
             client,
@@ -124,16 +131,20 @@ impl Stack {
             pool,
             scheduler,
             scheduler_certificate,
+            market_api,
             indexer,
         })
     }
 
-    /// Stops the scheduler, the indexer (flushing), the pool and the localnet.
+    /// Stops the market API, the scheduler, the indexer (flushing), the pool
+    /// and the localnet.
     pub async fn stop(self) -> Result<()> {
+        let market_api = self.market_api.stop().await;
         let scheduler = self.scheduler.stop().await;
         let indexer = self.indexer.stop().await;
         self.pool.close().await;
         self.localnet.shutdown().await;
+        market_api.context("stopping the market API")?;
         scheduler.context("stopping the scheduler")?;
         indexer.context("stopping the indexer")
     }
