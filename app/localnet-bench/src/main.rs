@@ -5,7 +5,7 @@
 //!   cargo run -p iomesh-localnet-bench -- --clients 32 --seconds 10
 //!
 //! The dev profile (dependencies at opt-level 1) gives a lower bound; the
-//! figures quoted in the README come from it.
+//! figures in docs/localnet.md come from it.
 
 mod ceiling;
 mod grpc_latency;
