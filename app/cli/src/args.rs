@@ -355,7 +355,8 @@ pub enum LeaseCommand {
         /// Payment token: symbol (IO, IOSD, USDC) or mint address.
         #[arg(long)]
         mint: String,
-        /// Job spec file; its sha256 is recorded on the lease.
+        /// Job spec file; its sha256 is recorded on the lease, and with
+        /// --scheduler the spec is handed to the scheduler once the lease lands.
         #[arg(long)]
         job_spec: PathBuf,
         /// Most you accept per GPU-hour, in tokens of --mint (default: the current quote).
@@ -370,6 +371,14 @@ pub enum LeaseCommand {
         /// Your cluster (address) the lease joins: it starts only once every lease of the cluster is funded.
         #[arg(long)]
         cluster: Option<String>,
+    },
+    /// Hands the scheduler your lease's job spec (needs --scheduler); `lease
+    /// create` does this itself when --scheduler is given.
+    SubmitSpec {
+        lease: String,
+        /// The job spec file the lease commits to (its sha256).
+        #[arg(long)]
+        job_spec: PathBuf,
     },
     /// Starts a lease (node operator); billing starts now.
     Activate { lease: String },

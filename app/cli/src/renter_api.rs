@@ -3,11 +3,16 @@
 //! that carries a forwarded port.
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use iomesh_agent_proto::access::{access_message, encode_token, AccessClaims};
+use iomesh_agent_proto::{
+    access::{access_message, encode_token, AccessClaims},
+    job_spec_hash, spec_submission_message, SPEC_SIGNATURE_HEADER,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
 use solana_signer::Signer;
+use std::time::{Duration, Instant};
 
 /// How long the tokens the CLI makes live: long enough for one request.
 const TOKEN_SECS: i64 = 120;
@@ -93,6 +98,36 @@ impl RenterApi {
             );
         }
         Ok(body)
+    }
+
+    /// Hands the scheduler the job spec `lease` commits to, signed by the
+    /// renter over the submission message. A lease created moments ago is
+    /// not indexed yet (404): asked again for up to `wait`.
+    pub async fn submit_spec(
+        &self,
+        renter: &Keypair,
+        lease: &Pubkey,
+        spec: &[u8],
+        wait: Duration,
+    ) -> Result<Value> {
+        let message = spec_submission_message(&lease.to_bytes(), &job_spec_hash(spec));
+        let signature = renter.sign_message(&message);
+        let deadline = Instant::now() + wait;
+        loop {
+            let response = self
+                .http
+                .post(format!("{}/v1/leases/{lease}/job-spec", self.base))
+                .header(SPEC_SIGNATURE_HEADER, signature.to_string())
+                .body(spec.to_vec())
+                .send()
+                .await
+                .with_context(|| format!("cannot reach the scheduler at {}", self.base))?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            return self.json(response).await;
+        }
     }
 
     /// The scheduler's view of `lease`, in detail (the renter's token).

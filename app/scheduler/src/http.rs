@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 /// Header carrying the renter's base58 signature over
 /// `spec_submission_message(lease, sha256(body))`.
-pub const SIGNATURE_HEADER: &str = "x-iomesh-signature";
+pub use iomesh_agent_proto::SPEC_SIGNATURE_HEADER as SIGNATURE_HEADER;
 /// Bodies are read up to this size, so that a too large spec gets our own error.
 const BODY_LIMIT: usize = 1024 * 1024;
 const DEFAULT_LIST_LIMIT: i64 = 100;

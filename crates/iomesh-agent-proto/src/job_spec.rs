@@ -214,6 +214,10 @@ pub fn job_spec_hash(bytes: &[u8]) -> [u8; 32] {
 /// Domain separator for the renter's signature on a spec submission.
 pub const SPEC_DOMAIN: &[u8] = b"iomesh-job-spec-v1\0";
 
+/// The HTTP header carrying that signature (base58) on
+/// `POST /v1/leases/{lease}/job-spec`.
+pub const SPEC_SIGNATURE_HEADER: &str = "x-iomesh-signature";
+
 /// The bytes the renter signs to submit a spec for a lease:
 /// domain ‖ lease (32) ‖ sha256(spec).
 pub fn spec_submission_message(lease: &[u8; 32], spec_hash: &[u8; 32]) -> Vec<u8> {

@@ -8,7 +8,7 @@ pub mod relay;
 
 pub use job_spec::{
     job_spec_hash, spec_submission_message, JobSpec, JobSpecError, RayRuntimeEnv, RaySpec, Runtime,
-    JOB_SPEC_VERSION, MAX_JOB_SPEC_BYTES, RAY_DASHBOARD_PORT, SPEC_DOMAIN,
+    JOB_SPEC_VERSION, MAX_JOB_SPEC_BYTES, RAY_DASHBOARD_PORT, SPEC_DOMAIN, SPEC_SIGNATURE_HEADER,
 };
 
 #[allow(clippy::all)]

@@ -480,3 +480,116 @@ async fn phases_exit_codes_and_logs_reach_the_renter_across_a_replica_death(pool
     s.indexer.stop().await;
     drop(s.state);
 }
+
+/// `iomesh` run as a renter runs it, with the stack's RPC and scheduler.
+async fn iomesh(
+    s: &iomesh_tests::stack::Stack,
+    scheduler: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let keypair_file = s.state.path().join("renter.json");
+    solana_keypair::write_keypair_file(&s.renter, &keypair_file).unwrap();
+    let mut command = Command::new(workspace_binary("iomesh"));
+    command
+        .args([
+            "--url",
+            &s.chain.localnet.rpc_url(),
+            "--scheduler",
+            scheduler,
+            "--keypair",
+            &keypair_file.display().to_string(),
+            "--output",
+            "json",
+        ])
+        .args(args)
+        .env("HOME", std::env::temp_dir());
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A renter with only the CLI: `lease create --scheduler` pays on-chain and
+/// hands the scheduler the job spec once the lease is indexed, and the job
+/// runs; `lease submit-spec` says when the spec is already there, and
+/// refuses, by its hash, a spec the lease does not commit to.
+#[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
+async fn a_renter_with_only_the_cli_creates_a_lease_and_its_job_runs(pool: PgPool) {
+    let s = stack(&pool).await;
+    let a = replica(&pool, &s, "replica-a", None).await;
+    let _agent = start_agent(&s.chain, &s.node, &a.grpc_url(), &s.state).await;
+    connected(&pool, &s.node.address, "replica-a").await;
+    let job = s.state.path().join("job.json");
+    std::fs::write(
+        &job,
+        spec(&["sh", "-c", "echo from-the-cli; sleep 300"], &[]),
+    )
+    .unwrap();
+    let job_arg = job.display().to_string();
+
+    let (node, mint) = (s.node.address.to_string(), s.chain.mint.to_string());
+    let http = a.http_url();
+    let created = {
+        let args = [
+            "lease",
+            "create",
+            "--node",
+            &node,
+            "--gpus",
+            "1",
+            "--hours",
+            "1",
+            "--mint",
+            &mint,
+            "--job-spec",
+            &job_arg,
+            "--nonce",
+            "7",
+        ];
+        let s = &s;
+        iomesh(s, &http, &args).await
+    };
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(created["job_spec_submitted"], true, "{created}");
+    let lease: Pubkey = created["lease"].as_str().unwrap().parse().unwrap();
+
+    // The job runs: the lease is activated on-chain and its output logged.
+    common::eventually("the lease activated by the agent", || async {
+        iomesh_tests::stack::lease_on_chain(&s.client, &lease)
+            .await
+            .filter(|l| l.status == iomesh::state::LeaseStatus::Active)
+    })
+    .await;
+
+    let lease_arg = lease.to_string();
+    let again = iomesh(
+        &s,
+        &http,
+        &["lease", "submit-spec", &lease_arg, "--job-spec", &job_arg],
+    )
+    .await;
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["stored"], "already submitted");
+
+    let other = s.state.path().join("other.json");
+    std::fs::write(&other, spec(&["true"], &[])).unwrap();
+    let other_arg = other.display().to_string();
+    let refused = iomesh(
+        &s,
+        &http,
+        &["lease", "submit-spec", &lease_arg, "--job-spec", &other_arg],
+    )
+    .await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("sha256 of the job spec is"), "{stderr}");
+}

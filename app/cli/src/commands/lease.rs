@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use solana_signer::Signer;
 
+/// How long a spec submission waits for the scheduler to index a lease that
+/// just landed (its indexer streams confirmed blocks: normally a second or two).
+const SPEC_INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
     match command {
         LeaseCommand::Create {
@@ -81,7 +85,34 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
             );
             let signature = ctx.client.send(&[instruction], &renter, &[&payer]).await?;
             let lease = pda::lease(&renter.pubkey(), nonce);
-            Ok(sent(
+            // The scheduler runs the job only once it has the spec.
+            let submitted = match &ctx.scheduler {
+                Some(scheduler) => Some(
+                    RenterApi::new(scheduler)
+                        .submit_spec(&renter, &lease, &spec, SPEC_INDEX_WAIT)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "lease {lease} was created ({signature}), but its job spec did not \
+                                 reach the scheduler; retry with `iomesh lease submit-spec {lease} \
+                                 --job-spec {}`",
+                                job_spec.display()
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            let spec_note = match &submitted {
+                Some(answer) => format!(
+                    "handed to the scheduler ({})",
+                    answer["stored"].as_str().unwrap_or("stored")
+                ),
+                None => format!(
+                    "not sent: pass --scheduler, or run `iomesh --scheduler URL lease submit-spec {lease} --job-spec {}`",
+                    job_spec.display()
+                ),
+            };
+            let mut output = sent(
                 if cluster.is_some() {
                     "lease created in the cluster; it starts once every lease of the cluster is funded"
                 } else {
@@ -114,8 +145,33 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
                         ),
                     ),
                     ("Escrowed", token_amount(quoted.deposit, &payment_mint)),
+                    ("Job spec", spec_note),
                 ],
-            ))
+            );
+            output.json["job_spec_submitted"] = json!(submitted.is_some());
+            Ok(output)
+        }
+        LeaseCommand::SubmitSpec { lease, job_spec } => {
+            let address = pubkey(&lease, "lease")?;
+            let spec = std::fs::read(&job_spec)
+                .with_context(|| format!("cannot read the job spec {}", job_spec.display()))?;
+            let answer = RenterApi::new(&ctx.scheduler_url()?)
+                .submit_spec(&ctx.signer()?, &address, &spec, SPEC_INDEX_WAIT)
+                .await?;
+            Ok(Output {
+                human: crate::output::fields(&[
+                    ("Lease", address.to_string()),
+                    (
+                        "Job spec",
+                        answer["stored"].as_str().unwrap_or("stored").to_string(),
+                    ),
+                    (
+                        "sha256",
+                        answer["sha256"].as_str().unwrap_or_default().to_string(),
+                    ),
+                ]),
+                json: answer,
+            })
         }
         LeaseCommand::Activate { lease } => {
             let operator = ctx.signer()?;
