@@ -70,7 +70,8 @@ pub fn now() -> i64 {
 /// Refreshes the snapshot every `every` until `shutdown`; a failed refresh
 /// is logged and retried at the next tick (the old snapshot stays).
 pub async fn keep_fresh(pool: PgPool, every: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
+    // The first refresh is the caller's (Server::start): the next is due in `every`.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
