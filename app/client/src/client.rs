@@ -146,6 +146,56 @@ impl Client {
                 .copied()
                 .filter(|s| s.pubkey() != fee_payer.pubkey()),
         );
+        let (budgeted, blockhash) = self
+            .budgeted(instructions, &fee_payer.pubkey(), |probe, blockhash| {
+                Transaction::new_signed_with_payer(
+                    probe,
+                    Some(&fee_payer.pubkey()),
+                    &keys,
+                    blockhash,
+                )
+            })
+            .await?;
+        let tx = Transaction::new_signed_with_payer(
+            &budgeted,
+            Some(&fee_payer.pubkey()),
+            &keys,
+            blockhash,
+        );
+        self.send_signed(&tx, &budgeted).await
+    }
+
+    /// The transaction of `instructions` for a wallet to sign: `fee_payer`
+    /// pays, the compute-unit limit comes from a simulation without
+    /// signatures, the blockhash is the latest; no signature is filled in.
+    /// A failing simulation is the transaction's error.
+    pub async fn unsigned_transaction(
+        &self,
+        instructions: &[Instruction],
+        fee_payer: &Pubkey,
+    ) -> Result<Transaction> {
+        let (budgeted, blockhash) = self
+            .budgeted(instructions, fee_payer, |probe, blockhash| {
+                let mut tx = Transaction::new_with_payer(probe, Some(fee_payer));
+                tx.message.recent_blockhash = blockhash;
+                tx
+            })
+            .await?;
+        let mut tx = Transaction::new_with_payer(&budgeted, Some(fee_payer));
+        tx.message.recent_blockhash = blockhash;
+        Ok(tx)
+    }
+
+    /// `instructions` followed by their compute budget, and the blockhash the
+    /// simulation used. `probe` builds the simulated transaction: signed for
+    /// `send`, unsigned for wallets; either is simulated without signature
+    /// checks.
+    async fn budgeted(
+        &self,
+        instructions: &[Instruction],
+        fee_payer: &Pubkey,
+        probe: impl FnOnce(&[Instruction], solana_hash::Hash) -> Transaction,
+    ) -> Result<(Vec<Instruction>, solana_hash::Hash)> {
         let blockhash = self
             .rpc
             .get_latest_blockhash()
@@ -161,16 +211,12 @@ impl Client {
             }
             all
         };
-        let probe = with_limit(MAX_COMPUTE_UNIT_LIMIT);
+        let at_most = with_limit(MAX_COMPUTE_UNIT_LIMIT);
+        let tx = probe(&at_most, blockhash);
         let simulated = self
             .rpc
             .simulate_transaction_with_config(
-                &Transaction::new_signed_with_payer(
-                    &probe,
-                    Some(&fee_payer.pubkey()),
-                    &keys,
-                    blockhash,
-                ),
+                &tx,
                 RpcSimulateTransactionConfig {
                     commitment: Some(self.rpc.commitment()),
                     ..RpcSimulateTransactionConfig::default()
@@ -180,16 +226,15 @@ impl Client {
             .map_err(|e| self.rpc_error(e))?
             .value;
         if let Some(err) = simulated.err {
-            return Err(transaction_error(err.into(), &probe));
+            return Err(transaction_error(err.into(), &at_most));
         }
         let units = simulated.units_consumed.ok_or_else(|| Error::Rpc {
             url: self.url.clone(),
-            detail: "the simulation reported no unitsConsumed".into(),
+            detail: format!(
+                "the simulation for {fee_payer}'s transaction reported no unitsConsumed"
+            ),
         })?;
-        let all = with_limit(compute_unit_limit(units));
-        let tx =
-            Transaction::new_signed_with_payer(&all, Some(&fee_payer.pubkey()), &keys, blockhash);
-        self.send_signed(&tx, &all).await
+        Ok((with_limit(compute_unit_limit(units)), blockhash))
     }
 
     /// Sends a signed transaction of `instructions` with preflight and waits

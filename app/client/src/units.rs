@@ -145,6 +145,25 @@ pub fn parse_duration(input: &str) -> Result<u64, ParseError> {
     Ok(total)
 }
 
+/// A lease length in hours as people type it: hours with up to two decimals
+/// ("1.5"; a hundredth is 36 s, so nothing is rounded) or a duration ("90m",
+/// "1h30m"); in seconds, more than zero and within the program's u32.
+pub fn parse_hours(input: &str) -> Result<u32, ParseError> {
+    let trimmed = input.trim();
+    let secs = if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let hundredths = parse_positive_amount(trimmed, 2)?;
+        hundredths
+            .checked_mul(36)
+            .ok_or_else(|| ParseError::TooLarge(input.to_string()))?
+    } else {
+        parse_duration(trimmed)?
+    };
+    if secs == 0 {
+        return Err(ParseError::Zero(input.to_string()));
+    }
+    u32::try_from(secs).map_err(|_| ParseError::TooLarge(input.to_string()))
+}
+
 /// Seconds as a short human duration: 5400 is "1h 30m", 59 is "59s".
 pub fn format_duration(secs: u64) -> String {
     Duration(secs).to_string()

@@ -1,4 +1,4 @@
-use crate::common::{client, funded, localnet, mint_with_holder};
+use crate::common::{client, funded, localnet, mint_with_holder, signed};
 use anchor_spl::{
     associated_token::{
         get_associated_token_address_with_program_id, spl_associated_token_account,
@@ -10,7 +10,6 @@ use solana_client::rpc_request::TokenAccountsFilter;
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use solana_transaction::Transaction;
 use solana_transaction_status_client_types::option_serializer::OptionSerializer;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -36,13 +35,7 @@ async fn spl_mint_and_token_accounts_are_readable() {
         1_500_000,
     )
     .await;
-    let blockhash = rpc.get_latest_blockhash().await.unwrap();
-    let tx = Transaction::new_signed_with_payer(
-        &instructions,
-        Some(&payer.pubkey()),
-        &[&payer, &mint],
-        blockhash,
-    );
+    let tx = signed(&rpc, &instructions, &[&payer, &mint]).await;
     let signature = rpc
         .send_and_confirm_transaction(&tx)
         .await
@@ -142,13 +135,7 @@ async fn spl_mint_and_token_accounts_are_readable() {
         )
         .unwrap(),
     ];
-    let blockhash = rpc.get_latest_blockhash().await.unwrap();
-    let tx = Transaction::new_signed_with_payer(
-        &instructions,
-        Some(&payer.pubkey()),
-        &[&payer, &owner],
-        blockhash,
-    );
+    let tx = signed(&rpc, &instructions, &[&payer, &owner]).await;
     rpc.send_and_confirm_transaction(&tx)
         .await
         .expect("second holder and delegate");
