@@ -43,6 +43,10 @@ pub struct Global {
     /// A scheduler's HTTP API (any replica): your jobs' phases, logs and ports.
     #[arg(long, global = true, env = "IOMESH_SCHEDULER_URL")]
     pub scheduler: Option<String>,
+    /// The marketplace's web service (iomesh-web): `gpus search` then asks
+    /// its search, with reliability scores and all-in costs.
+    #[arg(long, global = true, env = "IOMESH_MARKET_URL")]
+    pub market: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -438,7 +442,9 @@ pub enum LeaseCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GpusCommand {
-    /// Available nodes matching the filters, cheapest first.
+    /// Available nodes matching the filters, cheapest first. With --market,
+    /// the marketplace's search: the web page's columns and orders, with
+    /// reliability scores; without, the node accounts read from the chain.
     Search {
         /// Exact GPU model, e.g. "RTX 4090" (case-insensitive).
         #[arg(long)]
@@ -455,7 +461,44 @@ pub enum GpusCommand {
         /// Least free GPUs (default 1).
         #[arg(long)]
         min_free_gpus: Option<u16>,
+        #[command(flatten)]
+        market: MarketSearch,
     },
+}
+
+/// What only the marketplace's search (--market) answers.
+#[derive(Debug, Args, Default)]
+pub struct MarketSearch {
+    /// GPUs wanted on one node: the all-in cost is for this many (--market).
+    #[arg(long)]
+    pub gpus: Option<u16>,
+    /// Hours wanted: the all-in cost is for this long (--market).
+    #[arg(long)]
+    pub hours: Option<u32>,
+    /// Order (--market).
+    #[arg(long, value_enum)]
+    pub sort: Option<SearchSort>,
+    /// Lowest reliability score in percent; new nodes have none (--market).
+    #[arg(long)]
+    pub min_score: Option<u16>,
+    /// Also nodes without an agent connected, and paused ones (--market).
+    #[arg(long)]
+    pub include_stale: bool,
+    /// Page of results, from 0 (--market).
+    #[arg(long)]
+    pub page: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SearchSort {
+    /// Cheapest per GPU-hour first.
+    Price,
+    /// Highest score first; new nodes after scored ones.
+    Reliability,
+    /// Most VRAM first.
+    Vram,
+    /// Cheapest all-in for the GPUs and hours asked.
+    TotalCost,
 }
 
 #[derive(Debug, Subcommand)]

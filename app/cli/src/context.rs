@@ -24,6 +24,8 @@ pub struct Context {
     pub localnet_dir: PathBuf,
     /// The scheduler's HTTP API, when given.
     pub scheduler: Option<String>,
+    /// The marketplace's web service, when given.
+    pub market: Option<String>,
     payment_mints: tokio::sync::OnceCell<Vec<PaymentMint>>,
     bootstrap: OnceCell<Option<Bootstrap>>,
 }
@@ -58,6 +60,7 @@ impl Context {
                 .clone()
                 .unwrap_or_else(config::default_localnet_dir),
             scheduler: global.scheduler.clone(),
+            market: global.market.clone(),
             payment_mints: tokio::sync::OnceCell::new(),
             bootstrap: OnceCell::new(),
         })
@@ -147,21 +150,12 @@ pub fn duration_secs(input: &str, flag: &str) -> Result<u32> {
 
 /// `--hours`: a number of hours with up to two decimals (1.5), or a duration (90m).
 pub fn hours_secs(input: &str) -> Result<u32> {
-    let trimmed = input.trim();
-    let secs = if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        // Hundredths of an hour are 36 s each: exact, no rounding.
-        let hundredths = units::parse_positive_amount(trimmed, 2)
-            .map_err(|e| anyhow!("--hours: {e} (hours take at most 2 decimals)"))?;
-        hundredths
-            .checked_mul(36)
-            .ok_or_else(|| anyhow!("--hours `{input}` is too long"))?
-    } else {
-        units::parse_duration(trimmed).context("--hours")?
-    };
-    if secs == 0 {
-        bail!("--hours `{input}` must be greater than zero");
-    }
-    u32::try_from(secs).map_err(|_| anyhow!("--hours `{input}` is too long"))
+    units::parse_hours(input).map_err(|e| match e {
+        units::ParseError::TooPrecise { .. } => {
+            anyhow!("--hours: {e} (hours take at most 2 decimals)")
+        }
+        e => anyhow!("--hours: {e}"),
+    })
 }
 
 #[cfg(test)]

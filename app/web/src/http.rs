@@ -1,5 +1,6 @@
 //! The JSON API: `GET /api/v1/nodes` (the search), `GET
-//! /api/v1/nodes/{node}/scores` (one node's scores now), `/health`. Every
+//! /api/v1/nodes/{node}/scores` (one node's scores as of the last
+//! refresh, as the search ranks it), `/health`. Every
 //! error is `{"message": …}` with a 4xx for bad input, as the Solana Actions
 //! spec answers, so one client handles both.
 
@@ -27,6 +28,12 @@ pub fn router(pool: PgPool) -> Router {
 /// An error answer: the status and what was wrong.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self(status, message.into())
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -65,7 +72,7 @@ async fn node_scores(
             format!("{node} is not a node address (base58, 32 bytes)"),
         )
     })?;
-    scores::of_node(&pool, node.as_ref(), scores::now())
+    scores::latest(&pool, node.as_ref())
         .await?
         .map(Json)
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no node {node} is listed")))

@@ -1,14 +1,18 @@
 //! iomesh-web: the marketplace in a browser, over the indexed Postgres
-//! tables. So far the JSON API of the search ("Kayak for GPUs") and the
-//! reliability scores anyone can recompute; pages, wallets and Solana
-//! Actions build on it.
+//! tables: the search ("Kayak for GPUs") as pages and as JSON, node and GPU
+//! model pages with their charts, the reliability scores anyone can
+//! recompute, and "rent this node" as a Solana Action any wallet can sign.
 
+pub mod actions;
+pub mod charts;
 pub mod http;
+pub mod market;
+pub mod pages;
 pub mod scores;
 pub mod search;
 
 use sqlx::PgPool;
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,12 +28,58 @@ pub struct Config {
     /// Seconds between recomputations of the reliability scores.
     #[arg(long, env = "IOMESH_WEB_SCORES_REFRESH_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub scores_refresh_secs: u64,
+    /// Solana JSON-RPC endpoint the Actions build transactions against.
+    #[arg(
+        long = "url",
+        env = "IOMESH_RPC_URL",
+        default_value = "http://127.0.0.1:8899"
+    )]
+    pub rpc_url: String,
+    /// Where people reach this service (the Actions' icon and links are
+    /// absolute); default: `http://<listen>`.
+    #[arg(long, env = "IOMESH_WEB_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Config {
-    pub fn scores_refresh(&self) -> Duration {
-        Duration::from_secs(self.scores_refresh_secs)
+    pub fn options(&self) -> Options {
+        Options {
+            listen: self.listen,
+            scores_refresh: Duration::from_secs(self.scores_refresh_secs),
+            rpc_url: self.rpc_url.clone(),
+            public_url: self.public_url.clone(),
+        }
     }
+}
+
+/// How a `Server` serves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Port 0: any free one.
+    pub listen: SocketAddr,
+    pub scores_refresh: Duration,
+    pub rpc_url: String,
+    /// None: `http://` and the bound address.
+    pub public_url: Option<String>,
+}
+
+impl Options {
+    /// Loopback on any free port, the chain at `rpc_url`.
+    pub fn local(rpc_url: impl Into<String>, scores_refresh: Duration) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            scores_refresh,
+            rpc_url: rpc_url.into(),
+            public_url: None,
+        }
+    }
+}
+
+/// Every route: the pages, the JSON API and the Actions.
+pub fn app(pool: PgPool, actions: Arc<actions::Actions>) -> axum::Router {
+    http::router(pool.clone())
+        .merge(pages::router(pool))
+        .merge(actions::router(actions))
 }
 
 /// The API serving on its address, with its scores kept fresh.
@@ -41,26 +91,31 @@ pub struct Server {
 }
 
 impl Server {
-    /// Computes the scores, then serves the API on `listen` (port 0: any
-    /// free one) and recomputes the scores every `refresh`.
-    pub async fn start(
-        pool: PgPool,
-        listen: SocketAddr,
-        refresh: Duration,
-    ) -> anyhow::Result<Self> {
+    /// Computes the scores, then serves everything on `options.listen` and
+    /// recomputes the scores every `options.scores_refresh`.
+    pub async fn start(pool: PgPool, options: Options) -> anyhow::Result<Self> {
         use anyhow::Context;
         scores::refresh(&pool, scores::now())
             .await
             .context("computing the reliability scores")?;
+        let listen = options.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
+        let public_url = options
+            .public_url
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let actions = Arc::new(actions::Actions::new(&options.rpc_url, &public_url));
         let shutdown = CancellationToken::new();
-        let refresher = tokio::spawn(scores::keep_fresh(pool.clone(), refresh, shutdown.clone()));
+        let refresher = tokio::spawn(scores::keep_fresh(
+            pool.clone(),
+            options.scores_refresh,
+            shutdown.clone(),
+        ));
         let stopped = shutdown.clone();
         let serve = tokio::spawn(async move {
-            axum::serve(listener, http::router(pool))
+            axum::serve(listener, app(pool, actions))
                 .with_graceful_shutdown(stopped.cancelled_owned())
                 .await
         });

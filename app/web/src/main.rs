@@ -3,7 +3,7 @@ use clap::Parser;
 use iomesh_web::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
-/// iomesh-web: the marketplace's search API and reliability scores.
+/// iomesh-web: the marketplace's pages, search API, reliability scores and Solana Actions.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -22,8 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let pool = iomesh_db::connect(&config.database_url, 8)
         .await
         .context("connecting to Postgres and applying migrations")?;
-    let server = Server::start(pool, config.listen, config.scores_refresh()).await?;
-    tracing::info!(addr = %server.addr(), "serving the market API");
+    let server = Server::start(pool, config.options()).await?;
+    tracing::info!(addr = %server.addr(), "serving the marketplace");
     server
         .run_until(async {
             let _ = shutdown_signal().await;

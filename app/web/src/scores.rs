@@ -25,22 +25,37 @@ pub struct NodeScore {
     pub score_bps: Option<i32>,
 }
 
-/// The scores of `node` as of unix time `as_of`; None for an unknown node.
+/// The columns of a `NodeScore`, from `node_reliability` or `node_scores`.
+const SCORE_COLUMNS: &str = "age_secs, uptime_minutes, window_minutes, uptime_bps, \
+     completed_gpu_secs::BIGINT AS completed_gpu_secs, \
+     failed_gpu_secs::BIGINT AS failed_gpu_secs, \
+     cancelled_gpu_secs::BIGINT AS cancelled_gpu_secs, \
+     expired_leases, success_bps, median_activation_secs, slash_count, is_new, score_bps";
+
+/// The scores of `node` recomputed as of unix time `as_of`; None for an
+/// unknown node. This scores every node to answer one: for recomputation
+/// and checks, not for requests.
 pub async fn of_node(
     pool: &PgPool,
     node: &[u8],
     as_of: i64,
 ) -> Result<Option<NodeScore>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT age_secs, uptime_minutes, window_minutes, uptime_bps, \
-                completed_gpu_secs::BIGINT AS completed_gpu_secs, \
-                failed_gpu_secs::BIGINT AS failed_gpu_secs, \
-                cancelled_gpu_secs::BIGINT AS cancelled_gpu_secs, \
-                expired_leases, success_bps, median_activation_secs, slash_count, is_new, score_bps \
-         FROM node_reliability($2) WHERE node = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {SCORE_COLUMNS} FROM node_reliability($2) WHERE node = $1"
+    ))
     .bind(node)
     .bind(as_of)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The scores of `node` in the snapshot the search reads (as of the last
+/// refresh); None for a node the snapshot does not hold.
+pub async fn latest(pool: &PgPool, node: &[u8]) -> Result<Option<NodeScore>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SCORE_COLUMNS} FROM node_scores WHERE node = $1"
+    ))
+    .bind(node)
     .fetch_optional(pool)
     .await
 }

@@ -119,10 +119,12 @@ impl Stack {
         .context("starting the scheduler")?;
         let scheduler_certificate = std::fs::read(&tls.certificate)?;
         // Scores recomputed every few seconds: the demo's market is minutes old.
-        let market_api =
-            iomesh_web::Server::start(pool.clone(), "127.0.0.1:0".parse()?, Duration::from_secs(5))
-                .await
-                .context("starting the market API")?;
+        let market_api = iomesh_web::Server::start(
+            pool.clone(),
+            iomesh_web::Options::local(localnet.rpc_url(), Duration::from_secs(5)),
+        )
+        .await
+        .context("starting the market API")?;
         Ok(Self {
             localnet,
             client,

@@ -1,0 +1,558 @@
+//! Solana Actions: "rent this node" as a link any Solana wallet or Blink
+//! client can render and sign. `GET /actions.json` maps the node pages to
+//! the Action API; `GET /api/actions/rent/{node}` describes the Action and
+//! its parameters; `POST` builds the lease's transaction for the posted
+//! `account`, who is its only signer and its fee payer. Every answer carries
+//! the spec's CORS headers, and errors are the spec's `{message}`.
+//!
+//! The transaction is read from the chain, not from Postgres: the price, the
+//! free GPUs and the lease limits are the node account's as the program will
+//! check them, and the price is locked at the one quoted.
+
+use crate::http::ApiError;
+use axum::{
+    extract::{rejection::JsonRejection, rejection::QueryRejection, Path, Query, State},
+    http::{HeaderValue, StatusCode},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use base64::Engine;
+use iomesh_agent_proto::{job_spec_hash, JobSpec};
+use iomesh_client::{
+    instructions,
+    iomesh::{
+        state::{decode_text, Node, NodeStatus, PaymentMint, PriceSource},
+        CreateLeaseArgs,
+    },
+    pda, quote, units, Client, Error as ClientError, TokenMint,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use solana_pubkey::Pubkey;
+use std::{str::FromStr, sync::Arc};
+use tokio::sync::OnceCell;
+
+/// The version of the Actions spec these answers follow.
+pub const ACTION_VERSION: &str = "2.4";
+
+/// What the Action routes need: the chain and the address people reach us at.
+pub struct Actions {
+    client: Client,
+    rpc_url: String,
+    /// Absolute base of the links and the icon (the spec wants absolute icons).
+    public_url: String,
+    /// `solana:<genesis hash>` (CAIP-2), read from the chain once.
+    blockchain_id: OnceCell<String>,
+}
+
+impl Actions {
+    pub fn new(rpc_url: &str, public_url: &str) -> Self {
+        Self {
+            client: Client::new(
+                rpc_url,
+                solana_commitment_config::CommitmentConfig::confirmed(),
+            ),
+            rpc_url: rpc_url.to_string(),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            blockchain_id: OnceCell::new(),
+        }
+    }
+
+    async fn blockchain_id(&self) -> Result<&str, ApiError> {
+        self.blockchain_id
+            .get_or_try_init(|| async {
+                let genesis = self
+                    .client
+                    .rpc()
+                    .get_genesis_hash()
+                    .await
+                    .map_err(|e| self.client.rpc_error(e))?;
+                // CAIP-2 names a Solana cluster by its genesis hash's first 32 characters.
+                let mut id = genesis.to_string();
+                id.truncate(32);
+                Ok::<_, ClientError>(format!("solana:{id}"))
+            })
+            .await
+            .map(String::as_str)
+            .map_err(|e| self.chain_error(e))
+    }
+
+    /// A client error as an answer: the caller's mistake is a 4xx that
+    /// names it, an unreachable chain a 503.
+    fn chain_error(&self, err: ClientError) -> ApiError {
+        match err {
+            ClientError::Unreachable { .. } | ClientError::Rpc { .. } => {
+                tracing::warn!(%err, rpc = %self.rpc_url, "chain request failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the chain's RPC endpoint is unavailable; try again",
+                )
+            }
+            ClientError::UnknownNode(_) => ApiError::new(StatusCode::NOT_FOUND, err.to_string()),
+            err => ApiError::new(StatusCode::BAD_REQUEST, err.to_string()),
+        }
+    }
+}
+
+pub fn router(actions: Arc<Actions>) -> Router {
+    Router::new()
+        .route("/actions.json", get(actions_json).options(preflight))
+        .route(
+            "/api/actions/rent/{node}",
+            get(describe_rent).post(build_rent).options(preflight),
+        )
+        .layer(middleware::map_response(with_cors))
+        .with_state(actions)
+}
+
+/// The headers every Actions answer carries, preflight or not, error or not.
+async fn with_cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET,POST,PUT,OPTIONS"),
+        (
+            "access-control-allow-headers",
+            "Content-Type, Authorization, Content-Encoding, Accept-Encoding, \
+             X-Accept-Action-Version, X-Accept-Blockchain-Ids",
+        ),
+        (
+            "access-control-expose-headers",
+            "X-Action-Version, X-Blockchain-Ids",
+        ),
+        ("x-action-version", ACTION_VERSION),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// Blink clients on a node page's URL find its Action here.
+async fn actions_json() -> Json<Value> {
+    Json(json!({
+        "rules": [
+            { "pathPattern": "/nodes/*/rent", "apiPath": "/api/actions/rent/*" },
+            { "pathPattern": "/api/actions/**", "apiPath": "/api/actions/**" },
+        ]
+    }))
+}
+
+/// The Action as a Blink renders it (the spec's `ActionGetResponse`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActionGetResponse {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub icon: String,
+    pub title: String,
+    pub description: String,
+    pub label: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ActionError>,
+    pub links: ActionLinks,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActionError {
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActionLinks {
+    pub actions: Vec<LinkedAction>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LinkedAction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub href: String,
+    pub label: String,
+    pub parameters: Vec<ActionParameter>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActionParameter {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub label: String,
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<ParameterOption>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ParameterOption {
+    pub label: String,
+    pub value: String,
+    #[serde(default)]
+    pub selected: bool,
+}
+
+/// The node account and the mints a lease on it can be paid with now.
+struct Offer {
+    address: Pubkey,
+    node: Node,
+    mints: Vec<PaymentMint>,
+    market_paused: bool,
+}
+
+impl Offer {
+    async fn load(actions: &Actions, node: &str) -> Result<Self, ApiError> {
+        let address = Pubkey::from_str(node).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{node} is not a node address (base58, 32 bytes)"),
+            )
+        })?;
+        let client = &actions.client;
+        let node = client
+            .fetch::<Node>(&address)
+            .await
+            .map_err(|e| actions.chain_error(e))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no node {address} is listed"),
+                )
+            })?;
+        let market = client.market().await.map_err(|e| actions.chain_error(e))?;
+        // Oracle-priced mints need a price update account in the transaction,
+        // which a Blink cannot supply: offered through the CLI only.
+        let mints = client
+            .payment_mints()
+            .await
+            .map_err(|e| actions.chain_error(e))?
+            .into_iter()
+            .filter(|m| m.enabled && m.price_source != PriceSource::Oracle)
+            .collect();
+        Ok(Self {
+            address,
+            node,
+            mints,
+            market_paused: market.paused,
+        })
+    }
+
+    fn free_gpus(&self) -> u16 {
+        self.node.gpu_count.saturating_sub(self.node.gpus_in_use)
+    }
+
+    /// Why a lease cannot be created now, if it cannot.
+    fn unavailable(&self) -> Option<String> {
+        if self.market_paused {
+            Some("the market is paused: no new leases".into())
+        } else if self.node.status != NodeStatus::Available {
+            Some("the node's owner has paused it: no new leases".into())
+        } else if self.free_gpus() == 0 {
+            Some("every GPU of this node is leased".into())
+        } else if self.mints.is_empty() {
+            Some("no payment mint is open to new leases".into())
+        } else {
+            None
+        }
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "{} × {} ({} GiB) in {}",
+            self.node.gpu_count,
+            decode_text(&self.node.gpu_model),
+            self.node.vram_mib / 1024,
+            decode_text(&self.node.region)
+        )
+    }
+}
+
+async fn describe_rent(
+    State(actions): State<Arc<Actions>>,
+    Path(node): Path<String>,
+) -> Result<Response, ApiError> {
+    let offer = Offer::load(&actions, &node).await?;
+    let chain = actions.blockchain_id().await?.to_string();
+    let node = &offer.node;
+    let min_hours = u64::from(node.min_lease_secs).div_ceil(3600).max(1);
+    let max_hours = (u64::from(node.max_lease_secs) / 3600).max(min_hours);
+    let unavailable = offer.unavailable();
+    let response = ActionGetResponse {
+        kind: "action".into(),
+        icon: format!("{}/static/icon.svg", actions.public_url),
+        title: offer.title(),
+        description: format!(
+            "{} per GPU-hour; {} of {} GPUs free; leases from {} to {}. Paid per second \
+             from escrow: whatever the job does not use comes back to you.",
+            units::format_usd(node.price_usd_micros_per_gpu_hour),
+            offer.free_gpus(),
+            node.gpu_count,
+            units::format_duration(node.min_lease_secs.into()),
+            units::format_duration(node.max_lease_secs.into()),
+        ),
+        label: "Rent".into(),
+        disabled: unavailable.is_some(),
+        error: unavailable.map(|message| ActionError { message }),
+        links: ActionLinks {
+            actions: vec![LinkedAction {
+                kind: "transaction".into(),
+                href: format!(
+                    "/api/actions/rent/{}?hours={{hours}}&gpus={{gpus}}&mint={{mint}}&job_spec={{job_spec}}",
+                    offer.address
+                ),
+                label: "Rent".into(),
+                parameters: vec![
+                    ActionParameter {
+                        kind: "number".into(),
+                        name: "hours".into(),
+                        label: "Hours".into(),
+                        required: true,
+                        min: Some(min_hours),
+                        max: Some(max_hours),
+                        options: vec![],
+                    },
+                    ActionParameter {
+                        kind: "number".into(),
+                        name: "gpus".into(),
+                        label: "GPUs".into(),
+                        required: true,
+                        min: Some(1),
+                        max: Some(offer.free_gpus().max(1).into()),
+                        options: vec![],
+                    },
+                    ActionParameter {
+                        kind: "select".into(),
+                        name: "mint".into(),
+                        label: "Pay with".into(),
+                        required: true,
+                        min: None,
+                        max: None,
+                        options: offer
+                            .mints
+                            .iter()
+                            .enumerate()
+                            .map(|(i, m)| ParameterOption {
+                                label: decode_text(&m.symbol).to_string(),
+                                value: m.mint.to_string(),
+                                selected: i == 0,
+                            })
+                            .collect(),
+                    },
+                    ActionParameter {
+                        kind: "textarea".into(),
+                        name: "job_spec".into(),
+                        label: "Job spec (JSON)".into(),
+                        required: true,
+                        min: None,
+                        max: None,
+                        options: vec![],
+                    },
+                ],
+            }],
+        },
+    };
+    Ok(with_chain(Json(response), &chain))
+}
+
+fn with_chain(body: impl IntoResponse, chain: &str) -> Response {
+    let mut response = body.into_response();
+    if let Ok(value) = HeaderValue::from_str(chain) {
+        response.headers_mut().insert("x-blockchain-ids", value);
+    }
+    response
+}
+
+/// The Action's parameters, as the linked action's href fills them in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RentParams {
+    pub hours: String,
+    pub gpus: String,
+    pub mint: String,
+    pub job_spec: String,
+}
+
+/// The spec's `ActionPostRequest`.
+#[derive(Debug, Deserialize)]
+pub struct ActionPostRequest {
+    pub account: String,
+}
+
+/// The spec's `ActionPostResponse` for a transaction.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActionPostResponse {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// base64 of the serialized, unsigned transaction.
+    pub transaction: String,
+    pub message: String,
+}
+
+/// A rent request whose parameters have been checked against the node.
+struct RentRequest {
+    renter: Pubkey,
+    mint: PaymentMint,
+    gpus: u16,
+    duration_secs: u32,
+    job_spec_hash: [u8; 32],
+}
+
+impl RentRequest {
+    fn check(offer: &Offer, account: &str, params: &RentParams) -> Result<Self, ApiError> {
+        let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+        let renter = Pubkey::from_str(account.trim()).map_err(|_| {
+            bad(format!(
+                "account `{account}` is not a Solana address (base58, 32 bytes)"
+            ))
+        })?;
+        if let Some(why) = offer.unavailable() {
+            return Err(ApiError::new(StatusCode::CONFLICT, why));
+        }
+        let duration_secs = units::parse_hours(&params.hours).map_err(|e| match e {
+            units::ParseError::TooPrecise { .. } => {
+                bad(format!("hours `{}` has more than 2 decimals", params.hours))
+            }
+            e => bad(format!("hours: {e}")),
+        })?;
+        let node = &offer.node;
+        if duration_secs < node.min_lease_secs || duration_secs > node.max_lease_secs {
+            return Err(bad(format!(
+                "hours: this node leases from {} to {}; {} asked",
+                units::format_duration(node.min_lease_secs.into()),
+                units::format_duration(node.max_lease_secs.into()),
+                units::format_duration(duration_secs.into()),
+            )));
+        }
+        let gpus: u16 = params
+            .gpus
+            .trim()
+            .parse()
+            .ok()
+            .filter(|g| *g > 0)
+            .ok_or_else(|| {
+                bad(format!(
+                    "gpus `{}` is not a whole number from 1",
+                    params.gpus
+                ))
+            })?;
+        if gpus > offer.free_gpus() {
+            return Err(bad(format!(
+                "gpus: {gpus} asked, {} of the node's {} free",
+                offer.free_gpus(),
+                node.gpu_count
+            )));
+        }
+        let mint = Pubkey::from_str(params.mint.trim())
+            .ok()
+            .and_then(|mint| offer.mints.iter().find(|m| m.mint == mint))
+            .cloned()
+            .ok_or_else(|| {
+                let accepted: Vec<String> = offer
+                    .mints
+                    .iter()
+                    .map(|m| format!("{} ({})", decode_text(&m.symbol), m.mint))
+                    .collect();
+                bad(format!(
+                    "mint `{}` is not one this Action accepts: {}",
+                    params.mint,
+                    accepted.join(", ")
+                ))
+            })?;
+        JobSpec::parse(params.job_spec.as_bytes()).map_err(|e| bad(format!("job_spec: {e}")))?;
+        Ok(Self {
+            renter,
+            mint,
+            gpus,
+            duration_secs,
+            job_spec_hash: job_spec_hash(params.job_spec.as_bytes()),
+        })
+    }
+}
+
+async fn build_rent(
+    State(actions): State<Arc<Actions>>,
+    Path(node): Path<String>,
+    params: Result<Query<RentParams>, QueryRejection>,
+    body: Result<Json<ActionPostRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body must be JSON {{\"account\": \"<base58 address>\"}}: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let Query(params) = params
+        .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    let offer = Offer::load(&actions, &node).await?;
+    let request = RentRequest::check(&offer, &body.account, &params)?;
+    let chain = actions.blockchain_id().await?.to_string();
+    let quoted = quote(
+        &offer.node,
+        &request.mint,
+        request.gpus,
+        request.duration_secs,
+    )
+    .map_err(|e| actions.chain_error(e))?;
+    let client = &actions.client;
+    client
+        .ensure_balance(&request.renter, &request.mint, quoted.deposit)
+        .await
+        .map_err(|e| actions.chain_error(e))?;
+    let nonce: u64 = rand::random();
+    let token_mint = TokenMint {
+        mint: request.mint.mint,
+        token_program: request.mint.token_program,
+    };
+    let instruction = instructions::create_lease(
+        &request.renter,
+        &request.renter,
+        &offer.address,
+        &token_mint,
+        CreateLeaseArgs {
+            nonce,
+            gpus: request.gpus,
+            duration_secs: request.duration_secs,
+            // Lock the price just quoted: a change before it lands is refused.
+            max_price_per_gpu_hour: quoted.rate_per_gpu_hour,
+            job_spec_hash: request.job_spec_hash,
+        },
+    );
+    let tx = client
+        .unsigned_transaction(&[instruction], &request.renter)
+        .await
+        .map_err(|e| actions.chain_error(e))?;
+    let bytes = bincode::serialize(&tx).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot serialize the transaction: {e}"),
+        )
+    })?;
+    let lease = pda::lease(&request.renter, nonce);
+    let symbol = decode_text(&request.mint.symbol);
+    let response = ActionPostResponse {
+        kind: "transaction".into(),
+        transaction: base64::engine::general_purpose::STANDARD.encode(bytes),
+        message: format!(
+            "Lease {lease}: {} GPU(s) for {}, {} {symbol} in escrow at {} {symbol} per GPU-hour. \
+             Once it lands, hand the scheduler this job spec signed by you (`iomesh lease \
+             submit-spec {lease}`, or the lease's page).",
+            request.gpus,
+            units::format_duration(request.duration_secs.into()),
+            units::format_amount(quoted.deposit, request.mint.decimals),
+            units::format_amount(quoted.rate_per_gpu_hour, request.mint.decimals),
+        ),
+    };
+    Ok(with_chain(Json(response), &chain))
+}
