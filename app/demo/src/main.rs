@@ -48,7 +48,9 @@ pub struct DemoArgs {
     /// (long enough that a busy machine does not make a healthy node look dead).
     #[arg(long, default_value_t = 10)]
     pub failure_grace_secs: u32,
-    /// Keep the work directory (log, keys, job outputs) and the demo database.
+    /// Keep everything running once the scenario is done, for a person to
+    /// open the marketplace in a browser, until Ctrl-C; then keep the work
+    /// directory (log, keys, job outputs) and the demo database.
     #[arg(long)]
     pub keep: bool,
     /// Work directory (default: a new temporary directory).

@@ -182,21 +182,95 @@ async fn demo_serves_leases_and_a_cluster_and_its_books_reconcile_with_the_chain
 }
 
 /// `--no-ray`: carol's cluster runs a process on each member, each knowing
-/// its rank; no Ray is installed or started.
+/// its rank; no Ray is installed or started. With `--keep`, everything keeps
+/// running once the scenario is done: the marketplace's pages and Actions
+/// answer a browser until Ctrl-C, and the work directory and database stay.
 #[tokio::test(flavor = "multi_thread")]
-async fn demo_without_ray_runs_the_cluster_as_processes() {
+async fn demo_without_ray_runs_the_cluster_as_processes_and_keep_leaves_it_open() {
+    use std::io::BufRead;
     let _one = ONE_DEMO.lock().await;
     let database_url = std::env::var("DATABASE_URL")
         .expect("DATABASE_URL is set (run the tests through scripts/postgres or ./scripts/test)");
-    let output = tokio::task::spawn_blocking(move || {
-        run_demo(
-            &database_url,
-            &["--lease-secs", &LEASE_SECS.to_string(), "--no-ray"],
-        )
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let child = Command::new(env!("CARGO_BIN_EXE_iomesh-demo"))
+        .args([
+            "--output",
+            "json",
+            "--lease-secs",
+            &LEASE_SECS.to_string(),
+            "--no-ray",
+            "--keep",
+        ])
+        .env("DATABASE_URL", &database_url)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("iomesh-demo runs");
+    let mut child = StopOnDrop(Some(child));
+    // Progress goes to stderr with --output json: follow it to the --keep line.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stderr_pipe = child.0.as_mut().unwrap().stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr_pipe)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut stderr = String::new();
+    let url = loop {
+        let line = lines_rx
+            .recv_timeout(std::time::Duration::from_secs(600))
+            .unwrap_or_else(|_| panic!("no --keep line; the demo said:\n{stderr}"));
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if let Some(rest) = line
+            .split("open ")
+            .nth(1)
+            .filter(|_| line.contains("--keep:"))
+        {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_string();
+        }
+    };
+    // A browser's view while it runs: the search page lists the five nodes,
+    // and the cheapest node's Action answers.
+    let html = reqwest::get(format!("{url}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("href=\"/nodes/").count(), 5, "{html}");
+    let page: Value = reqwest::get(format!("{url}/api/v1/nodes"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cheapest = page["nodes"][0]["node"].as_str().unwrap();
+    let action = reqwest::get(format!("{url}/api/actions/rent/{cheapest}"))
+        .await
+        .unwrap();
+    assert_eq!(action.status().as_u16(), 200);
+    let action: Value = action.json().await.unwrap();
+    assert_eq!(action["type"], "action", "{action}");
+    assert!(action.get("disabled").is_none(), "{action}");
+
+    // Ctrl-C stops it all, and the summary follows.
+    let child = child.0.take().unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    reader.join().unwrap();
+    stderr.extend(lines_rx.try_iter().map(|l| l + "\n"));
     assert!(output.status.success(), "the demo failed:\n{stderr}");
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["all_checks_ok"], true, "{summary:#}");
@@ -221,6 +295,36 @@ async fn demo_without_ray_runs_the_cluster_as_processes() {
     assert_eq!(carol.len(), 2);
     for lease in carol {
         assert!(u64_of(&lease["job_steps"]) >= LEASE_SECS / 2, "{lease}");
+    }
+
+    // Kept: the work directory and the database, which this test removes.
+    let dir = summary["work_dir"]
+        .as_str()
+        .expect("the work directory is kept");
+    assert!(std::path::Path::new(dir).join("demo.log").is_file());
+    std::fs::remove_dir_all(dir).unwrap();
+    let name = summary["database"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let mut connection = PgConnection::connect(&database_url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut connection)
+        .await
+        .expect("the kept demo database exists");
+}
+
+/// A demo a failed assertion leaves running is killed, not left behind.
+struct StopOnDrop(Option<std::process::Child>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

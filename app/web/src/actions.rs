@@ -546,8 +546,8 @@ async fn build_rent(
         transaction: base64::engine::general_purpose::STANDARD.encode(bytes),
         message: format!(
             "Lease {lease}: {} GPU(s) for {}, {} {symbol} in escrow at {} {symbol} per GPU-hour. \
-             Once it lands, hand the scheduler this job spec signed by you (`iomesh lease \
-             submit-spec {lease}`, or the lease's page).",
+             Once it lands, hand the scheduler this job spec, signed by you: `iomesh --scheduler \
+             URL lease submit-spec {lease} --job-spec FILE`.",
             request.gpus,
             units::format_duration(request.duration_secs.into()),
             units::format_amount(quoted.deposit, request.mint.decimals),

@@ -39,6 +39,14 @@ pub struct Config {
     /// absolute); default: `http://<listen>`.
     #[arg(long, env = "IOMESH_WEB_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The chain a page asks the wallet to sign for, as the Wallet Standard
+    /// names it: solana:mainnet, solana:devnet, solana:testnet, solana:localnet.
+    #[arg(
+        long,
+        env = "IOMESH_WEB_WALLET_CHAIN",
+        default_value = "solana:mainnet"
+    )]
+    pub wallet_chain: String,
 }
 
 impl Config {
@@ -48,6 +56,7 @@ impl Config {
             scores_refresh: Duration::from_secs(self.scores_refresh_secs),
             rpc_url: self.rpc_url.clone(),
             public_url: self.public_url.clone(),
+            wallet_chain: self.wallet_chain.clone(),
         }
     }
 }
@@ -61,6 +70,7 @@ pub struct Options {
     pub rpc_url: String,
     /// None: `http://` and the bound address.
     pub public_url: Option<String>,
+    pub wallet_chain: String,
 }
 
 impl Options {
@@ -71,14 +81,15 @@ impl Options {
             scores_refresh,
             rpc_url: rpc_url.into(),
             public_url: None,
+            wallet_chain: "solana:localnet".into(),
         }
     }
 }
 
 /// Every route: the pages, the JSON API and the Actions.
-pub fn app(pool: PgPool, actions: Arc<actions::Actions>) -> axum::Router {
+pub fn app(pool: PgPool, actions: Arc<actions::Actions>, wallet_chain: String) -> axum::Router {
     http::router(pool.clone())
-        .merge(pages::router(pool))
+        .merge(pages::router(pages::Pages { pool, wallet_chain }))
         .merge(actions::router(actions))
 }
 
@@ -107,6 +118,7 @@ impl Server {
             .public_url
             .unwrap_or_else(|| format!("http://{addr}"));
         let actions = Arc::new(actions::Actions::new(&options.rpc_url, &public_url));
+        let wallet_chain = options.wallet_chain;
         let shutdown = CancellationToken::new();
         let refresher = tokio::spawn(scores::keep_fresh(
             pool.clone(),
@@ -115,7 +127,7 @@ impl Server {
         ));
         let stopped = shutdown.clone();
         let serve = tokio::spawn(async move {
-            axum::serve(listener, app(pool, actions))
+            axum::serve(listener, app(pool, actions, wallet_chain))
                 .with_graceful_shutdown(stopped.cancelled_owned())
                 .await
         });

@@ -58,11 +58,13 @@ pub struct MintPrice {
     pub symbol: String,
     pub decimals: i32,
     pub usd_price_micros: i64,
+    /// stable | authority | oracle
+    pub price_source: String,
 }
 
 pub async fn open_mints(pool: &PgPool) -> Result<Vec<MintPrice>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT mint, symbol, decimals, usd_price_micros::BIGINT AS usd_price_micros \
+        "SELECT mint, symbol, decimals, usd_price_micros::BIGINT AS usd_price_micros, price_source \
          FROM payment_mints WHERE closed_slot IS NULL AND enabled ORDER BY symbol",
     )
     .fetch_all(pool)

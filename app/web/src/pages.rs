@@ -21,7 +21,15 @@ use solana_pubkey::Pubkey;
 use sqlx::PgPool;
 use std::str::FromStr;
 
-pub fn router(pool: PgPool) -> Router {
+/// What the pages read: the indexed tables, and the chain a wallet signs for
+/// (the Wallet Standard's `solana:mainnet`, `solana:devnet`, `solana:localnet`…).
+#[derive(Clone)]
+pub struct Pages {
+    pub pool: PgPool,
+    pub wallet_chain: String,
+}
+
+pub fn router(pages: Pages) -> Router {
     Router::new()
         .route("/", get(search_page))
         .route("/nodes/{node}", get(node_page))
@@ -29,7 +37,8 @@ pub fn router(pool: PgPool) -> Router {
         .route("/models/{model}", get(model_page))
         .route("/static/style.css", get(style))
         .route("/static/icon.svg", get(icon))
-        .with_state(pool)
+        .route("/static/app.js", get(script))
+        .with_state(pages)
 }
 
 /// A page that could not be shown: its status and why, as a page.
@@ -70,6 +79,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 title { (title) " · iomesh" }
                 link rel="stylesheet" href="/static/style.css";
                 link rel="icon" href="/static/icon.svg";
+                script type="module" src="/static/app.js" {}
             }
             body {
                 header {
@@ -77,6 +87,8 @@ fn layout(title: &str, body: Markup) -> Markup {
                         a.brand href="/" { "iomesh" }
                         " · GPUs from everyone, paid per second on Solana"
                     }
+                    // Filled by the script with the browser's Solana wallets.
+                    div.wallet data-wallet aria-live="polite" {}
                 }
                 main {
                     h1 { (title) }
@@ -204,6 +216,8 @@ fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// RFC 3986's unreserved characters as they are, every other byte as %XX:
+/// valid in a path segment and in a query value alike.
 fn percent_encode(value: &str) -> String {
     value
         .bytes()
@@ -211,14 +225,13 @@ fn percent_encode(value: &str) -> String {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 (b as char).to_string()
             }
-            b' ' => "+".to_string(),
             b => format!("%{b:02X}"),
         })
         .collect()
 }
 
 async fn search_page(
-    State(pool): State<PgPool>,
+    State(Pages { pool, .. }): State<Pages>,
     Query(form): Query<SearchForm>,
 ) -> Result<Response, PageError> {
     let checked = form.params().and_then(search::Search::new);
@@ -358,7 +371,7 @@ fn node_key(text: &str) -> Result<Pubkey, PageError> {
 }
 
 async fn node_page(
-    State(pool): State<PgPool>,
+    State(Pages { pool, wallet_chain }): State<Pages>,
     Path(node): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let node = node_key(&node)?;
@@ -464,7 +477,8 @@ async fn node_page(
         }
         section #rent aria-labelledby="rent-heading" {
             h2 #rent-heading { "Rent it" }
-            p { "With any Solana wallet: open this page's Action, "
+            (rent_form(&node, &listing, &mints, &wallet_chain))
+            p { "With any Solana wallet elsewhere: this node's Action, "
                 a href=(format!("/api/actions/rent/{node}")) { code { "/api/actions/rent/" (node) } }
                 ", in a Blink client (it is listed in " a href="/actions.json" { "actions.json" } ")." }
             p { "With the CLI:" }
@@ -472,6 +486,38 @@ async fn node_page(
         }
     };
     Ok(Html(layout(&title, body).into_string()))
+}
+
+/// The wallet's rent form: the Action's parameters, sent by the script (its
+/// button stays disabled without a script and a connected wallet).
+fn rent_form(
+    node: &Pubkey,
+    listing: &market::NodeListing,
+    mints: &[market::MintPrice],
+    wallet_chain: &str,
+) -> Markup {
+    let min_hours = (listing.min_lease_secs.max(1) + 3_599) / 3_600;
+    let max_hours = (listing.max_lease_secs / 3_600).max(min_hours);
+    let free = (listing.gpu_count - listing.gpus_in_use).max(0);
+    html! {
+        form.rent data-rent data-action=(format!("/api/actions/rent/{node}")) data-chain=(wallet_chain) {
+            label { "Hours " input type="number" name="hours" min=(min_hours) max=(max_hours) value=(min_hours) required; }
+            label { "GPUs " input type="number" name="gpus" min="1" max=(free.max(1)) value="1" required; }
+            label { "Pay with "
+                select name="mint" {
+                    @for mint in mints.iter().filter(|m| m.price_source != "oracle") {
+                        option value=(key_text(&mint.mint)) { (mint.symbol) }
+                    }
+                }
+            }
+            label { "Job spec (JSON) "
+                textarea name="job_spec" rows="3" cols="60" required { r#"{"command": ["python", "train.py"]}"# }
+            }
+            button type="submit" disabled { "Rent with your wallet" }
+            p data-rent-status {}
+            noscript { p { "Renting from this page needs JavaScript and a wallet; the Action and the CLI below work without." } }
+        }
+    }
 }
 
 fn gpu_hours(secs: i64) -> String {
@@ -491,7 +537,7 @@ async fn rent_page(Path(node): Path<String>) -> Result<Redirect, PageError> {
 // ---------------------------------------------------------------- model page
 
 async fn model_page(
-    State(pool): State<PgPool>,
+    State(Pages { pool, .. }): State<Pages>,
     Path(model): Path<String>,
 ) -> Result<Html<String>, PageError> {
     if model.trim().is_empty() || model.len() > 64 {
@@ -550,6 +596,14 @@ async fn style() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../static/style.css"),
+    )
+}
+
+/// Built from frontend/ by Vite (`scripts/ts-env` checks it is current).
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../static/app.js"),
     )
 }
 

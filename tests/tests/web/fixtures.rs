@@ -187,7 +187,10 @@ pub async fn serve(pool: &PgPool) -> String {
         "http://127.0.0.1:9",
         &format!("http://{addr}"),
     ));
-    let server = axum::serve(listener, iomesh_web::app(pool.clone(), actions));
+    let server = axum::serve(
+        listener,
+        iomesh_web::app(pool.clone(), actions, "solana:localnet".into()),
+    );
     tokio::spawn(async move { server.await.unwrap() });
     format!("http://{addr}")
 }

@@ -1,8 +1,10 @@
 //! iomesh-web against a real Postgres (one database per test), served over a
-//! socket: the search API and the scores, the pages, and the Solana Actions
-//! against a localnet.
+//! socket: the search API and the scores, the pages, the Solana Actions
+//! against a localnet, the pages in a real browser with a wallet; and the
+//! TypeScript client driving the program.
 
 mod actions;
+mod browser;
 mod fixtures;
 mod pages;
 mod search;

@@ -77,6 +77,14 @@ async fn the_search_page_lists_filters_and_names_bad_input(pool: PgPool) {
     assert!(html.contains("<td>$1.50</td>"));
     // The fresh node is marked new rather than scored.
     assert!(html.contains("<td>new</td>"));
+    // Its model links to the model's page.
+    assert!(html.contains(r#"href="/models/RTX%204090""#), "{html}");
+    let (status, model) = page(&format!("{web}/models/RTX%204090")).await;
+    assert_eq!(status, 200);
+    assert!(
+        model.contains("<title>RTX 4090 market · iomesh</title>"),
+        "{model}"
+    );
 
     // The same filters as the API: one model, most reliable first.
     let (status, html) = page(&format!("{web}/?gpu_model=h100&sort=reliability")).await;

@@ -63,15 +63,30 @@ async fn typescript_rents_activates_and_cancels_with_exact_balances() {
         serde_json::to_string(&chain.authority.to_bytes().to_vec()).unwrap(),
     )
     .unwrap();
+    run_node_test(
+        "tests/ts/lease.test.ts",
+        &[
+            ("RPC_URL", chain.localnet.rpc_url()),
+            ("WS_URL", chain.localnet.pubsub_url()),
+            ("AUTHORITY_KEYPAIR", authority.display().to_string()),
+            ("MINT", chain.mint.to_string()),
+            ("TREASURY", chain.treasury.pubkey().to_string()),
+        ],
+    )
+    .await;
+}
+
+/// Runs one TypeScript test file with node:test (tsx compiling it) from the
+/// repository's root, with `env`; fails with its report unless its one test
+/// passed.
+pub async fn run_node_test(file: &str, env: &[(&str, String)]) {
+    node_modules();
     let mut node = Command::new("node");
-    node.args(["--import", "tsx", "--test", "tests/ts/lease.test.ts"])
+    node.args(["--import", "tsx", "--test", file])
         .current_dir(repository())
-        .env("RPC_URL", chain.localnet.rpc_url())
-        .env("WS_URL", chain.localnet.pubsub_url())
-        .env("AUTHORITY_KEYPAIR", &authority)
-        .env("MINT", chain.mint.to_string())
-        .env("TREASURY", chain.treasury.pubkey().to_string());
-    let report = tokio::task::spawn_blocking(move || run(&mut node, "node --test tests/ts"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let what = format!("node --test {file}");
+    let report = tokio::task::spawn_blocking(move || run(&mut node, &what))
         .await
         .unwrap();
     // node:test's summary: one test, passed.
@@ -79,4 +94,33 @@ async fn typescript_rents_activates_and_cancels_with_exact_balances() {
         report.contains("# pass 1") && report.contains("# fail 0"),
         "{report}"
     );
+}
+
+/// iomesh-web compiles in app/web/static/app.js, so that building it needs
+/// no npm: it must be what Vite builds from app/web/frontend now, and small.
+#[test]
+fn the_served_script_is_the_build_of_its_sources() {
+    let vite = node_modules().join(".bin/vite");
+    let out = tempfile::tempdir().unwrap();
+    run(
+        Command::new(vite)
+            .args([
+                "build",
+                "--config",
+                "app/web/frontend/vite.config.mjs",
+                "--outDir",
+            ])
+            .arg(out.path())
+            .current_dir(repository()),
+        "vite build",
+    );
+    let built = std::fs::read(out.path().join("app.js")).unwrap();
+    let served = std::fs::read(repository().join("app/web/static/app.js")).unwrap();
+    assert!(
+        built == served,
+        "app/web/static/app.js is stale: run `npx vite build --config app/web/frontend/vite.config.mjs` and commit it"
+    );
+    // The budget is 300 KB gzipped; the script is far below it even
+    // uncompressed.
+    assert!(served.len() < 300 * 1024, "{} bytes", served.len());
 }

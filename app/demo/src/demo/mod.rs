@@ -130,8 +130,8 @@ async fn marketplace(
     ));
     log.say("indexer: streaming the program's accounts over gRPC into Postgres");
     log.say(format!(
-        "market API: search at {}/api/v1/nodes (try ?sort=reliability), a node's scores at …/api/v1/nodes/<node>/scores",
-        stack.market_api.url()
+        "marketplace: pages at {url}/ (search, node and GPU model pages), JSON search at {url}/api/v1/nodes (try ?sort=reliability), Solana Actions listed at {url}/actions.json",
+        url = stack.market_api.url()
     ));
     log.say(format!(
         "scheduler: agents' gRPC over TLS at {} (a self-signed certificate the agents pin), HTTP API at {} (try {}/v1/leases); silent nodes reported after {} s",
@@ -164,6 +164,9 @@ async fn marketplace(
         }
         Err(err) => Err(err),
     };
+    if args.keep && outcome.is_ok() {
+        keep_running(&stack, log).await?;
+    }
     log.say("stopping the agents, the scheduler, the indexer and the localnet");
     for supplier in suppliers {
         supplier.stop().await;
@@ -172,6 +175,23 @@ async fn marketplace(
     let report = outcome?;
     stopped?;
     Ok(report)
+}
+
+/// `--keep`: waits for Ctrl-C (or SIGTERM) with everything running. The
+/// handlers are in place before the line that invites the signal.
+async fn keep_running(stack: &Stack, log: &Log) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    log.say(format!(
+        "--keep: everything keeps running for you to look at; open {}/ in a browser (Ctrl-C stops it all)",
+        stack.market_api.url()
+    ));
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
 }
 
 async fn start_suppliers(
