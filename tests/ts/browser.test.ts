@@ -1,14 +1,16 @@
 // A renter in a real browser (Chromium through Playwright) on iomesh-web
 // over a localnet: search, filter and sort, open a node, connect a wallet
 // through the Wallet Standard and rent two GPUs through the node's Solana
-// Action; the transaction lands with the exact escrow. The wallet is a test
+// Action (the transaction lands with the exact escrow), then find the lease
+// on the renter's page and cancel it through its Action (the whole deposit
+// comes back, and the page shows the ending). The wallet is a test
 // wallet registered the way wallet extensions register: its signing happens
 // in this process with the renter's key. Screenshots of each page go to
 // $SCREENSHOTS.
 //
 // Run by `./scripts/test` (tests/tests/web/browser.rs starts the localnet,
 // the indexer and iomesh-web); by hand:
-//   WEB_URL=… RPC_URL=… RENTER_KEYPAIR=path.json NODE=… CHROMIUM=/usr/bin/chromium \
+//   WEB_URL=… RPC_URL=… RENTER_KEYPAIR=path.json NODE=… MINT=… CHROMIUM=/usr/bin/chromium \
 //   SCREENSHOTS=dir node --import tsx --test tests/ts/browser.test.ts
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +29,7 @@ import {
   signTransaction,
   type Signature,
 } from '@solana/kit';
+import { fetchToken, findAssociatedTokenPda, TOKEN_PROGRAM_ADDRESS } from '@solana-program/token';
 import { fetchLease, LeaseStatus } from '../../clients/js/src/index';
 
 const env = (name: string) => {
@@ -79,6 +82,14 @@ function testWalletScript(address: string, publicKey: number[]) {
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(env('SCREENSHOTS'), `${name}.png`), fullPage: true });
+}
+
+async function until(what: string, check: () => Promise<boolean>) {
+  for (let i = 0; i < 300; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function confirmed(signature: Signature) {
@@ -164,6 +175,33 @@ test('a renter finds a node and rents it with a wallet', async () => {
     await page.getByLabel('GPUs').fill('4');
     await rent.click();
     await page.getByText(/^Not rented: gpus: 4 asked, 2 of the node's 4 free/).waitFor();
+
+    // The renter's page (the wallet reconnects on the new page): the lease,
+    // once indexed, waiting for the node; cancelling it refunds everything.
+    await page.getByRole('link', { name: 'Your leases' }).click();
+    await page.waitForURL(`${web}/renters/${renter.address}`);
+    const cancel = page.getByRole('button', { name: `Cancel lease ${lease}` });
+    await until('the lease on the renter page', async () => {
+      if ((await cancel.count()) === 1) return true;
+      await page.reload();
+      return false;
+    });
+    assert.match((await page.locator('table.leases tbody tr').textContent())!, /waiting for the node to start it.*4 USDC/);
+    await shot(page, '5-your-leases');
+    await until('the wallet reconnected', async () => !(await cancel.isDisabled()));
+    await cancel.click();
+    await page.waitForSelector('[data-cancel-status][data-cancelled]', { timeout: 60_000 });
+    await shot(page, '6-cancelled');
+    assert.equal((await rpc.getAccountInfo(lease, { commitment: 'confirmed' }).send()).value, null);
+    const [ata] = await findAssociatedTokenPda({ owner: renter.address, mint: address(env('MINT')), tokenProgram: TOKEN_PROGRAM_ADDRESS });
+    assert.equal((await fetchToken(rpc, ata, { commitment: 'confirmed' })).data.amount, 10n * TOKEN);
+    // Indexed: no open lease, and its ending with the whole deposit refunded.
+    await until('the ending on the renter page', async () => {
+      await page.reload();
+      return (await page.getByText('No open lease.').count()) === 1;
+    });
+    assert.match((await page.locator('section[aria-labelledby="ended"] tbody tr').first().textContent())!, /cancelled0 USDC4 USDC/);
+    await shot(page, '7-ended');
     assert.deepEqual(problems, [], 'no script errors');
   } finally {
     await browser.close();

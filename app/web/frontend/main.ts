@@ -36,7 +36,10 @@ function renderWallets(area: HTMLElement, wallets: readonly Wallet[]) {
   area.replaceChildren();
   if (connected) {
     const address = connected.account.address;
-    area.append(el('span', `${connected.wallet.name}: ${address.slice(0, 4)}…${address.slice(-4)}`));
+    area.append(el('span', `${connected.wallet.name}: ${address.slice(0, 4)}…${address.slice(-4)} `));
+    const mine = el('a', 'Your leases');
+    mine.href = `/renters/${address}`;
+    area.append(mine);
     return;
   }
   const usable = wallets.filter(canRent);
@@ -47,20 +50,29 @@ function renderWallets(area: HTMLElement, wallets: readonly Wallet[]) {
   for (const wallet of usable) {
     const button = el('button', `Connect ${wallet.name}`);
     button.type = 'button';
-    button.addEventListener('click', async () => {
-      try {
-        const { accounts } = await wallet.features[StandardConnect].connect();
-        const account = accounts.find((a) => a.chains.includes(chain as `${string}:${string}`)) ?? accounts[0];
-        if (!account) throw new Error('the wallet shared no account');
-        connected = { wallet, account };
-        renderWallets(area, wallets);
-        document.dispatchEvent(new CustomEvent('iomesh:wallet'));
-      } catch (err) {
-        area.append(el('span', `Could not connect: ${(err as Error).message}`));
-      }
-    });
+    button.addEventListener('click', () =>
+      connect(area, wallets, wallet, false).catch((err) =>
+        area.append(el('span', `Could not connect: ${(err as Error).message}`)),
+      ),
+    );
     area.append(button);
   }
+  // The wallet chosen on an earlier page of this tab, reconnected without a
+  // prompt (a wallet that wants one again simply stays disconnected).
+  const previous = usable.find((w) => w.name === sessionStorage.getItem(REMEMBERED));
+  if (previous) connect(area, wallets, previous, true).catch(() => sessionStorage.removeItem(REMEMBERED));
+}
+
+const REMEMBERED = 'iomesh-wallet';
+
+async function connect(area: HTMLElement, wallets: readonly Wallet[], wallet: RentingWallet, silent: boolean) {
+  const { accounts } = await wallet.features[StandardConnect].connect({ silent });
+  const account = accounts.find((a) => a.chains.includes(chain as `${string}:${string}`)) ?? accounts[0];
+  if (!account) throw new Error('the wallet shared no account');
+  connected = { wallet, account };
+  sessionStorage.setItem(REMEMBERED, wallet.name);
+  renderWallets(area, wallets);
+  document.dispatchEvent(new CustomEvent('iomesh:wallet'));
 }
 
 const base64ToBytes = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -81,6 +93,26 @@ function base58(bytes: Uint8Array): string {
   return out;
 }
 
+/** Posts `account` to an Action and has the wallet sign and send the
+ * transaction it returns; resolves to the Action's answer and the signature. */
+async function runAction(url: string, chainId: string) {
+  if (!connected) throw new Error('connect a wallet first');
+  const { wallet, account } = connected;
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ account: account.address }),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.message ?? `the server answered ${response.status}`);
+  const [sent] = await wallet.features[SolanaSignAndSendTransaction].signAndSendTransaction({
+    account,
+    chain: chainId as `${string}:${string}`,
+    transaction: base64ToBytes(answer.transaction),
+  });
+  return { message: String(answer.message), signature: base58(sent.signature) };
+}
+
 /** The node page's rent form: the Action's POST, then the wallet signs and sends. */
 function enhanceRentForm(form: HTMLFormElement) {
   const submit = form.querySelector('button[type="submit"]') as HTMLButtonElement;
@@ -94,35 +126,48 @@ function enhanceRentForm(form: HTMLFormElement) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     if (!connected) return;
-    const { wallet, account } = connected;
     const query = new URLSearchParams();
     for (const name of ['hours', 'gpus', 'mint', 'job_spec']) {
       query.set(name, String(new FormData(form).get(name) ?? ''));
     }
     status.setAttribute('role', 'status');
-    status.textContent = 'Building the transaction…';
+    status.textContent = 'Building the transaction… then approve it in your wallet';
     submit.disabled = true;
     try {
-      const response = await fetch(`${form.dataset.action}?${query}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ account: account.address }),
-      });
-      const answer = await response.json();
-      if (!response.ok) throw new Error(answer.message ?? `the server answered ${response.status}`);
-      status.textContent = 'Approve the transaction in your wallet…';
-      const [sent] = await wallet.features[SolanaSignAndSendTransaction].signAndSendTransaction({
-        account,
-        chain: chain as `${string}:${string}`,
-        transaction: base64ToBytes(answer.transaction),
-      });
-      const lease = String(answer.message).match(/^Lease (\w+):/)?.[1] ?? '?';
-      status.textContent = `Lease ${lease} created (transaction ${base58(sent.signature)}). ${answer.message}`;
+      const { message, signature } = await runAction(`${form.dataset.action}?${query}`, form.dataset.chain ?? chain);
+      const lease = message.match(/^Lease (\w+):/)?.[1] ?? '?';
+      status.textContent = `Lease ${lease} created (transaction ${signature}). ${message}`;
       status.dataset.lease = lease;
     } catch (err) {
       status.setAttribute('role', 'alert');
       status.textContent = `Not rented: ${(err as Error).message}`;
     } finally {
+      refresh();
+    }
+  });
+}
+
+/** A lease's cancel button on the renter's page, through the lease's Action. */
+function enhanceCancelForm(form: HTMLFormElement) {
+  const button = form.querySelector('button') as HTMLButtonElement;
+  const status = form.querySelector('[data-cancel-status]') as HTMLElement;
+  const refresh = () => {
+    button.disabled = connected === null;
+  };
+  refresh();
+  document.addEventListener('iomesh:wallet', refresh);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    status.setAttribute('role', 'status');
+    status.textContent = ' approve it in your wallet…';
+    try {
+      const { signature } = await runAction(form.dataset.action!, form.dataset.chain ?? chain);
+      status.textContent = ` Cancelled (transaction ${signature})`;
+      status.dataset.cancelled = 'true';
+    } catch (err) {
+      status.setAttribute('role', 'alert');
+      status.textContent = ` Not cancelled: ${(err as Error).message}`;
       refresh();
     }
   });
@@ -136,3 +181,4 @@ if (area) {
 }
 const form = document.querySelector('form[data-rent]') as HTMLFormElement | null;
 if (form) enhanceRentForm(form);
+document.querySelectorAll<HTMLFormElement>('form[data-cancel]').forEach(enhanceCancelForm);

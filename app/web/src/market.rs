@@ -206,3 +206,68 @@ pub async fn model_days(
     .fetch_all(pool)
     .await
 }
+
+/// A renter's open lease, with its mint's symbol and decimals.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RenterLease {
+    pub lease: Vec<u8>,
+    pub node: Vec<u8>,
+    pub gpu_model: Option<String>,
+    /// pending | active
+    pub status: String,
+    pub gpus: i32,
+    pub rate_per_gpu_hour: i64,
+    pub deposited: i64,
+    pub created_at: i64,
+    pub activated_at: i64,
+    pub duration_secs: i64,
+    pub symbol: Option<String>,
+    pub decimals: Option<i32>,
+}
+
+pub async fn renter_leases(pool: &PgPool, renter: &[u8]) -> Result<Vec<RenterLease>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.pubkey AS lease, l.node, n.gpu_model, l.status, l.gpus, \
+                l.rate_per_gpu_hour::BIGINT AS rate_per_gpu_hour, l.deposited::BIGINT AS deposited, \
+                l.created_at, l.activated_at, l.duration_secs, m.symbol, m.decimals \
+         FROM leases l \
+         LEFT JOIN nodes n ON n.pubkey = l.node \
+         LEFT JOIN payment_mints m ON m.mint = l.mint AND m.closed_slot IS NULL \
+         WHERE l.renter = $1 AND l.closed_slot IS NULL \
+         ORDER BY l.created_at DESC, l.pubkey",
+    )
+    .bind(renter)
+    .fetch_all(pool)
+    .await
+}
+
+/// How one of a renter's leases ended, in its mint's units.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RenterEnding {
+    pub lease: Vec<u8>,
+    pub reason: String,
+    pub paid_out: i64,
+    pub refunded: i64,
+    pub block_time: Option<i64>,
+    pub symbol: Option<String>,
+    pub decimals: Option<i32>,
+}
+
+pub async fn renter_endings(
+    pool: &PgPool,
+    renter: &[u8],
+    limit: i64,
+) -> Result<Vec<RenterEnding>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.lease, e.reason, e.paid_out::BIGINT AS paid_out, e.refunded::BIGINT AS refunded, \
+                e.block_time, m.symbol, m.decimals \
+         FROM lease_endings e \
+         JOIN leases l ON l.pubkey = e.lease \
+         LEFT JOIN payment_mints m ON m.mint = l.mint AND m.closed_slot IS NULL \
+         WHERE l.renter = $1 ORDER BY e.slot DESC LIMIT $2",
+    )
+    .bind(renter)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

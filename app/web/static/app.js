@@ -93,67 +93,79 @@ var b = (e, t) => {
 function x(e, t) {
 	if (e.replaceChildren(), v) {
 		let t = v.account.address;
-		e.append(b("span", `${v.wallet.name}: ${t.slice(0, 4)}…${t.slice(-4)}`));
+		e.append(b("span", `${v.wallet.name}: ${t.slice(0, 4)}…${t.slice(-4)} `));
+		let n = b("a", "Your leases");
+		n.href = `/renters/${t}`, e.append(n);
 		return;
 	}
 	let n = t.filter(y);
-	if (n.length === 0) e.append(b("span", "No Solana wallet found in this browser"));
-	else for (let r of n) {
-		let n = b("button", `Connect ${r.name}`);
-		n.type = "button", n.addEventListener("click", async () => {
-			try {
-				let { accounts: n } = await r.features[g].connect(), i = n.find((e) => e.chains.includes(_)) ?? n[0];
-				if (!i) throw Error("the wallet shared no account");
-				v = {
-					wallet: r,
-					account: i
-				}, x(e, t), document.dispatchEvent(new CustomEvent("iomesh:wallet"));
-			} catch (t) {
-				e.append(b("span", `Could not connect: ${t.message}`));
-			}
-		}), e.append(n);
+	if (n.length === 0) {
+		e.append(b("span", "No Solana wallet found in this browser"));
+		return;
 	}
+	for (let r of n) {
+		let n = b("button", `Connect ${r.name}`);
+		n.type = "button", n.addEventListener("click", () => C(e, t, r, !1).catch((t) => e.append(b("span", `Could not connect: ${t.message}`)))), e.append(n);
+	}
+	let r = n.find((e) => e.name === sessionStorage.getItem(S));
+	r && C(e, t, r, !0).catch(() => sessionStorage.removeItem(S));
 }
-var S = (e) => Uint8Array.from(atob(e), (e) => e.charCodeAt(0)), C = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-function w(e) {
+var S = "iomesh-wallet";
+async function C(e, t, n, r) {
+	let { accounts: i } = await n.features[g].connect({ silent: r }), a = i.find((e) => e.chains.includes(_)) ?? i[0];
+	if (!a) throw Error("the wallet shared no account");
+	v = {
+		wallet: n,
+		account: a
+	}, sessionStorage.setItem(S, n.name), x(e, t), document.dispatchEvent(new CustomEvent("iomesh:wallet"));
+}
+var w = (e) => Uint8Array.from(atob(e), (e) => e.charCodeAt(0)), T = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+function E(e) {
 	let t = 0n;
 	for (let n of e) t = t * 256n + BigInt(n);
 	let n = "";
-	for (; t > 0n;) n = C[Number(t % 58n)] + n, t /= 58n;
+	for (; t > 0n;) n = T[Number(t % 58n)] + n, t /= 58n;
 	for (let t of e) {
 		if (t !== 0) break;
 		n = "1" + n;
 	}
 	return n;
 }
-function T(e) {
+async function D(e, t) {
+	if (!v) throw Error("connect a wallet first");
+	let { wallet: n, account: r } = v, i = await fetch(e, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify({ account: r.address })
+	}), a = await i.json();
+	if (!i.ok) throw Error(a.message ?? `the server answered ${i.status}`);
+	let [o] = await n.features[h].signAndSendTransaction({
+		account: r,
+		chain: t,
+		transaction: w(a.transaction)
+	});
+	return {
+		message: String(a.message),
+		signature: E(o.signature)
+	};
+}
+function O(e) {
 	let t = e.querySelector("button[type=\"submit\"]"), n = e.querySelector("[data-rent-status]"), r = () => {
 		t.disabled = v === null, t.title = v ? "" : "Connect a wallet first";
 	};
 	r(), document.addEventListener("iomesh:wallet", r), e.addEventListener("submit", async (i) => {
 		if (i.preventDefault(), !v) return;
-		let { wallet: a, account: o } = v, s = new URLSearchParams();
+		let a = new URLSearchParams();
 		for (let t of [
 			"hours",
 			"gpus",
 			"mint",
 			"job_spec"
-		]) s.set(t, String(new FormData(e).get(t) ?? ""));
-		n.setAttribute("role", "status"), n.textContent = "Building the transaction…", t.disabled = !0;
+		]) a.set(t, String(new FormData(e).get(t) ?? ""));
+		n.setAttribute("role", "status"), n.textContent = "Building the transaction… then approve it in your wallet", t.disabled = !0;
 		try {
-			let t = await fetch(`${e.dataset.action}?${s}`, {
-				method: "POST",
-				headers: { "content-type": "application/json" },
-				body: JSON.stringify({ account: o.address })
-			}), r = await t.json();
-			if (!t.ok) throw Error(r.message ?? `the server answered ${t.status}`);
-			n.textContent = "Approve the transaction in your wallet…";
-			let [i] = await a.features[h].signAndSendTransaction({
-				account: o,
-				chain: _,
-				transaction: S(r.transaction)
-			}), c = String(r.message).match(/^Lease (\w+):/)?.[1] ?? "?";
-			n.textContent = `Lease ${c} created (transaction ${w(i.signature)}). ${r.message}`, n.dataset.lease = c;
+			let { message: t, signature: r } = await D(`${e.dataset.action}?${a}`, e.dataset.chain ?? _), i = t.match(/^Lease (\w+):/)?.[1] ?? "?";
+			n.textContent = `Lease ${i} created (transaction ${r}). ${t}`, n.dataset.lease = i;
 		} catch (e) {
 			n.setAttribute("role", "alert"), n.textContent = `Not rented: ${e.message}`;
 		} finally {
@@ -161,10 +173,24 @@ function T(e) {
 		}
 	});
 }
-var E = document.querySelector("[data-wallet]");
-if (E) {
-	let { get: e, on: t } = c();
-	x(E, e()), t("register", () => x(E, e()));
+function k(e) {
+	let t = e.querySelector("button"), n = e.querySelector("[data-cancel-status]"), r = () => {
+		t.disabled = v === null;
+	};
+	r(), document.addEventListener("iomesh:wallet", r), e.addEventListener("submit", async (i) => {
+		i.preventDefault(), t.disabled = !0, n.setAttribute("role", "status"), n.textContent = " approve it in your wallet…";
+		try {
+			let { signature: t } = await D(e.dataset.action, e.dataset.chain ?? _);
+			n.textContent = ` Cancelled (transaction ${t})`, n.dataset.cancelled = "true";
+		} catch (e) {
+			n.setAttribute("role", "alert"), n.textContent = ` Not cancelled: ${e.message}`, r();
+		}
+	});
 }
-var D = document.querySelector("form[data-rent]");
-D && T(D);
+var A = document.querySelector("[data-wallet]");
+if (A) {
+	let { get: e, on: t } = c();
+	x(A, e()), t("register", () => x(A, e()));
+}
+var j = document.querySelector("form[data-rent]");
+j && O(j), document.querySelectorAll("form[data-cancel]").forEach(k);

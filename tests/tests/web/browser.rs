@@ -68,12 +68,21 @@ async fn a_renter_finds_a_node_and_rents_it_in_a_browser(pool: PgPool) {
             ("RPC_URL", chain.localnet.rpc_url()),
             ("RENTER_KEYPAIR", renter_file.display().to_string()),
             ("NODE", node.address.to_string()),
+            ("MINT", chain.mint.to_string()),
             ("CHROMIUM", chromium.display().to_string()),
             ("SCREENSHOTS", shots.display().to_string()),
         ],
     )
     .await;
-    for page in ["1-search", "2-search-filtered", "3-node", "4-rented"] {
+    for page in [
+        "1-search",
+        "2-search-filtered",
+        "3-node",
+        "4-rented",
+        "5-your-leases",
+        "6-cancelled",
+        "7-ended",
+    ] {
         assert!(
             shots.join(format!("{page}.png")).is_file(),
             "no screenshot {page}"

@@ -1,24 +1,17 @@
-//! Solana Actions: "rent this node" as a link any Solana wallet or Blink
-//! client can render and sign. `GET /actions.json` maps the node pages to
-//! the Action API; `GET /api/actions/rent/{node}` describes the Action and
-//! its parameters; `POST` builds the lease's transaction for the posted
-//! `account`, who is its only signer and its fee payer. Every answer carries
-//! the spec's CORS headers, and errors are the spec's `{message}`.
-//!
-//! The transaction is read from the chain, not from Postgres: the price, the
-//! free GPUs and the lease limits are the node account's as the program will
-//! check them, and the price is locked at the one quoted.
+//! "Rent this node": the Action's description from the node account, and the
+//! create_lease transaction for the posted account, priced at the quote.
 
+use super::{
+    posted_account, serialize, with_chain, ActionError, ActionGetResponse, ActionLinks,
+    ActionParameter, ActionPostRequest, ActionPostResponse, Actions, LinkedAction, ParameterOption,
+};
 use crate::http::ApiError;
 use axum::{
     extract::{rejection::JsonRejection, rejection::QueryRejection, Path, Query, State},
-    http::{HeaderValue, StatusCode},
-    middleware,
-    response::{IntoResponse, Response},
-    routing::get,
-    Json, Router,
+    http::StatusCode,
+    response::Response,
+    Json,
 };
-use base64::Engine;
 use iomesh_agent_proto::{job_spec_hash, JobSpec};
 use iomesh_client::{
     instructions,
@@ -26,180 +19,11 @@ use iomesh_client::{
         state::{decode_text, Node, NodeStatus, PaymentMint, PriceSource},
         CreateLeaseArgs,
     },
-    pda, quote, units, Client, Error as ClientError, TokenMint,
+    pda, quote, units, TokenMint,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
 use solana_pubkey::Pubkey;
 use std::{str::FromStr, sync::Arc};
-use tokio::sync::OnceCell;
-
-/// The version of the Actions spec these answers follow.
-pub const ACTION_VERSION: &str = "2.4";
-
-/// What the Action routes need: the chain and the address people reach us at.
-pub struct Actions {
-    client: Client,
-    rpc_url: String,
-    /// Absolute base of the links and the icon (the spec wants absolute icons).
-    public_url: String,
-    /// `solana:<genesis hash>` (CAIP-2), read from the chain once.
-    blockchain_id: OnceCell<String>,
-}
-
-impl Actions {
-    pub fn new(rpc_url: &str, public_url: &str) -> Self {
-        Self {
-            client: Client::new(
-                rpc_url,
-                solana_commitment_config::CommitmentConfig::confirmed(),
-            ),
-            rpc_url: rpc_url.to_string(),
-            public_url: public_url.trim_end_matches('/').to_string(),
-            blockchain_id: OnceCell::new(),
-        }
-    }
-
-    async fn blockchain_id(&self) -> Result<&str, ApiError> {
-        self.blockchain_id
-            .get_or_try_init(|| async {
-                let genesis = self
-                    .client
-                    .rpc()
-                    .get_genesis_hash()
-                    .await
-                    .map_err(|e| self.client.rpc_error(e))?;
-                // CAIP-2 names a Solana cluster by its genesis hash's first 32 characters.
-                let mut id = genesis.to_string();
-                id.truncate(32);
-                Ok::<_, ClientError>(format!("solana:{id}"))
-            })
-            .await
-            .map(String::as_str)
-            .map_err(|e| self.chain_error(e))
-    }
-
-    /// A client error as an answer: the caller's mistake is a 4xx that
-    /// names it, an unreachable chain a 503.
-    fn chain_error(&self, err: ClientError) -> ApiError {
-        match err {
-            ClientError::Unreachable { .. } | ClientError::Rpc { .. } => {
-                tracing::warn!(%err, rpc = %self.rpc_url, "chain request failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the chain's RPC endpoint is unavailable; try again",
-                )
-            }
-            ClientError::UnknownNode(_) => ApiError::new(StatusCode::NOT_FOUND, err.to_string()),
-            err => ApiError::new(StatusCode::BAD_REQUEST, err.to_string()),
-        }
-    }
-}
-
-pub fn router(actions: Arc<Actions>) -> Router {
-    Router::new()
-        .route("/actions.json", get(actions_json).options(preflight))
-        .route(
-            "/api/actions/rent/{node}",
-            get(describe_rent).post(build_rent).options(preflight),
-        )
-        .layer(middleware::map_response(with_cors))
-        .with_state(actions)
-}
-
-/// The headers every Actions answer carries, preflight or not, error or not.
-async fn with_cors(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("access-control-allow-origin", "*"),
-        ("access-control-allow-methods", "GET,POST,PUT,OPTIONS"),
-        (
-            "access-control-allow-headers",
-            "Content-Type, Authorization, Content-Encoding, Accept-Encoding, \
-             X-Accept-Action-Version, X-Accept-Blockchain-Ids",
-        ),
-        (
-            "access-control-expose-headers",
-            "X-Action-Version, X-Blockchain-Ids",
-        ),
-        ("x-action-version", ACTION_VERSION),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    response
-}
-
-async fn preflight() -> StatusCode {
-    StatusCode::NO_CONTENT
-}
-
-/// Blink clients on a node page's URL find its Action here.
-async fn actions_json() -> Json<Value> {
-    Json(json!({
-        "rules": [
-            { "pathPattern": "/nodes/*/rent", "apiPath": "/api/actions/rent/*" },
-            { "pathPattern": "/api/actions/**", "apiPath": "/api/actions/**" },
-        ]
-    }))
-}
-
-/// The Action as a Blink renders it (the spec's `ActionGetResponse`).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ActionGetResponse {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub icon: String,
-    pub title: String,
-    pub description: String,
-    pub label: String,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub disabled: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ActionError>,
-    pub links: ActionLinks,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ActionError {
-    pub message: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ActionLinks {
-    pub actions: Vec<LinkedAction>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct LinkedAction {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub href: String,
-    pub label: String,
-    pub parameters: Vec<ActionParameter>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ActionParameter {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub name: String,
-    pub label: String,
-    pub required: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<u64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub options: Vec<ParameterOption>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ParameterOption {
-    pub label: String,
-    pub value: String,
-    #[serde(default)]
-    pub selected: bool,
-}
 
 /// The node account and the mints a lease on it can be paid with now.
 struct Offer {
@@ -276,7 +100,7 @@ impl Offer {
     }
 }
 
-async fn describe_rent(
+pub(super) async fn describe(
     State(actions): State<Arc<Actions>>,
     Path(node): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -363,14 +187,6 @@ async fn describe_rent(
     Ok(with_chain(Json(response), &chain))
 }
 
-fn with_chain(body: impl IntoResponse, chain: &str) -> Response {
-    let mut response = body.into_response();
-    if let Ok(value) = HeaderValue::from_str(chain) {
-        response.headers_mut().insert("x-blockchain-ids", value);
-    }
-    response
-}
-
 /// The Action's parameters, as the linked action's href fills them in.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -379,22 +195,6 @@ pub struct RentParams {
     pub gpus: String,
     pub mint: String,
     pub job_spec: String,
-}
-
-/// The spec's `ActionPostRequest`.
-#[derive(Debug, Deserialize)]
-pub struct ActionPostRequest {
-    pub account: String,
-}
-
-/// The spec's `ActionPostResponse` for a transaction.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ActionPostResponse {
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// base64 of the serialized, unsigned transaction.
-    pub transaction: String,
-    pub message: String,
 }
 
 /// A rent request whose parameters have been checked against the node.
@@ -407,13 +207,8 @@ struct RentRequest {
 }
 
 impl RentRequest {
-    fn check(offer: &Offer, account: &str, params: &RentParams) -> Result<Self, ApiError> {
+    fn check(offer: &Offer, renter: Pubkey, params: &RentParams) -> Result<Self, ApiError> {
         let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
-        let renter = Pubkey::from_str(account.trim()).map_err(|_| {
-            bad(format!(
-                "account `{account}` is not a Solana address (base58, 32 bytes)"
-            ))
-        })?;
         if let Some(why) = offer.unavailable() {
             return Err(ApiError::new(StatusCode::CONFLICT, why));
         }
@@ -478,25 +273,17 @@ impl RentRequest {
     }
 }
 
-async fn build_rent(
+pub(super) async fn build(
     State(actions): State<Arc<Actions>>,
     Path(node): Path<String>,
     params: Result<Query<RentParams>, QueryRejection>,
     body: Result<Json<ActionPostRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the body must be JSON {{\"account\": \"<base58 address>\"}}: {}",
-                rejection.body_text()
-            ),
-        )
-    })?;
+    let renter = posted_account(body)?;
     let Query(params) = params
         .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text()))?;
     let offer = Offer::load(&actions, &node).await?;
-    let request = RentRequest::check(&offer, &body.account, &params)?;
+    let request = RentRequest::check(&offer, renter, &params)?;
     let chain = actions.blockchain_id().await?.to_string();
     let quoted = quote(
         &offer.node,
@@ -533,17 +320,11 @@ async fn build_rent(
         .unsigned_transaction(&[instruction], &request.renter)
         .await
         .map_err(|e| actions.chain_error(e))?;
-    let bytes = bincode::serialize(&tx).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot serialize the transaction: {e}"),
-        )
-    })?;
     let lease = pda::lease(&request.renter, nonce);
     let symbol = decode_text(&request.mint.symbol);
     let response = ActionPostResponse {
         kind: "transaction".into(),
-        transaction: base64::engine::general_purpose::STANDARD.encode(bytes),
+        transaction: serialize(&tx)?,
         message: format!(
             "Lease {lease}: {} GPU(s) for {}, {} {symbol} in escrow at {} {symbol} per GPU-hour. \
              Once it lands, hand the scheduler this job spec, signed by you: `iomesh --scheduler \

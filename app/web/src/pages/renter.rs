@@ -1,0 +1,143 @@
+//! A renter's page: open leases with their cost so far and time left, each
+//! cancellable through the lease's Action, and how the last ones ended.
+
+use super::{key_text, layout, path_key, short, PageError, Pages};
+use crate::{charts, market, scores};
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{Html, Redirect},
+};
+use iomesh_client::{iomesh::math, units};
+use maud::{html, Markup};
+
+/// A renter's leases: the open ones with their cost so far and time left
+/// (each cancellable with the wallet, through the lease's Action), and how
+/// the last ones ended.
+pub(super) async fn page(
+    State(Pages { pool, wallet_chain }): State<Pages>,
+    Path(renter): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let renter = path_key(&renter, "wallet")?;
+    let open = market::renter_leases(&pool, renter.as_ref()).await?;
+    let ended = market::renter_endings(&pool, renter.as_ref(), 20).await?;
+    let now = scores::now();
+    let body = html! {
+        p { "Wallet " code { (renter) } }
+        section aria-labelledby="open" {
+            h2 #open { "Open leases" }
+            @if open.is_empty() {
+                p { "No open lease." }
+            } @else {
+                table.leases {
+                    thead { tr {
+                        th scope="col" { "Lease" } th scope="col" { "Node" } th scope="col" { "GPUs" }
+                        th scope="col" { "Phase" } th scope="col" { "Deposit" } th scope="col" { "Cost so far" }
+                        th scope="col" { "Time left" } th scope="col" { "" }
+                    } }
+                    tbody {
+                        @for lease in &open {
+                            (open_lease_row(lease, now, &wallet_chain))
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="ended" {
+            h2 #ended { "Ended" }
+            @if ended.is_empty() {
+                p { "None yet." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Lease" } th scope="col" { "Ended" } th scope="col" { "How" } th scope="col" { "Paid" } th scope="col" { "Refunded" } } }
+                    tbody {
+                        @for e in &ended {
+                            tr {
+                                td { code { (short(&key_text(&e.lease))) } }
+                                td { (e.block_time.map_or("—".to_string(), charts::date)) }
+                                td { (e.reason) }
+                                td { (amount(e.paid_out, &e.symbol, e.decimals)) }
+                                td { (amount(e.refunded, &e.symbol, e.decimals)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(Html(layout("Your leases", body).into_string()))
+}
+
+fn open_lease_row(lease: &market::RenterLease, now: i64, wallet_chain: &str) -> Markup {
+    let address = key_text(&lease.lease);
+    let node = key_text(&lease.node);
+    let active = lease.status == "active";
+    let ends = lease.activated_at.saturating_add(lease.duration_secs);
+    // The program's own accrual: what the node has earned so far, rounded down.
+    let served = (now.min(ends) - lease.activated_at).max(0) as u64;
+    let cost = if active {
+        u16::try_from(lease.gpus)
+            .ok()
+            .and_then(|gpus| {
+                math::accrued_payout(lease.rate_per_gpu_hour.max(0) as u64, gpus, served).ok()
+            })
+            .map_or("—".to_string(), |units| {
+                amount(units as i64, &lease.symbol, lease.decimals)
+            })
+    } else {
+        amount(0, &lease.symbol, lease.decimals)
+    };
+    let left = if active {
+        units::format_duration((ends - now).max(0) as u64)
+    } else {
+        "not started".to_string()
+    };
+    html! {
+        tr {
+            td { code { (short(&address)) } }
+            td { a href=(format!("/nodes/{node}")) { (lease.gpu_model.as_deref().unwrap_or("node")) " " (short(&node)) } }
+            td { (lease.gpus) }
+            td { (if active { "running" } else { "waiting for the node to start it" }) }
+            td { (amount(lease.deposited, &lease.symbol, lease.decimals)) }
+            td { (cost) }
+            td { (left) }
+            td {
+                form.cancel data-cancel data-action=(format!("/api/actions/cancel/{address}")) data-chain=(wallet_chain) {
+                    button type="submit" disabled aria-label=(format!("Cancel lease {address}")) { "Cancel" }
+                    span data-cancel-status {}
+                }
+            }
+        }
+    }
+}
+
+fn amount(units: i64, symbol: &Option<String>, decimals: Option<i32>) -> String {
+    match (symbol, decimals.and_then(|d| u8::try_from(d).ok())) {
+        (Some(symbol), Some(decimals)) => {
+            format!(
+                "{} {symbol}",
+                units::format_amount(units.max(0) as u64, decimals)
+            )
+        }
+        _ => format!("{units} base units"),
+    }
+}
+
+/// Where a Blink's page URL for a lease leads a person: its renter's page.
+pub(super) async fn cancel_page(
+    State(Pages { pool, .. }): State<Pages>,
+    Path(lease): Path<String>,
+) -> Result<Redirect, PageError> {
+    let lease = path_key(&lease, "lease")?;
+    let renter: Option<Vec<u8>> = sqlx::query_scalar("SELECT renter FROM leases WHERE pubkey = $1")
+        .bind(lease.as_ref())
+        .fetch_optional(&pool)
+        .await?;
+    let renter = renter.ok_or_else(|| {
+        PageError(
+            StatusCode::NOT_FOUND,
+            format!("no lease {lease} is indexed"),
+        )
+    })?;
+    Ok(Redirect::to(&format!("/renters/{}", key_text(&renter))))
+}
