@@ -288,6 +288,59 @@ async fn a_wallet_rents_a_node_through_the_action(pool: PgPool) {
         .unwrap()
         .contains("3 asked, 2 of the node's 4 free"));
 
+    // Cancel it through the lease's Action: only its renter may, and as the
+    // lease never started, the whole deposit comes back.
+    let cancel = format!("{web}/api/actions/cancel/{lease_address}");
+    let response = http.get(&cancel).send().await.unwrap();
+    cors_ok(&response);
+    let got: ActionGetResponse = response.json().await.unwrap();
+    assert_eq!(got.title, format!("Cancel lease {lease_address}"));
+    assert!(
+        got.description.contains("the whole deposit comes back"),
+        "{}",
+        got.description
+    );
+    assert!(got.links.actions[0].parameters.is_empty());
+    let stranger = Pubkey::new_unique();
+    let response = http
+        .post(&cancel)
+        .json(&json!({ "account": stranger.to_string() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        format!("account {stranger} is not the renter of lease {lease_address}: only its renter may cancel it")
+    );
+    let response = http
+        .post(&cancel)
+        .json(&json!({ "account": renter.pubkey().to_string() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: ActionPostResponse = response.json().await.unwrap();
+    let mut tx: Transaction = bincode::deserialize(
+        &base64::engine::general_purpose::STANDARD
+            .decode(&answer.transaction)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(tx.message.header.num_required_signatures, 1);
+    assert_eq!(tx.message.account_keys[0], renter.pubkey());
+    let blockhash = tx.message.recent_blockhash;
+    tx.try_sign(&[&renter], blockhash).unwrap();
+    chain.rpc.send_and_confirm_transaction(&tx).await.unwrap();
+    assert_eq!(token_balance(&chain, &renter.pubkey()).await, before);
+    assert!(
+        chain.rpc.get_account(&lease_address).await.is_err(),
+        "the lease is closed"
+    );
+    let response = http.get(&cancel).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
     server.stop().await.unwrap();
 }
 
