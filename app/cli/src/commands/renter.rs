@@ -161,6 +161,9 @@ pub async fn forward(ctx: &Context, lease: &str, port: u16, local: SocketAddr) -
     }
 }
 
+/// Tries of a forward the scheduler answers 503 (about 9 s of waiting in all).
+const FORWARD_ATTEMPTS: u32 = 10;
+
 /// One local connection over one WebSocket. An empty binary message ends a
 /// direction (a half-close), as the scheduler reads it; a failure on either
 /// side ends both (see `iomesh_agent_proto::relay`).
@@ -173,15 +176,32 @@ async fn carry(
 ) -> Result<()> {
     let _ = socket.set_nodelay(true);
     let (url, token) = api.forward_target(keypair, lease, port);
-    let mut request = url.as_str().into_client_request()?;
-    request.headers_mut().insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {token}"))?,
-    );
-    // Nagle off: a request must not wait for the scheduler's delayed ACK.
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
-        .await
-        .with_context(|| format!("the scheduler at {} refused the forward", api.base()))?;
+    let mut attempt = 0;
+    let ws = loop {
+        attempt += 1;
+        let mut request = url.as_str().into_client_request()?;
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}"))?,
+        );
+        // Nagle off: a request must not wait for the scheduler's delayed ACK.
+        match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+            Ok((ws, _)) => break ws,
+            // 503: the lease's agent is reconnecting or moving between
+            // replicas; the API asks clients to retry.
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status() == 503 && attempt < FORWARD_ATTEMPTS =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("the scheduler at {} refused the forward", api.base())
+                })
+            }
+        }
+    };
     let (mut to_job, mut from_job) = ws.split();
     let (mut from_local, mut to_local) = socket.into_split();
     let upstream = async {
