@@ -37,9 +37,11 @@ function renderWallets(area: HTMLElement, wallets: readonly Wallet[]) {
   if (connected) {
     const address = connected.account.address;
     area.append(el('span', `${connected.wallet.name}: ${address.slice(0, 4)}…${address.slice(-4)} `));
-    const mine = el('a', 'Your leases');
-    mine.href = `/renters/${address}`;
-    area.append(mine);
+    for (const [text, path] of [['Your leases', 'renters'], ['Your nodes', 'suppliers']]) {
+      const link = el('a', text);
+      link.href = `/${path}/${address}`;
+      area.append(link, ' ');
+    }
     return;
   }
   const usable = wallets.filter(canRent);

@@ -271,3 +271,69 @@ pub async fn renter_endings(
     .fetch_all(pool)
     .await
 }
+
+/// One of a supplier's nodes, with what its page needs to say why it gets
+/// work or not.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SupplierNode {
+    pub node: Vec<u8>,
+    /// available | paused
+    pub status: String,
+    pub gpu_model: String,
+    pub region: String,
+    pub gpu_count: i32,
+    pub gpus_in_use: i32,
+    pub price_usd_micros_per_gpu_hour: i64,
+    pub open_leases: i64,
+    pub leases_served: i64,
+    pub failures: i64,
+    pub retired: bool,
+    pub connected: bool,
+    /// The cheapest price per GPU-hour of the same model among the nodes
+    /// on offer now (listed, available, agent connected).
+    pub cheapest_of_model: Option<i64>,
+}
+
+pub async fn supplier_nodes(pool: &PgPool, owner: &[u8]) -> Result<Vec<SupplierNode>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT n.pubkey AS node, n.status, n.gpu_model, n.region, n.gpu_count, n.gpus_in_use, \
+                n.price_usd_micros_per_gpu_hour::BIGINT AS price_usd_micros_per_gpu_hour, \
+                n.open_leases, n.leases_served::BIGINT AS leases_served, \
+                n.failures::BIGINT AS failures, (n.closed_slot IS NOT NULL) AS retired, \
+                EXISTS (SELECT 1 FROM agent_sessions a WHERE a.node = n.pubkey) AS connected, \
+                (SELECT min(o.price_usd_micros_per_gpu_hour)::BIGINT FROM nodes o \
+                  JOIN agent_sessions a ON a.node = o.pubkey \
+                  WHERE o.closed_slot IS NULL AND o.status = 'available' \
+                    AND lower(o.gpu_model) = lower(n.gpu_model)) AS cheapest_of_model \
+         FROM nodes n WHERE n.owner = $1 \
+         ORDER BY (n.closed_slot IS NOT NULL), n.registered_at, n.pubkey",
+    )
+    .bind(owner)
+    .fetch_all(pool)
+    .await
+}
+
+/// What a supplier's nodes were paid, per payment mint, over the leases that
+/// ended (the program's LeaseEnded amounts: supplier share and network fee).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Earnings {
+    pub symbol: Option<String>,
+    pub decimals: Option<i32>,
+    pub leases: i64,
+    pub paid_out: i64,
+}
+
+pub async fn supplier_earnings(pool: &PgPool, owner: &[u8]) -> Result<Vec<Earnings>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.symbol, m.decimals, count(*) AS leases, sum(e.paid_out)::BIGINT AS paid_out \
+         FROM lease_endings e \
+         JOIN nodes n ON n.pubkey = e.node \
+         JOIN leases l ON l.pubkey = e.lease \
+         LEFT JOIN payment_mints m ON m.mint = l.mint AND m.closed_slot IS NULL \
+         WHERE n.owner = $1 \
+         GROUP BY m.symbol, m.decimals ORDER BY m.symbol",
+    )
+    .bind(owner)
+    .fetch_all(pool)
+    .await
+}

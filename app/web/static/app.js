@@ -94,8 +94,10 @@ function x(e, t) {
 	if (e.replaceChildren(), v) {
 		let t = v.account.address;
 		e.append(b("span", `${v.wallet.name}: ${t.slice(0, 4)}…${t.slice(-4)} `));
-		let n = b("a", "Your leases");
-		n.href = `/renters/${t}`, e.append(n);
+		for (let [n, r] of [["Your leases", "renters"], ["Your nodes", "suppliers"]]) {
+			let i = b("a", n);
+			i.href = `/${r}/${t}`, e.append(i, " ");
+		}
 		return;
 	}
 	let n = t.filter(y);

@@ -282,3 +282,104 @@ async fn a_model_page_charts_prices_paid_and_utilisation(pool: PgPool) {
     let (status, _) = page(&format!("{web}/models/{}", "x".repeat(65))).await;
     assert_eq!(status, 400);
 }
+
+#[sqlx::test(migrator = "iomesh_db::MIGRATOR")]
+async fn a_supplier_page_says_why_each_node_gets_work_or_not(pool: PgPool) {
+    let chain = Chain::new(&pool).await;
+    let mint = iosd();
+    chain
+        .write(vec![(Pubkey::new_unique(), encode(&mint))])
+        .await;
+    let owner = Pubkey::new_unique();
+    let mine = |model: &str, price: u64| {
+        let mut n = listed(model, 4, price, 0);
+        n.owner = owner;
+        n.registered_at = now() - DAY;
+        n
+    };
+    let (serving, idle, offline, paused) = (
+        Pubkey::new_unique(),
+        Pubkey::new_unique(),
+        Pubkey::new_unique(),
+        Pubkey::new_unique(),
+    );
+    let mut busy = mine("H100", 3_000_000);
+    busy.open_leases = 1;
+    busy.gpus_in_use = 2;
+    let mut stopped = mine("H100", 3_000_000);
+    stopped.status = NodeStatus::Paused;
+    // Someone else's cheaper RTX 4090 on offer.
+    let rival = Pubkey::new_unique();
+    chain
+        .write(vec![
+            (serving, encode(&busy)),
+            (idle, encode(&mine("RTX 4090", 2_500_000))),
+            (offline, encode(&mine("RTX 4090", 2_000_000))),
+            (paused, encode(&stopped)),
+            (rival, encode(&listed("RTX 4090", 8, 1_500_000, 0))),
+        ])
+        .await;
+    for node in [&serving, &idle, &rival, &paused] {
+        connected(&pool, node).await;
+    }
+    // Two leases of the serving node ended, paid 3 and 1.5 IOSD.
+    for (i, paid) in [3_000_000i64, 1_500_000].into_iter().enumerate() {
+        let mut l = lease(&Pubkey::new_unique(), &serving, i as u64, [0; 32]);
+        l.mint = mint.mint;
+        let address = Pubkey::new_unique();
+        chain.write(vec![(address, encode(&l))]).await;
+        chain.close(&address).await;
+        sqlx::query(
+            "INSERT INTO lease_endings (lease, slot, signature, node, reason, paid_out, refunded, billed_until) \
+             VALUES ($1, 1, 'sig', $2, 'completed', $3, 0, 0)",
+        )
+        .bind(address.as_ref())
+        .bind(serving.as_ref())
+        .bind(paid)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let web = serve(&pool).await;
+
+    let (status, html) = page(&format!("{web}/suppliers/{owner}")).await;
+    assert_eq!(status, 200, "{html}");
+    let row = |node: &Pubkey| {
+        let at = html
+            .find(&format!(r#"href="/nodes/{node}""#))
+            .expect("the node is listed");
+        let end = html[at..].find("</tr>").unwrap();
+        html[at..at + end].to_string()
+    };
+    assert!(
+        row(&serving).contains("<td>2 / 4</td>") && row(&serving).contains("serving 1 lease(s)"),
+        "{html}"
+    );
+    assert!(
+        row(&idle).contains(
+            "online, no lease yet: the cheapest RTX 4090 on offer asks $1.50 per GPU-hour"
+        ),
+        "{html}"
+    );
+    assert!(
+        row(&offline).contains("offline: no agent connected"),
+        "{html}"
+    );
+    assert!(row(&paused).contains("paused by you"), "{html}");
+    assert!(
+        !html.contains(&rival.to_string()),
+        "another owner's node is not listed"
+    );
+    // Earnings: two leases, 4.5 IOSD.
+    assert!(
+        html.contains("<td>IOSD</td><td>2</td><td>4.5 IOSD</td>"),
+        "{html}"
+    );
+
+    let (status, html) = page(&format!("{web}/suppliers/{}", Pubkey::new_unique())).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No node is registered with this wallet"));
+    let (status, html) = page(&format!("{web}/suppliers/nope")).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("nope is not a wallet address"));
+}

@@ -7,6 +7,7 @@ mod model;
 mod node;
 mod renter;
 mod search;
+mod supplier;
 
 use axum::{
     http::{header, StatusCode},
@@ -37,6 +38,7 @@ pub fn router(pages: Pages) -> Router {
         .route("/nodes/{node}/rent", get(node::rent_page))
         .route("/models/{model}", get(model::page))
         .route("/renters/{renter}", get(renter::page))
+        .route("/suppliers/{owner}", get(supplier::page))
         .route("/leases/{lease}/cancel", get(renter::cancel_page))
         .route("/static/style.css", get(style))
         .route("/static/icon.svg", get(icon))
@@ -133,6 +135,20 @@ pub(crate) fn short(key: &str) -> String {
 }
 pub(crate) fn key_text(bytes: &[u8]) -> String {
     Pubkey::try_from(bytes).map_or_else(|_| "?".into(), |k| k.to_string())
+}
+
+/// Base units of a mint as whole tokens with its symbol; raw base units
+/// when the mint is not indexed.
+pub(crate) fn amount(units: i64, symbol: &Option<String>, decimals: Option<i32>) -> String {
+    match (symbol, decimals.and_then(|d| u8::try_from(d).ok())) {
+        (Some(symbol), Some(decimals)) => {
+            format!(
+                "{} {symbol}",
+                units::format_amount(units.max(0) as u64, decimals)
+            )
+        }
+        _ => format!("{units} base units"),
+    }
 }
 
 /// A key from the path, or a 400 page naming what it should be.

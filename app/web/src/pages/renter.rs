@@ -1,7 +1,7 @@
 //! A renter's page: open leases with their cost so far and time left, each
 //! cancellable through the lease's Action, and how the last ones ended.
 
-use super::{key_text, layout, path_key, short, PageError, Pages};
+use super::{amount, key_text, layout, path_key, short, PageError, Pages};
 use crate::{charts, market, scores};
 use axum::{
     extract::{Path, State},
@@ -108,18 +108,6 @@ fn open_lease_row(lease: &market::RenterLease, now: i64, wallet_chain: &str) -> 
                 }
             }
         }
-    }
-}
-
-fn amount(units: i64, symbol: &Option<String>, decimals: Option<i32>) -> String {
-    match (symbol, decimals.and_then(|d| u8::try_from(d).ok())) {
-        (Some(symbol), Some(decimals)) => {
-            format!(
-                "{} {symbol}",
-                units::format_amount(units.max(0) as u64, decimals)
-            )
-        }
-        _ => format!("{units} base units"),
     }
 }
 
