@@ -14,6 +14,7 @@ use iomesh_web::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
@@ -30,6 +31,23 @@ fn cors_ok(response: &reqwest::Response) {
         .unwrap()
         .contains("POST"));
     assert_eq!(headers["x-action-version"], "2.4");
+}
+
+/// What a wallet does with an Action's answer, after checking that `signer`
+/// is the transaction's only signer and its fee payer and that nothing is
+/// signed yet: sign it and send it.
+async fn sign_and_send(chain: &Chain, answer: &ActionPostResponse, signer: &Keypair) {
+    assert_eq!(answer.kind, "transaction");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&answer.transaction)
+        .unwrap();
+    let mut tx: Transaction = bincode::deserialize(&bytes).unwrap();
+    assert_eq!(tx.message.header.num_required_signatures, 1);
+    assert_eq!(tx.message.account_keys[0], signer.pubkey());
+    assert!(tx.signatures.iter().all(|s| *s == Default::default()));
+    let blockhash = tx.message.recent_blockhash;
+    tx.try_sign(&[signer], blockhash).unwrap();
+    chain.rpc.send_and_confirm_transaction(&tx).await.unwrap();
 }
 
 #[sqlx::test(migrator = "iomesh_db::MIGRATOR")]
@@ -228,20 +246,8 @@ async fn a_wallet_rents_a_node_through_the_action(pool: PgPool) {
     let (status, body) = post(me.clone(), "1.5", "2", usdc.clone(), SPEC).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let answer: ActionPostResponse = serde_json::from_value(body).unwrap();
-    assert_eq!(answer.kind, "transaction");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&answer.transaction)
-        .unwrap();
-    let mut tx: Transaction = bincode::deserialize(&bytes).unwrap();
-    // The renter is the only signer and the fee payer; nothing is signed yet.
-    assert_eq!(tx.message.header.num_required_signatures, 1);
-    assert_eq!(tx.message.account_keys[0], renter.pubkey());
-    assert!(tx.signatures.iter().all(|s| *s == Default::default()));
-
     let before = token_balance(&chain, &renter.pubkey()).await;
-    let blockhash = tx.message.recent_blockhash;
-    tx.try_sign(&[&renter], blockhash).unwrap();
-    chain.rpc.send_and_confirm_transaction(&tx).await.unwrap();
+    sign_and_send(&chain, &answer, &renter).await;
     assert_eq!(
         before - token_balance(&chain, &renter.pubkey()).await,
         6 * TOKEN
@@ -322,17 +328,7 @@ async fn a_wallet_rents_a_node_through_the_action(pool: PgPool) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let answer: ActionPostResponse = response.json().await.unwrap();
-    let mut tx: Transaction = bincode::deserialize(
-        &base64::engine::general_purpose::STANDARD
-            .decode(&answer.transaction)
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(tx.message.header.num_required_signatures, 1);
-    assert_eq!(tx.message.account_keys[0], renter.pubkey());
-    let blockhash = tx.message.recent_blockhash;
-    tx.try_sign(&[&renter], blockhash).unwrap();
-    chain.rpc.send_and_confirm_transaction(&tx).await.unwrap();
+    sign_and_send(&chain, &answer, &renter).await;
     assert_eq!(token_balance(&chain, &renter.pubkey()).await, before);
     assert!(
         chain.rpc.get_account(&lease_address).await.is_err(),

@@ -1,7 +1,8 @@
 //! The pages, rendered on the server and complete without JavaScript: the
 //! search (a GET form over the same queries as `/api/v1/nodes`), a node's
-//! page, a GPU model's page with their charts, and a renter's leases. One
-//! small script (`/static/app.js`, built from `frontend/`) adds wallets.
+//! page, a GPU model's page with their charts, a renter's leases and a
+//! supplier's nodes. One small script (`/static/app.js`, built from
+//! `frontend/`) adds wallets.
 
 mod model;
 mod node;
