@@ -11,6 +11,8 @@
 mod cancel;
 mod rent;
 
+pub(crate) use rent::hour_limits;
+
 use crate::http::ApiError;
 use axum::{
     extract::rejection::JsonRejection,
@@ -34,7 +36,6 @@ pub const ACTION_VERSION: &str = "2.4";
 /// What the Action routes need: the chain and the address people reach us at.
 pub struct Actions {
     client: Client,
-    rpc_url: String,
     /// Absolute base of the links and the icon (the spec wants absolute icons).
     public_url: String,
     /// `solana:<genesis hash>` (CAIP-2), read from the chain once.
@@ -48,7 +49,6 @@ impl Actions {
                 rpc_url,
                 solana_commitment_config::CommitmentConfig::confirmed(),
             ),
-            rpc_url: rpc_url.to_string(),
             public_url: public_url.trim_end_matches('/').to_string(),
             blockchain_id: OnceCell::new(),
         }
@@ -78,7 +78,7 @@ impl Actions {
     fn chain_error(&self, err: ClientError) -> ApiError {
         match err {
             ClientError::Unreachable { .. } | ClientError::Rpc { .. } => {
-                tracing::warn!(%err, rpc = %self.rpc_url, "chain request failed");
+                tracing::warn!(%err, rpc = %self.client.url(), "chain request failed");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the chain's RPC endpoint is unavailable; try again",

@@ -70,17 +70,13 @@ impl Offer {
         })
     }
 
-    fn free_gpus(&self) -> u16 {
-        self.node.gpu_count.saturating_sub(self.node.gpus_in_use)
-    }
-
     /// Why a lease cannot be created now, if it cannot.
     fn unavailable(&self) -> Option<String> {
         if self.market_paused {
             Some("the market is paused: no new leases".into())
         } else if self.node.status != NodeStatus::Available {
             Some("the node's owner has paused it: no new leases".into())
-        } else if self.free_gpus() == 0 {
+        } else if self.node.free_gpus() == 0 {
             Some("every GPU of this node is leased".into())
         } else if self.mints.is_empty() {
             Some("no payment mint is open to new leases".into())
@@ -107,8 +103,8 @@ pub(super) async fn describe(
     let offer = Offer::load(&actions, &node).await?;
     let chain = actions.blockchain_id().await?.to_string();
     let node = &offer.node;
-    let min_hours = u64::from(node.min_lease_secs).div_ceil(3600).max(1);
-    let max_hours = (u64::from(node.max_lease_secs) / 3600).max(min_hours);
+    let (min_hours, max_hours) =
+        hour_limits(node.min_lease_secs.into(), node.max_lease_secs.into());
     let unavailable = offer.unavailable();
     let response = ActionGetResponse {
         kind: "action".into(),
@@ -118,7 +114,7 @@ pub(super) async fn describe(
             "{} per GPU-hour; {} of {} GPUs free; leases from {} to {}. Paid per second \
              from escrow: whatever the job does not use comes back to you.",
             units::format_usd(node.price_usd_micros_per_gpu_hour),
-            offer.free_gpus(),
+            offer.node.free_gpus(),
             node.gpu_count,
             units::format_duration(node.min_lease_secs.into()),
             units::format_duration(node.max_lease_secs.into()),
@@ -150,7 +146,7 @@ pub(super) async fn describe(
                         label: "GPUs".into(),
                         required: true,
                         min: Some(1),
-                        max: Some(offer.free_gpus().max(1).into()),
+                        max: Some(offer.node.free_gpus().max(1).into()),
                         options: vec![],
                     },
                     ActionParameter {
@@ -239,10 +235,10 @@ impl RentRequest {
                     params.gpus
                 ))
             })?;
-        if gpus > offer.free_gpus() {
+        if gpus > offer.node.free_gpus() {
             return Err(bad(format!(
                 "gpus: {gpus} asked, {} of the node's {} free",
-                offer.free_gpus(),
+                offer.node.free_gpus(),
                 node.gpu_count
             )));
         }
@@ -336,4 +332,11 @@ pub(super) async fn build(
         ),
     };
     Ok(with_chain(Json(response), &chain))
+}
+
+/// The whole hours a node's lease limits allow, for a form's bounds: its
+/// minimum rounded up, its maximum rounded down (at least the minimum).
+pub(crate) fn hour_limits(min_lease_secs: u64, max_lease_secs: u64) -> (u64, u64) {
+    let min = min_lease_secs.div_ceil(3_600).max(1);
+    (min, (max_lease_secs / 3_600).max(min))
 }

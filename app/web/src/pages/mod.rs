@@ -22,8 +22,6 @@ use solana_pubkey::Pubkey;
 use sqlx::PgPool;
 use std::str::FromStr;
 
-pub use search::SearchForm;
-
 /// What the pages read: the indexed tables, and the chain a wallet signs for
 /// (the Wallet Standard's `solana:mainnet`, `solana:devnet`, `solana:localnet`…).
 #[derive(Clone)]

@@ -6,6 +6,7 @@ use super::{
     PageError, Pages,
 };
 use crate::{
+    actions::hour_limits,
     charts::{self, Bar},
     market, scores,
 };
@@ -144,8 +145,10 @@ fn rent_form(
     mints: &[market::MintPrice],
     wallet_chain: &str,
 ) -> Markup {
-    let min_hours = (listing.min_lease_secs.max(1) + 3_599) / 3_600;
-    let max_hours = (listing.max_lease_secs / 3_600).max(min_hours);
+    let (min_hours, max_hours) = hour_limits(
+        listing.min_lease_secs.max(0) as u64,
+        listing.max_lease_secs.max(0) as u64,
+    );
     let free = (listing.gpu_count - listing.gpus_in_use).max(0);
     html! {
         form.rent data-rent data-action=(format!("/api/actions/rent/{node}")) data-chain=(wallet_chain) {
