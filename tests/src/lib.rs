@@ -10,6 +10,7 @@
 //!   writer, scheduler replicas in process, and a protocol-level test agent;
 //! - [`agent`]: the real agent as its binary builds it, its sandbox, logs and
 //!   state directory, over a bootstrapped localnet market;
+//! - [`rewards`]: the epoch reward job run as its binary over indexed stakes;
 //! - [`stack`]: all of it together, and a renter reaching its job.
 //!
 //! Every test gets its own localnet and its own database (`sqlx::test`), so
@@ -21,6 +22,7 @@ pub mod agent;
 pub mod chain;
 pub mod indexer;
 pub mod localnet;
+pub mod rewards;
 pub mod scheduler;
 pub mod stack;
 

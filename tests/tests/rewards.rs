@@ -7,11 +7,12 @@ use iomesh_rewards::{parse_hash, EpochFile};
 use iomesh_tests::{
     chain::{self, unix_now, Chain},
     indexer::Indexer,
-    scheduler::{self as common, uptime},
+    rewards::{publish_epoch, wait_until_stakes_indexed},
+    scheduler::uptime,
 };
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 #[sqlx::test(migrator = "iomesh_scheduler::db::MIGRATOR")]
 async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
@@ -21,24 +22,7 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
     let eco = chain.economics().await;
     let unstaked = chain.register_node(2).await;
     let indexer = Indexer::spawn(&pool, chain.localnet.grpc_url(), chain.localnet.rpc_url());
-    common::eventually("the staked node and the market indexed", || {
-        let pool = pool.clone();
-        let nodes = [eco.node.address, unstaked.address];
-        async move {
-            let row = sqlx::query(
-                "SELECT (SELECT stake_per_gpu IS NOT NULL FROM markets) AS market, \
-                        (SELECT count(*) FROM nodes WHERE pubkey = ANY($1) AND staked IS NOT NULL) AS nodes",
-            )
-            .bind(nodes.iter().map(|n| n.to_bytes().to_vec()).collect::<Vec<_>>())
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            let market: Option<bool> = row.get("market");
-            let staked = row.get::<i64, _>("nodes") == 2;
-            (market == Some(true) && staked).then_some(())
-        }
-    })
-    .await;
+    wait_until_stakes_indexed(&pool, &[eco.node.address, unstaked.address]).await;
 
     // Both nodes were up for the last ten minutes.
     let now = unix_now();
@@ -47,41 +31,10 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
         uptime(&pool, &node, (0..10).map(|m| from + 60 * m)).await;
     }
 
-    let dir = std::env::temp_dir().join(format!("iomesh-rewards-{}", Pubkey::new_unique()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let keypair = dir.join("reward_authority.json");
-    solana_keypair::write_keypair_file(&chain.authority, &keypair).unwrap();
-    let out = dir.join("epoch-2.json");
-    let options = pool.connect_options();
-    let database_url = format!(
-        "postgres://{}@{}:{}/{}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap()
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("epoch-2.json");
     let amount = 5 * chain::TOKEN; // the reserve holds 10 IO
-    let output = tokio::process::Command::new(iomesh_tests::workspace_binary("iomesh-scheduler"))
-        .args(["rewards", "--epoch", "2", "--from"])
-        .arg(from.to_string())
-        .arg("--to")
-        .arg((from + 600).to_string())
-        .arg("--amount")
-        .arg(amount.to_string())
-        .arg("--out")
-        .arg(&out)
-        .arg("--publish")
-        .arg("--keypair")
-        .arg(&keypair)
-        .args(["--claim-window-secs", "3600", "--url"])
-        .arg(chain.localnet.rpc_url())
-        .env("DATABASE_URL", &database_url)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = publish_epoch(&pool, &chain, 2, (from, from + 600), amount, &out).await;
     assert!(stdout.contains("signature "), "{stdout}");
     let unstaked_line = stdout
         .lines()
@@ -152,7 +105,6 @@ async fn rewards_job_publishes_an_epoch_a_node_owner_claims(pool: PgPool) {
         10 * chain::TOKEN
     );
 
-    std::fs::remove_dir_all(&dir).unwrap();
     indexer.stop().await;
 }
 
@@ -216,7 +168,6 @@ async fn publishing_an_epoch_past_one_growth_grows_it_to_its_full_size() {
             .contains("epoch 3 is already published on-chain with another allocation"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 
     let client = iomesh_client::client::Client::new(
         chain.localnet.rpc_url(),

@@ -566,6 +566,20 @@ pub fn quote(node: &Node, payment_mint: &PaymentMint, gpus: u16, secs: u32) -> R
     })
 }
 
+/// What extending `lease` by `added_secs` adds to its escrow, as the
+/// program computes it: the rounded-up cost of the whole new duration less
+/// what is deposited already.
+pub fn extension_deposit(lease: &Lease, added_secs: u32) -> Result<u64> {
+    let too_long = || Error::Invalid("the extension makes the lease too long".into());
+    let total_secs = lease
+        .duration_secs
+        .checked_add(added_secs)
+        .ok_or_else(too_long)?;
+    let deposit = iomesh::math::escrow_cost(lease.rate_per_gpu_hour, lease.gpus, total_secs.into())
+        .map_err(|_| too_long())?;
+    Ok(deposit.saturating_sub(lease.deposited))
+}
+
 /// A failed transaction's error, decoded by the program that raised it.
 pub fn transaction_error(error: TransactionError, instructions: &[Instruction]) -> Error {
     if let TransactionError::InstructionError(index, InstructionError::Custom(code)) = &error {

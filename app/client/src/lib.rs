@@ -12,11 +12,12 @@ pub mod offline;
 pub mod pda;
 pub mod program_errors;
 pub mod query;
+pub mod rewards;
 pub mod serde_pubkey;
 pub mod tokens;
 pub mod units;
 
-pub use client::{quote, Client, LeaseRole, Quote};
+pub use client::{extension_deposit, quote, Client, LeaseRole, Quote};
 pub use error::{Error, Result};
 pub use iomesh;
 pub use tokens::TokenMint;

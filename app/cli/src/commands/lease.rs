@@ -11,6 +11,7 @@ use crate::{
 };
 use anyhow::{anyhow, bail, Context as _, Result};
 use iomesh_client::{
+    extension_deposit,
     instructions::{self as ix, Instruction},
     iomesh::{math, state::Credit, CreateLeaseArgs},
     pda, quote,
@@ -231,14 +232,9 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
             let added_secs = hours_secs(&hours)?;
             let (keys, state) = ctx.client.lease_keys(&lease).await?;
             let mint = ctx.client.payment_mint(&state.mint).await?;
-            let total_secs = state
-                .duration_secs
-                .checked_add(added_secs)
-                .ok_or_else(|| anyhow!("--hours `{hours}` makes the lease too long"))?;
-            let added_deposit =
-                math::escrow_cost(state.rate_per_gpu_hour, state.gpus, total_secs.into())
-                    .map_err(|e| anyhow!("deposit: {e}"))?
-                    .saturating_sub(state.deposited);
+            let added_deposit = extension_deposit(&state, added_secs)
+                .map_err(|e| anyhow!("--hours `{hours}`: {e}"))?;
+            let total_secs = state.duration_secs.saturating_add(added_secs);
             ctx.client
                 .ensure_balance(&funder.pubkey(), &mint, added_deposit)
                 .await?;

@@ -8,50 +8,23 @@ use crate::{
     context::{pubkey, Context},
     output::{fields, Output},
 };
-use anchor_lang::prelude::Pubkey;
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use iomesh_client::{
-    instructions as ix,
-    iomesh::{
-        state::{is_claimed, Node, RewardEpoch},
-        ClaimRewardArgs,
-    },
+    rewards::{ClaimStatus, RewardClaim},
     units,
 };
-use iomesh_rewards::{to_hex, EpochFile, RewardTree};
+use iomesh_rewards::EpochFile;
 use serde_json::json;
 use solana_signer::Signer;
 use std::path::Path;
-
-/// A node's leaf in an epoch, and the epoch's state on-chain.
-struct Allocation {
-    epoch: u64,
-    node: Pubkey,
-    node_state: Node,
-    index: u32,
-    owner: Pubkey,
-    amount: u64,
-    proof: Vec<[u8; 32]>,
-    onchain: RewardEpoch,
-    claimed: bool,
-}
 
 pub async fn run(ctx: &Context, command: RewardsCommand) -> Result<Output> {
     match command {
         RewardsCommand::Show { epoch_file, node } => {
             let a = allocation(ctx, &epoch_file, &node).await?;
-            let decimals = io_decimals(ctx).await?;
-            let now = now();
-            let claimable = !a.claimed && !a.onchain.clawed_back && now <= a.onchain.claim_deadline;
-            let status = if a.claimed {
-                "claimed"
-            } else if a.onchain.clawed_back {
-                "clawed back: the epoch's unclaimed rewards returned to the reserve"
-            } else if now > a.onchain.claim_deadline {
-                "expired: the claim deadline has passed"
-            } else {
-                "claimable"
-            };
+            let (_, decimals) = ctx.client.io_mint_decimals().await?;
+            let status = a.status(now());
+            let claimable = status == ClaimStatus::Claimable;
             Ok(Output {
                 json: json!({
                     "epoch": a.epoch,
@@ -74,7 +47,7 @@ pub async fn run(ctx: &Context, command: RewardsCommand) -> Result<Output> {
                         "Amount",
                         format!("{} IO", units::format_amount(a.amount, decimals)),
                     ),
-                    ("Status", status.to_string()),
+                    ("Status", status.describe().to_string()),
                     ("Claim deadline", a.onchain.claim_deadline.to_string()),
                 ]),
             })
@@ -82,7 +55,7 @@ pub async fn run(ctx: &Context, command: RewardsCommand) -> Result<Output> {
         RewardsCommand::Claim { epoch_file, node } => {
             let owner = ctx.signer()?;
             let a = allocation(ctx, &epoch_file, &node).await?;
-            let decimals = io_decimals(ctx).await?;
+            let (io, decimals) = ctx.client.io_mint_decimals().await?;
             if a.owner != owner.pubkey() || a.node_state.owner != owner.pubkey() {
                 bail!(
                     "leaf {} of epoch {} is for owner {} (the node's owner is {}), you are {}: the node's owner claims",
@@ -102,16 +75,7 @@ pub async fn run(ctx: &Context, command: RewardsCommand) -> Result<Output> {
                     a.node
                 );
             }
-            let io = ctx.client.io_mint().await?;
-            let args = ClaimRewardArgs {
-                index: a.index,
-                amount: a.amount,
-                proof: a.proof.clone(),
-            };
-            let instructions = [
-                ix::create_ata_idempotent(&owner.pubkey(), &owner.pubkey(), &io),
-                ix::claim_reward(&owner.pubkey(), &a.node, a.epoch, &io, args),
-            ];
+            let instructions = a.instructions(&io);
             let signature = ctx.client.send(&instructions, &owner, &[]).await?;
             Ok(sent(
                 "reward claimed",
@@ -137,55 +101,18 @@ pub async fn run(ctx: &Context, command: RewardsCommand) -> Result<Output> {
     }
 }
 
-/// Reads and verifies the epoch file, finds `node`'s leaf and checks the file
-/// against the epoch published on-chain.
-async fn allocation(ctx: &Context, path: &Path, node: &str) -> Result<Allocation> {
+/// Reads and verifies the epoch file, and finds `node`'s leaf checked
+/// against the epoch on-chain.
+async fn allocation(ctx: &Context, path: &Path, node: &str) -> Result<RewardClaim> {
     let file = EpochFile::read_json(path)
         .with_context(|| format!("cannot read the epoch file {}", path.display()))?;
-    let tree: RewardTree = file
+    let tree = file
         .verify()
         .with_context(|| format!("the epoch file {} does not verify", path.display()))?;
-    let (node, node_state) = ctx.client.resolve_node(&pubkey(node, "node")?).await?;
-    let index = tree
-        .allocations()
-        .iter()
-        .position(|a| a.node == node)
-        .ok_or_else(|| {
-            anyhow!(
-                "node {node} has no allocation in epoch {} ({} leaves in {})",
-                file.epoch,
-                file.num_leaves,
-                path.display()
-            )
-        })? as u32;
-    let leaf = tree.allocations()[index as usize];
-    let (onchain, bitmap) = ctx.client.reward_epoch(file.epoch).await?;
-    if onchain.merkle_root != tree.root() {
-        bail!(
-            "the epoch file {} is not the one published for epoch {}: its root is {}, the chain's is {}",
-            path.display(),
-            file.epoch,
-            to_hex(&tree.root()),
-            to_hex(&onchain.merkle_root)
-        );
-    }
-    let proof = tree.proof(index)?;
-    Ok(Allocation {
-        epoch: file.epoch,
-        node,
-        node_state,
-        index,
-        owner: leaf.owner,
-        amount: leaf.amount,
-        proof,
-        claimed: is_claimed(&bitmap, index),
-        onchain,
-    })
-}
-
-async fn io_decimals(ctx: &Context) -> Result<u8> {
-    let io = ctx.client.io_mint().await?;
-    Ok(ctx.client.token_mint(&io.mint).await?.1)
+    ctx.client
+        .reward_claim(&tree, &pubkey(node, "node")?)
+        .await
+        .with_context(|| format!("epoch file {}", path.display()))
 }
 
 fn now() -> i64 {
