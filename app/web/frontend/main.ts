@@ -2,12 +2,16 @@
 // connects any Solana wallet through the Wallet Standard and, on a node's
 // page, rents the node through the same Solana Action a Blink uses: the
 // server builds the transaction, the wallet (the only signer and the fee
-// payer) signs and sends it.
+// payer) signs and sends it. With a wallet that signs messages, it then
+// hands the job spec to the scheduler, and on the renter's page it reads a
+// job's logs with an access token the wallet signs.
 import { getWallets } from '@wallet-standard/app';
 import type { Wallet, WalletAccount } from '@wallet-standard/base';
 import {
   SolanaSignAndSendTransaction,
+  SolanaSignMessage,
   type SolanaSignAndSendTransactionFeature,
+  type SolanaSignMessageFeature,
 } from '@solana/wallet-standard-features';
 import {
   StandardConnect,
@@ -78,6 +82,18 @@ async function connect(area: HTMLElement, wallets: readonly Wallet[], wallet: Re
 }
 
 const base64ToBytes = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+const base64Url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const utf8 = (text: string) => new TextEncoder().encode(text);
+const concat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+};
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 function base58(bytes: Uint8Array): string {
@@ -93,6 +109,83 @@ function base58(bytes: Uint8Array): string {
     out = '1' + out;
   }
   return out;
+}
+
+function base58Decode(text: string): Uint8Array {
+  let n = 0n;
+  for (const c of text) {
+    const digit = BASE58.indexOf(c);
+    if (digit < 0) throw new Error(`${text} is not base58`);
+    n = n * 58n + BigInt(digit);
+  }
+  const bytes: number[] = [];
+  while (n > 0n) {
+    bytes.unshift(Number(n % 256n));
+    n /= 256n;
+  }
+  for (const c of text) {
+    if (c !== '1') break;
+    bytes.unshift(0);
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** The connected wallet's signature over `message`, if it signs messages as they are. */
+async function signMessage(message: Uint8Array): Promise<Uint8Array> {
+  if (!connected) throw new Error('connect a wallet first');
+  const { wallet, account } = connected;
+  const feature = (wallet.features as Partial<SolanaSignMessageFeature>)[SolanaSignMessage];
+  if (!feature) throw new Error(`${wallet.name} does not sign messages (solana:signMessage)`);
+  const [signed] = await feature.signMessage({ account, message });
+  const same =
+    signed.signedMessage.length === message.length && signed.signedMessage.every((b, i) => b === message[i]);
+  if (!same) throw new Error(`${wallet.name} changed the message before signing it`);
+  return signed.signature;
+}
+
+// What the scheduler verifies (crates/iomesh-agent-proto): domain-separated
+// messages, so none can be taken for a transaction.
+const SPEC_DOMAIN = utf8('iomesh-job-spec-v1\0');
+const ACCESS_DOMAIN = utf8('iomesh-access-v1\0');
+const TOKEN_SECS = 120;
+
+/** Hands the scheduler the job spec the lease commits to, signed by the
+ * renter; a lease that just landed is not indexed yet (404): asked again. */
+async function submitSpec(lease: string, spec: string) {
+  const bytes = utf8(spec);
+  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const signature = await signMessage(concat(SPEC_DOMAIN, base58Decode(lease), hash));
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(`/api/jobs/${lease}/spec`, {
+      method: 'POST',
+      headers: { 'x-iomesh-signature': base58(signature) },
+      body: bytes,
+    });
+    if (response.ok) return;
+    if (response.status === 404 && attempt < 40) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      continue;
+    }
+    const answer = await response.json().catch(() => ({}));
+    throw new Error(answer.message ?? `the scheduler answered ${response.status}`);
+  }
+}
+
+/** A one-use access token for `lease`, signed by the connected wallet. */
+async function accessToken(lease: string) {
+  if (!connected) throw new Error('connect a wallet first');
+  const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  const claims = utf8(
+    JSON.stringify({
+      v: 1,
+      scope: { lease },
+      renter: connected.account.address,
+      exp: Math.floor(Date.now() / 1000) + TOKEN_SECS,
+      nonce,
+    }),
+  );
+  const signature = await signMessage(concat(ACCESS_DOMAIN, claims));
+  return `${base64Url(claims)}.${base58(signature)}`;
 }
 
 /** Posts `account` to an Action and has the wallet sign and send the
@@ -140,6 +233,7 @@ function enhanceRentForm(form: HTMLFormElement) {
       const lease = message.match(/^Lease (\w+):/)?.[1] ?? '?';
       status.textContent = `Lease ${lease} created (transaction ${signature}). ${message}`;
       status.dataset.lease = lease;
+      await handOverSpec(status, lease, String(new FormData(form).get('job_spec') ?? ''));
     } catch (err) {
       status.setAttribute('role', 'alert');
       status.textContent = `Not rented: ${(err as Error).message}`;
@@ -149,12 +243,90 @@ function enhanceRentForm(form: HTMLFormElement) {
   });
 }
 
-/** A lease's cancel button on the renter's page, through the lease's Action. */
-function enhanceCancelForm(form: HTMLFormElement) {
+/** After renting: the job spec to the scheduler, if the wallet signs messages. */
+async function handOverSpec(status: HTMLElement, lease: string, spec: string) {
+  const line = el('span');
+  status.append(' ', line);
+  line.textContent = 'Sign the job spec in your wallet to hand it to the node…';
+  try {
+    await submitSpec(lease, spec);
+    line.textContent = 'Job spec handed to the scheduler: the node starts it shortly.';
+    status.dataset.spec = 'submitted';
+  } catch (err) {
+    line.textContent = `The job spec was not handed over (${(err as Error).message}); the message above says how to hand it over yourself.`;
+    status.dataset.spec = 'failed';
+  }
+}
+
+/** The renter page's Logs buttons: the wallet signs an access token, then
+ * the job's lines arrive in the panel as the job writes them. */
+function enhanceLogButtons(panel: HTMLElement) {
+  const buttons = document.querySelectorAll<HTMLButtonElement>('button[data-logs]');
+  const status = panel.querySelector('[data-logs-status]') as HTMLElement;
+  const lines = panel.querySelector('[data-log-lines]') as HTMLElement;
+  let reading: AbortController | null = null;
+  const refresh = () => buttons.forEach((button) => (button.disabled = connected === null));
+  refresh();
+  document.addEventListener('iomesh:wallet', refresh);
+  buttons.forEach((button) =>
+    button.addEventListener('click', async () => {
+      const lease = button.dataset.logs!;
+      reading?.abort();
+      reading = new AbortController();
+      panel.hidden = false;
+      panel.dataset.lease = lease;
+      lines.textContent = '';
+      status.textContent = `Sign the access token for lease ${lease} in your wallet…`;
+      try {
+        const token = await accessToken(lease);
+        const response = await fetch(`/api/jobs/${lease}/logs?tail=500&follow=true`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: reading.signal,
+        });
+        if (!response.ok || !response.body) {
+          const answer = await response.json().catch(() => ({}));
+          throw new Error(answer.message ?? `the server answered ${response.status}`);
+        }
+        status.textContent = `Lease ${lease}: following its logs`;
+        await followLines(response.body, lines);
+        status.textContent = `Lease ${lease}: the job's logs end here`;
+      } catch (err) {
+        if ((err as Error).name === 'AbortError') return;
+        status.textContent = `No logs: ${(err as Error).message}`;
+      }
+    }),
+  );
+}
+
+/** Appends each JSON line's text as it arrives (stderr marked). */
+async function followLines(body: ReadableStream<Uint8Array>, into: HTMLElement) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    pending += value;
+    const complete = pending.split('\n');
+    pending = complete.pop() ?? '';
+    for (const text of complete.filter((l) => l.trim())) {
+      const line = JSON.parse(text);
+      const shown = line.error ? `[error] ${line.error}` : `${line.stream === 'stderr' ? '[stderr] ' : ''}${line.line ?? ''}`;
+      into.append(shown + '\n');
+    }
+  }
+}
+
+/** An Action form of the renter's and supplier's pages (extend, cancel,
+ * claim): the Action's POST with the form's fields as its query, then the
+ * wallet signs and sends; `verb` names the outcome ("Extended", "Cancelled").
+ * A form whose Action cannot be repeated (cancel, claim) stays disabled once
+ * done. */
+function enhanceActionForm(form: HTMLFormElement, verb: string, repeatable: boolean) {
   const button = form.querySelector('button') as HTMLButtonElement;
-  const status = form.querySelector('[data-cancel-status]') as HTMLElement;
+  const status = form.querySelector('[data-status]') as HTMLElement;
+  let done = false;
   const refresh = () => {
-    button.disabled = connected === null;
+    button.disabled = connected === null || (done && !repeatable);
   };
   refresh();
   document.addEventListener('iomesh:wallet', refresh);
@@ -163,13 +335,18 @@ function enhanceCancelForm(form: HTMLFormElement) {
     button.disabled = true;
     status.setAttribute('role', 'status');
     status.textContent = ' approve it in your wallet…';
+    const query = new URLSearchParams();
+    new FormData(form).forEach((value, name) => query.set(name, String(value)));
+    const url = query.size > 0 ? `${form.dataset.action}?${query}` : form.dataset.action!;
     try {
-      const { signature } = await runAction(form.dataset.action!, form.dataset.chain ?? chain);
-      status.textContent = ` Cancelled (transaction ${signature})`;
-      status.dataset.cancelled = 'true';
+      const { message, signature } = await runAction(url, form.dataset.chain ?? chain);
+      status.textContent = ` ${verb} (transaction ${signature}). ${message}`;
+      status.dataset.done = 'true';
+      done = true;
     } catch (err) {
       status.setAttribute('role', 'alert');
-      status.textContent = ` Not cancelled: ${(err as Error).message}`;
+      status.textContent = ` Not ${verb.toLowerCase()}: ${(err as Error).message}`;
+    } finally {
       refresh();
     }
   });
@@ -183,4 +360,8 @@ if (area) {
 }
 const form = document.querySelector('form[data-rent]') as HTMLFormElement | null;
 if (form) enhanceRentForm(form);
-document.querySelectorAll<HTMLFormElement>('form[data-cancel]').forEach(enhanceCancelForm);
+document.querySelectorAll<HTMLFormElement>('form[data-extend]').forEach((f) => enhanceActionForm(f, 'Extended', true));
+document.querySelectorAll<HTMLFormElement>('form[data-cancel]').forEach((f) => enhanceActionForm(f, 'Cancelled', false));
+document.querySelectorAll<HTMLFormElement>('form[data-claim]').forEach((f) => enhanceActionForm(f, 'Claimed', false));
+const logsPanel = document.querySelector('[data-logs-panel]') as HTMLElement | null;
+if (logsPanel) enhanceLogButtons(logsPanel);

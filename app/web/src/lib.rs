@@ -6,8 +6,10 @@
 pub mod actions;
 pub mod charts;
 pub mod http;
+pub mod jobs;
 pub mod market;
 pub mod pages;
+pub mod rewards;
 pub mod scores;
 pub mod search;
 
@@ -47,6 +49,16 @@ pub struct Config {
         default_value = "solana:mainnet"
     )]
     pub wallet_chain: String,
+    /// A scheduler's HTTP API (any replica): the renter's page shows each
+    /// lease's job state, hands the job spec over and reads the job's logs
+    /// through it, with the wallet's signatures.
+    #[arg(long, env = "IOMESH_SCHEDULER_URL")]
+    pub scheduler: Option<String>,
+    /// The directory of reward epoch files (what `iomesh-scheduler rewards
+    /// --out` writes): suppliers' pages list their nodes' rewards and claim
+    /// them through the claim Action.
+    #[arg(long, env = "IOMESH_WEB_REWARD_EPOCHS")]
+    pub reward_epochs: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -57,6 +69,8 @@ impl Config {
             rpc_url: self.rpc_url.clone(),
             public_url: self.public_url.clone(),
             wallet_chain: self.wallet_chain.clone(),
+            scheduler_url: self.scheduler.clone(),
+            reward_epochs: self.reward_epochs.clone(),
         }
     }
 }
@@ -71,6 +85,10 @@ pub struct Options {
     /// None: `http://` and the bound address.
     pub public_url: Option<String>,
     pub wallet_chain: String,
+    /// The scheduler's HTTP API; None: the pages do without job state and logs.
+    pub scheduler_url: Option<String>,
+    /// The reward epoch files' directory; None: no rewards on the pages.
+    pub reward_epochs: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -82,15 +100,28 @@ impl Options {
             rpc_url: rpc_url.into(),
             public_url: None,
             wallet_chain: "solana:localnet".into(),
+            scheduler_url: None,
+            reward_epochs: None,
         }
     }
 }
 
-/// Every route: the pages, the JSON API and the Actions.
-pub fn app(pool: PgPool, actions: Arc<actions::Actions>, wallet_chain: String) -> axum::Router {
+/// Every route: the pages, the JSON API, the Actions and the job relay.
+pub fn app(
+    pool: PgPool,
+    actions: Arc<actions::Actions>,
+    jobs: Arc<jobs::Jobs>,
+    wallet_chain: String,
+) -> axum::Router {
     http::router(pool.clone())
-        .merge(pages::router(pages::Pages { pool, wallet_chain }))
+        .merge(pages::router(pages::Pages {
+            pool,
+            wallet_chain,
+            jobs: jobs.clone(),
+            actions: actions.clone(),
+        }))
         .merge(actions::router(actions))
+        .merge(jobs::router(jobs))
 }
 
 /// The API serving on its address, with its scores kept fresh.
@@ -117,7 +148,12 @@ impl Server {
         let public_url = options
             .public_url
             .unwrap_or_else(|| format!("http://{addr}"));
-        let actions = Arc::new(actions::Actions::new(&options.rpc_url, &public_url));
+        let actions = Arc::new(actions::Actions::new(
+            &options.rpc_url,
+            &public_url,
+            rewards::Epochs::new(options.reward_epochs),
+        ));
+        let jobs = Arc::new(jobs::Jobs::new(options.scheduler_url.as_deref()));
         let wallet_chain = options.wallet_chain;
         let shutdown = CancellationToken::new();
         let refresher = tokio::spawn(scores::keep_fresh(
@@ -127,7 +163,7 @@ impl Server {
         ));
         let stopped = shutdown.clone();
         let serve = tokio::spawn(async move {
-            axum::serve(listener, app(pool, actions, wallet_chain))
+            axum::serve(listener, app(pool, actions, jobs, wallet_chain))
                 .with_graceful_shutdown(stopped.cancelled_owned())
                 .await
         });

@@ -82,60 +82,119 @@ var m = class extends Event {
 };
 n = /* @__PURE__ */ new WeakMap();
 // node_modules/@solana/wallet-standard-features/lib/esm/signAndSendTransaction.js
-var h = "solana:signAndSendTransaction", g = "standard:connect", _ = document.querySelector("meta[name=\"iomesh-wallet-chain\"]")?.content ?? "solana:mainnet", v = null;
-function y(e) {
+var h = "solana:signAndSendTransaction", g = "solana:signMessage", _ = "standard:connect", v = document.querySelector("meta[name=\"iomesh-wallet-chain\"]")?.content ?? "solana:mainnet", y = null;
+function b(e) {
 	return "standard:connect" in e.features && "solana:signAndSendTransaction" in e.features;
 }
-var b = (e, t) => {
+var x = (e, t) => {
 	let n = document.createElement(e);
 	return t !== void 0 && (n.textContent = t), n;
 };
-function x(e, t) {
-	if (e.replaceChildren(), v) {
-		let t = v.account.address;
-		e.append(b("span", `${v.wallet.name}: ${t.slice(0, 4)}…${t.slice(-4)} `));
+function S(e, t) {
+	if (e.replaceChildren(), y) {
+		let t = y.account.address;
+		e.append(x("span", `${y.wallet.name}: ${t.slice(0, 4)}…${t.slice(-4)} `));
 		for (let [n, r] of [["Your leases", "renters"], ["Your nodes", "suppliers"]]) {
-			let i = b("a", n);
+			let i = x("a", n);
 			i.href = `/${r}/${t}`, e.append(i, " ");
 		}
 		return;
 	}
-	let n = t.filter(y);
+	let n = t.filter(b);
 	if (n.length === 0) {
-		e.append(b("span", "No Solana wallet found in this browser"));
+		e.append(x("span", "No Solana wallet found in this browser"));
 		return;
 	}
 	for (let r of n) {
-		let n = b("button", `Connect ${r.name}`);
-		n.type = "button", n.addEventListener("click", () => C(e, t, r, !1).catch((t) => e.append(b("span", `Could not connect: ${t.message}`)))), e.append(n);
+		let n = x("button", `Connect ${r.name}`);
+		n.type = "button", n.addEventListener("click", () => w(e, t, r, !1).catch((t) => e.append(x("span", `Could not connect: ${t.message}`)))), e.append(n);
 	}
-	let r = n.find((e) => e.name === sessionStorage.getItem(S));
-	r && C(e, t, r, !0).catch(() => sessionStorage.removeItem(S));
+	let r = n.find((e) => e.name === sessionStorage.getItem(C));
+	r && w(e, t, r, !0).catch(() => sessionStorage.removeItem(C));
 }
-var S = "iomesh-wallet";
-async function C(e, t, n, r) {
-	let { accounts: i } = await n.features[g].connect({ silent: r }), a = i.find((e) => e.chains.includes(_)) ?? i[0];
+var C = "iomesh-wallet";
+async function w(e, t, n, r) {
+	let { accounts: i } = await n.features[_].connect({ silent: r }), a = i.find((e) => e.chains.includes(v)) ?? i[0];
 	if (!a) throw Error("the wallet shared no account");
-	v = {
+	y = {
 		wallet: n,
 		account: a
-	}, sessionStorage.setItem(S, n.name), x(e, t), document.dispatchEvent(new CustomEvent("iomesh:wallet"));
+	}, sessionStorage.setItem(C, n.name), S(e, t), document.dispatchEvent(new CustomEvent("iomesh:wallet"));
 }
-var w = (e) => Uint8Array.from(atob(e), (e) => e.charCodeAt(0)), T = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-function E(e) {
+var T = (e) => Uint8Array.from(atob(e), (e) => e.charCodeAt(0)), E = (e) => btoa(String.fromCharCode(...e)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""), D = (e) => new TextEncoder().encode(e), O = (...e) => {
+	let t = new Uint8Array(e.reduce((e, t) => e + t.length, 0)), n = 0;
+	for (let r of e) t.set(r, n), n += r.length;
+	return t;
+}, k = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+function A(e) {
 	let t = 0n;
 	for (let n of e) t = t * 256n + BigInt(n);
 	let n = "";
-	for (; t > 0n;) n = T[Number(t % 58n)] + n, t /= 58n;
+	for (; t > 0n;) n = k[Number(t % 58n)] + n, t /= 58n;
 	for (let t of e) {
 		if (t !== 0) break;
 		n = "1" + n;
 	}
 	return n;
 }
-async function D(e, t) {
-	if (!v) throw Error("connect a wallet first");
-	let { wallet: n, account: r } = v, i = await fetch(e, {
+function j(e) {
+	let t = 0n;
+	for (let n of e) {
+		let r = k.indexOf(n);
+		if (r < 0) throw Error(`${e} is not base58`);
+		t = t * 58n + BigInt(r);
+	}
+	let n = [];
+	for (; t > 0n;) n.unshift(Number(t % 256n)), t /= 256n;
+	for (let t of e) {
+		if (t !== "1") break;
+		n.unshift(0);
+	}
+	return Uint8Array.from(n);
+}
+async function M(e) {
+	if (!y) throw Error("connect a wallet first");
+	let { wallet: t, account: n } = y, r = t.features[g];
+	if (!r) throw Error(`${t.name} does not sign messages (solana:signMessage)`);
+	let [i] = await r.signMessage({
+		account: n,
+		message: e
+	});
+	if (!(i.signedMessage.length === e.length && i.signedMessage.every((t, n) => t === e[n]))) throw Error(`${t.name} changed the message before signing it`);
+	return i.signature;
+}
+var N = D("iomesh-job-spec-v1\0"), P = D("iomesh-access-v1\0"), F = 120;
+async function I(e, t) {
+	let n = D(t), r = new Uint8Array(await crypto.subtle.digest("SHA-256", n)), i = await M(O(N, j(e), r));
+	for (let t = 0;; t++) {
+		let r = await fetch(`/api/jobs/${e}/spec`, {
+			method: "POST",
+			headers: { "x-iomesh-signature": A(i) },
+			body: n
+		});
+		if (r.ok) return;
+		if (r.status === 404 && t < 40) {
+			await new Promise((e) => setTimeout(e, 500));
+			continue;
+		}
+		let a = await r.json().catch(() => ({}));
+		throw Error(a.message ?? `the scheduler answered ${r.status}`);
+	}
+}
+async function L(e) {
+	if (!y) throw Error("connect a wallet first");
+	let t = Array.from(crypto.getRandomValues(/* @__PURE__ */ new Uint8Array(16)), (e) => e.toString(16).padStart(2, "0")).join(""), n = D(JSON.stringify({
+		v: 1,
+		scope: { lease: e },
+		renter: y.account.address,
+		exp: Math.floor(Date.now() / 1e3) + F,
+		nonce: t
+	})), r = await M(O(P, n));
+	return `${E(n)}.${A(r)}`;
+}
+async function R(e, t) {
+	if (!y) throw Error("connect a wallet first");
+	let { wallet: n, account: r } = y, i = await fetch(e, {
 		method: "POST",
 		headers: { "content-type": "application/json" },
 		body: JSON.stringify({ account: r.address })
@@ -144,19 +203,19 @@ async function D(e, t) {
 	let [o] = await n.features[h].signAndSendTransaction({
 		account: r,
 		chain: t,
-		transaction: w(a.transaction)
+		transaction: T(a.transaction)
 	});
 	return {
 		message: String(a.message),
-		signature: E(o.signature)
+		signature: A(o.signature)
 	};
 }
-function O(e) {
+function z(e) {
 	let t = e.querySelector("button[type=\"submit\"]"), n = e.querySelector("[data-rent-status]"), r = () => {
-		t.disabled = v === null, t.title = v ? "" : "Connect a wallet first";
+		t.disabled = y === null, t.title = y ? "" : "Connect a wallet first";
 	};
 	r(), document.addEventListener("iomesh:wallet", r), e.addEventListener("submit", async (i) => {
-		if (i.preventDefault(), !v) return;
+		if (i.preventDefault(), !y) return;
 		let a = new URLSearchParams();
 		for (let t of [
 			"hours",
@@ -166,8 +225,8 @@ function O(e) {
 		]) a.set(t, String(new FormData(e).get(t) ?? ""));
 		n.setAttribute("role", "status"), n.textContent = "Building the transaction… then approve it in your wallet", t.disabled = !0;
 		try {
-			let { message: t, signature: r } = await D(`${e.dataset.action}?${a}`, e.dataset.chain ?? _), i = t.match(/^Lease (\w+):/)?.[1] ?? "?";
-			n.textContent = `Lease ${i} created (transaction ${r}). ${t}`, n.dataset.lease = i;
+			let { message: t, signature: r } = await R(`${e.dataset.action}?${a}`, e.dataset.chain ?? v), i = t.match(/^Lease (\w+):/)?.[1] ?? "?";
+			n.textContent = `Lease ${i} created (transaction ${r}). ${t}`, n.dataset.lease = i, await B(n, i, String(new FormData(e).get("job_spec") ?? ""));
 		} catch (e) {
 			n.setAttribute("role", "alert"), n.textContent = `Not rented: ${e.message}`;
 		} finally {
@@ -175,24 +234,75 @@ function O(e) {
 		}
 	});
 }
-function k(e) {
-	let t = e.querySelector("button"), n = e.querySelector("[data-cancel-status]"), r = () => {
-		t.disabled = v === null;
-	};
-	r(), document.addEventListener("iomesh:wallet", r), e.addEventListener("submit", async (i) => {
-		i.preventDefault(), t.disabled = !0, n.setAttribute("role", "status"), n.textContent = " approve it in your wallet…";
+async function B(e, t, n) {
+	let r = x("span");
+	e.append(" ", r), r.textContent = "Sign the job spec in your wallet to hand it to the node…";
+	try {
+		await I(t, n), r.textContent = "Job spec handed to the scheduler: the node starts it shortly.", e.dataset.spec = "submitted";
+	} catch (t) {
+		r.textContent = `The job spec was not handed over (${t.message}); the message above says how to hand it over yourself.`, e.dataset.spec = "failed";
+	}
+}
+function V(e) {
+	let t = document.querySelectorAll("button[data-logs]"), n = e.querySelector("[data-logs-status]"), r = e.querySelector("[data-log-lines]"), i = null, a = () => t.forEach((e) => e.disabled = y === null);
+	a(), document.addEventListener("iomesh:wallet", a), t.forEach((t) => t.addEventListener("click", async () => {
+		let a = t.dataset.logs;
+		i?.abort(), i = new AbortController(), e.hidden = !1, e.dataset.lease = a, r.textContent = "", n.textContent = `Sign the access token for lease ${a} in your wallet…`;
 		try {
-			let { signature: t } = await D(e.dataset.action, e.dataset.chain ?? _);
-			n.textContent = ` Cancelled (transaction ${t})`, n.dataset.cancelled = "true";
+			let e = await L(a), t = await fetch(`/api/jobs/${a}/logs?tail=500&follow=true`, {
+				headers: { authorization: `Bearer ${e}` },
+				signal: i.signal
+			});
+			if (!t.ok || !t.body) {
+				let e = await t.json().catch(() => ({}));
+				throw Error(e.message ?? `the server answered ${t.status}`);
+			}
+			n.textContent = `Lease ${a}: following its logs`, await H(t.body, r), n.textContent = `Lease ${a}: the job's logs end here`;
 		} catch (e) {
-			n.setAttribute("role", "alert"), n.textContent = ` Not cancelled: ${e.message}`, r();
+			if (e.name === "AbortError") return;
+			n.textContent = `No logs: ${e.message}`;
+		}
+	}));
+}
+async function H(e, t) {
+	let n = e.pipeThrough(new TextDecoderStream()).getReader(), r = "";
+	for (;;) {
+		let { value: e, done: i } = await n.read();
+		if (i) return;
+		r += e;
+		let a = r.split("\n");
+		r = a.pop() ?? "";
+		for (let e of a.filter((e) => e.trim())) {
+			let n = JSON.parse(e), r = n.error ? `[error] ${n.error}` : `${n.stream === "stderr" ? "[stderr] " : ""}${n.line ?? ""}`;
+			t.append(r + "\n");
+		}
+	}
+}
+function U(e, t, n) {
+	let r = e.querySelector("button"), i = e.querySelector("[data-status]"), a = !1, o = () => {
+		r.disabled = y === null || a && !n;
+	};
+	o(), document.addEventListener("iomesh:wallet", o), e.addEventListener("submit", async (n) => {
+		n.preventDefault(), r.disabled = !0, i.setAttribute("role", "status"), i.textContent = " approve it in your wallet…";
+		let s = new URLSearchParams();
+		new FormData(e).forEach((e, t) => s.set(t, String(e)));
+		let c = s.size > 0 ? `${e.dataset.action}?${s}` : e.dataset.action;
+		try {
+			let { message: n, signature: r } = await R(c, e.dataset.chain ?? v);
+			i.textContent = ` ${t} (transaction ${r}). ${n}`, i.dataset.done = "true", a = !0;
+		} catch (e) {
+			i.setAttribute("role", "alert"), i.textContent = ` Not ${t.toLowerCase()}: ${e.message}`;
+		} finally {
+			o();
 		}
 	});
 }
-var A = document.querySelector("[data-wallet]");
-if (A) {
+var W = document.querySelector("[data-wallet]");
+if (W) {
 	let { get: e, on: t } = c();
-	x(A, e()), t("register", () => x(A, e()));
+	S(W, e()), t("register", () => S(W, e()));
 }
-var j = document.querySelector("form[data-rent]");
-j && O(j), document.querySelectorAll("form[data-cancel]").forEach(k);
+var G = document.querySelector("form[data-rent]");
+G && z(G), document.querySelectorAll("form[data-extend]").forEach((e) => U(e, "Extended", !0)), document.querySelectorAll("form[data-cancel]").forEach((e) => U(e, "Cancelled", !1)), document.querySelectorAll("form[data-claim]").forEach((e) => U(e, "Claimed", !1));
+var K = document.querySelector("[data-logs-panel]");
+K && V(K);

@@ -242,6 +242,7 @@ async fn a_wallet_rents_a_node_through_the_action(pool: PgPool) {
         "{body}"
     );
 
+    let stranger_of_lease = || Pubkey::new_unique().to_string();
     // A good request: 2 GPUs for 1.5 hours at $2 = 6 USDC in escrow.
     let (status, body) = post(me.clone(), "1.5", "2", usdc.clone(), SPEC).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -293,6 +294,70 @@ async fn a_wallet_rents_a_node_through_the_action(pool: PgPool) {
         .as_str()
         .unwrap()
         .contains("3 asked, 2 of the node's 4 free"));
+
+    // Extend it through the lease's Action: at most what keeps the time
+    // still to run within the node's 7 days; only its renter or payer.
+    let extend = format!("{web}/api/actions/extend/{lease_address}");
+    let response = http.get(&extend).send().await.unwrap();
+    cors_ok(&response);
+    let got: ActionGetResponse = response.json().await.unwrap();
+    assert_eq!(got.title, format!("Extend lease {lease_address}"));
+    assert!(!got.disabled);
+    let hours = &got.links.actions[0].parameters[0];
+    assert_eq!(
+        (hours.name.as_str(), hours.min, hours.max),
+        ("hours", Some(1), Some(166))
+    );
+    let extend_by = |account: String, hours: &str| {
+        http.post(format!("{extend}?hours={hours}"))
+            .json(&json!({ "account": account }))
+            .send()
+    };
+    for (account, hours, expected) in [
+        (
+            stranger_of_lease(),
+            "1",
+            "is neither the renter nor the payer of lease".to_string(),
+        ),
+        (renter.pubkey().to_string(), "x", "hours: ".to_string()),
+        (
+            renter.pubkey().to_string(),
+            "1.234",
+            "hours `1.234` has more than 2 decimals".to_string(),
+        ),
+        (
+            renter.pubkey().to_string(),
+            "200",
+            "hours: at most 6d 22h 30m more now (8d 8h asked)".to_string(),
+        ),
+    ] {
+        let response = extend_by(account, hours).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{hours}");
+        cors_ok(&response);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains(&expected),
+            "{hours}: {body}"
+        );
+    }
+    // Half an hour more: 2 GPUs × 2 h at 2 USDC = 8 USDC deposited, 2 added.
+    let response = extend_by(renter.pubkey().to_string(), "0.5").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: ActionPostResponse = response.json().await.unwrap();
+    assert_eq!(
+        answer.message,
+        format!("Lease {lease_address} extended by 30m: 2 USDC more in escrow.")
+    );
+    let before_extension = token_balance(&chain, &renter.pubkey()).await;
+    sign_and_send(&chain, &answer, &renter).await;
+    assert_eq!(
+        before_extension - token_balance(&chain, &renter.pubkey()).await,
+        2 * TOKEN
+    );
+    let data = chain.rpc.get_account_data(&lease_address).await.unwrap();
+    let lease: Lease =
+        anchor_lang::AccountDeserialize::try_deserialize(&mut data.as_slice()).unwrap();
+    assert_eq!((lease.duration_secs, lease.deposited), (7_200, 8 * TOKEN));
 
     // Cancel it through the lease's Action: only its renter may, and as the
     // lease never started, the whole deposit comes back.
@@ -366,6 +431,22 @@ async fn an_unknown_node_or_unreachable_chain_is_named(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // No reward epoch files are published here: the claim Action says how to claim.
+    let response = http
+        .get(format!("{}/api/actions/claim/2/{unknown}", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    cors_ok(&response);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("iomesh rewards claim --epoch-file FILE"),
+        "{body}"
+    );
     server.stop().await.unwrap();
 
     // A chain that does not answer: 503, and a message, not a hang or a 500.

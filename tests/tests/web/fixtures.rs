@@ -186,10 +186,16 @@ pub async fn serve(pool: &PgPool) -> String {
     let actions = Arc::new(iomesh_web::actions::Actions::new(
         "http://127.0.0.1:9",
         &format!("http://{addr}"),
+        iomesh_web::rewards::Epochs::default(),
     ));
     let server = axum::serve(
         listener,
-        iomesh_web::app(pool.clone(), actions, "solana:localnet".into()),
+        iomesh_web::app(
+            pool.clone(),
+            actions,
+            Arc::new(iomesh_web::jobs::Jobs::new(None)),
+            "solana:localnet".into(),
+        ),
     );
     tokio::spawn(async move { server.await.unwrap() });
     format!("http://{addr}")

@@ -119,9 +119,13 @@ impl Stack {
         .context("starting the scheduler")?;
         let scheduler_certificate = std::fs::read(&tls.certificate)?;
         // Scores recomputed every few seconds: the demo's market is minutes old.
+        // Its renter pages reach jobs through the scheduler's HTTP API.
         let market_api = iomesh_web::Server::start(
             pool.clone(),
-            iomesh_web::Options::local(localnet.rpc_url(), Duration::from_secs(5)),
+            iomesh_web::Options {
+                scheduler_url: Some(scheduler.http_url()),
+                ..iomesh_web::Options::local(localnet.rpc_url(), Duration::from_secs(5))
+            },
         )
         .await
         .context("starting the market API")?;

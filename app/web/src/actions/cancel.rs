@@ -2,8 +2,8 @@
 //! deposit, a running one pays the seconds served and returns the rest.
 
 use super::{
-    posted_account, serialize, with_chain, ActionGetResponse, ActionLinks, ActionPostRequest,
-    ActionPostResponse, Actions, LinkedAction,
+    lease_keys, posted_account, serialize, with_chain, ActionGetResponse, ActionLinks,
+    ActionPostRequest, ActionPostResponse, Actions, LinkedAction,
 };
 use crate::http::ApiError;
 use axum::{
@@ -12,34 +12,8 @@ use axum::{
     response::Response,
     Json,
 };
-use iomesh_client::{
-    instructions,
-    iomesh::state::{Lease, LeaseStatus},
-    units, Error as ClientError,
-};
-use solana_pubkey::Pubkey;
-use std::{str::FromStr, sync::Arc};
-
-/// The lease account, read from the chain with everything its cancel touches.
-async fn lease_keys(
-    actions: &Actions,
-    lease: &str,
-) -> Result<(Pubkey, instructions::LeaseKeys, Lease), ApiError> {
-    let address = Pubkey::from_str(lease).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{lease} is not a lease address (base58, 32 bytes)"),
-        )
-    })?;
-    match actions.client.lease_keys(&address).await {
-        Ok((keys, lease)) => Ok((address, keys, lease)),
-        Err(ClientError::UnknownLease(_)) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no open lease {address}: it may have ended and been closed"),
-        )),
-        Err(err) => Err(actions.chain_error(err)),
-    }
-}
+use iomesh_client::{iomesh::state::LeaseStatus, units};
+use std::sync::Arc;
 
 pub(super) async fn describe(
     State(actions): State<Arc<Actions>>,

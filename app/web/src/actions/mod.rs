@@ -1,5 +1,5 @@
-//! Solana Actions: "rent this node" (`rent`) and "cancel this lease"
-//! (`cancel`) as links any Solana wallet or Blink client can render and sign.
+//! Solana Actions: "rent this node" (`rent`), "extend this lease" (`extend`),
+//! "cancel this lease" (`cancel`) and "claim this reward" (`claim`) as links any Solana wallet or Blink client can render and sign.
 //! `GET /actions.json` maps the pages to the Action API; a GET describes an
 //! Action and its parameters; its POST builds the transaction for the posted
 //! `account`, who is its only signer and its fee payer. Every answer carries
@@ -9,11 +9,13 @@
 //! the program will check is what the Action checked.
 
 mod cancel;
+mod claim;
+mod extend;
 mod rent;
 
 pub(crate) use rent::hour_limits;
 
-use crate::http::ApiError;
+use crate::{http::ApiError, rewards::Epochs};
 use axum::{
     extract::rejection::JsonRejection,
     http::{HeaderValue, StatusCode},
@@ -23,7 +25,7 @@ use axum::{
     Json, Router,
 };
 use base64::Engine;
-use iomesh_client::{Client, Error as ClientError};
+use iomesh_client::{instructions, iomesh::state::Lease, Client, Error as ClientError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
@@ -33,9 +35,11 @@ use tokio::sync::OnceCell;
 /// The version of the Actions spec these answers follow.
 pub const ACTION_VERSION: &str = "2.4";
 
-/// What the Action routes need: the chain and the address people reach us at.
+/// What the Action routes need: the chain, the address people reach us at
+/// and the reward epochs' files.
 pub struct Actions {
-    client: Client,
+    pub(crate) client: Client,
+    pub(crate) epochs: Epochs,
     /// Absolute base of the links and the icon (the spec wants absolute icons).
     public_url: String,
     /// `solana:<genesis hash>` (CAIP-2), read from the chain once.
@@ -43,8 +47,9 @@ pub struct Actions {
 }
 
 impl Actions {
-    pub fn new(rpc_url: &str, public_url: &str) -> Self {
+    pub fn new(rpc_url: &str, public_url: &str, epochs: Epochs) -> Self {
         Self {
+            epochs,
             client: Client::new(
                 rpc_url,
                 solana_commitment_config::CommitmentConfig::confirmed(),
@@ -84,7 +89,9 @@ impl Actions {
                     "the chain's RPC endpoint is unavailable; try again",
                 )
             }
-            ClientError::UnknownNode(_) => ApiError::new(StatusCode::NOT_FOUND, err.to_string()),
+            ClientError::UnknownNode(_) | ClientError::UnknownEpoch(..) => {
+                ApiError::new(StatusCode::NOT_FOUND, err.to_string())
+            }
             err => ApiError::new(StatusCode::BAD_REQUEST, err.to_string()),
         }
     }
@@ -101,8 +108,37 @@ pub fn router(actions: Arc<Actions>) -> Router {
             "/api/actions/cancel/{lease}",
             get(cancel::describe).post(cancel::build).options(preflight),
         )
+        .route(
+            "/api/actions/claim/{epoch}/{node}",
+            get(claim::describe).post(claim::build).options(preflight),
+        )
+        .route(
+            "/api/actions/extend/{lease}",
+            get(extend::describe).post(extend::build).options(preflight),
+        )
         .layer(middleware::map_response(with_cors))
         .with_state(actions)
+}
+
+/// The lease account, read from the chain with everything its cancel touches.
+pub(super) async fn lease_keys(
+    actions: &Actions,
+    lease: &str,
+) -> Result<(Pubkey, instructions::LeaseKeys, Lease), ApiError> {
+    let address = Pubkey::from_str(lease).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{lease} is not a lease address (base58, 32 bytes)"),
+        )
+    })?;
+    match actions.client.lease_keys(&address).await {
+        Ok((keys, lease)) => Ok((address, keys, lease)),
+        Err(ClientError::UnknownLease(_)) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no open lease {address}: it may have ended and been closed"),
+        )),
+        Err(err) => Err(actions.chain_error(err)),
+    }
 }
 
 /// The headers every Actions answer carries, preflight or not, error or not.
@@ -137,6 +173,8 @@ async fn actions_json() -> Json<Value> {
         "rules": [
             { "pathPattern": "/nodes/*/rent", "apiPath": "/api/actions/rent/*" },
             { "pathPattern": "/leases/*/cancel", "apiPath": "/api/actions/cancel/*" },
+            { "pathPattern": "/leases/*/extend", "apiPath": "/api/actions/extend/*" },
+            { "pathPattern": "/rewards/*/*/claim", "apiPath": "/api/actions/claim/*/*" },
             { "pathPattern": "/api/actions/**", "apiPath": "/api/actions/**" },
         ]
     }))

@@ -20,7 +20,9 @@ use iomesh_client::units;
 use maud::{html, Markup, DOCTYPE};
 use solana_pubkey::Pubkey;
 use sqlx::PgPool;
-use std::str::FromStr;
+use std::{str::FromStr, sync::Arc};
+
+use crate::{actions::Actions, jobs::Jobs};
 
 /// What the pages read: the indexed tables, and the chain a wallet signs for
 /// (the Wallet Standard's `solana:mainnet`, `solana:devnet`, `solana:localnet`…).
@@ -28,6 +30,10 @@ use std::str::FromStr;
 pub struct Pages {
     pub pool: PgPool,
     pub wallet_chain: String,
+    /// The scheduler's view of renters' jobs, when one is configured.
+    pub jobs: Arc<Jobs>,
+    /// The chain as the Actions read it: rewards' claim status.
+    pub actions: Arc<Actions>,
 }
 
 pub fn router(pages: Pages) -> Router {
@@ -38,7 +44,9 @@ pub fn router(pages: Pages) -> Router {
         .route("/models/{model}", get(model::page))
         .route("/renters/{renter}", get(renter::page))
         .route("/suppliers/{owner}", get(supplier::page))
-        .route("/leases/{lease}/cancel", get(renter::cancel_page))
+        .route("/leases/{lease}/cancel", get(renter::lease_page))
+        .route("/leases/{lease}/extend", get(renter::lease_page))
+        .route("/rewards/{epoch}/{node}/claim", get(supplier::reward_page))
         .route("/static/style.css", get(style))
         .route("/static/icon.svg", get(icon))
         .route("/static/app.js", get(script))

@@ -20,7 +20,9 @@ use maud::{html, Markup};
 use solana_pubkey::Pubkey;
 
 pub(super) async fn page(
-    State(Pages { pool, wallet_chain }): State<Pages>,
+    State(Pages {
+        pool, wallet_chain, ..
+    }): State<Pages>,
     Path(node): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let node = path_key(&node, "node")?;

@@ -1,8 +1,10 @@
-//! A renter's page: open leases with their cost so far and time left, each
-//! cancellable through the lease's Action, and how the last ones ended.
+//! A renter's page: open leases with their cost so far, time left and job
+//! state (the scheduler's), each extendable and cancellable through the
+//! lease's Actions and
+//! with its job's logs a wallet signature away, and how the last ones ended.
 
 use super::{amount, key_text, layout, path_key, short, PageError, Pages};
-use crate::{charts, market, scores};
+use crate::{charts, jobs::JobState, market, scores};
 use axum::{
     extract::{Path, State},
     http::StatusCode,
@@ -10,17 +12,28 @@ use axum::{
 };
 use iomesh_client::{iomesh::math, units};
 use maud::{html, Markup};
+use std::collections::HashMap;
 
 /// A renter's leases: the open ones with their cost so far and time left
 /// (each cancellable with the wallet, through the lease's Action), and how
 /// the last ones ended.
 pub(super) async fn page(
-    State(Pages { pool, wallet_chain }): State<Pages>,
+    State(Pages {
+        pool,
+        wallet_chain,
+        jobs,
+        ..
+    }): State<Pages>,
     Path(renter): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let renter = path_key(&renter, "wallet")?;
     let open = market::renter_leases(&pool, renter.as_ref()).await?;
     let ended = market::renter_endings(&pool, renter.as_ref(), 20).await?;
+    let job_states = if jobs.configured() && !open.is_empty() {
+        Jobs::Asked(jobs.states(&renter).await)
+    } else {
+        Jobs::NotConfigured
+    };
     let now = scores::now();
     let body = html! {
         p { "Wallet " code { (renter) } }
@@ -32,14 +45,21 @@ pub(super) async fn page(
                 table.leases {
                     thead { tr {
                         th scope="col" { "Lease" } th scope="col" { "Node" } th scope="col" { "GPUs" }
-                        th scope="col" { "Phase" } th scope="col" { "Deposit" } th scope="col" { "Cost so far" }
-                        th scope="col" { "Time left" } th scope="col" { "" }
+                        th scope="col" { "Phase" } th scope="col" { "Job" } th scope="col" { "Deposit" }
+                        th scope="col" { "Cost so far" } th scope="col" { "Time left" } th scope="col" { "" }
                     } }
                     tbody {
                         @for lease in &open {
-                            (open_lease_row(lease, now, &wallet_chain))
+                            (open_lease_row(lease, now, &wallet_chain, &job_states))
                         }
                     }
+                }
+                // Filled by the script with the lines of the job whose Logs
+                // button was pressed (after the wallet signs an access token).
+                section.logs aria-labelledby="logs" data-logs-panel hidden {
+                    h2 #logs { "Logs" }
+                    p data-logs-status role="status" {}
+                    pre data-log-lines tabindex="0" {}
                 }
             }
         }
@@ -68,7 +88,39 @@ pub(super) async fn page(
     Ok(Html(layout("Your leases", body).into_string()))
 }
 
-fn open_lease_row(lease: &market::RenterLease, now: i64, wallet_chain: &str) -> Markup {
+/// What the scheduler told of the renter's jobs.
+enum Jobs {
+    /// No scheduler is configured: the page shows no job column's content.
+    NotConfigured,
+    /// Asked; None when it did not answer.
+    Asked(Option<HashMap<String, JobState>>),
+}
+
+/// A lease's job as the scheduler sees it, in words, with its reason as the title.
+fn job_cell(jobs: &Jobs, lease: &str) -> Markup {
+    let state = match jobs {
+        Jobs::NotConfigured => return html! { "—" },
+        Jobs::Asked(None) => return html! { "unknown: the scheduler does not answer" },
+        Jobs::Asked(Some(states)) => states.get(lease),
+    };
+    let Some(state) = state else {
+        return html! { "not indexed by the scheduler yet" };
+    };
+    let words = match (state.phase.as_deref(), state.dispatch.as_str()) {
+        (Some(phase), _) => phase.replace('_', " "),
+        (None, "awaiting_job_spec") => "waiting for your job spec".into(),
+        (None, "awaiting_agent") => "waiting for the node's agent".into(),
+        (None, dispatch) => dispatch.replace('_', " "),
+    };
+    html! { span data-job-state=(state.phase.as_deref().unwrap_or(&state.dispatch)) title=(state.reason) { (words) } }
+}
+
+fn open_lease_row(
+    lease: &market::RenterLease,
+    now: i64,
+    wallet_chain: &str,
+    jobs: &Jobs,
+) -> Markup {
     let address = key_text(&lease.lease);
     let node = key_text(&lease.node);
     let active = lease.status == "active";
@@ -97,22 +149,35 @@ fn open_lease_row(lease: &market::RenterLease, now: i64, wallet_chain: &str) -> 
             td { code { (short(&address)) } }
             td { a href=(format!("/nodes/{node}")) { (lease.gpu_model.as_deref().unwrap_or("node")) " " (short(&node)) } }
             td { (lease.gpus) }
-            td { (if active { "running" } else { "waiting for the node to start it" }) }
+            td { (if active { "active" } else { "waiting for the node to start it" }) }
+            td {
+                (job_cell(jobs, &address))
+                @if !matches!(jobs, Jobs::NotConfigured) {
+                    " "
+                    button type="button" data-logs=(address) disabled aria-label=(format!("Logs of lease {address}")) { "Logs" }
+                }
+            }
             td { (amount(lease.deposited, &lease.symbol, lease.decimals)) }
             td { (cost) }
             td { (left) }
             td {
+                form.extend data-extend data-action=(format!("/api/actions/extend/{address}")) data-chain=(wallet_chain) {
+                    label { "More hours " input type="number" name="hours" min="1" value="1" required; }
+                    button type="submit" disabled aria-label=(format!("Extend lease {address}")) { "Extend" }
+                    span data-status {}
+                }
                 form.cancel data-cancel data-action=(format!("/api/actions/cancel/{address}")) data-chain=(wallet_chain) {
                     button type="submit" disabled aria-label=(format!("Cancel lease {address}")) { "Cancel" }
-                    span data-cancel-status {}
+                    span data-status {}
                 }
             }
         }
     }
 }
 
-/// Where a Blink's page URL for a lease leads a person: its renter's page.
-pub(super) async fn cancel_page(
+/// Where a Blink's page URL for a lease (cancel, extend) leads a person:
+/// its renter's page.
+pub(super) async fn lease_page(
     State(Pages { pool, .. }): State<Pages>,
     Path(lease): Path<String>,
 ) -> Result<Redirect, PageError> {

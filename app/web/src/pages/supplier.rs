@@ -1,21 +1,37 @@
-//! A supplier's page: its nodes, each with why it gets work or not, and what
-//! its ended leases paid out per payment mint.
+//! A supplier's page: its nodes, each with why it gets work or not, what
+//! its ended leases paid out per payment mint, and its rewards in the
+//! published epochs, each claimable through the claim Action.
 
 use super::{amount, key_text, layout, path_key, short, usd, PageError, Pages};
-use crate::market::{self, SupplierNode};
+use crate::{
+    actions::Actions,
+    market::{self, SupplierNode},
+};
 use axum::{
     extract::{Path, State},
-    response::Html,
+    http::StatusCode,
+    response::{Html, Redirect},
 };
-use maud::html;
+use iomesh_client::{rewards::ClaimStatus, units};
+use maud::{html, Markup};
+use solana_pubkey::Pubkey;
+
+/// Epochs a supplier's page lists rewards of, newest first.
+const REWARD_EPOCHS_SHOWN: usize = 12;
 
 pub(super) async fn page(
-    State(Pages { pool, .. }): State<Pages>,
+    State(Pages {
+        pool,
+        wallet_chain,
+        actions,
+        ..
+    }): State<Pages>,
     Path(owner): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let owner = path_key(&owner, "wallet")?;
     let nodes = market::supplier_nodes(&pool, owner.as_ref()).await?;
     let earnings = market::supplier_earnings(&pool, owner.as_ref()).await?;
+    let rewards = rewards(&actions, &owner, &wallet_chain).await;
     let body = html! {
         p { "Owner wallet " code { (owner) } }
         section aria-labelledby="nodes" {
@@ -61,9 +77,9 @@ pub(super) async fn page(
                     }
                 }
             }
-            p.note { "Running leases pay as they settle; rewards for uptime and work are claimed with "
-                code { "iomesh rewards claim" } "." }
+            p.note { "Running leases pay as they settle." }
         }
+        (rewards)
     };
     Ok(Html(layout("Your nodes", body).into_string()))
 }
@@ -90,4 +106,79 @@ fn work(node: &SupplierNode) -> String {
         ),
         _ => "online, no lease yet: the cheapest of its model on offer".into(),
     }
+}
+
+/// The owner's rewards in the published epochs: amount, status on-chain,
+/// and a Claim button (the claim Action) while it can be claimed.
+async fn rewards(actions: &Actions, owner: &Pubkey, wallet_chain: &str) -> Markup {
+    if !actions.epochs.configured() {
+        return html! {};
+    }
+    let leaves = actions.epochs.leaves_of(owner, REWARD_EPOCHS_SHOWN).await;
+    let decimals = actions.client.io_mint_decimals().await.map(|(_, d)| d).ok();
+    let mut rows = Vec::new();
+    for leaf in &leaves {
+        // The claim Action's own reading: what the page offers is what it builds.
+        let status = match actions.epochs.tree(leaf.epoch).await {
+            Some(tree) => actions
+                .client
+                .reward_claim(&tree, &leaf.node)
+                .await
+                .map(|claim| claim.status(crate::scores::now()))
+                .map_err(|e| e.to_string()),
+            None => Err("its epoch file is gone".to_string()),
+        };
+        rows.push((leaf, status));
+    }
+    html! {
+        section aria-labelledby="rewards" {
+            h2 #rewards { "Rewards" }
+            @if rows.is_empty() {
+                p { "No reward for these nodes in the last " (REWARD_EPOCHS_SHOWN) " published epochs." }
+            } @else {
+                table.rewards {
+                    thead { tr {
+                        th scope="col" { "Epoch" } th scope="col" { "Node" } th scope="col" { "Amount" }
+                        th scope="col" { "Status" } th scope="col" { "" }
+                    } }
+                    tbody {
+                        @for (leaf, status) in &rows {
+                            @let node = leaf.node.to_string();
+                            tr {
+                                td { (leaf.epoch) }
+                                td { a href=(format!("/nodes/{node}")) { code { (short(&node)) } } }
+                                td { (decimals.map_or_else(|| format!("{} base units", leaf.amount), |d| format!("{} IO", units::format_amount(leaf.amount, d)))) }
+                                td { (status.as_ref().map_or_else(|e| format!("unknown: {e}"), |s| s.describe().to_string())) }
+                                td {
+                                    @if status.as_ref().is_ok_and(|s| *s == ClaimStatus::Claimable) {
+                                        form.claim data-claim data-action=(format!("/api/actions/claim/{}/{node}", leaf.epoch)) data-chain=(wallet_chain) {
+                                            button type="submit" disabled aria-label=(format!("Claim epoch {}'s reward for node {node}", leaf.epoch)) { "Claim" }
+                                            span data-status {}
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.note { "Rewards for uptime and work, per epoch; also claimed with "
+                code { "iomesh rewards claim --epoch-file FILE --node NODE" } "." }
+        }
+    }
+}
+
+/// Where a Blink's page URL for a reward leads a person: the node owner's page.
+pub(super) async fn reward_page(
+    State(Pages { pool, .. }): State<Pages>,
+    Path((_epoch, node)): Path<(String, String)>,
+) -> Result<Redirect, PageError> {
+    let node = path_key(&node, "node")?;
+    let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT owner FROM nodes WHERE pubkey = $1")
+        .bind(node.as_ref())
+        .fetch_optional(&pool)
+        .await?;
+    let owner = owner
+        .ok_or_else(|| PageError(StatusCode::NOT_FOUND, format!("no node {node} is indexed")))?;
+    Ok(Redirect::to(&format!("/suppliers/{}", key_text(&owner))))
 }
