@@ -469,3 +469,39 @@ async fn an_unknown_node_or_unreachable_chain_is_named(pool: PgPool) {
     );
     offline.stop().await.unwrap();
 }
+
+/// The Actions through a stock Blink client (Dialect's blinks-core, what
+/// Blink renderers build on): tests/ts/blink.test.ts unfurls the pages'
+/// URLs, checks support, fills the forms, and executes rent, extend and
+/// cancel with exact balances.
+#[sqlx::test(migrator = "iomesh_db::MIGRATOR")]
+async fn a_blink_client_renders_and_executes_the_actions(pool: PgPool) {
+    let chain = Chain::start().await;
+    let node = chain.register_node(4).await;
+    let renter = chain.renter(50).await;
+    let server = Server::start(
+        pool,
+        Options::local(chain.localnet.rpc_url(), Duration::from_secs(3_600)),
+    )
+    .await
+    .unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let renter_file = keys.path().join("renter.json");
+    std::fs::write(
+        &renter_file,
+        serde_json::to_string(&renter.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    crate::typescript::run_node_test(
+        "tests/ts/blink.test.ts",
+        &[
+            ("WEB_URL", server.url()),
+            ("RPC_URL", chain.localnet.rpc_url()),
+            ("RENTER_KEYPAIR", renter_file.display().to_string()),
+            ("NODE", node.address.to_string()),
+            ("MINT", chain.mint.to_string()),
+        ],
+    )
+    .await;
+    server.stop().await.unwrap();
+}
