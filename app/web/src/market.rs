@@ -292,9 +292,21 @@ pub struct SupplierNode {
     /// The cheapest price per GPU-hour of the same model among the nodes
     /// on offer now (listed, available, agent connected).
     pub cheapest_of_model: Option<i64>,
+    /// Leased share of the node's GPU-seconds over the last `CHART_DAYS`
+    /// days (or since it registered), in basis points.
+    pub utilisation_bps: i32,
 }
 
-pub async fn supplier_nodes(pool: &PgPool, owner: &[u8]) -> Result<Vec<SupplierNode>, sqlx::Error> {
+/// An owner's nodes as of `as_of` (unix seconds).
+///
+/// Utilisation counts a lease as leased from activation to the end of its
+/// billing (its `LeaseEnded`; an open one until now or its end), as the
+/// model page does, over the node's GPUs in the window.
+pub async fn supplier_nodes(
+    pool: &PgPool,
+    owner: &[u8],
+    as_of: i64,
+) -> Result<Vec<SupplierNode>, sqlx::Error> {
     sqlx::query_as(
         "SELECT n.pubkey AS node, n.status, n.gpu_model, n.region, n.gpu_count, n.gpus_in_use, \
                 n.price_usd_micros_per_gpu_hour::BIGINT AS price_usd_micros_per_gpu_hour, \
@@ -304,11 +316,25 @@ pub async fn supplier_nodes(pool: &PgPool, owner: &[u8]) -> Result<Vec<SupplierN
                 (SELECT min(o.price_usd_micros_per_gpu_hour)::BIGINT FROM nodes o \
                   JOIN agent_sessions a ON a.node = o.pubkey \
                   WHERE o.closed_slot IS NULL AND o.status = 'available' \
-                    AND lower(o.gpu_model) = lower(n.gpu_model)) AS cheapest_of_model \
+                    AND lower(o.gpu_model) = lower(n.gpu_model)) AS cheapest_of_model, \
+                LEAST(10000, COALESCE(( \
+                    SELECT (10000 * sum(l.gpus::NUMERIC * GREATEST(0, \
+                              LEAST(COALESCE(e.billed_until, CASE WHEN l.closed_slot IS NULL \
+                                       THEN LEAST($3, l.activated_at + l.duration_secs) \
+                                       ELSE l.settled_until END), $3) \
+                              - GREATEST(l.activated_at, $2, n.registered_at))) \
+                           / NULLIF(n.gpu_count::NUMERIC * ($3 - GREATEST($2, n.registered_at)), 0))::INT \
+                    FROM leases l \
+                    LEFT JOIN LATERAL (SELECT billed_until FROM lease_endings e WHERE e.lease = l.pubkey \
+                                       ORDER BY e.slot DESC LIMIT 1) e ON true \
+                    WHERE l.node = n.pubkey AND l.activated_at > 0 \
+                ), 0)) AS utilisation_bps \
          FROM nodes n WHERE n.owner = $1 \
          ORDER BY (n.closed_slot IS NOT NULL), n.registered_at, n.pubkey",
     )
     .bind(owner)
+    .bind(as_of - CHART_DAYS * DAY_SECS)
+    .bind(as_of)
     .fetch_all(pool)
     .await
 }

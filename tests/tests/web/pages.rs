@@ -340,6 +340,16 @@ async fn a_supplier_page_says_why_each_node_gets_work_or_not(pool: PgPool) {
         .await
         .unwrap();
     }
+    // Its open lease: 2 of its 4 GPUs for the last 6 of the 24 hours it has
+    // been listed, so 12.5 % of its GPU time leased.
+    let mut running = lease(&Pubkey::new_unique(), &serving, 7, [0; 32]);
+    running.status = LeaseStatus::Active;
+    running.gpus = 2;
+    running.activated_at = now() - 6 * 3_600;
+    running.duration_secs = 86_400;
+    chain
+        .write(vec![(Pubkey::new_unique(), encode(&running))])
+        .await;
     let web = serve(&pool).await;
 
     let (status, html) = page(&format!("{web}/suppliers/{owner}")).await;
@@ -355,6 +365,8 @@ async fn a_supplier_page_says_why_each_node_gets_work_or_not(pool: PgPool) {
         row(&serving).contains("<td>2 / 4</td>") && row(&serving).contains("serving 1 lease(s)"),
         "{html}"
     );
+    assert!(row(&serving).contains("<td>12.50%</td>"), "{html}");
+    assert!(row(&idle).contains("<td>0.00%</td>"), "{html}");
     assert!(
         row(&idle).contains(
             "online, no lease yet: the cheapest RTX 4090 on offer asks $1.50 per GPU-hour"

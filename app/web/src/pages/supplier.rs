@@ -2,7 +2,7 @@
 //! its ended leases paid out per payment mint, and its rewards in the
 //! published epochs, each claimable through the claim Action.
 
-use super::{amount, key_text, layout, path_key, short, usd, PageError, Pages};
+use super::{amount, key_text, layout, path_key, percent, short, usd, PageError, Pages};
 use crate::{
     actions::Actions,
     market::{self, SupplierNode},
@@ -29,7 +29,7 @@ pub(super) async fn page(
     Path(owner): Path<String>,
 ) -> Result<Html<String>, PageError> {
     let owner = path_key(&owner, "wallet")?;
-    let nodes = market::supplier_nodes(&pool, owner.as_ref()).await?;
+    let nodes = market::supplier_nodes(&pool, owner.as_ref(), crate::scores::now()).await?;
     let earnings = market::supplier_earnings(&pool, owner.as_ref()).await?;
     let rewards = rewards(&actions, &owner, &wallet_chain).await;
     let body = html! {
@@ -42,7 +42,7 @@ pub(super) async fn page(
                 table.nodes {
                     thead { tr {
                         th scope="col" { "Node" } th scope="col" { "GPUs in use" } th scope="col" { "Per GPU-hour" }
-                        th scope="col" { "Served / failed" } th scope="col" { "Work" }
+                        th scope="col" { "Leased, 30 days" } th scope="col" { "Served / failed" } th scope="col" { "Work" }
                     } }
                     tbody {
                         @for node in &nodes {
@@ -51,6 +51,7 @@ pub(super) async fn page(
                                 td { a href=(format!("/nodes/{address}")) { (node.gpu_model) " in " (node.region) " " (short(&address)) } }
                                 td { (node.gpus_in_use) " / " (node.gpu_count) }
                                 td { (usd(node.price_usd_micros_per_gpu_hour)) }
+                                td { (percent(node.utilisation_bps)) }
                                 td { (node.leases_served) " / " (node.failures) }
                                 td { (work(node)) }
                             }
