@@ -108,7 +108,7 @@ test('a renter finds a node and rents it with a wallet', async () => {
         await page.reload();
         return false;
       },
-      600,
+      1_200,
     );
     assert.equal((await fetchLease(rpc, lease, { commitment: 'confirmed' })).data.status, LeaseStatus.Active);
     assert.match((await row.textContent())!, /active\s*running.*4 USDC/);

@@ -3,7 +3,7 @@
 //! by the program's own rounded-up cost of the new duration.
 
 use super::{
-    lease_keys, posted_account, serialize, with_chain, ActionGetResponse, ActionLinks,
+    hours_param, lease_keys, posted_account, serialize, with_chain, ActionGetResponse, ActionLinks,
     ActionParameter, ActionPostRequest, ActionPostResponse, Actions, LinkedAction,
 };
 use crate::http::ApiError;
@@ -177,12 +177,7 @@ pub(super) async fn build(
         .room
         .clone()
         .map_err(|why| ApiError::new(StatusCode::CONFLICT, why))?;
-    let added_secs = units::parse_hours(&params.hours).map_err(|err| match err {
-        units::ParseError::TooPrecise { .. } => {
-            bad(format!("hours `{}` has more than 2 decimals", params.hours))
-        }
-        err => bad(format!("hours: {err}")),
-    })?;
+    let added_secs = hours_param(&params.hours)?;
     if added_secs > room {
         return Err(bad(format!(
             "hours: at most {} more now ({} asked): the time still to run may not exceed the node's maximum lease",

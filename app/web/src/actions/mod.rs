@@ -141,6 +141,19 @@ pub(super) async fn lease_keys(
     }
 }
 
+/// An Action's `hours` parameter in seconds, or a 400 naming what is wrong.
+fn hours_param(text: &str) -> Result<u32, ApiError> {
+    iomesh_client::units::parse_hours(text).map_err(|err| {
+        let message = match err {
+            iomesh_client::units::ParseError::TooPrecise { .. } => {
+                format!("hours `{text}` has more than 2 decimals")
+            }
+            err => format!("hours: {err}"),
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    })
+}
+
 /// The headers every Actions answer carries, preflight or not, error or not.
 async fn with_cors(mut response: Response) -> Response {
     let headers = response.headers_mut();

@@ -2,8 +2,9 @@
 //! create_lease transaction for the posted account, priced at the quote.
 
 use super::{
-    posted_account, serialize, with_chain, ActionError, ActionGetResponse, ActionLinks,
-    ActionParameter, ActionPostRequest, ActionPostResponse, Actions, LinkedAction, ParameterOption,
+    hours_param, posted_account, serialize, with_chain, ActionError, ActionGetResponse,
+    ActionLinks, ActionParameter, ActionPostRequest, ActionPostResponse, Actions, LinkedAction,
+    ParameterOption,
 };
 use crate::http::ApiError;
 use axum::{
@@ -208,12 +209,7 @@ impl RentRequest {
         if let Some(why) = offer.unavailable() {
             return Err(ApiError::new(StatusCode::CONFLICT, why));
         }
-        let duration_secs = units::parse_hours(&params.hours).map_err(|e| match e {
-            units::ParseError::TooPrecise { .. } => {
-                bad(format!("hours `{}` has more than 2 decimals", params.hours))
-            }
-            e => bad(format!("hours: {e}")),
-        })?;
+        let duration_secs = hours_param(&params.hours)?;
         let node = &offer.node;
         if duration_secs < node.min_lease_secs || duration_secs > node.max_lease_secs {
             return Err(bad(format!(
