@@ -486,12 +486,7 @@ async fn a_blink_client_renders_and_executes_the_actions(pool: PgPool) {
     .await
     .unwrap();
     let keys = tempfile::tempdir().unwrap();
-    let renter_file = keys.path().join("renter.json");
-    std::fs::write(
-        &renter_file,
-        serde_json::to_string(&renter.to_bytes().to_vec()).unwrap(),
-    )
-    .unwrap();
+    let renter_file = crate::fixtures::keypair_file(keys.path(), "renter", &renter);
     crate::typescript::run_node_test(
         "tests/ts/blink.test.ts",
         &[

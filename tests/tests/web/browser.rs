@@ -6,7 +6,7 @@
 //! (tests/ts/supplier.test.ts). Screenshots of each page are saved in the
 //! build directory (`browser-screenshots/`).
 
-use crate::typescript::run_node_test;
+use crate::{fixtures::keypair_file, typescript::run_node_test};
 use iomesh_tests::{
     chain::{unix_now, Chain, TOKEN},
     indexer::{wait_until_postgres_matches_chain, Indexer},
@@ -199,15 +199,4 @@ async fn a_supplier_claims_a_reward_in_a_browser(pool: PgPool) {
     }
     server.stop().await.unwrap();
     indexer.stop().await;
-}
-
-/// `keypair` as a Solana CLI keypair file in `dir`, for a test wallet.
-fn keypair_file(dir: &std::path::Path, name: &str, keypair: &Keypair) -> PathBuf {
-    let path = dir.join(format!("{name}.json"));
-    std::fs::write(
-        &path,
-        serde_json::to_string(&keypair.to_bytes().to_vec()).unwrap(),
-    )
-    .unwrap();
-    path
 }

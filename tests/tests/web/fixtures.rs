@@ -7,9 +7,10 @@
 pub use iomesh::state::{encode_text, LeaseStatus, Node, NodeStatus};
 pub use iomesh_tests::scheduler::{encode, lease, node, Chain};
 pub use iomesh_web::{scores, search::Page};
+use solana_keypair::Keypair;
 pub use solana_pubkey::Pubkey;
 pub use sqlx::PgPool;
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc};
 
 /// The scores' reference time: a minute boundary.
 pub const T: i64 = 1_800_000_000;
@@ -211,4 +212,15 @@ pub async fn nodes(api: &str, query: &str) -> Vec<Pubkey> {
     assert_eq!(status, 200, "{query}: {body}");
     let page: Page = serde_json::from_value(body).unwrap();
     page.nodes.iter().map(|offer| offer.node.0).collect()
+}
+
+/// `keypair` as a Solana CLI keypair file in `dir`, for a test wallet.
+pub fn keypair_file(dir: &std::path::Path, name: &str, keypair: &Keypair) -> PathBuf {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(
+        &path,
+        serde_json::to_string(&keypair.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    path
 }

@@ -29,6 +29,15 @@ async fn web(pool: &PgPool, scheduler: Option<String>) -> Server {
     .unwrap()
 }
 
+/// The renter's page, which renders whatever the scheduler answers.
+async fn renter_page(base: &str, renter: &Pubkey) -> String {
+    let response = reqwest::get(format!("{base}/renters/{renter}"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
 async fn message(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
@@ -50,14 +59,7 @@ async fn the_renter_page_shows_job_states_and_the_relay_passes_on_refusals(pool:
     let base = server.url();
 
     // Neither lease has its spec yet: the page says so, with the scheduler's reason.
-    let page = http
-        .get(format!("{base}/renters/{}", renter.pubkey()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = renter_page(&base, &renter.pubkey()).await;
     assert_eq!(
         page.matches(r#"data-job-state="awaiting_job_spec" title="the renter has not submitted the job spec">waiting for your job spec"#)
             .count(),
@@ -85,14 +87,7 @@ async fn the_renter_page_shows_job_states_and_the_relay_passes_on_refusals(pool:
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let page = http
-        .get(format!("{base}/renters/{}", renter.pubkey()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = renter_page(&base, &renter.pubkey()).await;
     assert!(
         page.contains(r#"data-job-state="awaiting_agent""#),
         "{page}"
@@ -162,13 +157,7 @@ async fn the_renter_page_shows_job_states_and_the_relay_passes_on_refusals(pool:
     // The scheduler gone: the page still renders and says the state is unknown.
     scheduler.stop().await.unwrap();
     let server = web(&pool, Some(format!("http://127.0.0.1:{}", free_port()))).await;
-    let response = http
-        .get(format!("{}/renters/{}", server.url(), renter.pubkey()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let page = response.text().await.unwrap();
+    let page = renter_page(&server.url(), &renter.pubkey()).await;
     assert_eq!(
         page.matches("unknown: the scheduler does not answer")
             .count(),
@@ -188,14 +177,7 @@ async fn the_renter_page_shows_job_states_and_the_relay_passes_on_refusals(pool:
 
     // No scheduler configured: no job column content, and the relay says why.
     let server = web(&pool, None).await;
-    let page = http
-        .get(format!("{}/renters/{}", server.url(), renter.pubkey()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = renter_page(&server.url(), &renter.pubkey()).await;
     assert_eq!(page.matches("data-logs=").count(), 0);
     let (status, text) = message(submit_to(&http, &server.url(), leases[1]).await).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
