@@ -14,14 +14,6 @@ pub struct Epochs {
     dir: Option<PathBuf>,
 }
 
-/// A leaf paying a supplier, as its epoch file says.
-#[derive(Clone, Debug)]
-pub struct Leaf {
-    pub epoch: u64,
-    pub node: Pubkey,
-    pub amount: u64,
-}
-
 impl Epochs {
     pub fn new(dir: Option<PathBuf>) -> Self {
         Self { dir }
@@ -46,26 +38,19 @@ impl Epochs {
     pub async fn tree(&self, epoch: u64) -> Option<RewardTree> {
         self.trees().await.into_iter().find(|t| t.epoch() == epoch)
     }
+}
 
-    /// The leaves paying `owner` in the newest `limit` epochs.
-    pub async fn leaves_of(&self, owner: &Pubkey, limit: usize) -> Vec<Leaf> {
-        self.trees()
-            .await
+/// The allocations paying `owner` in `trees`, with their tree.
+pub fn owned<'a>(
+    trees: &'a [RewardTree],
+    owner: &'a Pubkey,
+) -> impl Iterator<Item = (&'a RewardTree, &'a Allocation)> + 'a {
+    trees.iter().flat_map(move |tree| {
+        tree.allocations()
             .iter()
-            .take(limit)
-            .flat_map(|tree| {
-                tree.allocations()
-                    .iter()
-                    .filter(|a| a.owner.to_bytes() == owner.to_bytes())
-                    .map(|a: &Allocation| Leaf {
-                        epoch: tree.epoch(),
-                        node: Pubkey::new_from_array(a.node.to_bytes()),
-                        amount: a.amount,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+            .filter(move |a| a.owner.to_bytes() == owner.to_bytes())
+            .map(move |a| (tree, a))
+    })
 }
 
 fn read_trees(dir: &std::path::Path) -> Vec<RewardTree> {

@@ -6,6 +6,7 @@ use super::{amount, key_text, layout, path_key, percent, short, usd, PageError, 
 use crate::{
     actions::Actions,
     market::{self, SupplierNode},
+    rewards,
 };
 use axum::{
     extract::{Path, State},
@@ -115,21 +116,21 @@ async fn rewards(actions: &Actions, owner: &Pubkey, wallet_chain: &str) -> Marku
     if !actions.epochs.configured() {
         return html! {};
     }
-    let leaves = actions.epochs.leaves_of(owner, REWARD_EPOCHS_SHOWN).await;
+    // Read and verified once for the page: a large epoch takes a while.
+    let mut trees = actions.epochs.trees().await;
+    trees.truncate(REWARD_EPOCHS_SHOWN);
     let decimals = actions.client.io_mint_decimals().await.map(|(_, d)| d).ok();
     let mut rows = Vec::new();
-    for leaf in &leaves {
+    for (tree, leaf) in rewards::owned(&trees, owner) {
         // The claim Action's own reading: what the page offers is what it builds.
-        let status = match actions.epochs.tree(leaf.epoch).await {
-            Some(tree) => actions
-                .client
-                .reward_claim(&tree, &leaf.node)
-                .await
-                .map(|claim| claim.status(crate::scores::now()))
-                .map_err(|e| e.to_string()),
-            None => Err("its epoch file is gone".to_string()),
-        };
-        rows.push((leaf, status));
+        let node = Pubkey::new_from_array(leaf.node.to_bytes());
+        let status = actions
+            .client
+            .reward_claim(tree, &node)
+            .await
+            .map(|claim| claim.status(crate::scores::now()))
+            .map_err(|e| e.to_string());
+        rows.push((tree.epoch(), node, leaf.amount, status));
     }
     html! {
         section aria-labelledby="rewards" {
@@ -143,17 +144,17 @@ async fn rewards(actions: &Actions, owner: &Pubkey, wallet_chain: &str) -> Marku
                         th scope="col" { "Status" } th scope="col" { "" }
                     } }
                     tbody {
-                        @for (leaf, status) in &rows {
-                            @let node = leaf.node.to_string();
+                        @for (epoch, node, amount, status) in &rows {
+                            @let node = node.to_string();
                             tr {
-                                td { (leaf.epoch) }
+                                td { (epoch) }
                                 td { a href=(format!("/nodes/{node}")) { code { (short(&node)) } } }
-                                td { (decimals.map_or_else(|| format!("{} base units", leaf.amount), |d| format!("{} IO", units::format_amount(leaf.amount, d)))) }
+                                td { (decimals.map_or_else(|| format!("{amount} base units"), |d| format!("{} IO", units::format_amount(*amount, d)))) }
                                 td { (status.as_ref().map_or_else(|e| format!("unknown: {e}"), |s| s.describe().to_string())) }
                                 td {
                                     @if status.as_ref().is_ok_and(|s| *s == ClaimStatus::Claimable) {
-                                        form.claim data-claim data-action=(format!("/api/actions/claim/{}/{node}", leaf.epoch)) data-chain=(wallet_chain) {
-                                            button type="submit" disabled aria-label=(format!("Claim epoch {}'s reward for node {node}", leaf.epoch)) { "Claim" }
+                                        form.claim data-claim data-action=(format!("/api/actions/claim/{epoch}/{node}")) data-chain=(wallet_chain) {
+                                            button type="submit" disabled aria-label=(format!("Claim epoch {epoch}'s reward for node {node}")) { "Claim" }
                                             span data-status {}
                                         }
                                     }
