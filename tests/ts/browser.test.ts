@@ -33,7 +33,7 @@ test('a renter finds a node and rents it with a wallet', async () => {
   const renter = await keypairFile(env('RENTER_KEYPAIR'));
   const browser = await chromium.launch({ executablePath: env('CHROMIUM'), args: ['--no-sandbox'] });
   try {
-    const { page, problems } = await pageWithWallet(browser, rpc, renter);
+    const { page, problems, wallet } = await pageWithWallet(browser, rpc, renter);
     const mint = address(env('MINT'));
     const [ata] = await findAssociatedTokenPda({ owner: renter.address, mint, tokenProgram: TOKEN_PROGRAM_ADDRESS });
     const balance = async () => (await fetchToken(rpc, ata, { commitment: 'confirmed' })).data.amount;
@@ -95,11 +95,27 @@ test('a renter finds a node and rents it with a wallet', async () => {
     await rent.click();
     await page.getByText(/^Not rented: gpus: 4 asked, 2 of the node's 4 free/).waitFor();
 
+    // A second lease, 1 GPU, whose spec the wallet's user declines to sign:
+    // the lease stands (2 USDC escrowed), waiting for its spec.
+    const secondSpec = JSON.stringify({ command: ['sh', '-c', 'echo second job; sleep 600'] });
+    await page.getByLabel('GPUs').fill('1');
+    await page.getByLabel('Job spec (JSON)').fill(secondSpec);
+    wallet.declineNextMessage();
+    await rent.click();
+    await page.waitForSelector('[data-rent-status][data-spec]', { timeout: 60_000 });
+    assert.equal(await status.getAttribute('data-spec'), 'failed');
+    assert.match((await status.textContent())!, /The job spec was not handed over \(the user declined to sign\)/);
+    const second = address((await status.getAttribute('data-lease'))!);
+    assert.notEqual(second, lease);
+    assert.equal(await balance(), startBalance - 6n * TOKEN);
+
     // The renter's page (the wallet reconnects on the new page): the node's
     // agent started the job, the lease is active on-chain and indexed.
     await page.getByRole('link', { name: 'Your leases' }).click();
     await page.waitForURL(`${web}/renters/${renter.address}`);
-    const row = page.locator('table.leases tbody tr');
+    const rowOf = (l: string) =>
+      page.locator('table.leases tbody tr').filter({ has: page.getByRole('button', { name: `Cancel lease ${l}` }) });
+    const row = rowOf(lease);
     const running = row.locator('[data-job-state="running"]');
     await until(
       'the lease active and its job running on the renter page',
@@ -114,6 +130,29 @@ test('a renter finds a node and rents it with a wallet', async () => {
     assert.match((await row.textContent())!, /active\s*running.*4 USDC/);
     await shot(page, '5-your-leases');
 
+    // The second lease waits for its spec: handed over from this page. A
+    // spec other than the one the lease committed to is refused by name.
+    const pending = rowOf(second);
+    assert.match((await pending.textContent())!, /waiting for your job spec/);
+    await pending.getByText('Hand over the job spec').click();
+    const specForm = pending.locator('form[data-spec]');
+    await specForm.getByLabel('Job spec (JSON)').fill(JSON.stringify({ command: ['sh', '-c', 'echo another'] }));
+    await specForm.getByRole('button', { name: 'Sign and hand over' }).click();
+    await specForm.getByText(/Not handed over: sha256 of the job spec is [0-9a-f]{64}; lease \w+ commits to [0-9a-f]{64}/).waitFor();
+    await specForm.getByLabel('Job spec (JSON)').fill(secondSpec);
+    await specForm.getByRole('button', { name: 'Sign and hand over' }).click();
+    await specForm.locator('[data-status][data-done]').waitFor({ timeout: 60_000 });
+    assert.match((await specForm.textContent())!, /Handed over to the scheduler/);
+    await until(
+      'the second job running',
+      async () => {
+        if ((await rowOf(second).locator('[data-job-state="running"]').count()) === 1) return true;
+        await page.reload();
+        return false;
+      },
+      1_200,
+    );
+
     // Its logs, with an access token the wallet signs.
     const logs = page.getByRole('button', { name: `Logs of lease ${lease}` });
     await until('the wallet reconnected', async () => !(await logs.isDisabled()));
@@ -123,7 +162,7 @@ test('a renter finds a node and rents it with a wallet', async () => {
     await shot(page, '6-logs');
 
     // Extend it by an hour through its Action: 4 USDC more in escrow.
-    const extend = page.locator('form[data-extend]');
+    const extend = row.locator('form[data-extend]');
     await extend.getByLabel('More hours').fill('1');
     await page.getByRole('button', { name: `Extend lease ${lease}` }).click();
     await extend.locator('[data-status][data-done]').waitFor({ timeout: 60_000 });
@@ -131,19 +170,20 @@ test('a renter finds a node and rents it with a wallet', async () => {
     const extended = (await fetchLease(rpc, lease, { commitment: 'confirmed' })).data;
     assert.equal(extended.durationSecs, 7_200);
     assert.equal(extended.deposited, 8n * TOKEN);
-    assert.equal(await balance(), startBalance - 8n * TOKEN);
+    assert.equal(await balance(), startBalance - 10n * TOKEN, "4 + 4 USDC for this lease, 2 for the second");
 
     // Cancel: the node is paid for the time served, the rest comes back.
     const cancel = page.getByRole('button', { name: `Cancel lease ${lease}` });
     await cancel.click();
-    await page.locator('form[data-cancel] [data-status][data-done]').waitFor({ timeout: 60_000 });
+    await row.locator('form[data-cancel] [data-status][data-done]').waitFor({ timeout: 60_000 });
     await shot(page, '7-cancelled');
     assert.equal((await rpc.getAccountInfo(lease, { commitment: 'confirmed' }).send()).value, null);
-    // Indexed: no open lease, and its ending: what was paid and refunded,
-    // the two making the deposit, the refund back in the wallet exactly.
+    // Indexed: the lease no longer open, and its ending: what was paid and
+    // refunded, the two making the deposit, the refund back in the wallet
+    // exactly (the second lease's 2 USDC still in escrow).
     await until('the ending on the renter page', async () => {
       await page.reload();
-      return (await page.getByText('No open lease.').count()) === 1;
+      return (await row.count()) === 0 && (await page.locator('section[aria-labelledby="ended"] tbody tr').count()) === 1;
     });
     const ending = (await page.locator('section[aria-labelledby="ended"] tbody tr').first().textContent())!;
     const [, paid, refunded] = ending.match(/cancelled([\d.]+) USDC([\d.]+) USDC/) ?? [];
@@ -151,7 +191,7 @@ test('a renter finds a node and rents it with a wallet', async () => {
     const units = (text: string) => BigInt(Math.round(Number(text) * 1e6));
     assert.ok(units(paid) > 0n, `the node was paid for the time served: ${ending}`);
     assert.equal(units(paid) + units(refunded), 8n * TOKEN, ending);
-    assert.equal(await balance(), startBalance - units(paid));
+    assert.equal(await balance(), startBalance - 2n * TOKEN - units(paid));
     await shot(page, '8-ended');
     assert.deepEqual(problems, [], 'no script errors');
   } finally {

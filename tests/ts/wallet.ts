@@ -101,7 +101,8 @@ async function confirmed(rpc: Rpc<SolanaRpcApi>, signature: Signature) {
 }
 
 /** A page whose Wallet Standard test wallet signs with `signer`; `problems`
- * collects the page's script errors. */
+ * collects the page's script errors; `wallet.declineNextMessage()` has the
+ * wallet's user decline the next message it is asked to sign. */
 export async function pageWithWallet(browser: Browser, rpc: Rpc<SolanaRpcApi>, signer: KeyPairSigner) {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const problems: string[] = [];
@@ -115,11 +116,22 @@ export async function pageWithWallet(browser: Browser, rpc: Rpc<SolanaRpcApi>, s
     await confirmed(rpc, signature);
     return Array.from(getBase58Encoder().encode(signature));
   });
-  await page.exposeFunction('iomeshTestWalletSign', async (message: string) =>
-    Array.from(await signBytes(signer.keyPair.privateKey, getBase64Encoder().encode(message))),
-  );
+  // The wallet's user declines the next message when the test says so.
+  let declineNext = false;
+  await page.exposeFunction('iomeshTestWalletSign', async (message: string) => {
+    if (declineNext) {
+      declineNext = false;
+      throw new Error('the user declined to sign');
+    }
+    return Array.from(await signBytes(signer.keyPair.privateKey, getBase64Encoder().encode(message)));
+  });
   await page.addInitScript({
     content: testWalletScript(signer.address, Array.from(getAddressEncoder().encode(signer.address))),
   });
-  return { page, problems };
+  const wallet = {
+    declineNextMessage: () => {
+      declineNext = true;
+    },
+  };
+  return { page, problems, wallet };
 }

@@ -226,6 +226,9 @@ function enhanceRentForm(form: HTMLFormElement) {
       query.set(name, String(new FormData(form).get(name) ?? ''));
     }
     status.setAttribute('role', 'status');
+    // The status speaks of this attempt only.
+    delete status.dataset.lease;
+    delete status.dataset.spec;
     status.textContent = 'Building the transaction… then approve it in your wallet';
     submit.disabled = true;
     try {
@@ -316,12 +319,16 @@ async function followLines(body: ReadableStream<Uint8Array>, into: HTMLElement) 
   }
 }
 
-/** An Action form of the renter's and supplier's pages (extend, cancel,
- * claim): the Action's POST with the form's fields as its query, then the
- * wallet signs and sends; `verb` names the outcome ("Extended", "Cancelled").
- * A form whose Action cannot be repeated (cancel, claim) stays disabled once
+/** A form of the renter's and supplier's pages that asks the wallet to
+ * sign: `act` does the work and returns what to say after `verb` ("Extended",
+ * "Cancelled"…). A form whose work cannot be repeated stays disabled once
  * done. */
-function enhanceActionForm(form: HTMLFormElement, verb: string, repeatable: boolean) {
+function enhanceSigningForm(
+  form: HTMLFormElement,
+  verb: string,
+  repeatable: boolean,
+  act: (fields: FormData) => Promise<string>,
+) {
   const button = form.querySelector('button') as HTMLButtonElement;
   const status = form.querySelector('[data-status]') as HTMLElement;
   let done = false;
@@ -335,12 +342,8 @@ function enhanceActionForm(form: HTMLFormElement, verb: string, repeatable: bool
     button.disabled = true;
     status.setAttribute('role', 'status');
     status.textContent = ' approve it in your wallet…';
-    const query = new URLSearchParams();
-    new FormData(form).forEach((value, name) => query.set(name, String(value)));
-    const url = query.size > 0 ? `${form.dataset.action}?${query}` : form.dataset.action!;
     try {
-      const { message, signature } = await runAction(url, form.dataset.chain ?? chain);
-      status.textContent = ` ${verb} (transaction ${signature}). ${message}`;
+      status.textContent = ` ${verb} ${await act(new FormData(form))}`;
       status.dataset.done = 'true';
       done = true;
     } catch (err) {
@@ -349,6 +352,27 @@ function enhanceActionForm(form: HTMLFormElement, verb: string, repeatable: bool
     } finally {
       refresh();
     }
+  });
+}
+
+/** An Action form (extend, cancel, claim): the Action's POST with the
+ * form's fields as its query, then the wallet signs and sends. */
+function enhanceActionForm(form: HTMLFormElement, verb: string, repeatable: boolean) {
+  enhanceSigningForm(form, verb, repeatable, async (fields) => {
+    const query = new URLSearchParams();
+    fields.forEach((value, name) => query.set(name, String(value)));
+    const url = query.size > 0 ? `${form.dataset.action}?${query}` : form.dataset.action!;
+    const { message, signature } = await runAction(url, form.dataset.chain ?? chain);
+    return `(transaction ${signature}). ${message}`;
+  });
+}
+
+/** The form of a lease still waiting for its job spec (not handed over when
+ * it was rented): the scheduler checks it against the lease's commitment. */
+function enhanceSpecForm(form: HTMLFormElement) {
+  enhanceSigningForm(form, 'Handed over', false, async (fields) => {
+    await submitSpec(form.dataset.lease!, String(fields.get('job_spec') ?? ''));
+    return 'to the scheduler: the node starts it shortly.';
   });
 }
 
@@ -363,5 +387,6 @@ if (form) enhanceRentForm(form);
 document.querySelectorAll<HTMLFormElement>('form[data-extend]').forEach((f) => enhanceActionForm(f, 'Extended', true));
 document.querySelectorAll<HTMLFormElement>('form[data-cancel]').forEach((f) => enhanceActionForm(f, 'Cancelled', false));
 document.querySelectorAll<HTMLFormElement>('form[data-claim]').forEach((f) => enhanceActionForm(f, 'Claimed', false));
+document.querySelectorAll<HTMLFormElement>('form[data-spec]').forEach(enhanceSpecForm);
 const logsPanel = document.querySelector('[data-logs-panel]') as HTMLElement | null;
 if (logsPanel) enhanceLogButtons(logsPanel);

@@ -223,7 +223,7 @@ function z(e) {
 			"mint",
 			"job_spec"
 		]) a.set(t, String(new FormData(e).get(t) ?? ""));
-		n.setAttribute("role", "status"), n.textContent = "Building the transaction… then approve it in your wallet", t.disabled = !0;
+		n.setAttribute("role", "status"), delete n.dataset.lease, delete n.dataset.spec, n.textContent = "Building the transaction… then approve it in your wallet", t.disabled = !0;
 		try {
 			let { message: t, signature: r } = await R(`${e.dataset.action}?${a}`, e.dataset.chain ?? v), i = t.match(/^Lease (\w+):/)?.[1] ?? "?";
 			n.textContent = `Lease ${i} created (transaction ${r}). ${t}`, n.dataset.lease = i, await B(n, i, String(new FormData(e).get("job_spec") ?? ""));
@@ -278,31 +278,38 @@ async function H(e, t) {
 		}
 	}
 }
-function U(e, t, n) {
-	let r = e.querySelector("button"), i = e.querySelector("[data-status]"), a = !1, o = () => {
-		r.disabled = y === null || a && !n;
+function U(e, t, n, r) {
+	let i = e.querySelector("button"), a = e.querySelector("[data-status]"), o = !1, s = () => {
+		i.disabled = y === null || o && !n;
 	};
-	o(), document.addEventListener("iomesh:wallet", o), e.addEventListener("submit", async (n) => {
-		n.preventDefault(), r.disabled = !0, i.setAttribute("role", "status"), i.textContent = " approve it in your wallet…";
-		let s = new URLSearchParams();
-		new FormData(e).forEach((e, t) => s.set(t, String(e)));
-		let c = s.size > 0 ? `${e.dataset.action}?${s}` : e.dataset.action;
+	s(), document.addEventListener("iomesh:wallet", s), e.addEventListener("submit", async (n) => {
+		n.preventDefault(), i.disabled = !0, a.setAttribute("role", "status"), a.textContent = " approve it in your wallet…";
 		try {
-			let { message: n, signature: r } = await R(c, e.dataset.chain ?? v);
-			i.textContent = ` ${t} (transaction ${r}). ${n}`, i.dataset.done = "true", a = !0;
+			a.textContent = ` ${t} ${await r(new FormData(e))}`, a.dataset.done = "true", o = !0;
 		} catch (e) {
-			i.setAttribute("role", "alert"), i.textContent = ` Not ${t.toLowerCase()}: ${e.message}`;
+			a.setAttribute("role", "alert"), a.textContent = ` Not ${t.toLowerCase()}: ${e.message}`;
 		} finally {
-			o();
+			s();
 		}
 	});
 }
-var W = document.querySelector("[data-wallet]");
-if (W) {
-	let { get: e, on: t } = c();
-	S(W, e()), t("register", () => S(W, e()));
+function W(e, t, n) {
+	U(e, t, n, async (t) => {
+		let n = new URLSearchParams();
+		t.forEach((e, t) => n.set(t, String(e)));
+		let { message: r, signature: i } = await R(n.size > 0 ? `${e.dataset.action}?${n}` : e.dataset.action, e.dataset.chain ?? v);
+		return `(transaction ${i}). ${r}`;
+	});
 }
-var G = document.querySelector("form[data-rent]");
-G && z(G), document.querySelectorAll("form[data-extend]").forEach((e) => U(e, "Extended", !0)), document.querySelectorAll("form[data-cancel]").forEach((e) => U(e, "Cancelled", !1)), document.querySelectorAll("form[data-claim]").forEach((e) => U(e, "Claimed", !1));
-var K = document.querySelector("[data-logs-panel]");
-K && V(K);
+function G(e) {
+	U(e, "Handed over", !1, async (t) => (await I(e.dataset.lease, String(t.get("job_spec") ?? "")), "to the scheduler: the node starts it shortly."));
+}
+var K = document.querySelector("[data-wallet]");
+if (K) {
+	let { get: e, on: t } = c();
+	S(K, e()), t("register", () => S(K, e()));
+}
+var q = document.querySelector("form[data-rent]");
+q && z(q), document.querySelectorAll("form[data-extend]").forEach((e) => W(e, "Extended", !0)), document.querySelectorAll("form[data-cancel]").forEach((e) => W(e, "Cancelled", !1)), document.querySelectorAll("form[data-claim]").forEach((e) => W(e, "Claimed", !1)), document.querySelectorAll("form[data-spec]").forEach(G);
+var J = document.querySelector("[data-logs-panel]");
+J && V(J);

@@ -112,7 +112,22 @@ fn job_cell(jobs: &Jobs, lease: &str) -> Markup {
         (None, "awaiting_agent") => "waiting for the node's agent".into(),
         (None, dispatch) => dispatch.replace('_', " "),
     };
-    html! { span data-job-state=(state.phase.as_deref().unwrap_or(&state.dispatch)) title=(state.reason) { (words) } }
+    let awaiting_spec = state.phase.is_none() && state.dispatch == "awaiting_job_spec";
+    html! {
+        span data-job-state=(state.phase.as_deref().unwrap_or(&state.dispatch)) title=(state.reason) { (words) }
+        // The spec was not handed over when the lease was rented (the tab
+        // closed, the wallet declined): the renter hands it over here.
+        @if awaiting_spec {
+            details.spec {
+                summary { "Hand over the job spec" }
+                form data-spec data-lease=(lease) {
+                    label { "Job spec (JSON) " textarea name="job_spec" rows="3" cols="40" required {} }
+                    button type="submit" disabled { "Sign and hand over" }
+                    span data-status {}
+                }
+            }
+        }
+    }
 }
 
 fn open_lease_row(
