@@ -22,7 +22,19 @@ import { chromium } from 'playwright-core';
 import { address, createSolanaRpc } from '@solana/kit';
 import { fetchToken, findAssociatedTokenPda, TOKEN_PROGRAM_ADDRESS } from '@solana-program/token';
 import { fetchLease, LeaseStatus } from '../../clients/js/src/index';
+import { connect } from 'node:net';
 import { env, keypairFile, pageWithWallet, shot, until } from './wallet';
+
+/** Whether something accepts connections on the loopback `port` (the job runs on this machine). */
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 
 const rpc = createSolanaRpc(env('RPC_URL'));
 const web = env('WEB_URL');
@@ -97,7 +109,12 @@ test('a renter finds a node and rents it with a wallet', async () => {
 
     // A second lease, 1 GPU, whose spec the wallet's user declines to sign:
     // the lease stands (2 USDC escrowed), waiting for its spec.
-    const secondSpec = JSON.stringify({ command: ['sh', '-c', 'echo second job; sleep 600'] });
+    // Its job serves HTTP on a port its spec lists (the test job's echo server).
+    const [httpPort, tcpPort] = [Number(env('JOB_HTTP_PORT')), Number(env('JOB_TCP_PORT'))];
+    const secondSpec = JSON.stringify({
+      command: [env('JOB_BINARY'), 'serve', String(httpPort), String(tcpPort)],
+      ports: [httpPort, tcpPort],
+    });
     await page.getByLabel('GPUs').fill('1');
     await page.getByLabel('Job spec (JSON)').fill(secondSpec);
     wallet.declineNextMessage();
@@ -152,6 +169,23 @@ test('a renter finds a node and rents it with a wallet', async () => {
       },
       1_200,
     );
+
+    // Its HTTP port, opened from the page in a new tab at the scheduler with
+    // a token the wallet signs: the job answers, seeing its own path.
+    await until('the second job listening', () => listening(httpPort));
+    const portForm = rowOf(second).locator('form[data-port]');
+    await portForm.getByLabel('Port', { exact: true }).fill(String(httpPort));
+    const [tab] = await Promise.all([
+      page.waitForEvent('popup'),
+      portForm.getByRole('button', { name: `Open a port of lease ${second}` }).click(),
+    ]);
+    await tab.waitForURL(new RegExp(`/v1/leases/${second}/ports/${httpPort}/`));
+    await tab.waitForLoadState();
+    const echo = JSON.parse((await tab.locator('body').textContent())!);
+    assert.equal(echo.path, '/');
+    assert.equal(echo.query, null, 'the token is not passed to the job');
+    await tab.close();
+    assert.match((await portForm.textContent())!, new RegExp(`Opened port ${httpPort} in a new tab`));
 
     // Its logs, with an access token the wallet signs.
     const logs = page.getByRole('button', { name: `Logs of lease ${lease}` });

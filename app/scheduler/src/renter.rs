@@ -45,6 +45,9 @@ pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/leases/{lease}/logs", get(read_logs))
         .route("/v1/leases/{lease}/ports/{port}", any(port_root))
+        // The root with its slash, as a browser opens a web app (relative
+        // links then stay under the port).
+        .route("/v1/leases/{lease}/ports/{port}/", any(port_root))
         .route("/v1/leases/{lease}/ports/{port}/{*path}", any(port_path))
         .route("/v1/leases/{lease}/forward/{port}", get(forward_tcp))
 }

@@ -261,6 +261,27 @@ async function handOverSpec(status: HTMLElement, lease: string, spec: string) {
   }
 }
 
+/** A running lease's port form: a tab opened at once (while the click
+ * still counts as one for popup blockers), then sent to the port at the
+ * scheduler with a token the wallet signs. */
+function enhancePortForm(form: HTMLFormElement) {
+  enhanceSigningForm(form, 'Opened', true, async (fields) => {
+    const tab = window.open('about:blank', '_blank');
+    if (!tab) throw new Error('the browser blocked the new tab');
+    tab.opener = null;
+    try {
+      const lease = form.dataset.lease!;
+      const port = String(fields.get('port') ?? '');
+      const token = await accessToken(lease);
+      tab.location.href = `${form.dataset.scheduler}/v1/leases/${lease}/ports/${port}/?iomesh_token=${encodeURIComponent(token)}`;
+      return `port ${port} in a new tab.`;
+    } catch (err) {
+      tab.close();
+      throw err;
+    }
+  });
+}
+
 /** The renter page's Logs buttons: the wallet signs an access token, then
  * the job's lines arrive in the panel as the job writes them. */
 function enhanceLogButtons(panel: HTMLElement) {
@@ -388,5 +409,6 @@ document.querySelectorAll<HTMLFormElement>('form[data-extend]').forEach((f) => e
 document.querySelectorAll<HTMLFormElement>('form[data-cancel]').forEach((f) => enhanceActionForm(f, 'Cancelled', false));
 document.querySelectorAll<HTMLFormElement>('form[data-claim]').forEach((f) => enhanceActionForm(f, 'Claimed', false));
 document.querySelectorAll<HTMLFormElement>('form[data-spec]').forEach(enhanceSpecForm);
+document.querySelectorAll<HTMLFormElement>('form[data-port]').forEach(enhancePortForm);
 const logsPanel = document.querySelector('[data-logs-panel]') as HTMLElement | null;
 if (logsPanel) enhanceLogButtons(logsPanel);

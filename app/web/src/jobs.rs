@@ -10,7 +10,10 @@
 //!   lines (JSON lines, streamed while `follow`), authorised by the renter's
 //!   access token (`Authorization: Bearer`), which only the scheduler checks.
 //!
-//! The relay adds no authority: every check is the scheduler's.
+//! The relay adds no authority: every check is the scheduler's. A job's
+//! ports are not relayed: the page opens them at the scheduler's public
+//! address, with a token the wallet signs (the scheduler then keeps a port
+//! session in a cookie of its own origin).
 
 use crate::http::ApiError;
 use axum::{
@@ -31,6 +34,8 @@ use std::{collections::HashMap, str::FromStr, sync::Arc, time::Duration};
 #[derive(Clone)]
 pub struct Jobs {
     scheduler: Option<String>,
+    /// Where browsers reach it (a job's ports open there, not through the relay).
+    public: Option<String>,
     http: reqwest::Client,
 }
 
@@ -67,9 +72,11 @@ struct Dispatch {
 }
 
 impl Jobs {
-    pub fn new(scheduler: Option<&str>) -> Self {
+    pub fn new(scheduler: Option<&str>, public: Option<&str>) -> Self {
+        let trimmed = |url: &str| url.trim_end_matches('/').to_string();
         Self {
-            scheduler: scheduler.map(|url| url.trim_end_matches('/').to_string()),
+            scheduler: scheduler.map(trimmed),
+            public: public.or(scheduler).map(trimmed),
             // No overall timeout: a followed log stream stays open.
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -80,6 +87,12 @@ impl Jobs {
 
     pub fn configured(&self) -> bool {
         self.scheduler.is_some()
+    }
+
+    /// The scheduler's address for browsers: a job's port opens at
+    /// `{public}/v1/leases/{lease}/ports/{port}/`.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public.as_deref()
     }
 
     fn base(&self) -> Result<&str, ApiError> {

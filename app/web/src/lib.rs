@@ -54,6 +54,10 @@ pub struct Config {
     /// through it, with the wallet's signatures.
     #[arg(long, env = "IOMESH_SCHEDULER_URL")]
     pub scheduler: Option<String>,
+    /// Where browsers reach that scheduler, for a job's ports opened from
+    /// the renter page (default: --scheduler).
+    #[arg(long, env = "IOMESH_WEB_SCHEDULER_PUBLIC_URL")]
+    pub scheduler_public_url: Option<String>,
     /// The directory of reward epoch files (what `iomesh-scheduler rewards
     /// --out` writes): suppliers' pages list their nodes' rewards and claim
     /// them through the claim Action.
@@ -70,6 +74,7 @@ impl Config {
             public_url: self.public_url.clone(),
             wallet_chain: self.wallet_chain.clone(),
             scheduler_url: self.scheduler.clone(),
+            scheduler_public_url: self.scheduler_public_url.clone(),
             reward_epochs: self.reward_epochs.clone(),
         }
     }
@@ -87,6 +92,8 @@ pub struct Options {
     pub wallet_chain: String,
     /// The scheduler's HTTP API; None: the pages do without job state and logs.
     pub scheduler_url: Option<String>,
+    /// Where browsers reach the scheduler; None: `scheduler_url`.
+    pub scheduler_public_url: Option<String>,
     /// The reward epoch files' directory; None: no rewards on the pages.
     pub reward_epochs: Option<std::path::PathBuf>,
 }
@@ -101,6 +108,7 @@ impl Options {
             public_url: None,
             wallet_chain: "solana:localnet".into(),
             scheduler_url: None,
+            scheduler_public_url: None,
             reward_epochs: None,
         }
     }
@@ -153,7 +161,10 @@ impl Server {
             &public_url,
             rewards::Epochs::new(options.reward_epochs),
         ));
-        let jobs = Arc::new(jobs::Jobs::new(options.scheduler_url.as_deref()));
+        let jobs = Arc::new(jobs::Jobs::new(
+            options.scheduler_url.as_deref(),
+            options.scheduler_public_url.as_deref(),
+        ));
         let wallet_chain = options.wallet_chain;
         let shutdown = CancellationToken::new();
         let refresher = tokio::spawn(scores::keep_fresh(

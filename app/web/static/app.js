@@ -244,6 +244,19 @@ async function B(e, t, n) {
 	}
 }
 function V(e) {
+	W(e, "Opened", !0, async (t) => {
+		let n = window.open("about:blank", "_blank");
+		if (!n) throw Error("the browser blocked the new tab");
+		n.opener = null;
+		try {
+			let r = e.dataset.lease, i = String(t.get("port") ?? ""), a = await L(r);
+			return n.location.href = `${e.dataset.scheduler}/v1/leases/${r}/ports/${i}/?iomesh_token=${encodeURIComponent(a)}`, `port ${i} in a new tab.`;
+		} catch (e) {
+			throw n.close(), e;
+		}
+	});
+}
+function H(e) {
 	let t = document.querySelectorAll("button[data-logs]"), n = e.querySelector("[data-logs-status]"), r = e.querySelector("[data-log-lines]"), i = null, a = () => t.forEach((e) => e.disabled = y === null);
 	a(), document.addEventListener("iomesh:wallet", a), t.forEach((t) => t.addEventListener("click", async () => {
 		let a = t.dataset.logs;
@@ -257,14 +270,14 @@ function V(e) {
 				let e = await t.json().catch(() => ({}));
 				throw Error(e.message ?? `the server answered ${t.status}`);
 			}
-			n.textContent = `Lease ${a}: following its logs`, await H(t.body, r), n.textContent = `Lease ${a}: the job's logs end here`;
+			n.textContent = `Lease ${a}: following its logs`, await U(t.body, r), n.textContent = `Lease ${a}: the job's logs end here`;
 		} catch (e) {
 			if (e.name === "AbortError") return;
 			n.textContent = `No logs: ${e.message}`;
 		}
 	}));
 }
-async function H(e, t) {
+async function U(e, t) {
 	let n = e.pipeThrough(new TextDecoderStream()).getReader(), r = "";
 	for (;;) {
 		let { value: e, done: i } = await n.read();
@@ -278,7 +291,7 @@ async function H(e, t) {
 		}
 	}
 }
-function U(e, t, n, r) {
+function W(e, t, n, r) {
 	let i = e.querySelector("button"), a = e.querySelector("[data-status]"), o = !1, s = () => {
 		i.disabled = y === null || o && !n;
 	};
@@ -293,23 +306,23 @@ function U(e, t, n, r) {
 		}
 	});
 }
-function W(e, t, n) {
-	U(e, t, n, async (t) => {
+function G(e, t, n) {
+	W(e, t, n, async (t) => {
 		let n = new URLSearchParams();
 		t.forEach((e, t) => n.set(t, String(e)));
 		let { message: r, signature: i } = await R(n.size > 0 ? `${e.dataset.action}?${n}` : e.dataset.action, e.dataset.chain ?? v);
 		return `(transaction ${i}). ${r}`;
 	});
 }
-function G(e) {
-	U(e, "Handed over", !1, async (t) => (await I(e.dataset.lease, String(t.get("job_spec") ?? "")), "to the scheduler: the node starts it shortly."));
+function K(e) {
+	W(e, "Handed over", !1, async (t) => (await I(e.dataset.lease, String(t.get("job_spec") ?? "")), "to the scheduler: the node starts it shortly."));
 }
-var K = document.querySelector("[data-wallet]");
-if (K) {
+var q = document.querySelector("[data-wallet]");
+if (q) {
 	let { get: e, on: t } = c();
-	S(K, e()), t("register", () => S(K, e()));
+	S(q, e()), t("register", () => S(q, e()));
 }
-var q = document.querySelector("form[data-rent]");
-q && z(q), document.querySelectorAll("form[data-extend]").forEach((e) => W(e, "Extended", !0)), document.querySelectorAll("form[data-cancel]").forEach((e) => W(e, "Cancelled", !1)), document.querySelectorAll("form[data-claim]").forEach((e) => W(e, "Claimed", !1)), document.querySelectorAll("form[data-spec]").forEach(G);
-var J = document.querySelector("[data-logs-panel]");
-J && V(J);
+var J = document.querySelector("form[data-rent]");
+J && z(J), document.querySelectorAll("form[data-extend]").forEach((e) => G(e, "Extended", !0)), document.querySelectorAll("form[data-cancel]").forEach((e) => G(e, "Cancelled", !1)), document.querySelectorAll("form[data-claim]").forEach((e) => G(e, "Claimed", !1)), document.querySelectorAll("form[data-spec]").forEach(K), document.querySelectorAll("form[data-port]").forEach(V);
+var Y = document.querySelector("[data-logs-panel]");
+Y && H(Y);

@@ -2,7 +2,7 @@
 //! benchmarks, run by the agent like any job (sandboxed, on the job's
 //! loopback), so that the renter's path to it is exercised for real.
 //!
-//!   iomesh-testjob http PORT        HTTP: /echo (method, path, query, headers, body),
+//!   iomesh-testjob http PORT        HTTP: / and /echo (method, path, query, headers, body),
 //!                                   /bytes?n=N (N bytes), /ws (WebSocket echo)
 //!   iomesh-testjob tcp-echo PORT    raw TCP echo, half-close honoured
 //!   iomesh-testjob lines N          N numbered lines on stdout, as fast as it can, then exits
@@ -63,6 +63,7 @@ fn lines(count: u64) {
 
 async fn http(port: u16) {
     let app = Router::new()
+        .route("/", any(echo))
         .route("/echo", any(echo))
         .route("/echo/{*rest}", any(echo))
         .route("/bytes", get(bytes))

@@ -12,7 +12,7 @@ use iomesh_tests::{
     indexer::{wait_until_postgres_matches_chain, Indexer},
     rewards::{publish_epoch, wait_until_stakes_indexed},
     scheduler::uptime,
-    stack::{connected, replica, stack, start_agent},
+    stack::{connected, free_port, job_binary, replica, stack, start_agent},
 };
 use iomesh_web::{Options, Server};
 use solana_keypair::Keypair;
@@ -74,6 +74,12 @@ async fn a_renter_finds_a_node_rents_it_and_reads_its_job_in_a_browser(pool: PgP
             ("MINT", s.chain.mint.to_string()),
             ("CHROMIUM", chromium.display().to_string()),
             ("SCREENSHOTS", shots.display().to_string()),
+            (
+                "JOB_BINARY",
+                job_binary("iomesh-testjob").display().to_string(),
+            ),
+            ("JOB_HTTP_PORT", free_port().to_string()),
+            ("JOB_TCP_PORT", free_port().to_string()),
         ],
     )
     .await;

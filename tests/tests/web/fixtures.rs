@@ -194,7 +194,7 @@ pub async fn serve(pool: &PgPool) -> String {
         iomesh_web::app(
             pool.clone(),
             actions,
-            Arc::new(iomesh_web::jobs::Jobs::new(None)),
+            Arc::new(iomesh_web::jobs::Jobs::new(None, None)),
             "solana:localnet".into(),
         ),
     );

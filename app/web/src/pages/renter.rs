@@ -50,7 +50,7 @@ pub(super) async fn page(
                     } }
                     tbody {
                         @for lease in &open {
-                            (open_lease_row(lease, now, &wallet_chain, &job_states))
+                            (open_lease_row(lease, now, &wallet_chain, &job_states, jobs.public_url()))
                         }
                     }
                 }
@@ -135,6 +135,7 @@ fn open_lease_row(
     now: i64,
     wallet_chain: &str,
     jobs: &Jobs,
+    public_url: Option<&str>,
 ) -> Markup {
     let address = key_text(&lease.lease);
     let node = key_text(&lease.node);
@@ -167,9 +168,18 @@ fn open_lease_row(
             td { (if active { "active" } else { "waiting for the node to start it" }) }
             td {
                 (job_cell(jobs, &address))
-                @if !matches!(jobs, Jobs::NotConfigured) {
+                @if let Some(scheduler) = public_url {
                     " "
                     button type="button" data-logs=(address) disabled aria-label=(format!("Logs of lease {address}")) { "Logs" }
+                    @if active {
+                        // A port the job spec lists, opened in a new tab at
+                        // the scheduler with a token the wallet signs.
+                        form.port data-port data-lease=(address) data-scheduler=(scheduler) {
+                            label { "Port " input type="number" name="port" min="1" max="65535" required; }
+                            button type="submit" disabled aria-label=(format!("Open a port of lease {address}")) { "Open" }
+                            span data-status {}
+                        }
+                    }
                 }
             }
             td { (amount(lease.deposited, &lease.symbol, lease.decimals)) }
