@@ -497,6 +497,13 @@ impl Client {
 
     /// Everything a settle / cancel / close / expire / extend of `lease` touches.
     pub async fn lease_keys(&self, address: &Pubkey) -> Result<(LeaseKeys, Lease)> {
+        let accounts = self.lease_accounts(address).await?;
+        Ok((accounts.keys, accounts.lease))
+    }
+
+    /// `lease_keys` with the accounts read to find them, for callers that
+    /// check the lease against its node, market or mint too.
+    pub async fn lease_accounts(&self, address: &Pubkey) -> Result<LeaseAccounts> {
         let lease = self.lease(address).await?;
         let node = self
             .fetch::<Node>(&lease.node)
@@ -519,7 +526,13 @@ impl Client {
                 .in_cluster
                 .then(|| pda::cluster(&lease.renter, lease.cluster_nonce)),
         };
-        Ok((keys, lease))
+        Ok(LeaseAccounts {
+            keys,
+            lease,
+            node,
+            market,
+            payment_mint,
+        })
     }
 
     /// Refuses, before anything is sent, a payment `owner` cannot cover from
@@ -548,6 +561,17 @@ impl Client {
             missing: units::format_amount(needed - held, decimals),
         })))
     }
+}
+
+/// A lease, the addresses its instructions take, and the accounts read to
+/// find them.
+#[derive(Clone, Debug)]
+pub struct LeaseAccounts {
+    pub keys: LeaseKeys,
+    pub lease: Lease,
+    pub node: Node,
+    pub market: Market,
+    pub payment_mint: PaymentMint,
 }
 
 /// The price and deposit of a lease with the program's own pricing math.

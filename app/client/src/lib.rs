@@ -17,7 +17,7 @@ pub mod serde_pubkey;
 pub mod tokens;
 pub mod units;
 
-pub use client::{extension_deposit, quote, Client, LeaseRole, Quote};
+pub use client::{extension_deposit, quote, Client, LeaseAccounts, LeaseRole, Quote};
 pub use error::{Error, Result};
 pub use iomesh;
 pub use tokens::TokenMint;

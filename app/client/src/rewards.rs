@@ -44,6 +44,20 @@ pub enum ClaimStatus {
 }
 
 impl ClaimStatus {
+    /// A leaf's status at unix time `now`, from its epoch on-chain and
+    /// whether its bit is set.
+    pub fn of(onchain: &RewardEpoch, claimed: bool, now: i64) -> Self {
+        if claimed {
+            ClaimStatus::Claimed
+        } else if onchain.clawed_back {
+            ClaimStatus::ClawedBack
+        } else if now > onchain.claim_deadline {
+            ClaimStatus::Expired
+        } else {
+            ClaimStatus::Claimable
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             ClaimStatus::Claimable => "claimable",
@@ -59,15 +73,7 @@ impl ClaimStatus {
 impl RewardClaim {
     /// The leaf's status at unix time `now`.
     pub fn status(&self, now: i64) -> ClaimStatus {
-        if self.claimed {
-            ClaimStatus::Claimed
-        } else if self.onchain.clawed_back {
-            ClaimStatus::ClawedBack
-        } else if now > self.onchain.claim_deadline {
-            ClaimStatus::Expired
-        } else {
-            ClaimStatus::Claimable
-        }
+        ClaimStatus::of(&self.onchain, self.claimed, now)
     }
 
     /// Creates the owner's IO account if it has none, then claims.
@@ -84,7 +90,41 @@ impl RewardClaim {
     }
 }
 
+/// An epoch as published on-chain, checked to be the one a tree was built for.
+#[derive(Clone, Debug)]
+pub struct PublishedEpoch {
+    pub onchain: RewardEpoch,
+    bitmap: Vec<u8>,
+}
+
+impl PublishedEpoch {
+    /// Whether leaf `index` is claimed.
+    pub fn claimed(&self, index: u32) -> bool {
+        is_claimed(&self.bitmap, index)
+    }
+
+    /// Leaf `index`'s status at unix time `now`.
+    pub fn status(&self, index: u32, now: i64) -> ClaimStatus {
+        ClaimStatus::of(&self.onchain, self.claimed(index), now)
+    }
+}
+
 impl Client {
+    /// The epoch of `tree` (a verified epoch file) on-chain, refused unless
+    /// its root is the tree's.
+    pub async fn published_epoch(&self, tree: &RewardTree) -> Result<PublishedEpoch> {
+        let (onchain, bitmap) = self.reward_epoch(tree.epoch()).await?;
+        if onchain.merkle_root != tree.root() {
+            return Err(Error::Invalid(format!(
+                "the epoch file is not the one published for epoch {}: its root is {}, the chain's is {}",
+                tree.epoch(),
+                to_hex(&tree.root()),
+                to_hex(&onchain.merkle_root)
+            )));
+        }
+        Ok(PublishedEpoch { onchain, bitmap })
+    }
+
     /// `node`'s leaf in `tree` (a verified epoch file), checked against the
     /// epoch published on-chain. `node` may also be the node's operator key.
     pub async fn reward_claim(&self, tree: &RewardTree, node: &Pubkey) -> Result<RewardClaim> {
@@ -101,15 +141,7 @@ impl Client {
                 ))
             })? as u32;
         let leaf = tree.allocations()[index as usize];
-        let (onchain, bitmap) = self.reward_epoch(tree.epoch()).await?;
-        if onchain.merkle_root != tree.root() {
-            return Err(Error::Invalid(format!(
-                "the epoch file is not the one published for epoch {}: its root is {}, the chain's is {}",
-                tree.epoch(),
-                to_hex(&tree.root()),
-                to_hex(&onchain.merkle_root)
-            )));
-        }
+        let published = self.published_epoch(tree).await?;
         let proof = tree
             .proof(index)
             .map_err(|e| Error::Invalid(format!("epoch {}: {e}", tree.epoch())))?;
@@ -121,8 +153,8 @@ impl Client {
             owner: leaf.owner,
             amount: leaf.amount,
             proof,
-            claimed: is_claimed(&bitmap, index),
-            onchain,
+            claimed: published.claimed(index),
+            onchain: published.onchain,
         })
     }
 

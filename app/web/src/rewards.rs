@@ -23,37 +23,67 @@ impl Epochs {
         self.dir.is_some()
     }
 
-    /// Every epoch file of the directory that verifies, newest epoch first
-    /// (read off the async workers: a large tree takes a while to rebuild).
-    pub async fn trees(&self) -> Vec<RewardTree> {
-        let Some(dir) = self.dir.clone() else {
-            return Vec::new();
-        };
-        tokio::task::spawn_blocking(move || read_trees(&dir))
+    /// The newest `limit` epochs' trees, newest first, from the files that
+    /// verify (read off the async workers: a large tree takes a while to
+    /// rebuild, so only the files used are verified).
+    pub async fn newest(&self, limit: usize) -> Vec<RewardTree> {
+        self.verified(move |files| files.into_iter().take(limit).collect())
             .await
-            .unwrap_or_default()
     }
 
     /// The verified tree of `epoch`, if its file is in the directory.
     pub async fn tree(&self, epoch: u64) -> Option<RewardTree> {
-        self.trees().await.into_iter().find(|t| t.epoch() == epoch)
+        self.verified(move |files| {
+            files
+                .into_iter()
+                .filter(|f| f.epoch == epoch)
+                .take(1)
+                .collect()
+        })
+        .await
+        .pop()
+    }
+
+    /// The files `pick` chooses among the directory's (newest epoch first),
+    /// verified; one that does not verify is skipped with a warning.
+    async fn verified(
+        &self,
+        pick: impl FnOnce(Vec<EpochFile>) -> Vec<EpochFile> + Send + 'static,
+    ) -> Vec<RewardTree> {
+        let Some(dir) = self.dir.clone() else {
+            return Vec::new();
+        };
+        tokio::task::spawn_blocking(move || {
+            pick(read_files(&dir))
+                .into_iter()
+                .filter_map(|file| match file.verify() {
+                    Ok(tree) => Some(tree),
+                    Err(err) => {
+                        tracing::warn!(%err, epoch = file.epoch, "skipping an epoch file that does not verify");
+                        None
+                    }
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
     }
 }
 
-/// The allocations paying `owner` in `trees`, with their tree.
+/// The leaves of `tree` paying `owner`: their index and allocation.
 pub fn owned<'a>(
-    trees: &'a [RewardTree],
+    tree: &'a RewardTree,
     owner: &'a Pubkey,
-) -> impl Iterator<Item = (&'a RewardTree, &'a Allocation)> + 'a {
-    trees.iter().flat_map(move |tree| {
-        tree.allocations()
-            .iter()
-            .filter(move |a| a.owner.to_bytes() == owner.to_bytes())
-            .map(move |a| (tree, a))
-    })
+) -> impl Iterator<Item = (u32, &'a Allocation)> + 'a {
+    tree.allocations()
+        .iter()
+        .enumerate()
+        .filter(move |(_, a)| a.owner == *owner)
+        .map(|(index, a)| (index as u32, a))
 }
 
-fn read_trees(dir: &std::path::Path) -> Vec<RewardTree> {
+/// The directory's epoch files, parsed, newest epoch first (one per epoch).
+fn read_files(dir: &std::path::Path) -> Vec<EpochFile> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
@@ -61,21 +91,19 @@ fn read_trees(dir: &std::path::Path) -> Vec<RewardTree> {
             return Vec::new();
         }
     };
-    let mut trees: Vec<RewardTree> = entries
+    let mut files: Vec<EpochFile> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .filter_map(|path| {
-            match EpochFile::read_json(&path).and_then(|file| file.verify()) {
-                Ok(tree) => Some(tree),
-                Err(err) => {
-                    tracing::warn!(%err, file = %path.display(), "skipping an epoch file that does not verify");
-                    None
-                }
+        .filter_map(|path| match EpochFile::read_json(&path) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                tracing::warn!(%err, file = %path.display(), "skipping an unreadable epoch file");
+                None
             }
         })
         .collect();
-    trees.sort_by_key(|t| std::cmp::Reverse(t.epoch()));
-    trees.dedup_by_key(|t| t.epoch());
-    trees
+    files.sort_by_key(|f| std::cmp::Reverse(f.epoch));
+    files.dedup_by_key(|f| f.epoch);
+    files
 }

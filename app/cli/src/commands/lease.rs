@@ -16,7 +16,7 @@ use iomesh_client::{
     iomesh::{math, state::Credit, CreateLeaseArgs},
     pda, quote,
     units::{self, format_duration},
-    LeaseRole, TokenMint,
+    LeaseAccounts, LeaseRole, TokenMint,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -230,8 +230,12 @@ pub async fn run(ctx: &Context, command: LeaseCommand) -> Result<Output> {
             let funder = ctx.signer()?;
             let lease = pubkey(&lease, "lease")?;
             let added_secs = hours_secs(&hours)?;
-            let (keys, state) = ctx.client.lease_keys(&lease).await?;
-            let mint = ctx.client.payment_mint(&state.mint).await?;
+            let LeaseAccounts {
+                keys,
+                lease: state,
+                payment_mint: mint,
+                ..
+            } = ctx.client.lease_accounts(&lease).await?;
             let added_deposit = extension_deposit(&state, added_secs)
                 .map_err(|e| anyhow!("--hours `{hours}`: {e}"))?;
             let total_secs = state.duration_secs.saturating_add(added_secs);

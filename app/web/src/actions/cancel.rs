@@ -2,7 +2,7 @@
 //! deposit, a running one pays the seconds served and returns the rest.
 
 use super::{
-    lease_keys, posted_account, serialize, with_chain, ActionGetResponse, ActionLinks,
+    lease_accounts, posted_account, serialize, with_chain, ActionGetResponse, ActionLinks,
     ActionPostRequest, ActionPostResponse, Actions, LinkedAction,
 };
 use crate::http::ApiError;
@@ -19,7 +19,8 @@ pub(super) async fn describe(
     State(actions): State<Arc<Actions>>,
     Path(lease): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (address, _, lease) = lease_keys(&actions, &lease).await?;
+    let (address, accounts) = lease_accounts(&actions, &lease).await?;
+    let lease = accounts.lease;
     let chain = actions.blockchain_id().await?.to_string();
     let what = match lease.status {
         LeaseStatus::Pending => "It has not started: the whole deposit comes back.",
@@ -57,7 +58,8 @@ pub(super) async fn build(
     body: Result<Json<ActionPostRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let account = posted_account(body)?;
-    let (address, keys, lease) = lease_keys(&actions, &lease).await?;
+    let (address, accounts) = lease_accounts(&actions, &lease).await?;
+    let (keys, lease) = (accounts.keys, accounts.lease);
     if lease.renter != account {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -3,8 +3,8 @@
 //! by the program's own rounded-up cost of the new duration.
 
 use super::{
-    hours_param, lease_keys, posted_account, serialize, with_chain, ActionGetResponse, ActionLinks,
-    ActionParameter, ActionPostRequest, ActionPostResponse, Actions, LinkedAction,
+    hours_param, lease_accounts, posted_account, serialize, with_chain, ActionGetResponse,
+    ActionLinks, ActionParameter, ActionPostRequest, ActionPostResponse, Actions, LinkedAction,
 };
 use crate::http::ApiError;
 use axum::{
@@ -15,44 +15,44 @@ use axum::{
 };
 use iomesh_client::{
     extension_deposit,
-    iomesh::state::{decode_text, Lease, LeaseStatus, Node},
-    units, Error as ClientError,
+    iomesh::state::{decode_text, LeaseStatus},
+    units, LeaseAccounts,
 };
 use serde::Deserialize;
 use std::sync::Arc;
 
-fn now() -> i64 {
-    crate::scores::now()
-}
-
-/// The longest extension the program accepts now, in seconds: the prepaid
-/// time still to run may not exceed the node's or the market's maximum.
-/// Err: why the lease cannot be extended at all.
-fn room(
-    lease: &Lease,
-    node: &Node,
-    market_max_secs: u32,
-    activation_timeout: u32,
-) -> Result<u32, String> {
+/// The longest extension the program accepts at `now`, in seconds: the
+/// prepaid time still to run may not exceed the node's or the market's
+/// maximum. Err: why the lease cannot be extended at all.
+fn room(accounts: &LeaseAccounts, now: i64) -> Result<u32, String> {
+    let LeaseAccounts {
+        lease,
+        node,
+        market,
+        ..
+    } = accounts;
+    if market.paused {
+        return Err("the market is paused: no lease can be extended now".into());
+    }
     let remaining = match lease.status {
         LeaseStatus::Pending => {
             let deadline = lease
-                .activation_deadline(activation_timeout)
+                .activation_deadline(market.activation_timeout_secs)
                 .map_err(|e| e.to_string())?;
-            if now() > deadline {
+            if now > deadline {
                 return Err("the lease was never started and its activation deadline has passed: cancel it for a refund".into());
             }
             i64::from(lease.duration_secs)
         }
         LeaseStatus::Active => {
             let ends = lease.ends_at().map_err(|e| e.to_string())?;
-            if now() >= ends {
+            if now >= ends {
                 return Err("the lease has run to its end".into());
             }
-            ends - now()
+            ends - now
         }
     };
-    let horizon = i64::from(market_max_secs.min(node.max_lease_secs));
+    let horizon = i64::from(market.max_lease_secs.min(node.max_lease_secs));
     let room = (horizon - remaining).max(0);
     if room < 3_600 {
         return Err(format!(
@@ -64,44 +64,20 @@ fn room(
     Ok(room as u32)
 }
 
-/// The lease, its node and the room it has to grow.
+/// The lease with its accounts, and the room it has to grow now.
 async fn load(actions: &Actions, lease: &str) -> Result<Extendable, ApiError> {
-    let (address, keys, state) = lease_keys(actions, lease).await?;
-    let client = &actions.client;
-    let node = client
-        .fetch::<Node>(&keys.node)
-        .await
-        .map_err(|e| actions.chain_error(e))?
-        .ok_or_else(|| actions.chain_error(ClientError::UnknownNode(keys.node)))?;
-    let market = client.market().await.map_err(|e| actions.chain_error(e))?;
-    let mint = client
-        .payment_mint(&state.mint)
-        .await
-        .map_err(|e| actions.chain_error(e))?;
-    let room = if market.paused {
-        Err("the market is paused: no lease can be extended now".into())
-    } else {
-        room(
-            &state,
-            &node,
-            market.max_lease_secs,
-            market.activation_timeout_secs,
-        )
-    };
+    let (address, accounts) = lease_accounts(actions, lease).await?;
+    let room = room(&accounts, crate::scores::now());
     Ok(Extendable {
         address,
-        keys,
-        lease: state,
-        mint,
+        accounts,
         room,
     })
 }
 
 struct Extendable {
     address: solana_pubkey::Pubkey,
-    keys: iomesh_client::instructions::LeaseKeys,
-    lease: Lease,
-    mint: iomesh_client::iomesh::state::PaymentMint,
+    accounts: LeaseAccounts,
     room: Result<u32, String>,
 }
 
@@ -111,7 +87,7 @@ pub(super) async fn describe(
 ) -> Result<Response, ApiError> {
     let e = load(&actions, &lease).await?;
     let chain = actions.blockchain_id().await?.to_string();
-    let symbol = decode_text(&e.mint.symbol);
+    let symbol = decode_text(&e.accounts.payment_mint.symbol);
     let max_hours = e.room.as_ref().map_or(1, |secs| u64::from(*secs) / 3_600);
     let response = ActionGetResponse {
         kind: "action".into(),
@@ -120,9 +96,12 @@ pub(super) async fn describe(
         description: format!(
             "{} GPU(s) at {} {symbol} per GPU-hour, the price locked when it was rented; \
              {} bought so far. Up to {max_hours} more hour(s) now.",
-            e.lease.gpus,
-            units::format_amount(e.lease.rate_per_gpu_hour, e.mint.decimals),
-            units::format_duration(e.lease.duration_secs.into()),
+            e.accounts.lease.gpus,
+            units::format_amount(
+                e.accounts.lease.rate_per_gpu_hour,
+                e.accounts.payment_mint.decimals
+            ),
+            units::format_duration(e.accounts.lease.duration_secs.into()),
         ),
         label: "Extend".into(),
         disabled: e.room.is_err(),
@@ -167,7 +146,7 @@ pub(super) async fn build(
         .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text()))?;
     let e = load(&actions, &lease).await?;
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
-    if account != e.lease.renter && account != e.lease.payer {
+    if account != e.accounts.lease.renter && account != e.accounts.lease.payer {
         return Err(bad(format!(
             "account {account} is neither the renter nor the payer of lease {}: only they may extend it",
             e.address
@@ -186,19 +165,19 @@ pub(super) async fn build(
         )));
     }
     let added_deposit =
-        extension_deposit(&e.lease, added_secs).map_err(|err| actions.chain_error(err))?;
+        extension_deposit(&e.accounts.lease, added_secs).map_err(|err| actions.chain_error(err))?;
     actions
         .client
-        .ensure_balance(&account, &e.mint, added_deposit)
+        .ensure_balance(&account, &e.accounts.payment_mint, added_deposit)
         .await
         .map_err(|err| actions.chain_error(err))?;
     let chain = actions.blockchain_id().await?.to_string();
     let tx = actions
         .client
-        .unsigned_transaction(&[e.keys.extend(&account, added_secs)], &account)
+        .unsigned_transaction(&[e.accounts.keys.extend(&account, added_secs)], &account)
         .await
         .map_err(|err| actions.chain_error(err))?;
-    let symbol = decode_text(&e.mint.symbol);
+    let symbol = decode_text(&e.accounts.payment_mint.symbol);
     let response = ActionPostResponse {
         kind: "transaction".into(),
         transaction: serialize(&tx)?,
@@ -206,7 +185,7 @@ pub(super) async fn build(
             "Lease {} extended by {}: {} {symbol} more in escrow.",
             e.address,
             units::format_duration(added_secs.into()),
-            units::format_amount(added_deposit, e.mint.decimals),
+            units::format_amount(added_deposit, e.accounts.payment_mint.decimals),
         ),
     };
     Ok(with_chain(Json(response), &chain))

@@ -25,7 +25,7 @@ use axum::{
     Json, Router,
 };
 use base64::Engine;
-use iomesh_client::{instructions, iomesh::state::Lease, Client, Error as ClientError};
+use iomesh_client::{Client, Error as ClientError, LeaseAccounts};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use solana_pubkey::Pubkey;
@@ -120,19 +120,20 @@ pub fn router(actions: Arc<Actions>) -> Router {
         .with_state(actions)
 }
 
-/// The lease account, read from the chain with everything its cancel touches.
-pub(super) async fn lease_keys(
+/// The lease account, read from the chain with everything its instructions
+/// touch (and the node, market and mint they were read from).
+pub(super) async fn lease_accounts(
     actions: &Actions,
     lease: &str,
-) -> Result<(Pubkey, instructions::LeaseKeys, Lease), ApiError> {
+) -> Result<(Pubkey, LeaseAccounts), ApiError> {
     let address = Pubkey::from_str(lease).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("{lease} is not a lease address (base58, 32 bytes)"),
         )
     })?;
-    match actions.client.lease_keys(&address).await {
-        Ok((keys, lease)) => Ok((address, keys, lease)),
+    match actions.client.lease_accounts(&address).await {
+        Ok(accounts) => Ok((address, accounts)),
         Err(ClientError::UnknownLease(_)) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no open lease {address}: it may have ended and been closed"),

@@ -116,21 +116,29 @@ async fn rewards(actions: &Actions, owner: &Pubkey, wallet_chain: &str) -> Marku
     if !actions.epochs.configured() {
         return html! {};
     }
-    // Read and verified once for the page: a large epoch takes a while.
-    let mut trees = actions.epochs.trees().await;
-    trees.truncate(REWARD_EPOCHS_SHOWN);
+    let trees = actions.epochs.newest(REWARD_EPOCHS_SHOWN).await;
     let decimals = actions.client.io_mint_decimals().await.map(|(_, d)| d).ok();
+    let now = crate::scores::now();
     let mut rows = Vec::new();
-    for (tree, leaf) in rewards::owned(&trees, owner) {
-        // The claim Action's own reading: what the page offers is what it builds.
-        let node = Pubkey::new_from_array(leaf.node.to_bytes());
-        let status = actions
+    for tree in &trees {
+        let leaves: Vec<_> = rewards::owned(tree, owner).collect();
+        if leaves.is_empty() {
+            continue;
+        }
+        // One read of the epoch on-chain for all its leaves, checked as the
+        // claim Action checks it: what the page offers is what it builds.
+        let published = actions
             .client
-            .reward_claim(tree, &node)
+            .published_epoch(tree)
             .await
-            .map(|claim| claim.status(crate::scores::now()))
             .map_err(|e| e.to_string());
-        rows.push((tree.epoch(), node, leaf.amount, status));
+        for (index, leaf) in leaves {
+            let status = published
+                .as_ref()
+                .map(|p| p.status(index, now))
+                .map_err(Clone::clone);
+            rows.push((tree.epoch(), leaf.node, leaf.amount, status));
+        }
     }
     html! {
         section aria-labelledby="rewards" {
