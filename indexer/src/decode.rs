@@ -4,7 +4,8 @@
 
 use anchor_lang::{AccountDeserialize, Discriminator};
 use iomesh::state::{
-    Cluster, Credit, IosdConfig, Lease, Market, Node, PaymentMint, PendingSlash, RewardEpoch,
+    AccountSpace, Cluster, Credit, IosdConfig, Lease, Market, Node, PaymentMint, PendingSlash,
+    RewardEpoch,
 };
 use solana_pubkey::Pubkey;
 use spl_token_2022_interface::{extension::StateWithExtensions, state::Account as TokenAccount};

@@ -26,7 +26,7 @@ use crate::{
 };
 use anchor_lang::{AccountDeserialize, AccountSerialize};
 use futures::StreamExt;
-use iomesh::state::{Lease, LeaseStatus, ACCOUNT_VERSION};
+use iomesh::state::{AccountSpace, Lease, LeaseStatus, ACCOUNT_VERSION};
 use serde::Deserialize;
 use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
@@ -179,6 +179,11 @@ struct Chunk {
 }
 
 impl History {
+    /// The JSON-RPC client history is read with.
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
     pub fn new(rpc_url: String, program_id: Pubkey, commitment: CommitmentConfig) -> Self {
         Self {
             rpc: RpcClient::new_with_timeout_and_commitment(

@@ -19,13 +19,12 @@ use crate::{
 use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding};
 use solana_commitment_config::CommitmentConfig;
 use solana_pubkey::Pubkey;
-use solana_rpc_client::nonblocking::rpc_client::RpcClient;
 use solana_rpc_client_api::{
     config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},
     request::RpcRequest,
     response::{OptionalContext, RpcKeyedAccount},
 };
-use std::{collections::HashSet, str::FromStr, time::Duration};
+use std::{collections::HashSet, str::FromStr};
 
 /// The chain's accounts at one slot.
 #[derive(Debug)]
@@ -38,8 +37,8 @@ pub struct Snapshot {
     pub missing_vaults: Vec<(Pubkey, u64)>,
 }
 
+/// Reads the chain through the history's RPC client: one connection pool.
 pub struct Reconciler {
-    rpc: RpcClient,
     history: History,
     program_id: Pubkey,
     commitment: CommitmentConfig,
@@ -51,12 +50,7 @@ const MULTIPLE_ACCOUNTS_LIMIT: usize = 100;
 impl Reconciler {
     pub fn new(rpc_url: String, program_id: Pubkey, commitment: CommitmentConfig) -> Self {
         Self {
-            history: History::new(rpc_url.clone(), program_id, commitment),
-            rpc: RpcClient::new_with_timeout_and_commitment(
-                rpc_url,
-                Duration::from_secs(60),
-                commitment,
-            ),
+            history: History::new(rpc_url, program_id, commitment),
             program_id,
             commitment,
         }
@@ -79,7 +73,8 @@ impl Reconciler {
             sort_results: Some(false),
         };
         let response: OptionalContext<Vec<RpcKeyedAccount>> = self
-            .rpc
+            .history
+            .rpc()
             .send(
                 RpcRequest::GetProgramAccounts,
                 serde_json::json!([self.program_id.to_string(), config]),
@@ -114,7 +109,8 @@ impl Reconciler {
         let mut missing_vaults = Vec::new();
         for chunk in vaults.chunks(MULTIPLE_ACCOUNTS_LIMIT) {
             let response = self
-                .rpc
+                .history
+                .rpc()
                 .get_multiple_ui_accounts_with_config(chunk, self.account_config())
                 .await
                 .map_err(|source| Error::Rpc {
@@ -147,7 +143,8 @@ impl Reconciler {
         let mut updates = Vec::with_capacity(pubkeys.len());
         for chunk in pubkeys.chunks(MULTIPLE_ACCOUNTS_LIMIT) {
             let response = self
-                .rpc
+                .history
+                .rpc()
                 .get_multiple_ui_accounts_with_config(
                     chunk,
                     RpcAccountInfoConfig {

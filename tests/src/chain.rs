@@ -11,6 +11,7 @@ use anchor_spl::{
 };
 use iomesh::{accounts as acc, instruction as args, state::*};
 use iomesh_agent_proto::job_spec_hash;
+pub use iomesh_client::clock::unix_now;
 use iomesh_localnet::{Config, Localnet};
 use solana_commitment_config::CommitmentConfig;
 use solana_instruction::Instruction;
@@ -414,13 +415,6 @@ pub fn node_spec(gpus: u16) -> iomesh::NodeSpec {
     }
 }
 
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// The economics accounts on a running chain: IO vaults and staking policy,
 /// a staked node, a funded cluster, one slash reversed and one pending, a
 /// published reward epoch and the IOSD configuration.
@@ -455,7 +449,7 @@ impl Chain {
                     args::InitIoVaults {},
                 ),
                 ix(
-                    acc::SetStakingPolicy {
+                    acc::MarketAdmin {
                         market: market_pda(),
                         authority: authority.pubkey(),
                     },

@@ -3,7 +3,7 @@
 //! speaking the protocol with the proto crate's generated client.
 
 use anchor_lang::AccountSerialize;
-use iomesh::state::{encode_text, Cluster, Lease, LeaseStatus, Market, Node, NodeStatus};
+use iomesh::state::{encode_text, Cluster, Lease, LeaseStatus, Market, Node};
 use iomesh_agent_proto::{
     auth_message, job_spec_hash, spec_submission_message,
     v1::{
@@ -12,6 +12,7 @@ use iomesh_agent_proto::{
         ChallengeResponse, Gpu, Heartbeat, Hello, JobState, JobUpdate, SchedulerMessage, Welcome,
     },
 };
+pub use iomesh_client::clock::unix_now as now;
 use iomesh_indexer::{
     update::AccountUpdate,
     writer::{Batch, Writer},
@@ -30,13 +31,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 pub fn encode<T: AccountSerialize>(account: &T) -> Vec<u8> {
     let mut data = Vec::new();
@@ -212,30 +206,14 @@ pub fn market() -> Market {
 
 pub fn node(operator: &Pubkey, gpus: u16) -> Node {
     Node {
-        version: 1,
-        bump: 253,
-        status: NodeStatus::Available,
-        owner: Pubkey::new_unique(),
-        operator: *operator,
         gpu_model: encode_text::<32>("RTX 4090").unwrap(),
         region: encode_text::<16>("eu-west").unwrap(),
         gpu_count: gpus,
-        gpus_in_use: 0,
         vram_mib: 24_576,
         price_usd_micros_per_gpu_hour: 2_000_000,
         min_lease_secs: 60,
         max_lease_secs: 7 * 86_400,
-        open_leases: 0,
-        leases_served: 0,
-        failures: 0,
-        gpu_seconds_delivered: 0,
-        registered_at: now(),
-        staked: 0,
-        unstaking: 0,
-        unstake_ready_at: 0,
-        slashes_pending: 0,
-        slash_count: 0,
-        reserved: [0; 34],
+        ..Node::new(Pubkey::new_unique(), *operator, 253, now())
     }
 }
 

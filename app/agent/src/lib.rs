@@ -21,6 +21,7 @@ pub mod tunnel;
 
 use agent::Agent;
 use iomesh_agent_proto::v1::{AgentMessage, Capabilities};
+pub use iomesh_client::clock::{unix_now as now_secs, unix_now_ms as now_ms};
 use iomesh_client::Client;
 use solana_commitment_config::CommitmentConfig;
 use std::sync::Arc;
@@ -85,17 +86,4 @@ pub async fn start(
     );
     agent.resume(&reattached);
     Ok((agent, events_rx))
-}
-
-/// Unix time in milliseconds, as the protocol counts it.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
-/// Unix time in seconds, as the chain counts it.
-pub fn now_secs() -> i64 {
-    now_ms() / 1000
 }

@@ -7,6 +7,7 @@ use iomesh_agent_proto::{
     access::{access_message, encode_token, AccessClaims},
     job_spec_hash, spec_submission_message, SPEC_SIGNATURE_HEADER,
 };
+use iomesh_client::clock::unix_now as now;
 use serde::Deserialize;
 use serde_json::Value;
 use solana_keypair::Keypair;
@@ -16,13 +17,6 @@ use std::time::{Duration, Instant};
 
 /// How long the tokens the CLI makes live: long enough for one request.
 const TOKEN_SECS: i64 = 120;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
 
 fn sign(keypair: &Keypair, claims: AccessClaims) -> String {
     let json = claims.to_json();

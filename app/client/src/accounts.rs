@@ -3,47 +3,34 @@
 
 use crate::error::{Error, Result};
 use anchor_lang::{prelude::Pubkey, AccountDeserialize, Discriminator};
-use iomesh::state::{Cluster, Credit, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch};
+use iomesh::state::{
+    AccountSpace, Cluster, Credit, IosdConfig, Lease, Market, Node, PaymentMint, RewardEpoch,
+};
 
-/// An account type of the program, with a human name for errors.
-pub trait ProgramAccount: AccountDeserialize + Discriminator {
+/// An account type of the program, with a human name for errors. Its size
+/// (`AccountSpace::SPACE`) is the program's own; for a reward epoch it is the
+/// header only, as the claim bitmap follows it (`epoch_bitmap`).
+pub trait ProgramAccount: AccountDeserialize + Discriminator + AccountSpace {
     const WHAT: &'static str;
-    const SPACE: usize;
 }
 
-impl ProgramAccount for Market {
-    const WHAT: &'static str = "iomesh market";
-    const SPACE: usize = Market::SPACE;
-}
-impl ProgramAccount for PaymentMint {
-    const WHAT: &'static str = "iomesh payment mint";
-    const SPACE: usize = PaymentMint::SPACE;
-}
-impl ProgramAccount for Node {
-    const WHAT: &'static str = "iomesh node";
-    const SPACE: usize = Node::SPACE;
-}
-impl ProgramAccount for Lease {
-    const WHAT: &'static str = "iomesh lease";
-    const SPACE: usize = Lease::SPACE;
+macro_rules! program_accounts {
+    ($($account:ty => $what:literal),* $(,)?) => {
+        $(impl ProgramAccount for $account {
+            const WHAT: &'static str = $what;
+        })*
+    };
 }
 
-impl ProgramAccount for Cluster {
-    const WHAT: &'static str = "iomesh cluster";
-    const SPACE: usize = Cluster::SPACE;
-}
-impl ProgramAccount for Credit {
-    const WHAT: &'static str = "iomesh credit";
-    const SPACE: usize = Credit::SPACE;
-}
-impl ProgramAccount for IosdConfig {
-    const WHAT: &'static str = "iomesh IOSD config";
-    const SPACE: usize = IosdConfig::SPACE;
-}
-/// The header only: the claim bitmap follows it (`epoch_bitmap`).
-impl ProgramAccount for RewardEpoch {
-    const WHAT: &'static str = "iomesh reward epoch";
-    const SPACE: usize = RewardEpoch::SPACE;
+program_accounts! {
+    Market => "iomesh market",
+    PaymentMint => "iomesh payment mint",
+    Node => "iomesh node",
+    Lease => "iomesh lease",
+    Cluster => "iomesh cluster",
+    Credit => "iomesh credit",
+    IosdConfig => "iomesh IOSD config",
+    RewardEpoch => "iomesh reward epoch",
 }
 
 /// The claim bitmap of an epoch account: the bytes after its header, one bit per leaf.
@@ -108,30 +95,15 @@ mod tests {
 
     fn node() -> Node {
         Node {
-            version: 1,
-            bump: 255,
             status: NodeStatus::Paused,
-            owner: Pubkey::new_unique(),
-            operator: Pubkey::new_unique(),
             gpu_model: encode_text("H100").unwrap(),
             region: encode_text("eu-west").unwrap(),
             gpu_count: 8,
-            gpus_in_use: 0,
             vram_mib: 81_920,
             price_usd_micros_per_gpu_hour: 2_000_000,
             min_lease_secs: 60,
             max_lease_secs: 3_600,
-            open_leases: 0,
-            leases_served: 0,
-            failures: 0,
-            gpu_seconds_delivered: 0,
-            registered_at: 0,
-            staked: 0,
-            unstaking: 0,
-            unstake_ready_at: 0,
-            slashes_pending: 0,
-            slash_count: 0,
-            reserved: [0; 34],
+            ..Node::new(Pubkey::new_unique(), Pubkey::new_unique(), 255, 0)
         }
     }
 

@@ -47,7 +47,7 @@ pub fn initialize_market(authority: &Pubkey, params: MarketParams) -> Instructio
 
 pub fn update_market(authority: &Pubkey, params: MarketParams) -> Instruction {
     ix(
-        acc::UpdateMarket {
+        acc::MarketAdmin {
             market: pda::market(),
             authority: *authority,
         },
@@ -57,7 +57,7 @@ pub fn update_market(authority: &Pubkey, params: MarketParams) -> Instruction {
 
 pub fn propose_authority(authority: &Pubkey, new_authority: Pubkey) -> Instruction {
     ix(
-        acc::ProposeAuthority {
+        acc::MarketAdmin {
             market: pda::market(),
             authority: *authority,
         },
@@ -77,7 +77,7 @@ pub fn accept_authority(new_authority: &Pubkey) -> Instruction {
 
 pub fn set_paused(authority: &Pubkey, paused: bool) -> Instruction {
     ix(
-        acc::SetPaused {
+        acc::MarketAdmin {
             market: pda::market(),
             authority: *authority,
         },
@@ -110,7 +110,7 @@ pub fn update_payment_mint(
     args: UpdatePaymentMintArgs,
 ) -> Instruction {
     ix(
-        acc::UpdatePaymentMint {
+        acc::PaymentMintAdmin {
             market: pda::market(),
             payment_mint: pda::payment_mint(mint),
             authority: *authority,
@@ -566,7 +566,7 @@ pub fn init_io_vaults(authority: &Pubkey, io: &TokenMint) -> Instruction {
 
 pub fn set_staking_policy(authority: &Pubkey, policy: StakingPolicy) -> Instruction {
     ix(
-        acc::SetStakingPolicy {
+        acc::MarketAdmin {
             market: pda::market(),
             authority: *authority,
         },

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod bootstrap;
 pub mod client;
+pub mod clock;
 pub mod error;
 pub mod instructions;
 pub mod iosd;

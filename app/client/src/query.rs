@@ -92,11 +92,6 @@ mod tests {
 
     fn node(model: &str, region: &str, vram: u32, price: u64, count: u16, used: u16) -> Node {
         Node {
-            version: 1,
-            bump: 1,
-            status: NodeStatus::Available,
-            owner: Pubkey::new_unique(),
-            operator: Pubkey::new_unique(),
             gpu_model: encode_text(model).unwrap(),
             region: encode_text(region).unwrap(),
             gpu_count: count,
@@ -106,16 +101,7 @@ mod tests {
             min_lease_secs: 60,
             max_lease_secs: 3_600,
             open_leases: u32::from(used > 0),
-            leases_served: 0,
-            failures: 0,
-            gpu_seconds_delivered: 0,
-            registered_at: 0,
-            staked: 0,
-            unstaking: 0,
-            unstake_ready_at: 0,
-            slashes_pending: 0,
-            slash_count: 0,
-            reserved: [0; 34],
+            ..Node::new(Pubkey::new_unique(), Pubkey::new_unique(), 1, 0)
         }
     }
 

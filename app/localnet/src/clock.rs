@@ -1,20 +1,10 @@
 //! The slot ticker: advances the bank once per slot on wall-clock time.
 
 use crate::bank::Chain;
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+pub use iomesh_client::clock::unix_now;
+use std::{sync::Arc, time::Duration};
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-
-/// Seconds since the Unix epoch, as the Clock sysvar wants them.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
 
 /// Spawns the ticker; it stops when `shutdown` is cancelled.
 pub fn spawn(chain: Arc<Chain>, slot: Duration, shutdown: CancellationToken) -> JoinHandle<()> {

@@ -17,6 +17,7 @@ use iomesh_agent_proto::{
         Welcome,
     },
 };
+pub use iomesh_client::clock::unix_now_ms as now_ms;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
 use std::{sync::Arc, time::Duration};
@@ -262,13 +263,6 @@ async fn send(outbound: &Outbound, msg: SchedMsg) -> Result<(), Status> {
         .send(Ok(SchedulerMessage { msg: Some(msg) }))
         .await
         .map_err(|_| Status::cancelled("agent stream closed"))
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 async fn run_session(

@@ -3,6 +3,7 @@
 //! tables gets the same numbers; the search reads `node_scores`, a snapshot
 //! of them this module refreshes.
 
+pub use iomesh_client::clock::unix_now as now;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -72,14 +73,6 @@ pub async fn refresh(pool: &PgPool, as_of: i64) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await
-}
-
-/// Unix seconds now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// Refreshes the snapshot every `every` until `shutdown`; a failed refresh

@@ -6,7 +6,7 @@
 
 use anchor_lang::AccountSerialize;
 use futures::StreamExt;
-use iomesh::state::{Lease, LeaseStatus};
+use iomesh::state::{AccountSpace, Lease, LeaseStatus};
 use iomesh_indexer::{
     batcher::{self, BatchConfig},
     decode::{self, Kind},

@@ -51,12 +51,12 @@ pub mod iomesh {
     }
 
     /// Changes the treasury, authorities and lease policy (market authority).
-    pub fn update_market(ctx: Context<UpdateMarket>, params: MarketParams) -> Result<()> {
+    pub fn update_market(ctx: Context<MarketAdmin>, params: MarketParams) -> Result<()> {
         instructions::update_market::handler(ctx, params)
     }
 
     /// Proposes a new market authority; it takes effect when accepted.
-    pub fn propose_authority(ctx: Context<ProposeAuthority>, new_authority: Pubkey) -> Result<()> {
+    pub fn propose_authority(ctx: Context<MarketAdmin>, new_authority: Pubkey) -> Result<()> {
         instructions::transfer_authority::propose(ctx, new_authority)
     }
 
@@ -66,7 +66,7 @@ pub mod iomesh {
     }
 
     /// Pauses or resumes new leases and extensions (never payouts or refunds).
-    pub fn set_paused(ctx: Context<SetPaused>, paused: bool) -> Result<()> {
+    pub fn set_paused(ctx: Context<MarketAdmin>, paused: bool) -> Result<()> {
         instructions::set_paused::handler(ctx, paused)
     }
 
@@ -77,14 +77,14 @@ pub mod iomesh {
 
     /// Changes a payment mint's fee, price source, price age or enabled flag (market authority).
     pub fn update_payment_mint(
-        ctx: Context<UpdatePaymentMint>,
+        ctx: Context<PaymentMintAdmin>,
         args: UpdatePaymentMintArgs,
     ) -> Result<()> {
         instructions::update_payment_mint::handler(ctx, args)
     }
 
     /// Prices a payment mint from a Pyth oracle feed (market authority).
-    pub fn set_mint_oracle(ctx: Context<SetMintOracle>, oracle: MintOracle) -> Result<()> {
+    pub fn set_mint_oracle(ctx: Context<PaymentMintAdmin>, oracle: MintOracle) -> Result<()> {
         instructions::set_mint_oracle::handler(ctx, oracle)
     }
 
@@ -134,7 +134,7 @@ pub mod iomesh {
     }
 
     /// Sets the stake per GPU, unstake cooldown, slash appeal window and slashing authority (market authority).
-    pub fn set_staking_policy(ctx: Context<SetStakingPolicy>, policy: StakingPolicy) -> Result<()> {
+    pub fn set_staking_policy(ctx: Context<MarketAdmin>, policy: StakingPolicy) -> Result<()> {
         instructions::set_staking_policy::handler(ctx, policy)
     }
 

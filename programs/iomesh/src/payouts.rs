@@ -20,7 +20,7 @@ use crate::{
     events::{Credited, FeesHeld},
     math::SafeMath,
     seeds,
-    state::{Credit, Market, PaymentMint, ACCOUNT_VERSION},
+    state::{AccountSpace, Credit, Market, PaymentMint, ACCOUNT_VERSION},
     transfers,
 };
 use anchor_lang::prelude::*;

@@ -1,4 +1,5 @@
 use anchor_lang::AccountSerialize;
+use iomesh::state::AccountSpace;
 use iomesh_indexer::{
     metrics::Metrics,
     reconcile::Reconciler,

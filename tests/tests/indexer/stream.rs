@@ -99,7 +99,7 @@ async fn program_transactions_stream_into_postgres_equal_to_the_chain(pool: PgPo
 #[sqlx::test(migrator = "iomesh_indexer::db::MIGRATOR")]
 async fn economics_accounts_stream_into_their_typed_tables(pool: PgPool) {
     use anchor_lang::AccountDeserialize;
-    use iomesh::state::{Cluster, IosdConfig, Node, PendingSlash, RewardEpoch};
+    use iomesh::state::{AccountSpace, Cluster, IosdConfig, Node, PendingSlash, RewardEpoch};
     use sqlx::Row;
 
     let chain = Chain::start().await;

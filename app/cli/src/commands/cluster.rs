@@ -12,6 +12,7 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use anyhow::{bail, Result};
+use iomesh_client::clock::unix_now as now;
 use iomesh_client::{
     instructions::{self as ix, UnwindLease},
     iomesh::{
@@ -284,17 +285,6 @@ fn cluster_json(address: &Pubkey, cluster: &Cluster, state: &str) -> Value {
     })
 }
 
-/// Now, Unix seconds: the localnet's and the cluster's clocks follow wall-clock time.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
+    u64::try_from(iomesh_client::clock::unix_now_ms()).unwrap_or_default()
 }

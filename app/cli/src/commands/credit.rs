@@ -12,7 +12,7 @@ use anchor_lang::prelude::Pubkey;
 use anyhow::{bail, Result};
 use iomesh_client::{
     instructions as ix,
-    iomesh::state::{decode_text, Credit, PaymentMint},
+    iomesh::state::{decode_text, AccountSpace, Credit, PaymentMint},
     pda, tokens,
 };
 use serde_json::json;

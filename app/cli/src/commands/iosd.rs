@@ -10,6 +10,7 @@ use crate::{
 };
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Result};
+use iomesh_client::clock::unix_now as now;
 use iomesh_client::{error::Shortfall, instructions as ix, iosd::IosdQuote, units, TokenMint};
 use serde_json::{json, Value};
 use solana_signer::Signer;
@@ -187,11 +188,4 @@ fn quote_rows(p: &Prepared) -> Vec<(&'static str, String)> {
             ),
         ),
     ]
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }

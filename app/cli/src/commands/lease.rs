@@ -10,6 +10,7 @@ use crate::{
     views,
 };
 use anyhow::{anyhow, bail, Context as _, Result};
+use iomesh_client::clock::unix_now as now;
 use iomesh_client::{
     extension_deposit,
     instructions::{self as ix, Instruction},
@@ -438,19 +439,8 @@ async fn ending(
     ))
 }
 
-/// Now, for "time left": the cluster's clock follows wall-clock time.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// Milliseconds since the Unix epoch: unique per renter unless two leases are
 /// created in the same millisecond.
 fn default_nonce() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
+    u64::try_from(iomesh_client::clock::unix_now_ms()).unwrap_or_default()
 }

@@ -9,6 +9,7 @@ use crate::{
     output::{fields, Output},
 };
 use anyhow::{bail, Context as _, Result};
+use iomesh_client::clock::unix_now as now;
 use iomesh_client::{
     rewards::{ClaimStatus, RewardClaim},
     units,
@@ -113,11 +114,4 @@ async fn allocation(ctx: &Context, path: &Path, node: &str) -> Result<RewardClai
         .reward_claim(&tree, &pubkey(node, "node")?)
         .await
         .with_context(|| format!("epoch file {}", path.display()))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }

@@ -4,7 +4,7 @@ use crate::common::{
 };
 use anchor_lang::Discriminator;
 use futures::StreamExt;
-use iomesh::state::Market;
+use iomesh::state::{AccountSpace, Market};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use yellowstone_grpc_client::ReconnectEvent;

@@ -1,7 +1,7 @@
 use crate::common::{client, funded, initialize_market, localnet};
 use anchor_lang::Discriminator;
 use base64::Engine;
-use iomesh::state::Market;
+use iomesh::state::{AccountSpace, Market};
 use solana_account_decoder_client_types::{UiAccountData, UiAccountEncoding};
 use solana_client::{
     rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig},

@@ -74,7 +74,6 @@ pub use reverse_slash::*;
 pub use set_mint_oracle::*;
 pub use set_mint_price::*;
 pub use set_node_status::*;
-pub use set_paused::*;
 pub use set_staking_policy::*;
 pub use settle_lease::*;
 pub use slash_node::*;

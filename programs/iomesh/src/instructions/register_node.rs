@@ -69,32 +69,12 @@ pub struct RegisterNode<'info> {
 
 pub fn handler(ctx: Context<RegisterNode>, spec: NodeSpec) -> Result<()> {
     let accounts = &ctx.accounts;
-    let mut node = Node {
-        version: ACCOUNT_VERSION,
-        bump: ctx.bumps.node,
-        status: NodeStatus::Available,
-        owner: accounts.owner.key(),
-        operator: accounts.operator.key(),
-        gpu_model: [0; GPU_MODEL_LEN],
-        region: [0; REGION_LEN],
-        gpu_count: 0,
-        gpus_in_use: 0,
-        vram_mib: 0,
-        price_usd_micros_per_gpu_hour: 0,
-        min_lease_secs: 0,
-        max_lease_secs: 0,
-        open_leases: 0,
-        leases_served: 0,
-        failures: 0,
-        gpu_seconds_delivered: 0,
-        registered_at: Clock::get()?.unix_timestamp,
-        staked: 0,
-        unstaking: 0,
-        unstake_ready_at: 0,
-        slashes_pending: 0,
-        slash_count: 0,
-        reserved: [0; 34],
-    };
+    let mut node = Node::new(
+        accounts.owner.key(),
+        accounts.operator.key(),
+        ctx.bumps.node,
+        Clock::get()?.unix_timestamp,
+    );
     spec.apply(&mut node, &accounts.market)?;
     node.invariant()?;
     let operator = accounts.operator.key();

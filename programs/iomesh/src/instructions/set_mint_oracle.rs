@@ -1,4 +1,5 @@
-use crate::{error::IomeshError, events::PaymentMintOracleSet, seeds, state::*};
+use super::update_payment_mint::PaymentMintAdmin;
+use crate::{events::PaymentMintOracleSet, state::*};
 use anchor_lang::prelude::*;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -11,17 +12,8 @@ pub struct MintOracle {
     pub max_price_age_secs: u32,
 }
 
-#[derive(Accounts)]
-pub struct SetMintOracle<'info> {
-    #[account(seeds = [seeds::MARKET], bump = market.bump, has_one = authority @ IomeshError::NotMarketAuthority)]
-    pub market: Box<Account<'info, Market>>,
-    #[account(mut, seeds = [seeds::PAYMENT_MINT, payment_mint.mint.as_ref()], bump = payment_mint.bump)]
-    pub payment_mint: Box<Account<'info, PaymentMint>>,
-    pub authority: Signer<'info>,
-}
-
 /// Prices a payment mint from a Pyth pull oracle instead of the price authority (market authority).
-pub fn handler(ctx: Context<SetMintOracle>, oracle: MintOracle) -> Result<()> {
+pub fn handler(ctx: Context<PaymentMintAdmin>, oracle: MintOracle) -> Result<()> {
     let payment_mint = &mut ctx.accounts.payment_mint;
     payment_mint.price_source = PriceSource::Oracle;
     payment_mint.price_feed_id = oracle.price_feed_id;

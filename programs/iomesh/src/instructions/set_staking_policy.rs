@@ -1,4 +1,5 @@
-use crate::{error::IomeshError, events::StakingPolicySet, seeds, state::*};
+use super::update_market::MarketAdmin;
+use crate::{error::IomeshError, events::StakingPolicySet};
 use anchor_lang::prelude::*;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -13,16 +14,9 @@ pub struct StakingPolicy {
     pub slash_appeal_secs: u32,
 }
 
-#[derive(Accounts)]
-pub struct SetStakingPolicy<'info> {
-    #[account(mut, seeds = [seeds::MARKET], bump = market.bump, has_one = authority @ IomeshError::NotMarketAuthority)]
-    pub market: Box<Account<'info, Market>>,
-    pub authority: Signer<'info>,
-}
-
 /// Sets the stake requirement, the unstake cooldown, the slash appeal window
 /// and the slashing authority (market authority).
-pub fn handler(ctx: Context<SetStakingPolicy>, policy: StakingPolicy) -> Result<()> {
+pub fn handler(ctx: Context<MarketAdmin>, policy: StakingPolicy) -> Result<()> {
     require!(
         policy.slash_authority != Pubkey::default()
             && policy.unstake_cooldown_secs > 0

@@ -1,6 +1,7 @@
 //! Two-step authority transfer: the current authority proposes, the new one accepts,
 //! so a typo can never hand the market to a key nobody holds.
 
+use super::update_market::MarketAdmin;
 use crate::{
     error::IomeshError,
     events::{AuthorityAccepted, AuthorityProposed},
@@ -9,15 +10,8 @@ use crate::{
 };
 use anchor_lang::prelude::*;
 
-#[derive(Accounts)]
-pub struct ProposeAuthority<'info> {
-    #[account(mut, seeds = [seeds::MARKET], bump = market.bump, has_one = authority @ IomeshError::NotMarketAuthority)]
-    pub market: Box<Account<'info, Market>>,
-    pub authority: Signer<'info>,
-}
-
 /// Proposes `new_authority`; `Pubkey::default()` withdraws a pending proposal.
-pub fn propose(ctx: Context<ProposeAuthority>, new_authority: Pubkey) -> Result<()> {
+pub fn propose(ctx: Context<MarketAdmin>, new_authority: Pubkey) -> Result<()> {
     let market = &mut ctx.accounts.market;
     market.pending_authority = new_authority;
     market.invariant()?;

@@ -13,8 +13,10 @@ pub struct UpdatePaymentMintArgs {
     pub max_price_age_secs: u32,
 }
 
+/// The accounts of the instructions that change one payment mint's terms,
+/// signed by the market authority: `update_payment_mint` and `set_mint_oracle`.
 #[derive(Accounts)]
-pub struct UpdatePaymentMint<'info> {
+pub struct PaymentMintAdmin<'info> {
     #[account(seeds = [seeds::MARKET], bump = market.bump, has_one = authority @ IomeshError::NotMarketAuthority)]
     pub market: Box<Account<'info, Market>>,
     #[account(mut, seeds = [seeds::PAYMENT_MINT, payment_mint.mint.as_ref()], bump = payment_mint.bump)]
@@ -22,7 +24,7 @@ pub struct UpdatePaymentMint<'info> {
     pub authority: Signer<'info>,
 }
 
-pub fn handler(ctx: Context<UpdatePaymentMint>, args: UpdatePaymentMintArgs) -> Result<()> {
+pub fn handler(ctx: Context<PaymentMintAdmin>, args: UpdatePaymentMintArgs) -> Result<()> {
     let payment_mint = &mut ctx.accounts.payment_mint;
     payment_mint.enabled = args.enabled;
     payment_mint.fee_bps = args.fee_bps;

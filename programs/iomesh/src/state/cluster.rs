@@ -36,8 +36,6 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     pub fn is_complete(&self) -> bool {
         self.leases_funded == self.leases_expected
     }

@@ -25,8 +25,6 @@ pub struct Credit {
 }
 
 impl Credit {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     pub fn invariant(&self) -> Result<()> {
         require_current_version!(self.version);
         Ok(())

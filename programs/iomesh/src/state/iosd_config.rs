@@ -35,8 +35,6 @@ pub struct IosdConfig {
 }
 
 impl IosdConfig {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     /// Counts `amount` IOSD against the window, opening a new window when the
     /// current one has passed; refuses what would exceed the cap.
     pub fn take_from_window(&mut self, amount: u64, now: i64) -> Result<()> {

@@ -1,3 +1,4 @@
+use super::AccountSpace;
 use crate::{error::IomeshError, math};
 use anchor_lang::prelude::*;
 
@@ -56,8 +57,6 @@ pub struct Lease {
 }
 
 impl Lease {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     /// Unix time at which an active lease stops billing.
     pub fn ends_at(&self) -> Result<i64> {
         use math::SafeMath;

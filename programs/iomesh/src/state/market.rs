@@ -57,8 +57,6 @@ pub struct MarketParams {
 }
 
 impl Market {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     pub fn apply(&mut self, params: &MarketParams) {
         self.treasury = params.treasury;
         self.scheduler_authority = params.scheduler_authority;

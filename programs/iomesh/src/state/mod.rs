@@ -39,6 +39,17 @@ use anchor_lang::prelude::*;
 /// Current layout version of every account; bumped only with an explicit migration.
 pub const ACCOUNT_VERSION: u8 = 1;
 
+/// Bytes an account takes on-chain: its discriminator, then its fields.
+/// One definition for every account, so a longer discriminator cannot be
+/// forgotten in one of them.
+pub trait AccountSpace {
+    const SPACE: usize;
+}
+
+impl<T: Space + Discriminator> AccountSpace for T {
+    const SPACE: usize = T::DISCRIMINATOR.len() + T::INIT_SPACE;
+}
+
 /// Fixed-width text (GPU model, region, symbol): printable ASCII, zero padded.
 pub fn encode_text<const N: usize>(text: &str) -> Result<[u8; N]> {
     let bytes = text.as_bytes();

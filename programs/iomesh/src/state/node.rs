@@ -64,7 +64,36 @@ pub struct Node {
 }
 
 impl Node {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
+    /// A node as `register_node` first writes it: available, nothing listed
+    /// yet (its `NodeSpec` is applied next), every counter at zero.
+    pub fn new(owner: Pubkey, operator: Pubkey, bump: u8, registered_at: i64) -> Self {
+        Node {
+            version: super::ACCOUNT_VERSION,
+            bump,
+            status: NodeStatus::Available,
+            owner,
+            operator,
+            gpu_model: [0; GPU_MODEL_LEN],
+            region: [0; REGION_LEN],
+            gpu_count: 0,
+            gpus_in_use: 0,
+            vram_mib: 0,
+            price_usd_micros_per_gpu_hour: 0,
+            min_lease_secs: 0,
+            max_lease_secs: 0,
+            open_leases: 0,
+            leases_served: 0,
+            failures: 0,
+            gpu_seconds_delivered: 0,
+            registered_at,
+            staked: 0,
+            unstaking: 0,
+            unstake_ready_at: 0,
+            slashes_pending: 0,
+            slash_count: 0,
+            reserved: [0; 34],
+        }
+    }
 
     /// IO base units this node must have staked: `stake_per_gpu × gpu_count`.
     pub fn required_stake(&self, stake_per_gpu: u64) -> Result<u64> {

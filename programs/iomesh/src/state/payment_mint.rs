@@ -55,8 +55,6 @@ pub struct PaymentMint {
 }
 
 impl PaymentMint {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     /// The USD price to quote a new lease with, refusing a disabled mint or a
     /// stale price. An oracle-priced mint reads `price_update`, and is quoted at
     /// the low end of the confidence interval so that the renter escrows enough.

@@ -1,3 +1,4 @@
+use super::AccountSpace;
 use crate::error::IomeshError;
 use anchor_lang::prelude::*;
 
@@ -43,8 +44,6 @@ pub struct PendingSlash {
 }
 
 impl PendingSlash {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     pub fn burned_amount(&self) -> Result<u64> {
         use crate::math::SafeMath;
         self.amount.safe_sub(self.harmed_amount)

@@ -1,3 +1,4 @@
+use super::AccountSpace;
 use crate::{error::IomeshError, merkle::MAX_EPOCH_LEAVES};
 use anchor_lang::prelude::*;
 
@@ -33,8 +34,6 @@ pub struct RewardEpoch {
 }
 
 impl RewardEpoch {
-    pub const SPACE: usize = 8 + Self::INIT_SPACE;
-
     /// Bytes of the claim bitmap of an epoch of `num_leaves` leaves.
     pub fn bitmap_len(num_leaves: u32) -> usize {
         (num_leaves as usize).div_ceil(8)
