@@ -281,16 +281,7 @@ async fn missing_signer_cancel_activate_register_are_refused() {
     s.env.fund(&renter2.pubkey(), usdc, 100 * TOKEN).await;
     let pending = s
         .env
-        .create_lease(LeaseRequest {
-            renter: &renter2,
-            payer: None,
-            node: s.node.address,
-            mint: usdc,
-            nonce: 7,
-            gpus: 1,
-            duration_secs: HOUR,
-            max_price_per_gpu_hour: u64::MAX,
-        })
+        .create_lease(LeaseRequest::new(&renter2, &s.node, usdc, 7))
         .await
         .unwrap();
     let operator = s.node.operator.pubkey();
@@ -694,14 +685,8 @@ async fn renter_cannot_take_a_sponsors_refund() {
     let sponsor_ata = env.fund(&sponsor.pubkey(), usdc, 100 * TOKEN).await;
     let lease = env
         .create_lease(LeaseRequest {
-            renter: &renter,
             payer: Some(&sponsor),
-            node: node.address,
-            mint: usdc,
-            nonce: 1,
-            gpus: 2,
-            duration_secs: HOUR,
-            max_price_per_gpu_hour: u64::MAX,
+            ..LeaseRequest::new(&renter, &node, usdc, 1).gpus(2)
         })
         .await
         .unwrap();
@@ -765,16 +750,7 @@ async fn another_renters_lease_and_another_nodes_operator_are_refused() {
     s.env.fund(&renter2.pubkey(), usdc, 100 * TOKEN).await;
     let pending = s
         .env
-        .create_lease(LeaseRequest {
-            renter: &renter2,
-            payer: None,
-            node: s.node.address,
-            mint: usdc,
-            nonce: 1,
-            gpus: 1,
-            duration_secs: HOUR,
-            max_price_per_gpu_hour: u64::MAX,
-        })
+        .create_lease(LeaseRequest::new(&renter2, &s.node, usdc, 1))
         .await
         .unwrap();
     let watched = [pending, s.node.address, other.address];
@@ -1169,16 +1145,7 @@ async fn extreme_prices_and_durations_fail_cleanly() {
     let deposit = u64::try_from(expected_cost(u64::MAX, 1, MARKET_MIN_LEASE)).unwrap();
     env.fund(&renter.pubkey(), usdc, deposit).await;
     let lease = env
-        .create_lease(LeaseRequest {
-            renter: &renter,
-            payer: None,
-            node: max_node.address,
-            mint: usdc,
-            nonce: 1,
-            gpus: 1,
-            duration_secs: MARKET_MIN_LEASE,
-            max_price_per_gpu_hour: u64::MAX,
-        })
+        .create_lease(LeaseRequest::new(&renter, &max_node, usdc, 1).for_secs(MARKET_MIN_LEASE))
         .await
         .unwrap();
     let state = env.lease(lease).await.unwrap();
@@ -1241,16 +1208,7 @@ async fn extreme_mint_price_rounds_up_and_never_leases_for_free() {
     let renter_ata = env.fund(&renter.pubkey(), io, 100 * TOKEN).await;
     for (nonce, node, usd_per_gpu_hour) in [(1, &cheap, 2_000_000u64), (2, &dear, u64::MAX)] {
         let lease = env
-            .create_lease(LeaseRequest {
-                renter: &renter,
-                payer: None,
-                node: node.address,
-                mint: io,
-                nonce,
-                gpus: 1,
-                duration_secs: MARKET_MIN_LEASE,
-                max_price_per_gpu_hour: u64::MAX,
-            })
+            .create_lease(LeaseRequest::new(&renter, &node, io, nonce).for_secs(MARKET_MIN_LEASE))
             .await
             .unwrap();
         let state = env.lease(lease).await.unwrap();
@@ -1409,12 +1367,7 @@ async fn prefunded_addresses_cannot_block_account_creation() {
     assert_eq!(env.market().await.authority, env.keys.authority.pubkey());
     assert_eq!(
         env.lamports(market_pda()).await,
-        env.ctx
-            .banks_client
-            .get_rent()
-            .await
-            .unwrap()
-            .minimum_balance(Market::SPACE)
+        env.rent_exempt(Market::SPACE).await
     );
 
     for token_program in [spl_token::ID, spl_token_2022::ID] {
@@ -1472,16 +1425,7 @@ async fn prefunded_addresses_cannot_block_account_creation() {
         env.fund(&renter.pubkey(), mint, 10 * TOKEN).await;
         env.airdrop(&lease_pda(&renter.pubkey(), 9), dust).await;
         let lease = env
-            .create_lease(LeaseRequest {
-                renter: &renter,
-                payer: None,
-                node: node.address,
-                mint,
-                nonce: 9,
-                gpus: 1,
-                duration_secs: HOUR,
-                max_price_per_gpu_hour: u64::MAX,
-            })
+            .create_lease(LeaseRequest::new(&renter, &node, mint, 9))
             .await
             .unwrap();
         assert_eq!(env.balance(mint.vault()).await, TOKEN);

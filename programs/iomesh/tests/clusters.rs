@@ -11,16 +11,7 @@ use solana_signer::Signer;
 const WINDOW: i64 = 3_600;
 
 fn req<'a>(renter: &'a Keypair, node: &TestNode, mint: TestMint, nonce: u64) -> LeaseRequest<'a> {
-    LeaseRequest {
-        renter,
-        payer: None,
-        node: node.address,
-        mint,
-        nonce,
-        gpus: 2,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    }
+    LeaseRequest::new(renter, node, mint, nonce).gpus(2)
 }
 
 /// A renter holding 1,000 USDC, two 4-GPU nodes and a cluster of `expected` leases.

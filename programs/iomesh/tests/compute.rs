@@ -115,16 +115,7 @@ async fn an_instruction_is_charged_its_estimate_and_what_the_runtime_meters() {
     let renter = env.wallet().await;
     let usdc = env.usdc;
     env.fund(&renter.pubkey(), usdc, 1_000 * TOKEN).await;
-    let request = |nonce| LeaseRequest {
-        renter: &renter,
-        payer: None,
-        node: node.address,
-        mint: usdc,
-        nonce,
-        gpus: 1,
-        duration_secs: 3_600,
-        max_price_per_gpu_hour: u64::MAX,
-    };
+    let request = |nonce| LeaseRequest::new(&renter, &node, usdc, nonce);
 
     // create_lease: the program, then CPIs into the System and Token programs.
     let create = env.create_lease_ix(&request(1));

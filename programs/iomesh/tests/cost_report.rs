@@ -14,7 +14,7 @@ mod common;
 
 use anchor_lang::prelude::{Pubkey, Rent};
 use common::*;
-use iomesh::state::{Credit, Lease, Market, Node, PaymentMint};
+use iomesh::state::{AccountSpace, Credit, Lease, Market, Node, PaymentMint};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction::Transaction;
@@ -83,14 +83,8 @@ async fn cost_report_meets_the_targets() {
     let closer = env.wallet().await;
     let renter_lamports_before = env.lamports(renter.pubkey()).await;
     let request = LeaseRequest {
-        renter: &renter,
-        payer: None,
-        node: node.address,
-        mint: usdc,
-        nonce: 7,
-        gpus: 2,
-        duration_secs: HOUR,
         max_price_per_gpu_hour: 2 * TOKEN,
+        ..LeaseRequest::new(&renter, &node, usdc, 7).gpus(2)
     };
     let create = env.create_lease_ix(&request);
     let lease = lease_pda(&renter.pubkey(), 7);
@@ -159,26 +153,8 @@ async fn cost_report_meets_the_targets() {
     // Two renters leasing two different nodes: which written accounts do they share?
     let other_node = env.register_node(8).await;
     let (a, b) = (env.wallet().await, env.wallet().await);
-    let first = LeaseRequest {
-        renter: &a,
-        payer: None,
-        node: node.address,
-        mint: usdc,
-        nonce: 1,
-        gpus: 1,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    };
-    let second = LeaseRequest {
-        renter: &b,
-        payer: None,
-        node: other_node.address,
-        mint: usdc,
-        nonce: 1,
-        gpus: 1,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    };
+    let first = LeaseRequest::new(&a, &node, usdc, 1);
+    let second = LeaseRequest::new(&b, &other_node, usdc, 1);
     let mut shared: BTreeSet<Pubkey> = writable(&env.create_lease_ix(&first))
         .intersection(&writable(&env.create_lease_ix(&second)))
         .copied()

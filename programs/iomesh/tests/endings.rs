@@ -13,7 +13,7 @@ use anchor_spl::token_2022::spl_token_2022::{self, instruction::AuthorityType};
 use common::*;
 use iomesh::{
     error::IomeshError,
-    state::{Credit, Lease},
+    state::{AccountSpace, Credit, Lease},
     SlashArgs,
 };
 use solana_keypair::Keypair;
@@ -97,18 +97,9 @@ async fn pending_lease(
     nonce: u64,
     gpus: u16,
 ) -> Pubkey {
-    env.create_lease(LeaseRequest {
-        renter,
-        payer: None,
-        node: node.address,
-        mint,
-        nonce,
-        gpus,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    })
-    .await
-    .expect("create lease")
+    env.create_lease(LeaseRequest::new(renter, &node, mint, nonce).gpus(gpus))
+        .await
+        .expect("create lease")
 }
 
 #[tokio::test]
@@ -285,14 +276,8 @@ async fn a_payer_wallet_assigned_to_another_program_still_ends_its_leases() {
     for nonce in 1..=3 {
         leases.push(
             env.create_lease(LeaseRequest {
-                renter: &renter,
                 payer: Some(&sponsor),
-                node: node.address,
-                mint: usdc,
-                nonce,
-                gpus: 1,
-                duration_secs: HOUR,
-                max_price_per_gpu_hour: u64::MAX,
+                ..LeaseRequest::new(&renter, &node, usdc, nonce)
             })
             .await
             .unwrap(),
@@ -454,14 +439,8 @@ async fn expired_cluster_with_one_lease(
     let lease = env
         .create_cluster_lease(
             LeaseRequest {
-                renter: &renter,
                 payer: Some(payer),
-                node: node.address,
-                mint: usdc,
-                nonce: 1,
-                gpus,
-                duration_secs: HOUR,
-                max_price_per_gpu_hour: u64::MAX,
+                ..LeaseRequest::new(&renter, &node, usdc, 1).gpus(gpus)
             },
             cluster,
         )

@@ -528,14 +528,16 @@ impl World {
                 let renter_key = self.renters[renter].insecure_clone();
                 let sponsor = self.sponsor.insecure_clone();
                 let request = LeaseRequest {
-                    renter: &renter_key,
                     payer: sponsored.then_some(&sponsor),
-                    node: self.nodes[node].address,
-                    mint: self.mints[mint],
-                    nonce: self.nonce,
-                    gpus,
-                    duration_secs: secs,
                     max_price_per_gpu_hour: rate,
+                    ..LeaseRequest::new(
+                        &renter_key,
+                        &self.nodes[node],
+                        self.mints[mint],
+                        self.nonce,
+                    )
+                    .gpus(gpus)
+                    .for_secs(secs)
                 };
                 let result = match cluster {
                     Some(c) => {

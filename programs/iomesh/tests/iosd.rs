@@ -211,16 +211,7 @@ async fn minted_iosd_pays_for_a_lease_like_any_stable_mint() {
     // $2.00 per GPU-hour for half an hour: 1 IOSD.
     let lease = t
         .env
-        .create_lease(LeaseRequest {
-            renter: &user,
-            payer: None,
-            node: node.address,
-            mint: iosd,
-            nonce: 1,
-            gpus: 1,
-            duration_secs: HOUR / 2,
-            max_price_per_gpu_hour: u64::MAX,
-        })
+        .create_lease(LeaseRequest::new(&user, &node, iosd, 1).for_secs(HOUR / 2))
         .await
         .unwrap();
     assert_eq!(t.env.lease(lease).await.unwrap().deposited, TOKEN);
@@ -233,7 +224,7 @@ async fn an_oracle_priced_mint_quotes_leases_from_the_price_update() {
     let io = t.env.io;
     let authority = t.env.keys.authority.insecure_clone();
     let set = ix(
-        acc::SetMintOracle {
+        acc::PaymentMintAdmin {
             market: market_pda(),
             payment_mint: payment_mint_pda(&io.mint),
             authority: authority.pubkey(),
@@ -253,16 +244,7 @@ async fn an_oracle_priced_mint_quotes_leases_from_the_price_update() {
     );
     let node = t.env.register_node(1).await;
     let user = t.user.insecure_clone();
-    let request = LeaseRequest {
-        renter: &user,
-        payer: None,
-        node: node.address,
-        mint: io,
-        nonce: 1,
-        gpus: 1,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    };
+    let request = LeaseRequest::new(&user, &node, io, 1);
     // Without the price account, and with a stale one, the lease is refused.
     let ix = t.env.create_lease_ix(&request);
     assert_error(

@@ -76,16 +76,9 @@ fn req<'a>(
     gpus: u16,
     duration_secs: u32,
 ) -> LeaseRequest<'a> {
-    LeaseRequest {
-        renter,
-        payer: None,
-        node: node.address,
-        mint,
-        nonce,
-        gpus,
-        duration_secs,
-        max_price_per_gpu_hour: u64::MAX,
-    }
+    LeaseRequest::new(renter, node, mint, nonce)
+        .gpus(gpus)
+        .for_secs(duration_secs)
 }
 
 /// A new wallet holding 1,000 tokens of `mint`.

@@ -68,16 +68,7 @@ async fn each_invocation_is_logged_once_at_its_depth_and_events_as_program_data(
     env.fund(&renter.pubkey(), usdc, 1_000 * TOKEN).await;
 
     // create_lease: the program, with CPIs into the System and Token programs.
-    let create = env.create_lease_ix(&LeaseRequest {
-        renter: &renter,
-        payer: None,
-        node: node.address,
-        mint: usdc,
-        nonce: 1,
-        gpus: 1,
-        duration_secs: 3_600,
-        max_price_per_gpu_hour: u64::MAX,
-    });
+    let create = env.create_lease_ix(&LeaseRequest::new(&renter, &node, usdc, 1));
     let sent = env.send_as(&renter, &[create], &[]).await;
     sent.result.clone().expect("create_lease");
     let calls = invocations(&sent.logs);

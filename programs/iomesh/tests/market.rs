@@ -6,14 +6,18 @@ mod common;
 use anchor_lang::prelude::Pubkey;
 use common::*;
 use iomesh::{
-    accounts as acc, error::IomeshError, instruction as args, state::LeaseStatus, MarketParams,
+    accounts as acc,
+    error::IomeshError,
+    instruction as args,
+    state::{AccountSpace, LeaseStatus},
+    MarketParams,
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
 fn propose_ix(authority: Pubkey, new_authority: Pubkey) -> Instruction {
     ix(
-        acc::ProposeAuthority {
+        acc::MarketAdmin {
             market: market_pda(),
             authority,
         },
@@ -33,7 +37,7 @@ fn accept_ix(new_authority: Pubkey) -> Instruction {
 
 fn set_paused_ix(authority: Pubkey, paused: bool) -> Instruction {
     ix(
-        acc::SetPaused {
+        acc::MarketAdmin {
             market: market_pda(),
             authority,
         },
@@ -466,16 +470,7 @@ async fn paused_market_refuses_create_lease_and_extend_lease() {
     env.set_paused(true).await.unwrap();
     assert!(env.market().await.paused);
 
-    let request = LeaseRequest {
-        renter: &renter,
-        payer: None,
-        node: node.address,
-        mint: usdc,
-        nonce: 2,
-        gpus: 1,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    };
+    let request = LeaseRequest::new(&renter, &node, usdc, 2);
     assert_error(
         env.create_lease(request).await.map(drop),
         IomeshError::MarketPaused,
@@ -494,16 +489,7 @@ async fn paused_market_refuses_create_lease_and_extend_lease() {
     assert!(!env.market().await.paused);
     env.extend(lease, &renter, 60).await.unwrap();
     assert_eq!(env.lease(lease).await.unwrap().duration_secs, HOUR + 60);
-    let request = LeaseRequest {
-        renter: &renter,
-        payer: None,
-        node: node.address,
-        mint: usdc,
-        nonce: 2,
-        gpus: 1,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    };
+    let request = LeaseRequest::new(&renter, &node, usdc, 2);
     env.create_lease(request).await.unwrap();
     assert_eq!(env.node(node.address).await.gpus_in_use, 2);
 }

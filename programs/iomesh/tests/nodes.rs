@@ -100,20 +100,13 @@ async fn retire(env: &mut TestEnv, node: &TestNode, signer: &Keypair) -> TxResul
     env.send(&[ix], &[signer]).await
 }
 
+/// Callers name the mint (`LeaseRequest { mint, ..request(..) }`).
 fn request<'a>(renter: &'a Keypair, node: &TestNode, nonce: u64, gpus: u16) -> LeaseRequest<'a> {
-    LeaseRequest {
-        renter,
-        payer: None,
-        node: node.address,
-        mint: TestMint {
-            mint: Pubkey::default(),
-            token_program: Pubkey::default(),
-        },
-        nonce,
-        gpus,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    }
+    let placeholder = TestMint {
+        mint: Pubkey::default(),
+        token_program: Pubkey::default(),
+    };
+    LeaseRequest::new(renter, node, placeholder, nonce).gpus(gpus)
 }
 
 async fn usdc_renter(env: &mut TestEnv) -> Keypair {

@@ -56,13 +56,7 @@ async fn mint_with(
     let mint = Keypair::new();
     let payer = env.payer();
     let space = ExtensionType::try_calculate_account_len::<MintState>(extensions).unwrap();
-    let rent = env
-        .ctx
-        .banks_client
-        .get_rent()
-        .await
-        .unwrap()
-        .minimum_balance(space);
+    let rent = env.rent_exempt(space).await;
     let mut instructions = vec![solana_system_interface::instruction::create_account(
         &payer.pubkey(),
         &mint.pubkey(),
@@ -189,24 +183,6 @@ async fn funded_renter(env: &mut TestEnv, mint: TestMint) -> Keypair {
     renter
 }
 
-fn request<'a>(
-    renter: &'a Keypair,
-    node: &TestNode,
-    mint: TestMint,
-    nonce: u64,
-) -> LeaseRequest<'a> {
-    LeaseRequest {
-        renter,
-        payer: None,
-        node: node.address,
-        mint,
-        nonce,
-        gpus: 1,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    }
-}
-
 // ---------------------------------------------------------------- add_payment_mint
 
 #[tokio::test]
@@ -329,7 +305,7 @@ async fn add_payment_mint_prices_stable_mint_at_one_usd() {
     env.create_ata(&node.owner.pubkey(), mint).await;
     let renter = funded_renter(&mut env, mint).await;
     let lease = env
-        .create_lease(request(&renter, &node, mint, 1))
+        .create_lease(LeaseRequest::new(&renter, &node, mint, 1))
         .await
         .unwrap();
     assert_eq!(env.lease(lease).await.unwrap().rate_per_gpu_hour, 2 * TOKEN);
@@ -639,7 +615,7 @@ async fn add_payment_mint_accepts_mint_close_authority_and_metadata_pointer_and_
     env.create_ata(&treasury, mint).await;
     let renter = funded_renter(&mut env, mint).await;
     let lease = env
-        .create_lease(request(&renter, &node, mint, 7))
+        .create_lease(LeaseRequest::new(&renter, &node, mint, 7))
         .await
         .unwrap();
     let deposit = expected_deposit(expected_rate(2 * TOKEN, TOKEN, DECIMALS), 1, 3_600);
@@ -747,7 +723,7 @@ async fn disabled_payment_mint_refuses_new_leases_but_running_ones_finish() {
     let node = env.register_node(4).await;
     let renter = funded_renter(&mut env, usdc).await;
     let running = env
-        .create_lease(request(&renter, &node, usdc, 1))
+        .create_lease(LeaseRequest::new(&renter, &node, usdc, 1))
         .await
         .unwrap();
 
@@ -758,7 +734,7 @@ async fn disabled_payment_mint_refuses_new_leases_but_running_ones_finish() {
     .await
     .unwrap();
     assert_error(
-        env.create_lease(request(&renter, &node, usdc, 2))
+        env.create_lease(LeaseRequest::new(&renter, &node, usdc, 2))
             .await
             .map(drop),
         IomeshError::PaymentMintDisabled,
@@ -779,7 +755,7 @@ async fn disabled_payment_mint_refuses_new_leases_but_running_ones_finish() {
     )
     .await
     .unwrap();
-    env.create_lease(request(&renter, &node, usdc, 2))
+    env.create_lease(LeaseRequest::new(&renter, &node, usdc, 2))
         .await
         .unwrap();
 }
@@ -791,14 +767,14 @@ async fn update_payment_mint_fee_applies_to_new_leases_only() {
     let node = env.register_node(4).await;
     let renter = funded_renter(&mut env, usdc).await;
     let old = env
-        .create_lease(request(&renter, &node, usdc, 1))
+        .create_lease(LeaseRequest::new(&renter, &node, usdc, 1))
         .await
         .unwrap();
     env.update_payment_mint(usdc, update_args(true, 500, PriceSource::Stable, 3_600))
         .await
         .unwrap();
     let new = env
-        .create_lease(request(&renter, &node, usdc, 2))
+        .create_lease(LeaseRequest::new(&renter, &node, usdc, 2))
         .await
         .unwrap();
     assert_eq!(env.lease(old).await.unwrap().fee_bps, USDC_FEE_BPS);
@@ -832,7 +808,7 @@ async fn switching_stable_mint_to_authority_priced_requires_a_fresh_price() {
     assert_eq!(pm.price_updated_at, 0, "no trusted price yet");
 
     assert_error(
-        env.create_lease(request(&renter, &node, usdc, 1))
+        env.create_lease(LeaseRequest::new(&renter, &node, usdc, 1))
             .await
             .map(drop),
         IomeshError::StalePrice,
@@ -841,7 +817,7 @@ async fn switching_stable_mint_to_authority_priced_requires_a_fresh_price() {
     // The price authority prices it (USDC slightly below the peg: $0.99).
     env.set_mint_price(usdc, 990_000).await.unwrap();
     let lease = env
-        .create_lease(request(&renter, &node, usdc, 1))
+        .create_lease(LeaseRequest::new(&renter, &node, usdc, 1))
         .await
         .unwrap();
     let rate = expected_rate(2 * TOKEN, 990_000, DECIMALS);
@@ -869,7 +845,7 @@ async fn switching_authority_priced_mint_to_stable_prices_it_at_one_usd() {
     let node = env.register_node(1).await;
     let renter = funded_renter(&mut env, io).await;
     let lease = env
-        .create_lease(request(&renter, &node, io, 1))
+        .create_lease(LeaseRequest::new(&renter, &node, io, 1))
         .await
         .unwrap();
     assert_eq!(env.lease(lease).await.unwrap().rate_per_gpu_hour, 2 * TOKEN);
@@ -896,7 +872,7 @@ async fn set_mint_price_updates_price_and_time() {
     let node = env.register_node(1).await;
     let renter = funded_renter(&mut env, io).await;
     let lease = env
-        .create_lease(request(&renter, &node, io, 1))
+        .create_lease(LeaseRequest::new(&renter, &node, io, 1))
         .await
         .unwrap();
     assert_eq!(env.lease(lease).await.unwrap().rate_per_gpu_hour, TOKEN);
@@ -962,13 +938,13 @@ async fn stale_price_refuses_create_lease_until_refreshed() {
     // Exactly max_price_age_secs old is still fresh.
     let now = env.now().await;
     env.warp(priced_at + 3_600 - now).await;
-    env.create_lease(request(&renter, &node, io, 1))
+    env.create_lease(LeaseRequest::new(&renter, &node, io, 1))
         .await
         .unwrap();
     // One second more and it is stale.
     env.warp(1).await;
     assert_error(
-        env.create_lease(request(&renter, &node, io, 2))
+        env.create_lease(LeaseRequest::new(&renter, &node, io, 2))
             .await
             .map(drop),
         IomeshError::StalePrice,
@@ -982,7 +958,7 @@ async fn stale_price_refuses_create_lease_until_refreshed() {
     // Refreshing the price fixes it.
     env.set_io_price(IO_PRICE_MICROS).await.unwrap();
     let lease = env
-        .create_lease(request(&renter, &node, io, 2))
+        .create_lease(LeaseRequest::new(&renter, &node, io, 2))
         .await
         .unwrap();
     assert_eq!(

@@ -143,24 +143,6 @@ async fn refuses_each_read_only_write(
     covered.0.insert(name.to_string());
 }
 
-fn lease_request<'a>(
-    renter: &'a Keypair,
-    node: &TestNode,
-    mint: TestMint,
-    nonce: u64,
-) -> LeaseRequest<'a> {
-    LeaseRequest {
-        renter,
-        payer: None,
-        node: node.address,
-        mint,
-        nonce,
-        gpus: 1,
-        duration_secs: HOUR,
-        max_price_per_gpu_hour: u64::MAX,
-    }
-}
-
 #[tokio::test]
 async fn market_instructions_refuse_read_only_writes() {
     let mut covered = Covered::default();
@@ -194,7 +176,7 @@ async fn market_instructions_refuse_read_only_writes() {
     )
     .await;
     let pause = ix(
-        acc::SetPaused {
+        acc::MarketAdmin {
             market: market_pda(),
             authority: authority.pubkey(),
         },
@@ -250,7 +232,7 @@ async fn market_instructions_refuse_read_only_writes() {
     )
     .await;
     let oracle = ix(
-        acc::SetMintOracle {
+        acc::PaymentMintAdmin {
             market: market_pda(),
             payment_mint: payment_mint_pda(&mint.mint),
             authority: authority.pubkey(),
@@ -274,7 +256,7 @@ async fn market_instructions_refuse_read_only_writes() {
 
     let successor = env.wallet().await;
     let propose = ix(
-        acc::ProposeAuthority {
+        acc::MarketAdmin {
             market: market_pda(),
             authority: authority.pubkey(),
         },
@@ -382,7 +364,7 @@ async fn lease_instructions_refuse_read_only_writes() {
     env.fund(&renter.pubkey(), usdc, 1_000 * TOKEN).await;
     let scheduler = env.keys.scheduler.insecure_clone();
 
-    let create = env.create_lease_ix(&lease_request(&renter, &node, usdc, 1));
+    let create = env.create_lease_ix(&LeaseRequest::new(&renter, &node, usdc, 1));
     refuses_each_read_only_write(&mut env, &mut covered, "create_lease", create, &[&renter]).await;
     let lease = lease_pda(&renter.pubkey(), 1);
     let activate = env.activate_ix(lease, node.address, node.operator.pubkey());
@@ -405,7 +387,7 @@ async fn lease_instructions_refuse_read_only_writes() {
     refuses_each_read_only_write(&mut env, &mut covered, "cancel_lease", cancel, &[&renter]).await;
 
     for nonce in 2..=4 {
-        env.create_lease(lease_request(&renter, &node, usdc, nonce))
+        env.create_lease(LeaseRequest::new(&renter, &node, usdc, nonce))
             .await
             .unwrap();
     }
@@ -453,9 +435,12 @@ async fn cluster_instructions_refuse_read_only_writes() {
     refuses_each_read_only_write(&mut env, &mut covered, "create_cluster", create, &[&renter])
         .await;
     let cluster = cluster_pda(&renter.pubkey(), 1);
-    let first = env.create_lease_ix_in(&lease_request(&renter, &nodes[0], usdc, 1), Some(cluster));
+    let first = env.create_lease_ix_in(
+        &LeaseRequest::new(&renter, &nodes[0], usdc, 1),
+        Some(cluster),
+    );
     refuses_each_read_only_write(&mut env, &mut covered, "create_lease", first, &[&renter]).await;
-    env.create_cluster_lease(lease_request(&renter, &nodes[1], usdc, 2), cluster)
+    env.create_cluster_lease(LeaseRequest::new(&renter, &nodes[1], usdc, 2), cluster)
         .await
         .unwrap();
     let activate =
@@ -476,7 +461,7 @@ async fn cluster_instructions_refuse_read_only_writes() {
     env.create_cluster(&renter, 2, 3, 60).await.unwrap();
     let other = cluster_pda(&renter.pubkey(), 2);
     for (nonce, node) in [(3, &nodes[0]), (4, &nodes[1])] {
-        env.create_cluster_lease(lease_request(&renter, node, usdc, nonce), other)
+        env.create_cluster_lease(LeaseRequest::new(&renter, node, usdc, nonce), other)
             .await
             .unwrap();
     }
@@ -727,7 +712,7 @@ async fn credit_instructions_refuse_read_only_writes() {
     let renter = env.wallet().await;
     env.fund(&renter.pubkey(), usdc, 100 * TOKEN).await;
     let lease = env
-        .create_lease(lease_request(&renter, &node, usdc, 1))
+        .create_lease(LeaseRequest::new(&renter, &node, usdc, 1))
         .await
         .unwrap();
     env.activate(lease, &node).await.unwrap();

@@ -314,13 +314,7 @@ async fn a_100k_leaf_epoch_is_grown_in_place_and_its_deepest_leaf_claimed_in_one
         env.send(&[grow], &[&authority]).await,
         code(IomeshError::EpochFullyAllocated),
     );
-    let rent = env
-        .ctx
-        .banks_client
-        .get_rent()
-        .await
-        .unwrap()
-        .minimum_balance(full);
+    let rent = env.rent_exempt(full).await;
     assert_eq!(env.lamports(epoch_pda(9)).await, rent);
 
     // The claim, signed by the owner paying its own fee, as a wallet would send it.

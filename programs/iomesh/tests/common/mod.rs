@@ -162,6 +162,31 @@ pub struct LeaseRequest<'a> {
     pub max_price_per_gpu_hour: u64,
 }
 
+impl<'a> LeaseRequest<'a> {
+    /// `renter` pays for one GPU of `node` for an hour, in `mint`, with no price guard.
+    pub fn new(renter: &'a Keypair, node: &TestNode, mint: TestMint, nonce: u64) -> Self {
+        LeaseRequest {
+            renter,
+            payer: None,
+            node: node.address,
+            mint,
+            nonce,
+            gpus: 1,
+            duration_secs: HOUR,
+            max_price_per_gpu_hour: u64::MAX,
+        }
+    }
+    pub fn gpus(self, gpus: u16) -> Self {
+        LeaseRequest { gpus, ..self }
+    }
+    pub fn for_secs(self, duration_secs: u32) -> Self {
+        LeaseRequest {
+            duration_secs,
+            ..self
+        }
+    }
+}
+
 pub fn job_hash(nonce: u64) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(format!("{{\"image\":\"pytorch\",\"nonce\":{nonce}}}")).into()
@@ -309,6 +334,16 @@ impl TestEnv {
             .map(|a| a.data)
     }
 
+    /// Lamports that keep an account of `space` bytes rent-exempt.
+    pub async fn rent_exempt(&mut self, space: usize) -> u64 {
+        self.ctx
+            .banks_client
+            .get_rent()
+            .await
+            .expect("rent")
+            .minimum_balance(space)
+    }
+
     pub async fn lamports(&mut self, address: Pubkey) -> u64 {
         self.ctx
             .banks_client
@@ -377,13 +412,7 @@ impl TestEnv {
         let payer = self.payer();
         // A mint without extensions is 82 bytes in both token programs.
         let space = 82;
-        let rent = self
-            .ctx
-            .banks_client
-            .get_rent()
-            .await
-            .unwrap()
-            .minimum_balance(space);
+        let rent = self.rent_exempt(space).await;
         let create = solana_system_interface::instruction::create_account(
             &payer.pubkey(),
             &mint.pubkey(),
@@ -470,7 +499,7 @@ impl TestEnv {
     pub async fn set_paused(&mut self, paused: bool) -> std::result::Result<(), TransactionError> {
         let authority = self.keys.authority.insecure_clone();
         let ix = ix(
-            acc::SetPaused {
+            acc::MarketAdmin {
                 market: market_pda(),
                 authority: authority.pubkey(),
             },
@@ -1045,7 +1074,7 @@ impl TestEnv {
         args: iomesh::UpdatePaymentMintArgs,
     ) -> Instruction {
         ix(
-            acc::UpdatePaymentMint {
+            acc::PaymentMintAdmin {
                 market: market_pda(),
                 payment_mint: payment_mint_pda(&mint.mint),
                 authority,
@@ -1067,7 +1096,7 @@ impl TestEnv {
 
     pub fn update_market_ix(&self, authority: Pubkey, params: MarketParams) -> Instruction {
         ix(
-            acc::UpdateMarket {
+            acc::MarketAdmin {
                 market: market_pda(),
                 authority,
             },
@@ -1405,7 +1434,7 @@ impl TestEnv {
         policy: iomesh::StakingPolicy,
     ) -> Instruction {
         ix(
-            acc::SetStakingPolicy {
+            acc::MarketAdmin {
                 market: market_pda(),
                 authority,
             },
@@ -1701,13 +1730,7 @@ impl TestEnv {
     pub async fn create_iosd_mint(&mut self) -> TestMint {
         let mint = Keypair::new();
         let payer = self.payer();
-        let rent = self
-            .ctx
-            .banks_client
-            .get_rent()
-            .await
-            .unwrap()
-            .minimum_balance(82);
+        let rent = self.rent_exempt(82).await;
         let create = solana_system_interface::instruction::create_account(
             &payer.pubkey(),
             &mint.pubkey(),
