@@ -14,20 +14,10 @@ async fn bad_input_is_refused_with_a_clear_error() {
     let registered = env
         .iomesh(
             &supplier,
-            &[
-                "node",
-                "register",
-                "--gpu-model",
-                "RTX 4090",
-                "--gpus",
-                "2",
-                "--vram-gib",
-                "24",
-                "--region",
-                "eu-west",
-                "--price",
-                "2",
-            ],
+            &argv!(
+                "node register --gpu-model {} --gpus 2 --vram-gib 24 --region eu-west --price 2",
+                "RTX 4090"
+            ),
         )
         .await
         .json();
@@ -57,20 +47,11 @@ async fn bad_input_is_refused_with_a_clear_error() {
     let stranger = Keypair::new().pubkey().to_string();
     env.iomesh(
         &renter,
-        &[
-            "lease",
-            "create",
-            "--node",
+        &argv!(
+            "lease create --node {} --gpus 1 --hours 1 --mint IO --job-spec {}",
             &stranger,
-            "--gpus",
-            "1",
-            "--hours",
-            "1",
-            "--mint",
-            "IO",
-            "--job-spec",
-            &spec,
-        ],
+            &spec
+        ),
     )
     .await
     .fails_with(&format!("unknown node {stranger}"));
@@ -79,40 +60,22 @@ async fn bad_input_is_refused_with_a_clear_error() {
     env.iomesh(&renter, &["faucet", "IO", "1"]).await.json();
     env.iomesh(
         &renter,
-        &[
-            "lease",
-            "create",
-            "--node",
+        &argv!(
+            "lease create --node {} --gpus 1 --hours 1 --mint IO --job-spec {}",
             &node,
-            "--gpus",
-            "1",
-            "--hours",
-            "1",
-            "--mint",
-            "IO",
-            "--job-spec",
-            &spec,
-        ],
+            &spec
+        ),
     )
     .await
     .fails_with("insufficient IO balance");
     let run = env
         .iomesh(
             &renter,
-            &[
-                "lease",
-                "create",
-                "--node",
+            &argv!(
+                "lease create --node {} --gpus 1 --hours 1 --mint IO --job-spec {}",
                 &node,
-                "--gpus",
-                "1",
-                "--hours",
-                "1",
-                "--mint",
-                "IO",
-                "--job-spec",
-                &spec,
-            ],
+                &spec
+            ),
         )
         .await;
     run.fails_with("4 IO needed, 1 IO held; 3 IO missing");
@@ -125,20 +88,11 @@ async fn bad_input_is_refused_with_a_clear_error() {
     // A token the market does not accept.
     env.iomesh(
         &renter,
-        &[
-            "lease",
-            "create",
-            "--node",
+        &argv!(
+            "lease create --node {} --gpus 1 --hours 1 --mint DOGE --job-spec {}",
             &node,
-            "--gpus",
-            "1",
-            "--hours",
-            "1",
-            "--mint",
-            "DOGE",
-            "--job-spec",
-            &spec,
-        ],
+            &spec
+        ),
     )
     .await
     .fails_with("unknown token `DOGE`: the market accepts IO, IOSD, USDC");
@@ -147,20 +101,11 @@ async fn bad_input_is_refused_with_a_clear_error() {
     env.iomesh(&renter, &["faucet", "USDC", "100"]).await.json();
     env.iomesh(
         &renter,
-        &[
-            "lease",
-            "create",
-            "--node",
+        &argv!(
+            "lease create --node {} --gpus 3 --hours 1 --mint USDC --job-spec {}",
             &node,
-            "--gpus",
-            "3",
-            "--hours",
-            "1",
-            "--mint",
-            "USDC",
-            "--job-spec",
-            &spec,
-        ],
+            &spec
+        ),
     )
     .await
     .fails_with("Overbooked (6034): requested GPUs exceed the node's free GPUs (overbooking)");
@@ -169,20 +114,11 @@ async fn bad_input_is_refused_with_a_clear_error() {
     let created = env
         .iomesh(
             &renter,
-            &[
-                "lease",
-                "create",
-                "--node",
+            &argv!(
+                "lease create --node {} --gpus 1 --hours 1 --mint USDC --job-spec {}",
                 &node,
-                "--gpus",
-                "1",
-                "--hours",
-                "1",
-                "--mint",
-                "USDC",
-                "--job-spec",
-                &spec,
-            ],
+                &spec
+            ),
         )
         .await
         .json();
@@ -210,20 +146,11 @@ async fn bad_input_is_refused_with_a_clear_error() {
         .fails_with("SOL amount: `abc` is not an amount");
     env.iomesh(
         &renter,
-        &[
-            "lease",
-            "create",
-            "--node",
+        &argv!(
+            "lease create --node {} --gpus 1 --hours 1h1h --mint IO --job-spec {}",
             &node,
-            "--gpus",
-            "1",
-            "--hours",
-            "1h1h",
-            "--mint",
-            "IO",
-            "--job-spec",
-            &spec,
-        ],
+            &spec
+        ),
     )
     .await
     .fails_with("is not a duration");

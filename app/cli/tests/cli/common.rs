@@ -14,6 +14,33 @@ use std::{
     time::Duration,
 };
 
+/// A command line as a user types it: the template's words split at spaces,
+/// each `{}` word replaced by the next value whole (spaces and all), so
+/// `argv!("node register --gpu-model {} --gpus 2", "RTX 4090")` is five words.
+macro_rules! argv {
+    ($template:literal $(, $value:expr)* $(,)?) => {
+        $crate::common::fill_words($template, &[$(($value).to_string()),*])
+    };
+}
+pub(crate) use argv;
+
+/// The words of `template`, with its `{}` words replaced by `values` in order.
+pub fn fill_words(template: &str, values: &[String]) -> Vec<String> {
+    let mut values = values.iter();
+    let words = template
+        .split_whitespace()
+        .map(|word| match word {
+            "{}" => values.next().expect("a value for every {}").clone(),
+            word => word.to_string(),
+        })
+        .collect();
+    assert!(
+        values.next().is_none(),
+        "more values than {{}} in {template:?}"
+    );
+    words
+}
+
 pub struct Env {
     pub localnet: Localnet,
     pub client: Client,
@@ -109,18 +136,23 @@ impl Env {
     }
 
     /// Runs `iomesh` against the localnet, signed by `wallet`.
-    pub async fn iomesh(&self, wallet: &Wallet, args: &[&str]) -> Run {
+    pub async fn iomesh(&self, wallet: &Wallet, args: &[impl AsRef<str>]) -> Run {
         self.iomesh_with_stdin(wallet, args, Vec::new()).await
     }
 
     /// Runs `iomesh` like [`Env::iomesh`], with `stdin` piped to it.
-    pub async fn iomesh_with_stdin(&self, wallet: &Wallet, args: &[&str], stdin: Vec<u8>) -> Run {
+    pub async fn iomesh_with_stdin(
+        &self,
+        wallet: &Wallet,
+        args: &[impl AsRef<str>],
+        stdin: Vec<u8>,
+    ) -> Run {
         let keypair = wallet.path.display().to_string();
         self.iomesh_as(&keypair, args, stdin).await
     }
 
     /// Runs `iomesh` with `--keypair` given as `keypair` (a file or a pubkey).
-    pub async fn iomesh_as(&self, keypair: &str, args: &[&str], stdin: Vec<u8>) -> Run {
+    pub async fn iomesh_as(&self, keypair: &str, args: &[impl AsRef<str>], stdin: Vec<u8>) -> Run {
         let mut full: Vec<String> = vec![
             "--url".into(),
             self.localnet.rpc_url(),
@@ -131,7 +163,7 @@ impl Env {
             "--output".into(),
             "json".into(),
         ];
-        full.extend(args.iter().map(|a| a.to_string()));
+        full.extend(args.iter().map(|a| a.as_ref().to_string()));
         run_binary_with_stdin(full, stdin).await
     }
 

@@ -18,20 +18,10 @@ async fn a_refund_the_payer_cannot_take_is_kept_and_withdrawn_to_an_account_it_c
     let node = s(&env
         .iomesh(
             &supplier,
-            &[
-                "node",
-                "register",
-                "--gpu-model",
-                "RTX 4090",
-                "--gpus",
-                "2",
-                "--vram-mib",
-                "24564",
-                "--region",
-                "eu-west",
-                "--price",
-                "1",
-            ],
+            &argv!(
+                "node register --gpu-model {} --gpus 2 --vram-mib 24564 --region eu-west --price 1",
+                "RTX 4090"
+            ),
         )
         .await
         .json()["node"]);
@@ -41,20 +31,11 @@ async fn a_refund_the_payer_cannot_take_is_kept_and_withdrawn_to_an_account_it_c
     let lease = env
         .iomesh(
             &renter,
-            &[
-                "lease",
-                "create",
-                "--node",
+            &argv!(
+                "lease create --node {} --gpus 2 --hours 1 --mint USDC --job-spec {}",
                 &node,
-                "--gpus",
-                "2",
-                "--hours",
-                "1",
-                "--mint",
-                "USDC",
-                "--job-spec",
-                &spec.display().to_string(),
-            ],
+                &spec.display().to_string()
+            ),
         )
         .await
         .json();

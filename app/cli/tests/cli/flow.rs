@@ -26,22 +26,7 @@ async fn supplier_and_renter_lease_flow_moves_exact_amounts() {
     let registered = env
         .iomesh(
             &supplier,
-            &[
-                "node",
-                "register",
-                "--operator",
-                &operator_path,
-                "--gpu-model",
-                "RTX 4090",
-                "--gpus",
-                "4",
-                "--vram-gib",
-                "24",
-                "--region",
-                "eu-west",
-                "--price",
-                "2.00",
-            ],
+            &argv!("node register --operator {} --gpu-model {} --gpus 4 --vram-gib 24 --region eu-west --price 2.00", &operator_path, "RTX 4090"),
         )
         .await
         .json();
@@ -49,20 +34,9 @@ async fn supplier_and_renter_lease_flow_moves_exact_amounts() {
     assert_eq!(s(&registered["operator"]), operator.pubkey());
     env.iomesh(
         &other_supplier,
-        &[
-            "node",
-            "register",
-            "--gpu-model",
-            "H100",
-            "--gpus",
-            "8",
-            "--vram-gib",
-            "80",
-            "--region",
-            "us-east",
-            "--price",
-            "3.50",
-        ],
+        &argv!(
+            "node register --gpu-model H100 --gpus 8 --vram-gib 80 --region us-east --price 3.50"
+        ),
     )
     .await
     .json();
@@ -82,18 +56,10 @@ async fn supplier_and_renter_lease_flow_moves_exact_amounts() {
     let found = env
         .iomesh(
             &renter,
-            &[
-                "gpus",
-                "search",
-                "--gpu-model",
-                "rtx 4090",
-                "--region",
-                "eu-west",
-                "--max-price",
-                "2.50",
-                "--min-free-gpus",
-                "2",
-            ],
+            &argv!(
+                "gpus search --gpu-model {} --region eu-west --max-price 2.50 --min-free-gpus 2",
+                "rtx 4090"
+            ),
         )
         .await
         .json();
@@ -141,20 +107,11 @@ async fn supplier_and_renter_lease_flow_moves_exact_amounts() {
     let created = env
         .iomesh(
             &renter,
-            &[
-                "lease",
-                "create",
-                "--node",
+            &argv!(
+                "lease create --node {} --gpus 2 --hours 1 --mint IO --job-spec {}",
                 &operator.pubkey(),
-                "--gpus",
-                "2",
-                "--hours",
-                "1",
-                "--mint",
-                "IO",
-                "--job-spec",
-                &spec.display().to_string(),
-            ],
+                &spec.display().to_string()
+            ),
         )
         .await
         .json();

@@ -20,14 +20,7 @@ async fn market_admin_node_lifecycle_extend_close_and_expire() {
     let updated = env
         .iomesh(
             admin,
-            &[
-                "market",
-                "update",
-                "--min-lease",
-                "5s",
-                "--with-compute-unit-price",
-                "2500",
-            ],
+            &argv!("market update --min-lease 5s --with-compute-unit-price 2500"),
         )
         .await
         .json();
@@ -69,22 +62,7 @@ async fn market_admin_node_lifecycle_extend_close_and_expire() {
     let node = s(&env
         .iomesh(
             &supplier,
-            &[
-                "node",
-                "register",
-                "--gpu-model",
-                "A100",
-                "--gpus",
-                "2",
-                "--vram-mib",
-                "40960",
-                "--region",
-                "ap-south",
-                "--price",
-                "3",
-                "--min-lease",
-                "5s",
-            ],
+            &argv!("node register --gpu-model A100 --gpus 2 --vram-mib 40960 --region ap-south --price 3 --min-lease 5s"),
         )
         .await
         .json()["node"]);
@@ -119,20 +97,12 @@ async fn market_admin_node_lifecycle_extend_close_and_expire() {
         async move {
             env.iomesh(
                 renter,
-                &[
-                    "lease",
-                    "create",
-                    "--node",
+                &argv!(
+                    "lease create --node {} --gpus 1 --hours {} --mint IO --job-spec {}",
                     &node,
-                    "--gpus",
-                    "1",
-                    "--hours",
                     secs,
-                    "--mint",
-                    "IO",
-                    "--job-spec",
-                    &spec,
-                ],
+                    &spec
+                ),
             )
             .await
         }

@@ -3,7 +3,9 @@
 //! the cooldown), epoch rewards claimed from the epoch file, and IOSD.
 
 use crate::common::*;
-use iomesh_client::{bootstrap, instructions as ix, iomesh::PublishEpochArgs, pda};
+use iomesh_client::{
+    bootstrap, clock::unix_now, instructions as ix, iomesh::PublishEpochArgs, pda,
+};
 use iomesh_rewards::{Allocation, RewardTree};
 use solana_signer::Signer;
 use std::time::Duration;
@@ -15,22 +17,7 @@ async fn register(env: &Env, owner: &Wallet, operator: &Wallet) -> String {
     s(&env
         .iomesh(
             owner,
-            &[
-                "node",
-                "register",
-                "--operator",
-                &operator.path.display().to_string(),
-                "--gpu-model",
-                "L40S",
-                "--gpus",
-                "2",
-                "--vram-gib",
-                "48",
-                "--region",
-                "us-east",
-                "--price",
-                "1.00",
-            ],
+            &argv!("node register --operator {} --gpu-model L40S --gpus 2 --vram-gib 48 --region us-east --price 1.00", &operator.path.display().to_string()),
         )
         .await
         .json()["node"])
@@ -38,13 +25,6 @@ async fn register(env: &Env, owner: &Wallet, operator: &Wallet) -> String {
 
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -175,7 +155,7 @@ async fn cluster_leases_start_together_and_an_incomplete_cluster_unwinds_with_re
         .fails_with("ClusterDeadlineNotPassed");
 
     // Past the deadline on the chain's clock (it follows wall-clock time).
-    let wait = u64::try_from(deadline + 3 - now()).unwrap_or(0);
+    let wait = u64::try_from(deadline + 3 - unix_now()).unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(wait)).await;
     env.iomesh(&renter, &args(&lease(&node2, &short)))
         .await
@@ -237,7 +217,7 @@ async fn stake_unstake_and_withdraw_before_the_cooldown_is_refused() {
     env.iomesh(&supplier, &["node", "unstake", &node, "--amount", "50"])
         .await
         .fails_with("more than the node's stake: 40 IO staked");
-    let before = now();
+    let before = unix_now();
     let unstaked = env
         .iomesh(&supplier, &["node", "unstake", &node, "--amount", "15"])
         .await
@@ -247,7 +227,7 @@ async fn stake_unstake_and_withdraw_before_the_cooldown_is_refused() {
     let ready_at = unstaked["unstake_ready_at"].as_i64().unwrap();
     let cooldown = i64::from(iomesh_client::bootstrap::UNSTAKE_COOLDOWN_SECS);
     assert!(
-        (before - 5 + cooldown..=now() + 5 + cooldown).contains(&ready_at),
+        (before - 5 + cooldown..=unix_now() + 5 + cooldown).contains(&ready_at),
         "ready at {ready_at}, 14 days after {before}"
     );
 
@@ -321,7 +301,7 @@ async fn rewards_are_claimed_from_the_epoch_file_once() {
             merkle_root: tree.root(),
             total_amount: tree.total(),
             num_leaves: tree.num_leaves(),
-            claim_deadline: now() + 3_600,
+            claim_deadline: unix_now() + 3_600,
         },
     );
     env.client
@@ -351,14 +331,11 @@ async fn rewards_are_claimed_from_the_epoch_file_once() {
     let claimed = env
         .iomesh(
             &supplier,
-            &[
-                "rewards",
-                "claim",
-                "--epoch-file",
+            &argv!(
+                "rewards claim --epoch-file {} --node {}",
                 &file,
-                "--node",
-                &operator.pubkey(),
-            ],
+                &operator.pubkey()
+            ),
         )
         .await
         .json();
@@ -383,14 +360,11 @@ async fn rewards_are_claimed_from_the_epoch_file_once() {
     // The other owner claims theirs; the escrow holds the rest of the epoch.
     env.iomesh(
         &other,
-        &[
-            "rewards",
-            "claim",
-            "--epoch-file",
+        &argv!(
+            "rewards claim --epoch-file {} --node {}",
             &file,
-            "--node",
-            &other_node,
-        ],
+            &other_node
+        ),
     )
     .await
     .json();
@@ -406,14 +380,7 @@ async fn rewards_are_claimed_from_the_epoch_file_once() {
     // Bad input: a node without a leaf, a tampered file, an unpublished epoch, no file.
     env.iomesh(
         &other,
-        &[
-            "rewards",
-            "show",
-            "--epoch-file",
-            &file,
-            "--node",
-            &unlisted,
-        ],
+        &argv!("rewards show --epoch-file {} --node {}", &file, &unlisted),
     )
     .await
     .fails_with("has no allocation in epoch 1");
@@ -423,14 +390,11 @@ async fn rewards_are_claimed_from_the_epoch_file_once() {
     tampered.write_json(&tampered_path).unwrap();
     env.iomesh(
         &other,
-        &[
-            "rewards",
-            "claim",
-            "--epoch-file",
+        &argv!(
+            "rewards claim --epoch-file {} --node {}",
             &tampered_path.display().to_string(),
-            "--node",
-            &other_node,
-        ],
+            &other_node
+        ),
     )
     .await
     .fails_with("does not verify");
@@ -447,27 +411,20 @@ async fn rewards_are_claimed_from_the_epoch_file_once() {
     unpublished.to_file().write_json(&unpublished_path).unwrap();
     env.iomesh(
         &supplier,
-        &[
-            "rewards",
-            "claim",
-            "--epoch-file",
+        &argv!(
+            "rewards claim --epoch-file {} --node {}",
             &unpublished_path.display().to_string(),
-            "--node",
-            &node,
-        ],
+            &node
+        ),
     )
     .await
     .fails_with("reward epoch 2 is not published");
     env.iomesh(
         &supplier,
-        &[
-            "rewards",
-            "show",
-            "--epoch-file",
-            "/nonexistent.json",
-            "--node",
-            &node,
-        ],
+        &argv!(
+            "rewards show --epoch-file /nonexistent.json --node {}",
+            &node
+        ),
     )
     .await
     .fails_with("cannot read the epoch file /nonexistent.json");
@@ -532,13 +489,6 @@ async fn post_price(
     panic!("the price account never reached confirmed commitment");
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn iosd_is_minted_at_the_quoted_price_and_stale_or_too_low_prices_are_refused() {
     let env = Env::start().await;
@@ -574,14 +524,7 @@ async fn iosd_is_minted_at_the_quoted_price_and_stale_or_too_low_prices_are_refu
     let quote = env
         .iomesh(
             &user,
-            &[
-                "iosd",
-                "quote",
-                "--amount",
-                "12.345678",
-                "--price-update",
-                &key_text,
-            ],
+            &argv!("iosd quote --amount 12.345678 --price-update {}", &key_text),
         )
         .await
         .json();
@@ -599,16 +542,10 @@ async fn iosd_is_minted_at_the_quoted_price_and_stale_or_too_low_prices_are_refu
     // One base unit more than the quote: the CLI refuses before sending…
     env.iomesh(
         &user,
-        &[
-            "iosd",
-            "mint",
-            "--amount",
-            "12.345678",
-            "--min-out",
-            "5.332948",
-            "--price-update",
-            &key_text,
-        ],
+        &argv!(
+            "iosd mint --amount 12.345678 --min-out 5.332948 --price-update {}",
+            &key_text
+        ),
     )
     .await
     .fails_with("SlippageExceeded");
@@ -637,16 +574,10 @@ async fn iosd_is_minted_at_the_quoted_price_and_stale_or_too_low_prices_are_refu
     let minted = env
         .iomesh(
             &user,
-            &[
-                "iosd",
-                "mint",
-                "--amount",
-                "12.345678",
-                "--min-out",
-                "5.3",
-                "--price-update",
-                &key_text,
-            ],
+            &argv!(
+                "iosd mint --amount 12.345678 --min-out 5.3 --price-update {}",
+                &key_text
+            ),
         )
         .await
         .json();
@@ -680,14 +611,7 @@ async fn iosd_is_minted_at_the_quoted_price_and_stale_or_too_low_prices_are_refu
     .await;
     env.iomesh(
         &user,
-        &[
-            "iosd",
-            "quote",
-            "--amount",
-            "1",
-            "--price-update",
-            &key_text,
-        ],
+        &argv!("iosd quote --amount 1 --price-update {}", &key_text),
     )
     .await
     .fails_with("StaleOraclePrice");
@@ -724,14 +648,7 @@ async fn iosd_is_minted_at_the_quoted_price_and_stale_or_too_low_prices_are_refu
     .fails_with(&format!("no price account at {nowhere}"));
     env.iomesh(
         &user,
-        &[
-            "iosd",
-            "quote",
-            "--amount",
-            "10",
-            "--price-update",
-            "not-a-key",
-        ],
+        &argv!("iosd quote --amount 10 --price-update not-a-key"),
     )
     .await
     .fails_with("invalid price update account `not-a-key`");
