@@ -97,6 +97,18 @@ pub async fn funded_at(rpc: &RpcClient, lamports: u64, commitment: CommitmentCon
     keypair
 }
 
+/// A fresh localnet, its stock client, and a new wallet holding `lamports`
+/// airdropped at `commitment`: how most localnet tests begin.
+pub async fn localnet_and_wallet(
+    lamports: u64,
+    commitment: CommitmentConfig,
+) -> (Localnet, RpcClient, Keypair) {
+    let localnet = localnet().await;
+    let rpc = rpc(&localnet);
+    let payer = funded_at(&rpc, lamports, commitment).await;
+    (localnet, rpc, payer)
+}
+
 /// `getTransaction` as wallets ask for it: JSON at `commitment`, versioned
 /// transactions accepted.
 pub async fn get_transaction(

@@ -1,6 +1,6 @@
 use crate::common::{
-    confirmed_slot, create_mint, funded, grpc, is_slot_status, localnet, mint_with_holder,
-    read_until, rpc, send, subscribed, watching, SOL,
+    confirmed_slot, create_mint, funded, grpc, is_slot_status, localnet_and_wallet,
+    mint_with_holder, read_until, send, subscribed, watching, SOL,
 };
 use anchor_spl::{
     associated_token::{
@@ -9,6 +9,7 @@ use anchor_spl::{
     token::spl_token,
 };
 use base64::Engine;
+use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
@@ -64,9 +65,7 @@ fn pubkey(bytes: &[u8]) -> Pubkey {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn account_filters_by_pubkey_owner_memcmp_and_datasize_get_exactly_their_updates() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, 10 * SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(10 * SOL, CommitmentConfig::confirmed()).await;
     let (alice, bob, mint) = (Keypair::new(), Keypair::new(), Keypair::new());
     let token = spl_token::ID;
     let ata = |owner: &Keypair| {
@@ -307,9 +306,7 @@ async fn account_filters_by_pubkey_owner_memcmp_and_datasize_get_exactly_their_u
 
 #[tokio::test(flavor = "multi_thread")]
 async fn closed_accounts_reach_pubkey_subscribers_as_empty_system_accounts() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, 10 * SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(10 * SOL, CommitmentConfig::confirmed()).await;
     let owner = funded(&rpc, SOL).await;
     let mint = Keypair::new();
     let token = spl_token::ID;

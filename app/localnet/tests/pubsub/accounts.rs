@@ -1,9 +1,10 @@
-use crate::common::{funded, localnet, mint_with_holder, rpc, send, signed, transfer, Ws, SOL};
+use crate::common::{localnet_and_wallet, mint_with_holder, send, signed, transfer, Ws, SOL};
 use anchor_spl::{
     associated_token::get_associated_token_address_with_program_id, token::spl_token,
 };
 use serde_json::json;
 use solana_account_decoder_client_types::UiAccount;
+use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -11,9 +12,7 @@ use solana_signer::Signer;
 /// owner, the transfer's slot; processed first, finalized last.
 #[tokio::test(flavor = "multi_thread")]
 async fn account_changes_arrive_at_each_level_in_commitment_order() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     let target = Keypair::new().pubkey();
     let mut ws = Ws::connect(&localnet).await;
     let mut ids = Vec::new();
@@ -64,9 +63,7 @@ async fn account_changes_arrive_at_each_level_in_commitment_order() {
 /// signature subscription made afterwards is notified alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn unsubscribed_accounts_are_not_notified() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     let target = Keypair::new().pubkey();
     let mut ws = Ws::connect(&localnet).await;
     let id = ws
@@ -95,9 +92,7 @@ async fn unsubscribed_accounts_are_not_notified() {
 /// owner's token account, in base64+zstd and jsonParsed (with decimals).
 #[tokio::test(flavor = "multi_thread")]
 async fn program_subscriptions_filter_and_encode_token_accounts() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, 10 * SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(10 * SOL, CommitmentConfig::finalized()).await;
     let owner = Keypair::new();
     let mint = Keypair::new();
     let program = spl_token::ID;

@@ -1,6 +1,7 @@
 //! Fixture: the shared localnet fixture (fast slots, the stock RpcClient,
 //! funding, signing, polling) and a raw WebSocket JSON-RPC client with
-//! bounded reads.
+//! bounded reads. Tests fund their wallets at `finalized`, so that no
+//! notification of the airdrop can arrive later.
 
 pub use iomesh_tests::localnet::*;
 
@@ -8,7 +9,6 @@ use futures::{SinkExt, StreamExt};
 use iomesh_localnet::Localnet;
 use serde_json::{json, Value};
 use solana_client::nonblocking::rpc_client::RpcClient;
-use solana_commitment_config::CommitmentConfig;
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signature::Signature;
@@ -53,6 +53,21 @@ impl Ws {
         let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send_text(request.to_string()).await;
         id
+    }
+
+    /// Sends `count` identical calls in one write and reads none of their
+    /// replies: nothing the server does afterwards can fail a send.
+    pub async fn call_unread(&mut self, count: usize, method: &str, params: Value) {
+        for _ in 0..count {
+            let id = self.next_id;
+            self.next_id += 1;
+            let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            self.socket
+                .feed(Message::Text(request.to_string().into()))
+                .await
+                .expect("frame queued");
+        }
+        self.socket.flush().await.expect("frames sent");
     }
 
     /// The next JSON message, within `TIMEOUT`.
@@ -140,12 +155,6 @@ impl Ws {
             }
         }
     }
-}
-
-/// A new keypair holding `lamports`, airdropped and finalized (so no
-/// notification of the airdrop can arrive later).
-pub async fn funded(rpc: &RpcClient, lamports: u64) -> Keypair {
-    funded_at(rpc, lamports, CommitmentConfig::finalized()).await
 }
 
 /// Sends without preflight (a failing transaction still lands); returns as

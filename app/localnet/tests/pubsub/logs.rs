@@ -1,5 +1,6 @@
-use crate::common::{funded, localnet, rpc, send, signed, transfer, Ws, SOL};
+use crate::common::{localnet_and_wallet, send, signed, transfer, Ws, SOL};
 use serde_json::json;
+use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -8,9 +9,7 @@ use solana_signer::Signer;
 /// not mentioning the address is left out.
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_of_transactions_mentioning_an_address() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     let target = Keypair::new().pubkey();
     let mut ws = Ws::connect(&localnet).await;
     let mentions = ws
@@ -49,9 +48,7 @@ async fn logs_of_transactions_mentioning_an_address() {
 /// `all` at confirmed carries a failed transaction's error and its logs.
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_of_a_failed_transaction_carry_its_error() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     let mut ws = Ws::connect(&localnet).await;
     let all = ws
         .subscribe("logsSubscribe", json!(["all", {"commitment": "confirmed"}]))

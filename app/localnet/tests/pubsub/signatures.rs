@@ -1,5 +1,6 @@
-use crate::common::{funded, localnet, rpc, send, signed, transfer, Ws, SOL};
+use crate::common::{localnet_and_wallet, send, signed, transfer, Ws, SOL};
 use serde_json::{json, Value};
+use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -8,9 +9,7 @@ use solana_signer::Signer;
 /// confirmed, then finalized, each with the transaction's slot and no error.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signature_is_notified_once_at_each_level_in_commitment_order() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     let tx = signed(
         &rpc,
         &[transfer(&payer, &Keypair::new().pubkey(), 1_000_000)],
@@ -91,9 +90,7 @@ async fn a_signature_is_notified_once_at_each_level_in_commitment_order() {
 /// A transaction that lands with an error is notified with that error.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_transaction_is_notified_with_its_error() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     // More than the payer holds: the System program fails with Custom(1).
     let tx = signed(
         &rpc,
@@ -123,9 +120,7 @@ async fn a_failed_transaction_is_notified_with_its_error() {
 /// validator only notifies signatures processed after the subscription).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signature_already_finalized_is_notified_at_once() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     let tx = signed(
         &rpc,
         &[transfer(&payer, &Keypair::new().pubkey(), 1_000_000)],

@@ -13,15 +13,16 @@ async fn a_connection_that_never_reads_is_cut_off_while_others_keep_going() {
     .await;
     let mut stalled = Ws::connect(&localnet).await;
     // Every slot rewrites sysvars (tens of KB each): forty subscriptions to
-    // them overflow the socket buffers and the 8-message queue quickly.
-    for _ in 0..40 {
-        stalled
-            .subscribe(
-                "programSubscribe",
-                json!(["Sysvar1111111111111111111111111111111111111", {"commitment": "processed", "encoding": "base64"}]),
-            )
-            .await;
-    }
+    // them overflow the socket buffers and the 8-message queue quickly. They
+    // go in one write, their replies unread: reading a reply here would race
+    // the cut-off this test waits for.
+    stalled
+        .call_unread(
+            40,
+            "programSubscribe",
+            json!(["Sysvar1111111111111111111111111111111111111", {"commitment": "processed", "encoding": "base64"}]),
+        )
+        .await;
     let mut reader = Ws::connect(&localnet).await;
     let slots = reader.subscribe("slotSubscribe", json!([])).await;
     // Read the reader for long enough that the stalled one overflows: its

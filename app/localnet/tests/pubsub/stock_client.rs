@@ -1,4 +1,4 @@
-use crate::common::{funded, localnet, rpc, send, signed, transfer, SOL};
+use crate::common::{localnet_and_wallet, send, signed, transfer, SOL};
 use futures::StreamExt;
 use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_client::{
@@ -20,9 +20,7 @@ const TIMEOUT: Duration = crate::common::TIMEOUT;
 /// one transfer decode into the client's own types.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stock_pubsub_client_follows_a_transfer() {
-    let localnet = localnet().await;
-    let rpc = rpc(&localnet);
-    let payer = funded(&rpc, SOL).await;
+    let (localnet, rpc, payer) = localnet_and_wallet(SOL, CommitmentConfig::finalized()).await;
     let target = Keypair::new().pubkey();
     let client = PubsubClient::new(&localnet.pubsub_url())
         .await
