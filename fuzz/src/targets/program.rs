@@ -486,6 +486,6 @@ impl Fuzz for ProgramFuzz {
     }
 
     async fn shutdown(self) {
-        self.world.localnet.shutdown().await;
+        self.world.shutdown().await;
     }
 }

@@ -28,6 +28,21 @@ pub struct World {
 }
 
 impl World {
+    /// Whether the localnet still answers JSON-RPC; `who` names the server
+    /// in the finding ("the localnet", "the server").
+    pub async fn still_answers(&self, who: &str) -> Result<(), crate::Problem> {
+        self.client
+            .rpc()
+            .get_slot()
+            .await
+            .map(drop)
+            .map_err(|e| crate::Problem::new("getSlot", format!("{who} stopped answering: {e}")))
+    }
+
+    pub async fn shutdown(self) {
+        self.localnet.shutdown().await;
+    }
+
     pub async fn start() -> anyhow::Result<Self> {
         let localnet = Localnet::start(Config {
             slot_duration: Duration::from_millis(50),
