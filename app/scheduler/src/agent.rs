@@ -157,6 +157,15 @@ struct Authenticated {
     hello: Hello,
 }
 
+/// The leases an agent names, as the bytes the tables key them by; a name
+/// that is no pubkey matches no row, so it is left out.
+fn lease_keys<'a>(names: impl Iterator<Item = &'a str>) -> Vec<Vec<u8>> {
+    names
+        .filter_map(|name| name.parse::<Pubkey>().ok())
+        .map(|lease| lease.to_bytes().to_vec())
+        .collect()
+}
+
 async fn handshake(
     shared: &Shared,
     inbound: &mut Streaming<AgentMessage>,
@@ -332,13 +341,7 @@ async fn claim_session(shared: &Shared, auth: &Authenticated, session_id: &str) 
             .collect::<Vec<_>>(),
     )
     .expect("json");
-    let running: Vec<Vec<u8>> = auth
-        .hello
-        .running
-        .iter()
-        .filter_map(|j| j.lease.parse::<Pubkey>().ok())
-        .map(|p| p.to_bytes().to_vec())
-        .collect();
+    let running = lease_keys(auth.hello.running.iter().map(|job| job.lease.as_str()));
     let capabilities = auth.hello.capabilities.clone().unwrap_or_default();
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     // A port range is usable only whole and above the privileged ports.
@@ -426,13 +429,7 @@ async fn stop_orphans(
     auth: &Authenticated,
     outbound: &Outbound,
 ) -> Result<(), Status> {
-    let running: Vec<Vec<u8>> = auth
-        .hello
-        .running
-        .iter()
-        .filter_map(|j| j.lease.parse::<Pubkey>().ok())
-        .map(|p| p.to_bytes().to_vec())
-        .collect();
+    let running = lease_keys(auth.hello.running.iter().map(|job| job.lease.as_str()));
     if running.is_empty() {
         return Ok(());
     }
@@ -626,12 +623,7 @@ async fn on_heartbeat(
     session_id: &str,
     beat: Heartbeat,
 ) -> Result<bool> {
-    let running: Vec<Vec<u8>> = beat
-        .running_leases
-        .iter()
-        .filter_map(|l| l.parse::<Pubkey>().ok())
-        .map(|p| p.to_bytes().to_vec())
-        .collect();
+    let running = lease_keys(beat.running_leases.iter().map(String::as_str));
     let owned = sqlx::query(
         "UPDATE agent_sessions SET last_heartbeat_at = now() WHERE session_id = $1 AND replica = $2",
     )

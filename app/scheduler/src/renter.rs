@@ -94,6 +94,21 @@ async fn here_or_forwarded(
     }
 }
 
+/// The renter's access checked (its token, in a header or the query), then
+/// where the lease's job is: here, or the answer of the replica that has it.
+async fn authorized_here(
+    shared: &Arc<Shared>,
+    lease: &Pubkey,
+    query: Option<&str>,
+    closed_ok: bool,
+    request: Request<Body>,
+) -> Result<(Pubkey, Request<Body>), Box<Response>> {
+    if let Err(denied) = access::authorize(shared, request.headers(), query, lease).await {
+        return Err(Box::new(denied.into_response()));
+    }
+    here_or_forwarded(shared, lease, closed_ok, request).await
+}
+
 fn open_failed(err: OpenError) -> Response {
     let status = match err {
         OpenError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -183,12 +198,7 @@ async fn read_logs(
         Ok(q) => q,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    if let Err(denied) =
-        access::authorize(&shared, request.headers(), query.as_deref(), &lease).await
-    {
-        return denied.into_response();
-    }
-    let (node, _) = match here_or_forwarded(&shared, &lease, true, request).await {
+    let (node, _) = match authorized_here(&shared, &lease, query.as_deref(), true, request).await {
         Ok(here) => here,
         Err(answer) => return *answer,
     };
@@ -379,15 +389,11 @@ async fn forward_tcp(
         (Ok(lease), Ok(port)) => (lease, port),
         (Err(bad), _) | (_, Err(bad)) => return bad.into_response(),
     };
-    if let Err(denied) =
-        access::authorize(&shared, request.headers(), query.as_deref(), &lease).await
-    {
-        return denied.into_response();
-    }
-    let (node, request) = match here_or_forwarded(&shared, &lease, false, request).await {
-        Ok(here) => here,
-        Err(answer) => return *answer,
-    };
+    let (node, request) =
+        match authorized_here(&shared, &lease, query.as_deref(), false, request).await {
+            Ok(here) => here,
+            Err(answer) => return *answer,
+        };
     let upgrade = match WebSocketUpgrade::from_request(request, &shared).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),

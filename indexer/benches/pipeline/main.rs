@@ -18,6 +18,7 @@ use iomesh_indexer::{
 use solana_pubkey::Pubkey;
 use sqlx::PgPool;
 use std::{
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 mod geyser;
 
 use geyser::{indexer_source, serve, slot_update};
-use yellowstone_grpc_client::GeyserGrpcClient;
+use yellowstone_grpc_client::{GeyserGrpcClient, GeyserStream, SubscribeRequestSink};
 use yellowstone_grpc_proto::prelude::{
     subscribe_update::UpdateOneof, SubscribeRequest, SubscribeUpdate, SubscribeUpdateAccount,
     SubscribeUpdateAccountInfo,
@@ -291,19 +292,23 @@ fn histogram_quantile(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
     Some(lower.0)
 }
 
+/// A stock Yellowstone client subscribed to everything the server streams.
+async fn subscribe_everything(addr: SocketAddr) -> (SubscribeRequestSink, GeyserStream) {
+    GeyserGrpcClient::build_from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect")
+        .subscribe_with_request(Some(SubscribeRequest::default()))
+        .await
+        .expect("subscribe")
+}
+
 /// What most hand-written indexers do: each update upserted in its own statement.
 async fn run_naive(pool: PgPool, updates: Arc<Vec<SubscribeUpdate>>) -> Figures {
     let (addr, stop) = serve(updates, None).await;
     let sql = tables::upsert_sql(&tables::LEASES);
-    let mut client = GeyserGrpcClient::build_from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    let (_sink, mut stream) = client
-        .subscribe_with_request(Some(SubscribeRequest::default()))
-        .await
-        .expect("subscribe");
+    let (_sink, mut stream) = subscribe_everything(addr).await;
     reset_peak_memory();
     let started = Instant::now();
     let mut latencies = Vec::new();
@@ -370,15 +375,7 @@ async fn run_copy(pool: PgPool, updates: Arc<Vec<SubscribeUpdate>>) -> Figures {
         .await
         .expect("copy table");
     let (addr, stop) = serve(updates, None).await;
-    let mut client = GeyserGrpcClient::build_from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    let (_sink, mut stream) = client
-        .subscribe_with_request(Some(SubscribeRequest::default()))
-        .await
-        .expect("subscribe");
+    let (_sink, mut stream) = subscribe_everything(addr).await;
     reset_peak_memory();
     let started = Instant::now();
     let mut conn = pool.acquire().await.expect("connection");
