@@ -5,18 +5,9 @@ use crate::common::*;
 use std::{path::PathBuf, process::Command};
 
 /// The `iomesh-agent` binary, built next to `iomesh` by
-/// `cargo build --workspace --all-targets` (a dev-dependency would build only
-/// its library, not its binary).
+/// `cargo build --workspace` (a dependency would build only its library).
 fn agent_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_BIN_EXE_iomesh"))
-        .with_file_name(format!("iomesh-agent{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} does not exist: build the agent first with `cargo build -p iomesh-agent` \
-         (./scripts/test builds the whole workspace before testing)",
-        path.display()
-    );
-    path
+    iomesh_tests::workspace_binary("iomesh-agent")
 }
 
 /// Stdout of `iomesh-agent <args> gpus --json`.

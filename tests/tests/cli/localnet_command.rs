@@ -137,16 +137,5 @@ async fn localnet_bootstrap_creates_mints_market_and_file() {
 /// The `iomesh-localnet` binary the workspace build put next to this test's
 /// own directory (target/<profile>/).
 fn localnet_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("the test's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
-    let binary = profile_dir.join("iomesh-localnet");
-    assert!(
-        binary.exists(),
-        "{} is not built: build the workspace first (cargo build --workspace)",
-        binary.display()
-    );
-    binary
+    iomesh_tests::workspace_binary("iomesh-localnet")
 }

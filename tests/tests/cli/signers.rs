@@ -128,7 +128,7 @@ fn at_a_terminal(args: Vec<String>, answers: &[(&str, &str)]) -> (Output, String
         let flags = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
         libc::fcntl(master.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
     }
-    let mut command = Command::new(env!("CARGO_BIN_EXE_iomesh"));
+    let mut command = Command::new(iomesh_tests::workspace_binary("iomesh"));
     command
         .args(args)
         .env("HOME", std::env::temp_dir())

@@ -284,7 +284,7 @@ pub async fn run_binary(args: Vec<String>) -> Run {
 /// Runs the built binary with `args`, writing `stdin` to it.
 pub async fn run_binary_with_stdin(args: Vec<String>, stdin: Vec<u8>) -> Run {
     tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_iomesh"))
+        let mut child = Command::new(iomesh_tests::workspace_binary("iomesh"))
             .args(&args)
             .env_remove("IOMESH_RPC_URL")
             .env_remove("IOMESH_LOCALNET_DIR")
