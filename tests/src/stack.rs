@@ -19,6 +19,7 @@ use iomesh_agent::{
 };
 use iomesh_agent_proto::access::{access_message, encode_token, AccessClaims};
 use iomesh_client::client::Client;
+use iomesh_client::clock::unix_now as now;
 use iomesh_scheduler::{watchdog::Reporter, Config, Running};
 use solana_commitment_config::CommitmentConfig;
 use solana_keypair::Keypair;
@@ -204,10 +205,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn now() -> i64 {
-    crate::scheduler::now()
 }
 
 /// A token of `signer` for `lease`, valid `ttl` seconds.

@@ -16,6 +16,7 @@ use axum::{
 use iomesh_agent_proto::access::{
     access_message, decode_token, Scope, MAX_TOKEN_SECS, TOKEN_COOKIE, TOKEN_QUERY,
 };
+use iomesh_client::clock::unix_now as now;
 use serde_json::json;
 use solana_pubkey::Pubkey;
 use solana_signature::Signature;
@@ -189,10 +190,6 @@ pub fn token_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
         return Some(value.to_string());
     }
     cookie(headers, TOKEN_COOKIE).map(str::to_string)
-}
-
-fn now() -> i64 {
-    crate::agent::now_ms() / 1_000
 }
 
 /// The renter of `lease`, as indexed.

@@ -13,6 +13,7 @@ use axum::{
     response::Response,
     Json,
 };
+use iomesh_client::clock::unix_now as now;
 use iomesh_client::{
     rewards::{ClaimStatus, RewardClaim},
     units,
@@ -46,10 +47,6 @@ async fn load(actions: &Actions, epoch: &str, node: &str) -> Result<RewardClaim,
         .reward_claim(&tree, &node)
         .await
         .map_err(|e| actions.chain_error(e))
-}
-
-fn now() -> i64 {
-    crate::scores::now()
 }
 
 pub(super) async fn describe(
